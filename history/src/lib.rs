@@ -1,0 +1,18 @@
+//! gregor's shared vocabulary.
+//!
+//! A run of gregor produces a *history*: one JSON object per line, each an
+//! invocation or completion of a client operation, or a nemesis action (see
+//! `shared/DESIGN.md`). This crate holds the typed events ([`Event`],
+//! [`Mop`]), the streaming writer used during a run ([`Recorder`]), the
+//! reader used by checkers and reports ([`History`]), and the run metadata
+//! saved beside the history ([`RunMeta`]). It depends on serde only.
+
+pub mod event;
+pub mod meta;
+pub mod reader;
+pub mod writer;
+
+pub use event::{Event, EventType, Key, Mop, Offset, Process, Reads, Val, Value, F};
+pub use meta::{ClientMeta, MetaError, RunMeta, SubVia, TopicPartition};
+pub use reader::{History, HistoryError};
+pub use writer::Recorder;

@@ -1,0 +1,1 @@
+//! gregor-reports (skeleton)

@@ -1,0 +1,1 @@
+//! gregor-workloads (skeleton)
