@@ -1,6 +1,10 @@
 //! gregor's checkers (skeleton: the public result types are stable; the
 //! analyses are being written).
 
+pub mod edn;
+pub mod linear;
+pub mod txn;
+
 use std::collections::BTreeMap;
 
 use gregor_history::{History, Key, Offset, RunMeta, SubVia};

@@ -1,1 +1,3 @@
-//! gregor-deploy (skeleton)
+//! gregor-deploy (skeleton).
+pub mod netns;
+pub mod proxy;

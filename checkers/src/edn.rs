@@ -1,0 +1,1 @@
+//! Reading Jepsen Kafka `history.edn`: being written.

@@ -1,0 +1,1 @@
+//! Network namespaces and nftables partitions: being written.
