@@ -1,9 +1,545 @@
-//! Transactional analysis (Elle-style): being written.
-use gregor_history::History;
+//! Transactional analysis (Elle-style) of send, poll and txn operations.
+//!
+//! Every `ok` (and, as a writer, every `info`) `send`, `poll` or `txn`
+//! operation becomes a vertex of a dependency graph, as in Jepsen's Kafka
+//! test:
+//!
+//! - **wr**: A sent value v to key k and B polled it;
+//! - **ww** (only with `ww_deps`, Jepsen's `:ww-deps`): A sent the value just
+//!   before B's value in k's version order, the order of values by offset
+//!   learned from acknowledged sends and polls;
+//! - **rw** (only with [`TxnOpts::rw_deps`]): B's last read of k was the
+//!   version just before the one A sent. Jepsen's Kafka test leaves these
+//!   out because a poll returns a bounded batch, not a snapshot of the log,
+//!   so "B did not see A's value" is no proof that B came first; `check`
+//!   therefore never infers them;
+//! - **process**: the same process ran A, then B;
+//! - **realtime**: A completed before B was invoked. As in Elle, B is linked
+//!   only to the *frontier* of ops that completed without a completed
+//!   successor yet, so the edges stay linear in the history size.
+//!
+//! Strongly connected components are found with an iterative Tarjan; in each
+//! one, [`search`] finds a short cycle per class and names it like Elle:
+//! `G0` (ww only), `G1c` (ww + wr, at least one wr), `G-single` (exactly one
+//! rw), `G-nonadjacent` (several rw, none adjacent), `G2-item` (several rw,
+//! some adjacent), each with a `-process` or `-realtime` suffix when the
+//! cycle needs process- or realtime-order edges. Every witness carries the
+//! cycle and one explained step per edge.
+//!
+//! A search that runs out of its step budget yields a `cycle-search-timeout`
+//! entry: the caller must turn that into validity "unknown" (Elle does the
+//! same), unless another anomaly already makes the history invalid.
+
+mod graph;
+mod search;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, F};
+use serde_json::{json, Value as Json};
 
 use crate::CheckOpts;
+use graph::{rel_name, Builder, PROCESS, REALTIME, RW, WR, WW};
+use search::{Data, Variant};
+
+/// The anomaly type reported when cycle search ran out of budget.
+pub const SEARCH_TIMEOUT: &str = "cycle-search-timeout";
+
+/// Default number of edge steps the cycle search may take per SCC.
+pub const DEFAULT_SEARCH_BUDGET: u64 = 20_000_000;
+
+/// Which dependencies to infer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnOpts {
+    /// Infer ww edges from the per-key version (offset) order.
+    pub ww_deps: bool,
+    /// Infer rw anti-dependency edges (unsound for plain Kafka polls; see
+    /// the module docs).
+    pub rw_deps: bool,
+    /// Add process-order edges.
+    pub process_edges: bool,
+    /// Add realtime-order edges.
+    pub realtime_edges: bool,
+    /// Edge steps the cycle search may take per strongly connected component.
+    pub search_budget: u64,
+}
+
+impl TxnOpts {
+    /// What `check` uses: Jepsen's Kafka graph (wr, ww under `ww_deps`,
+    /// process and realtime), no rw inference.
+    pub fn from_check_opts(o: &CheckOpts) -> TxnOpts {
+        TxnOpts {
+            ww_deps: o.ww_deps,
+            rw_deps: false,
+            process_edges: true,
+            realtime_edges: true,
+            search_budget: DEFAULT_SEARCH_BUDGET,
+        }
+    }
+}
 
 /// Finds dependency cycles between operations; returns (anomaly type, witness).
-pub fn check(_history: &History, _opts: &CheckOpts) -> Vec<(String, serde_json::Value)> {
-    Vec::new()
+pub fn check(history: &History, opts: &CheckOpts) -> Vec<(String, serde_json::Value)> {
+    check_with(history, &TxnOpts::from_check_opts(opts))
+}
+
+/// Like [`check`], with every inference switch explicit.
+pub fn check_with(history: &History, opts: &TxnOpts) -> Vec<(String, serde_json::Value)> {
+    let ops = collect_ops(history);
+    if ops.ops.is_empty() {
+        return Vec::new();
+    }
+    let ix = Index::build(history, &ops.ops, opts);
+    let mut b = Builder::new(ops.ops.len());
+    ix.link_data(history, &ops.ops, opts, &mut b);
+    link_orders(history, &ops, opts, &mut b);
+    let g = b.build();
+    let mut out = Vec::new();
+    for scc in g.nontrivial_sccs() {
+        let mut budget = opts.search_budget;
+        let res = search::search_scc(&g, &scc, &mut budget);
+        for c in &res.cycles {
+            let (data, variant) = c.classify();
+            let name = format!("{}{}", data.name(), variant.suffix());
+            let w = explain_cycle(history, &ops.ops, &ix, c, &name, data, variant, scc.len());
+            out.push((name, w));
+        }
+        if !res.timed_out.is_empty() {
+            let sample: Vec<u64> = scc.iter().take(20).map(|&v| ops.ops[v as usize].index(history)).collect();
+            out.push((
+                SEARCH_TIMEOUT.to_string(),
+                json!({
+                    "explanation": format!(
+                        "{} operations depend on each other in a cycle, but the search for {} cycles among them \
+                         ran out of its budget of {} steps; whether those anomalies occurred is unknown. \
+                         Re-run the check with a larger budget or look at these operations' keys",
+                        scc.len(),
+                        res.timed_out.join(", "),
+                        opts.search_budget
+                    ),
+                    "ops": sample,
+                    "scc-size": scc.len(),
+                    "unsearched": res.timed_out,
+                }),
+            ));
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ hashing
+
+/// A small multiplicative hasher (FxHash) for integer keys: the default
+/// SipHash costs more than the rest of graph construction.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+// ---------------------------------------------------------------------- ops
+
+/// One operation: an invocation and its completion.
+#[derive(Clone, Copy, Debug)]
+struct Op {
+    inv: usize,
+    /// Position of the completion event; `None` for an invoke never completed.
+    comp: Option<usize>,
+    ok: bool,
+}
+
+impl Op {
+    fn event<'h>(&self, h: &'h History) -> &'h Event {
+        &h.events[self.comp.unwrap_or(self.inv)]
+    }
+    fn index(&self, h: &History) -> u64 {
+        self.event(h).index
+    }
+    /// Micro-ops: the completion's if `ok`; for `info`, whichever side has them.
+    fn mops<'h>(&self, h: &'h History) -> &'h [Mop] {
+        let c = self.event(h).mops();
+        if self.ok || !c.is_empty() {
+            c
+        } else {
+            h.events[self.inv].mops()
+        }
+    }
+    /// Micro-ops whose reads can be trusted (ok ops only).
+    fn reads<'h>(&self, h: &'h History) -> impl Iterator<Item = (Key, &'h [(Offset, Val)])> + 'h {
+        let mops = if self.ok { self.event(h).mops() } else { &[] };
+        mops.iter()
+            .filter_map(|m| match m {
+                Mop::Poll { reads: Some(r) } => Some(r.iter().map(|(k, pairs)| (*k, pairs.as_slice()))),
+                _ => None,
+            })
+            .flatten()
+    }
+    fn sends<'h>(&self, h: &'h History) -> impl Iterator<Item = (Key, Val, Option<Offset>)> + 'h {
+        self.mops(h).iter().filter_map(|m| match m {
+            Mop::Send { key, value, offset } => Some((*key, *value, *offset)),
+            _ => None,
+        })
+    }
+}
+
+struct Ops {
+    ops: Vec<Op>,
+    /// Event position -> op invoked there.
+    at_inv: FxMap<usize, u32>,
+    /// Event position -> ok op completed there.
+    at_ok: FxMap<usize, u32>,
+}
+
+fn relevant(f: &F) -> bool {
+    matches!(f, F::Send | F::Poll | F::Txn)
+}
+
+fn collect_ops(h: &History) -> Ops {
+    let mut pending: FxMap<Process, usize> = FxMap::default();
+    let mut ops = Vec::new();
+    for (i, e) in h.events.iter().enumerate() {
+        if e.process == Process::Nemesis {
+            continue;
+        }
+        match e.kind {
+            EventType::Invoke => {
+                pending.insert(e.process, i);
+            }
+            EventType::Ok | EventType::Info | EventType::Fail => {
+                let inv = pending.remove(&e.process).unwrap_or(i);
+                if relevant(&e.f) && e.kind != EventType::Fail {
+                    ops.push(Op { inv, comp: Some(i), ok: e.kind == EventType::Ok });
+                }
+            }
+        }
+    }
+    let mut left: Vec<usize> = pending.into_values().filter(|&i| relevant(&h.events[i].f)).collect();
+    left.sort_unstable();
+    ops.extend(left.into_iter().map(|inv| Op { inv, comp: None, ok: false }));
+    let mut at_inv = FxMap::default();
+    let mut at_ok = FxMap::default();
+    for (id, op) in ops.iter().enumerate() {
+        at_inv.insert(op.inv, id as u32);
+        if let (true, Some(c)) = (op.ok, op.comp) {
+            at_ok.insert(c, id as u32);
+        }
+    }
+    Ops { ops, at_inv, at_ok }
+}
+
+// -------------------------------------------------------------------- index
+
+/// Position of a value in its key's version order.
+#[derive(Clone, Copy, Debug)]
+struct Pos {
+    offset: Offset,
+    prev: Option<Val>,
+    next: Option<Val>,
+}
+
+struct Index {
+    writer_of: FxMap<(Key, Val), u32>,
+    /// Built only when ww or rw inference is on.
+    order: FxMap<(Key, Val), Pos>,
+}
+
+impl Index {
+    fn build(h: &History, ops: &[Op], o: &TxnOpts) -> Index {
+        let mut writer_of: FxMap<(Key, Val), u32> = FxMap::default();
+        for (id, op) in ops.iter().enumerate() {
+            for (k, v, _) in op.sends(h) {
+                writer_of.entry((k, v)).or_insert(id as u32);
+            }
+        }
+        let mut order = FxMap::default();
+        if o.ww_deps || o.rw_deps {
+            // (key, offset) -> value; None once two values claim one offset.
+            let mut at: FxMap<(Key, Offset), Option<Val>> = FxMap::default();
+            let mut put = |k: Key, off: Offset, v: Val| {
+                at.entry((k, off)).and_modify(|x| {
+                    if *x != Some(v) {
+                        *x = None
+                    }
+                }).or_insert(Some(v));
+            };
+            for op in ops.iter().filter(|op| op.ok) {
+                for (k, v, off) in op.sends(h) {
+                    if let Some(off) = off {
+                        put(k, off, v);
+                    }
+                }
+                for (k, pairs) in op.reads(h) {
+                    for &(off, v) in pairs {
+                        put(k, off, v);
+                    }
+                }
+            }
+            let mut log: Vec<(Key, Offset, Val)> =
+                at.into_iter().filter_map(|((k, off), v)| v.map(|v| (k, off, v))).collect();
+            log.sort_unstable();
+            let mut last: Option<(Key, Val)> = None;
+            for (k, off, v) in log {
+                if order.contains_key(&(k, v)) {
+                    continue; // a duplicate: keep its first offset
+                }
+                let prev = match last {
+                    Some((lk, lv)) if lk == k => Some(lv),
+                    _ => None,
+                };
+                if let Some(p) = prev {
+                    if let Some(pp) = order.get_mut(&(k, p)) {
+                        let pp: &mut Pos = pp;
+                        pp.next = Some(v);
+                    }
+                }
+                order.insert((k, v), Pos { offset: off, prev, next: None });
+                last = Some((k, v));
+            }
+        }
+        Index { writer_of, order }
+    }
+
+    fn link_data(&self, h: &History, ops: &[Op], o: &TxnOpts, b: &mut Builder) {
+        for (id, op) in ops.iter().enumerate() {
+            let id = id as u32;
+            for (k, pairs) in op.reads(h) {
+                for &(_, v) in pairs {
+                    if let Some(&w) = self.writer_of.get(&(k, v)) {
+                        b.link(w, id, WR);
+                    }
+                }
+                if o.rw_deps {
+                    if let Some(&(_, v)) = pairs.iter().max_by_key(|(off, _)| *off) {
+                        if let Some(next) = self.order.get(&(k, v)).and_then(|p| p.next) {
+                            if let Some(&w) = self.writer_of.get(&(k, next)) {
+                                b.link(id, w, RW);
+                            }
+                        }
+                    }
+                }
+            }
+            if o.ww_deps {
+                for (k, v, _) in op.sends(h) {
+                    if self.writer_of.get(&(k, v)) != Some(&id) {
+                        continue;
+                    }
+                    if let Some(prev) = self.order.get(&(k, v)).and_then(|p| p.prev) {
+                        if let Some(&w) = self.writer_of.get(&(k, prev)) {
+                            b.link(w, id, WW);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Process-order and realtime-order edges, in one pass over the events.
+fn link_orders(h: &History, ops: &Ops, o: &TxnOpts, b: &mut Builder) {
+    let mut last_of: FxMap<Process, u32> = FxMap::default();
+    let mut frontier: Vec<u32> = Vec::new();
+    let mut in_frontier = vec![false; ops.ops.len()];
+    // For each op: the range of frontier ops linked to it when it began.
+    let mut preds: Vec<(u32, u32)> = vec![(0, 0); ops.ops.len()];
+    let mut pred_store: Vec<u32> = Vec::new();
+    for (i, e) in h.events.iter().enumerate() {
+        if let Some(&id) = ops.at_inv.get(&i) {
+            if o.process_edges {
+                if let Some(&p) = last_of.get(&e.process) {
+                    b.link(p, id, PROCESS);
+                }
+            }
+            if o.realtime_edges {
+                let s = pred_store.len() as u32;
+                for &p in &frontier {
+                    b.link(p, id, REALTIME);
+                    pred_store.push(p);
+                }
+                preds[id as usize] = (s, pred_store.len() as u32);
+            }
+        }
+        if let Some(&id) = ops.at_ok.get(&i) {
+            last_of.insert(e.process, id);
+            if o.realtime_edges {
+                let (s, t) = preds[id as usize];
+                for &p in &pred_store[s as usize..t as usize] {
+                    in_frontier[p as usize] = false;
+                }
+                frontier.retain(|&p| in_frontier[p as usize]);
+                frontier.push(id);
+                in_frontier[id as usize] = true;
+            }
+        } else if e.kind.is_completion() {
+            // A failed or indefinite op ends its process's order here.
+            if e.kind != EventType::Ok {
+                last_of.remove(&e.process);
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------- explaining
+
+fn ms(ns: u64) -> String {
+    format!("{:.3} ms", ns as f64 / 1e6)
+}
+
+fn describe_op(h: &History, op: &Op) -> Json {
+    let e = op.event(h);
+    json!({
+        "index": e.index,
+        "process": e.process,
+        "type": e.kind.as_str(),
+        "f": e.f.as_str(),
+        "value": serde_json::to_value(e).ok().and_then(|v| v.get("value").cloned()).unwrap_or(Json::Null),
+    })
+}
+
+fn explain_step(h: &History, ops: &[Op], ix: &Index, a: u32, b: u32, rel: u8) -> Json {
+    let (oa, ob) = (&ops[a as usize], &ops[b as usize]);
+    let (ia, ib) = (oa.index(h), ob.index(h));
+    let base = json!({"type": rel_name(rel), "from": ia, "to": ib});
+    let mut m = match base {
+        Json::Object(m) => m,
+        _ => unreachable!("json! of an object literal is an object"),
+    };
+    let text = match rel {
+        WR => ob
+            .reads(h)
+            .flat_map(|(k, pairs)| pairs.iter().map(move |&(off, v)| (k, off, v)))
+            .find(|&(k, _, v)| ix.writer_of.get(&(k, v)) == Some(&a))
+            .map(|(k, off, v)| {
+                m.insert("key".into(), json!(k));
+                m.insert("value".into(), json!(v));
+                m.insert("offset".into(), json!(off));
+                format!("op {ia} sent {v} to key {k}, and op {ib} polled it at offset {off} (wr)")
+            }),
+        WW => ob
+            .sends(h)
+            .find_map(|(k, v2, _)| {
+                let p2 = ix.order.get(&(k, v2))?;
+                let v1 = p2.prev?;
+                (ix.writer_of.get(&(k, v1)) == Some(&a)).then_some((k, v1, v2, p2.offset))
+            })
+            .map(|(k, v1, v2, off2)| {
+                let off1 = ix.order.get(&(k, v1)).map(|p| p.offset);
+                m.insert("key".into(), json!(k));
+                m.insert("value".into(), json!(v1));
+                m.insert("value'".into(), json!(v2));
+                m.insert("offset".into(), json!(off1));
+                m.insert("offset'".into(), json!(off2));
+                format!(
+                    "op {ia} sent {v1} to key {k} at offset {}, the version just before {v2} at offset {off2} \
+                     which op {ib} sent (ww)",
+                    off1.map_or("?".to_string(), |o| o.to_string())
+                )
+            }),
+        RW => oa
+            .reads(h)
+            .find_map(|(k, pairs)| {
+                let &(off, v) = pairs.iter().max_by_key(|(off, _)| *off)?;
+                let next = ix.order.get(&(k, v))?.next?;
+                (ix.writer_of.get(&(k, next)) == Some(&b)).then_some((k, off, v, next))
+            })
+            .map(|(k, off, v, next)| {
+                let off2 = ix.order.get(&(k, next)).map(|p| p.offset);
+                m.insert("key".into(), json!(k));
+                m.insert("value".into(), json!(v));
+                m.insert("value'".into(), json!(next));
+                m.insert("offset".into(), json!(off));
+                m.insert("offset'".into(), json!(off2));
+                format!(
+                    "op {ia} polled key {k} up to {v} at offset {off} but not the next version {next} at offset {}, \
+                     which op {ib} sent (rw)",
+                    off2.map_or("?".to_string(), |o| o.to_string())
+                )
+            }),
+        PROCESS => {
+            let p = oa.event(h).process;
+            m.insert("process".into(), json!(p));
+            Some(format!("process {p} completed op {ia} before it invoked op {ib} (process)"))
+        }
+        REALTIME => {
+            let t1 = oa.event(h).time;
+            let t2 = h.events[ob.inv].time;
+            m.insert("completed".into(), json!(t1));
+            m.insert("invoked".into(), json!(t2));
+            Some(format!("op {ia} completed at {} before op {ib} was invoked at {} (realtime)", ms(t1), ms(t2)))
+        }
+        _ => None,
+    };
+    m.insert(
+        "explanation".into(),
+        json!(text.unwrap_or_else(|| format!("op {ia} precedes op {ib} ({})", rel_name(rel)))),
+    );
+    Json::Object(m)
+}
+
+fn meaning(data: Data, variant: Variant) -> String {
+    let d = match data {
+        Data::G0 => "their writes were ordered one way on one key and the other way on another, so the writes \
+                     of these operations were not applied atomically (write cycle)",
+        Data::G1c => "information flowed in a circle: each operation (transitively) observed the others' writes, \
+                      which no order of committed transactions allows (circular information flow)",
+        Data::GSingle => "one read missed a write that, through the other dependencies, happened before it \
+                          (read skew); snapshot isolation forbids this",
+        Data::GNonadjacent | Data::G2Item => "reads missed each other's writes in a circle (anti-dependency \
+                                              cycle); serializability forbids this",
+    };
+    let v = match variant {
+        Variant::Plain => "",
+        Variant::Process => "; the cycle closes only through the order in which one process ran its operations",
+        Variant::Realtime => "; the cycle closes only through realtime order (an operation finished before another began)",
+    };
+    format!("{d}{v}")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn explain_cycle(
+    h: &History,
+    ops: &[Op],
+    ix: &Index,
+    c: &search::Cycle,
+    name: &str,
+    data: Data,
+    variant: Variant,
+    scc_size: usize,
+) -> Json {
+    let n = c.ops.len();
+    let steps: Vec<Json> =
+        (0..n).map(|i| explain_step(h, ops, ix, c.ops[i], c.ops[(i + 1) % n], c.rels[i])).collect();
+    let indices: Vec<u64> = c.ops.iter().map(|&v| ops[v as usize].index(h)).collect();
+    let chain = indices.iter().map(|i| i.to_string()).chain(indices.first().map(|i| i.to_string()));
+    let chain: Vec<String> = chain.collect();
+    let why: Vec<String> =
+        steps.iter().filter_map(|s| s.get("explanation").and_then(|e| e.as_str()).map(str::to_string)).collect();
+    json!({
+        "explanation": format!(
+            "{name}: ops {} form a dependency cycle, so no order of them explains what they observed: {}. {}",
+            chain.join(" -> "),
+            why.join("; "),
+            meaning(data, variant)
+        ),
+        "ops": indices,
+        "cycle": c.ops.iter().map(|&v| describe_op(h, &ops[v as usize])).collect::<Vec<_>>(),
+        "steps": steps,
+        "scc-size": scc_size,
+    })
 }
