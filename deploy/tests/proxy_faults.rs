@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gregor_deploy::proxy::{Direction, FaultProxy, LinkFault, ProxyError, ProxySet};
+use gregor_deploy::proxy::{
+    Direction, FaultProxy, LinkFault, ProxyError, ProxyHandle, ProxySet, ProxyStats,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -80,6 +82,19 @@ async fn echo_bulk(stream: &mut TcpStream, len: usize) -> Duration {
     start.elapsed()
 }
 
+/// The proxy counts bytes right after writing them, so a client can see the
+/// bytes a moment before the counter moves: wait (up to 3 s) until `done`.
+async fn settled(handle: &ProxyHandle, done: impl Fn(&ProxyStats) -> bool) -> ProxyStats {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let stats = handle.stats();
+        if done(&stats) || Instant::now() > deadline {
+            return stats;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// True when the connection is gone: a read fails or sees end of stream.
 async fn is_dead(stream: &mut TcpStream) -> bool {
     let _ = stream.write_all(b"anyone?").await;
@@ -101,7 +116,7 @@ async fn a_healthy_proxy_echoes_bytes_unchanged_and_counts_them() {
     );
     let elapsed = echo_bulk(&mut c, 1_000_000).await;
     assert!(elapsed < Duration::from_secs(5), "1 MB took {elapsed:?}");
-    let stats = proxy.handle().stats();
+    let stats = settled(&proxy.handle(), |s| s.bytes_to_client == 1_000_011).await;
     assert_eq!(stats.connections, 1);
     assert_eq!(stats.active_connections, 1);
     assert_eq!(stats.bytes_to_upstream, 1_000_011);
@@ -203,7 +218,8 @@ async fn a_bandwidth_limit_slows_bulk_transfers_and_heal_restores_full_speed() {
         healed < Duration::from_secs(1),
         "after heal 100 KB still took {healed:?}"
     );
-    assert_eq!(link.stats().bytes_to_client, 200_000);
+    let stats = settled(&link, |s| s.bytes_to_client == 200_000).await;
+    assert_eq!(stats.bytes_to_client, 200_000);
     proxy.shutdown().await;
 }
 
@@ -381,7 +397,8 @@ async fn a_proxy_set_faults_one_broker_and_leaves_the_others_alone() {
         .unwrap();
     let stats = set.stats();
     assert_eq!(stats[0].connections, 1);
-    assert_eq!(stats[1].bytes_to_client, 3);
+    let broker1 = settled(&set.get(1).unwrap(), |s| s.bytes_to_client == 3).await;
+    assert_eq!(broker1.bytes_to_client, 3);
     set.shutdown().await;
     for addr in addrs {
         assert!(TcpListener::bind(addr).await.is_ok(), "{addr} still busy");
