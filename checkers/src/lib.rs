@@ -1,9 +1,28 @@
-//! gregor's checkers (skeleton: the public result types are stable; the
-//! analyses are being written).
+//! gregor's checkers: pure analyses of a history.
+//!
+//! [`check`] runs every analysis over a [`History`] and folds what they find
+//! into one [`CheckResult`] — the `gregor check --json` object:
+//!
+//! - the queue analysis ([`queue`]): Jepsen's `jepsen.tests.kafka` checks —
+//!   version orders, `inconsistent-offsets`, `duplicate`, `lost-write`,
+//!   `unseen`, `poll-skip`, `nonmonotonic-poll`, `nonmonotonic-send` and their
+//!   `int-` variants, `G1a`, `precommitted-read` — plus the [`Stats`];
+//! - transactional cycles ([`txn`]) and committed-offset linearizability
+//!   ([`linear`]).
+//!
+//! Every anomaly type is reported with its full count and a few minimal
+//! witnesses (history indices, process, key, offsets, values and a one-line
+//! explanation). Types the Kafka model allows (see [`is_allowed`]) are
+//! reported but do not make the history invalid.
 
 pub mod edn;
+mod hash;
 pub mod linear;
+pub mod queue;
 pub mod txn;
+mod witness;
+
+pub use witness::MAX_EXAMPLES;
 
 use std::collections::BTreeMap;
 
@@ -21,7 +40,10 @@ pub struct CheckOpts {
 
 impl CheckOpts {
     pub fn from_meta(m: &RunMeta) -> CheckOpts {
-        CheckOpts { subscribe: m.client.sub_via == SubVia::Subscribe, ww_deps: m.ww_deps }
+        CheckOpts {
+            subscribe: m.client.sub_via == SubVia::Subscribe,
+            ww_deps: m.ww_deps,
+        }
     }
 }
 
@@ -85,6 +107,12 @@ pub struct Latency {
 }
 
 /// Numbers users act on.
+///
+/// `acknowledged` counts acknowledged sends (send micro-ops in `ok` send or
+/// txn operations). `lost` and `unseen` split the acknowledged sends no poll
+/// ever returned: `lost` when a later offset of the key was read (the
+/// `lost-write` anomaly), `unseen` otherwise. `duplicated` counts values
+/// stored at more than one offset. Rates are relative to `acknowledged`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Stats {
@@ -99,11 +127,38 @@ pub struct Stats {
     pub duplicated_rate: f64,
     /// Key -> highest offset observed.
     pub key_end_offsets: BTreeMap<Key, Offset>,
-    /// Longest time an acknowledged write stayed invisible to later polls.
+    /// Worst realtime lag, in ms: how long, at least, a poll's view of a key
+    /// was stale when the poll began.
+    ///
+    /// Precisely (Jepsen's definition): for an `ok` poll (or txn with a poll)
+    /// `P` by process `p` invoked at time `t`, and each key `k` that `p`
+    /// holds (assigned, or read since its last `subscribe`), let `o` be the
+    /// highest offset of `k` that `p` has read so far, `P` included (−1 if
+    /// none), and let `T` be the completion time of the earliest `ok`
+    /// operation that proved some offset `> o` of `k` existed (an
+    /// acknowledged send at that offset, or a poll that returned it). The lag
+    /// of `(P, k)` is `max(0, t − T)`: a record newer than anything `p` had
+    /// read was acknowledged at least that long before `P` began, and `P`
+    /// still did not return it. `None` when no poll completed.
     pub worst_realtime_lag_ms: Option<f64>,
-    /// f -> latency of its `ok` completions.
+    /// Key of the worst realtime lag.
+    pub worst_realtime_lag_key: Option<Key>,
+    /// History index of the poll that showed the worst realtime lag.
+    pub worst_realtime_lag_op: Option<u64>,
+    /// f -> latency of its `ok` completions (invocation to completion).
     pub latency: BTreeMap<String, Latency>,
     pub events: u64,
+    /// `ok` polls (and txns containing a poll).
+    pub completed_polls: u64,
+    /// Distinct `(key, value)` pairs some poll returned.
+    pub read_values: u64,
+    /// Consume counts under `subscribe`: for polls by subscribed processes,
+    /// times one process consumed one `(key, value)` -> how many such pairs.
+    /// With exactly-once consumption every pair is consumed once.
+    pub subscribe_consume_counts: BTreeMap<u64, u64>,
+    /// `(process, key, value)` pairs a subscribed process consumed more than
+    /// once.
+    pub subscribe_reconsumed: u64,
 }
 
 /// What a check found; serialized as the `gregor check --json` object.
@@ -117,17 +172,61 @@ pub struct CheckResult {
     pub stats: Stats,
 }
 
+/// Whether the Kafka model allows an anomaly type under these options:
+/// `G0*` and `int-send-skip` always; `poll-skip` and `nonmonotonic-poll`
+/// when consumers `subscribe` (rebalances move positions); `G1c*` when
+/// write-write dependencies are inferred.
+pub fn is_allowed(kind: &str, opts: &CheckOpts) -> bool {
+    kind == "int-send-skip"
+        || kind.starts_with("G0")
+        || (opts.subscribe && (kind == "poll-skip" || kind == "nonmonotonic-poll"))
+        || (opts.ww_deps && kind.starts_with("G1c"))
+}
+
 /// Runs every checker over a history.
-pub fn check(history: &History, _opts: &CheckOpts) -> CheckResult {
-    let mut stats = Stats { events: history.len() as u64, ..Default::default() };
-    for e in &history.events {
-        *stats.ops.entry(e.f.to_string()).or_default().entry(e.kind.as_str().to_string()).or_default() += 1;
+///
+/// Validity is `false` if any type that [`is_allowed`] rejects was found;
+/// otherwise `unknown` when the history cannot support a verdict (it is
+/// empty, or no poll completed, so nothing was ever observed), else `true`.
+/// Without a completed poll, unread acknowledged sends are counted in the
+/// stats but not reported as `unseen`.
+pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
+    let q = queue::analyze(history);
+    let mut anomalies: BTreeMap<String, AnomalyGroup> = BTreeMap::new();
+    for (kind, count, examples) in q.anomalies {
+        if kind == "unseen" && !q.has_completed_poll {
+            continue;
+        }
+        anomalies.insert(kind.to_string(), AnomalyGroup { count, examples });
     }
+    let others = txn::check(history, opts)
+        .into_iter()
+        .chain(linear::check_commits(history, opts));
+    for (kind, witness) in others {
+        let g = anomalies.entry(kind).or_default();
+        g.count += 1;
+        if g.examples.len() < MAX_EXAMPLES {
+            g.examples.push(witness);
+        }
+    }
+    let anomaly_types: Vec<String> = anomalies.keys().cloned().collect();
+    let bad_types: Vec<String> = anomaly_types
+        .iter()
+        .filter(|k| !is_allowed(k, opts))
+        .cloned()
+        .collect();
+    let valid = if !bad_types.is_empty() {
+        Validity::False
+    } else if history.is_empty() || !q.has_completed_poll {
+        Validity::Unknown
+    } else {
+        Validity::True
+    };
     CheckResult {
-        valid: Validity::Unknown,
-        anomaly_types: vec![],
-        bad_types: vec![],
-        anomalies: BTreeMap::new(),
-        stats,
+        valid,
+        anomaly_types,
+        bad_types,
+        anomalies,
+        stats: q.stats,
     }
 }
