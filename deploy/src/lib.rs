@@ -1,3 +1,37 @@
-//! gregor-deploy (skeleton).
+//! gregor-deploy: local clusters to put on trial.
+//!
+//! [`Cluster::up`] starts a [`ClusterSpec`]: several tansu brokers sharing
+//! one SQLite store (`tansu`), one in-memory tansu broker (`tansu-memory`),
+//! or Apache Kafka nodes in KRaft mode (`kafka`, needs `KAFKA_HOME`). Brokers
+//! run detached in their own process groups, log to `<dir>/logs/broker-N.log`,
+//! and are recorded in `<dir>/cluster.json` so that any process can
+//! [`Cluster::load`] the cluster and stop, kill, pause or restart a node.
+//! Signals only ever go to recorded pids whose start time still matches.
+//!
+//! ```no_run
+//! use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
+//! let mut cluster = Cluster::up(ClusterSpec::new(ClusterKind::Tansu, "/tmp/gregor-cluster"))?;
+//! println!("bootstrap.servers={}", cluster.bootstrap());
+//! cluster.kill(1)?;
+//! cluster.start(1)?;
+//! cluster.down()?;
+//! # Ok::<(), gregor_deploy::DeployError>(())
+//! ```
+//!
+//! [`wire`] holds the few raw Kafka requests used to tell whether a broker
+//! answers (ApiVersions) and what it reports (Metadata, CreateTopics).
+
+pub mod cluster;
+pub mod error;
+pub mod kafka;
 pub mod netns;
+pub mod process;
 pub mod proxy;
+pub mod spec;
+pub mod tansu;
+pub mod wire;
+
+pub use cluster::{Cluster, Node, NodeStatus, ProcessStatus, STATE_FILE};
+pub use error::DeployError;
+pub use spec::{ClusterKind, ClusterSpec, DEFAULT_BASE_PORT};
+pub use tansu::find_tansu;

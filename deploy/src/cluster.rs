@@ -1,0 +1,660 @@
+//! A running local cluster: start it, look at it, break it, stop it.
+//!
+//! The cluster is described by a state file, `<dir>/cluster.json`, written
+//! after every change, so that another process (`gregor cluster down`) can
+//! find and stop exactly the processes this one started.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DeployError;
+use crate::kafka;
+use crate::process::{self, Launch, ProcState, ProcessId};
+use crate::spec::{ClusterKind, ClusterSpec};
+use crate::tansu;
+use crate::wire;
+
+/// Name of the state file inside the cluster directory.
+pub const STATE_FILE: &str = "cluster.json";
+
+const STATE_VERSION: u32 = 1;
+const LOG_TAIL_LINES: usize = 30;
+
+/// One broker of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// Index in the cluster (0-based); for Kafka also its `node.id`.
+    /// (tansu brokers all call themselves node 111 in Metadata.)
+    pub id: u32,
+    /// `broker-<id>`, the name nemesis events and logs use.
+    pub name: String,
+    pub host: String,
+    /// Client (PLAINTEXT) port.
+    pub port: u16,
+    /// KRaft controller port (Kafka only).
+    pub controller_port: Option<u16>,
+    /// Process id while the node runs.
+    pub pid: Option<u32>,
+    /// Start time of `pid` (clock ticks since boot) to recognise a recycled pid.
+    pub start_ticks: Option<u64>,
+    /// stdout and stderr of the broker, appended across restarts.
+    pub log: PathBuf,
+    /// Configuration file (Kafka only).
+    pub config: Option<PathBuf>,
+}
+
+impl Node {
+    /// `host:port` for clients.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn process(&self) -> Option<ProcessId> {
+        Some(ProcessId {
+            pid: self.pid?,
+            start_ticks: self.start_ticks?,
+        })
+    }
+
+    fn ports(&self) -> impl Iterator<Item = u16> {
+        std::iter::once(self.port).chain(self.controller_port)
+    }
+}
+
+/// What a node's process is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessStatus {
+    Running,
+    /// Stopped by SIGSTOP (`pause`).
+    Paused,
+    /// No process (never started, stopped, killed, or crashed).
+    Down,
+}
+
+/// One node as seen right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub addr: String,
+    pub pid: Option<u32>,
+    pub process: ProcessStatus,
+    /// A TCP connection to the client port succeeds.
+    pub accepting: bool,
+    /// The broker answers a Kafka ApiVersions request.
+    pub answering: bool,
+}
+
+/// A local cluster and the processes it runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    version: u32,
+    spec: ClusterSpec,
+    /// tansu binary or Kafka home, resolved at `up`.
+    program: PathBuf,
+    /// tansu storage URL (`sqlite://tansu.db`, `memory://tansu/`...).
+    storage: Option<String>,
+    nodes: Vec<Node>,
+    #[serde(skip)]
+    already_up: bool,
+}
+
+impl Cluster {
+    /// Start every broker of `spec`, one after another, each answering
+    /// before the next starts, and record them in `<dir>/cluster.json`.
+    ///
+    /// If the state file shows a cluster with live processes, nothing is
+    /// started: that cluster is returned with [`Cluster::already_up`] true
+    /// (or [`DeployError::Mismatch`] if it has another kind or size).
+    /// A port already in use gives [`DeployError::PortInUse`] naming it.
+    /// If a broker fails to start, the brokers started so far are stopped.
+    pub fn up(spec: ClusterSpec) -> Result<Cluster, DeployError> {
+        spec.validate()?;
+        let mut spec = spec;
+        spec.dir =
+            std::path::absolute(&spec.dir).map_err(|e| DeployError::io("resolve", &spec.dir, e))?;
+        std::fs::create_dir_all(&spec.dir)
+            .map_err(|e| DeployError::io("create directory", &spec.dir, e))?;
+
+        if let Some(mut existing) = Cluster::load(&spec.dir)? {
+            if existing
+                .nodes
+                .iter()
+                .any(|n| n.process().is_some_and(|p| p.is_alive()))
+            {
+                let same = existing.spec.kind == spec.kind
+                    && existing.spec.brokers == spec.brokers
+                    && existing.spec.base_port == spec.base_port;
+                if !same {
+                    return Err(DeployError::Mismatch {
+                        dir: spec.dir.clone(),
+                        existing: format!(
+                            "{} ({} broker(s) from port {})",
+                            existing.spec.kind, existing.spec.brokers, existing.spec.base_port
+                        ),
+                        requested: format!(
+                            "{} ({} broker(s) from port {})",
+                            spec.kind, spec.brokers, spec.base_port
+                        ),
+                    });
+                }
+                existing.already_up = true;
+                return Ok(existing);
+            }
+            // Stale state of a cluster whose processes are all gone.
+            existing.remove_state()?;
+        }
+
+        let (program, storage) = match spec.kind {
+            ClusterKind::Kafka => (kafka::kafka_home(&spec)?, None),
+            ClusterKind::Tansu | ClusterKind::TansuMemory => {
+                let bin = match &spec.tansu_bin {
+                    Some(bin) if bin.is_file() => bin.clone(),
+                    Some(bin) => {
+                        return Err(DeployError::NotFound(format!(
+                            "tansu binary {} does not exist",
+                            bin.display()
+                        )))
+                    }
+                    None => tansu::find_tansu().ok_or_else(|| {
+                        DeployError::NotFound(
+                            "no tansu binary: set GREGOR_TANSU, put tansu on PATH, or run \
+                             `cargo install --locked tansu --features libsql`"
+                                .into(),
+                        )
+                    })?,
+                };
+                let engines = tansu::storage_engines(&bin);
+                let storage = tansu::storage_url(spec.kind, &engines);
+                (bin, Some(storage))
+            }
+        };
+
+        let nodes = (0..spec.brokers)
+            .map(|i| Node {
+                id: i as u32,
+                name: format!("broker-{i}"),
+                host: kafka::HOST.to_string(),
+                port: spec.client_port(i),
+                controller_port: (spec.kind == ClusterKind::Kafka).then(|| spec.controller_port(i)),
+                pid: None,
+                start_ticks: None,
+                log: spec.dir.join("logs").join(format!("broker-{i}.log")),
+                config: (spec.kind == ClusterKind::Kafka).then(|| kafka::config_path(&spec, i)),
+            })
+            .collect();
+        let mut cluster = Cluster {
+            version: STATE_VERSION,
+            spec,
+            program,
+            storage,
+            nodes,
+            already_up: false,
+        };
+
+        for node in &cluster.nodes {
+            for port in node.ports() {
+                check_port_free(&node.host, port, &node.name)?;
+            }
+        }
+        for dir in ["data", "logs"] {
+            let path = cluster.spec.dir.join(dir);
+            std::fs::create_dir_all(&path)
+                .map_err(|e| DeployError::io("create directory", &path, e))?;
+        }
+        if cluster.spec.kind == ClusterKind::Kafka {
+            for i in 0..cluster.spec.brokers {
+                kafka::write_config(&cluster.spec, i)?;
+                kafka::format_once(&cluster.program, &cluster.spec, i)?;
+            }
+        }
+
+        cluster.save()?;
+        for i in 0..cluster.nodes.len() {
+            if let Err(err) = cluster.start(i) {
+                // Leave nothing behind: stop what was started, forget the state.
+                let _ = cluster.down();
+                return Err(err);
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// The cluster recorded in `<dir>/cluster.json`, if any.
+    pub fn load(dir: &Path) -> Result<Option<Cluster>, DeployError> {
+        let path = dir.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DeployError::io("read", &path, e)),
+        };
+        let cluster: Cluster =
+            serde_json::from_str(&text).map_err(|source| DeployError::State {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Some(cluster))
+    }
+
+    /// True when `up` found this cluster already running and started nothing.
+    pub fn already_up(&self) -> bool {
+        self.already_up
+    }
+
+    /// The specification the cluster was started with (directory made absolute).
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    /// The kind of broker it runs.
+    pub fn kind(&self) -> ClusterKind {
+        self.spec.kind
+    }
+
+    /// Path of the state file.
+    pub fn state_path(&self) -> PathBuf {
+        self.spec.dir.join(STATE_FILE)
+    }
+
+    /// The tansu storage URL the brokers use (None for Kafka).
+    pub fn storage_url(&self) -> Option<&str> {
+        self.storage.as_deref()
+    }
+
+    /// All nodes, in order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// `host:port,host:port,...` of every node, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Node::addr)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// How every node is doing: process state, TCP accept, Kafka answer.
+    pub fn status(&self) -> Vec<NodeStatus> {
+        let timeout = Duration::from_millis(500);
+        self.nodes
+            .iter()
+            .map(|node| {
+                let process = match node.process().map(|p| p.state()) {
+                    Some(ProcState::Running) => ProcessStatus::Running,
+                    Some(ProcState::Stopped) => ProcessStatus::Paused,
+                    Some(ProcState::Gone) | None => ProcessStatus::Down,
+                };
+                let addr = node.addr();
+                let accepting = wire::accepts_tcp(&addr, timeout);
+                // A paused broker cannot answer; don't wait for it to time out.
+                let answering = accepting
+                    && process != ProcessStatus::Paused
+                    && wire::answers_api_versions(&addr, timeout);
+                NodeStatus {
+                    name: node.name.clone(),
+                    addr,
+                    pid: node.pid.filter(|_| process != ProcessStatus::Down),
+                    process,
+                    accepting,
+                    answering,
+                }
+            })
+            .collect()
+    }
+
+    /// True while node `node`'s process exists (running or paused).
+    pub fn is_running(&self, node: usize) -> bool {
+        self.nodes
+            .get(node)
+            .and_then(Node::process)
+            .is_some_and(|p| p.is_alive())
+    }
+
+    /// True while node `node` is stopped by [`Cluster::pause`].
+    pub fn is_paused(&self, node: usize) -> bool {
+        self.nodes
+            .get(node)
+            .and_then(Node::process)
+            .is_some_and(|p| p.state() == ProcState::Stopped)
+    }
+
+    /// Stop every recorded process (SIGTERM, wait, SIGKILL), never by name,
+    /// and remove the state file. Logs and tansu's SQLite store are kept;
+    /// the in-memory stand-in store is deleted.
+    pub fn down(&mut self) -> Result<(), DeployError> {
+        let grace = self.grace();
+        let mut first_err = None;
+        // Ask all to stop at once, then wait: shutting down in parallel is faster.
+        for node in &self.nodes {
+            if let Some(p) = node.process() {
+                if p.state() == ProcState::Stopped {
+                    let _ = p.signal(&node.name, Signal::SIGCONT);
+                }
+                if let Err(e) = p.signal(&node.name, Signal::SIGTERM) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        for i in 0..self.nodes.len() {
+            if let Some(p) = self.nodes[i].process() {
+                let result = if p.wait_gone(grace) {
+                    Ok(())
+                } else {
+                    p.kill(&self.nodes[i].name)
+                };
+                match result {
+                    Ok(()) => self.forget_process(i),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            self.save()?;
+            return Err(e);
+        }
+        self.wipe_scratch_store()?;
+        self.remove_state()
+    }
+
+    /// SIGKILL node `node` and reap it.
+    pub fn kill(&mut self, node: usize) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        if let Some(p) = self.nodes[node].process() {
+            p.kill(&self.nodes[node].name)?;
+        }
+        self.forget_process(node);
+        self.save()
+    }
+
+    /// SIGTERM node `node` and wait for it to exit (SIGKILL after the grace period).
+    pub fn stop(&mut self, node: usize) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        if let Some(p) = self.nodes[node].process() {
+            p.terminate(&self.nodes[node].name, self.grace())?;
+        }
+        self.forget_process(node);
+        self.save()
+    }
+
+    /// Start node `node` (after a stop or kill) and wait until it answers.
+    /// Does nothing if it is already running.
+    pub fn start(&mut self, node: usize) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        if self.is_running(node) {
+            return Ok(());
+        }
+        let launch = self.launch(node)?;
+        let n = &self.nodes[node];
+        for port in n.ports() {
+            check_port_free(&n.host, port, &n.name)?;
+        }
+        if self.storage.as_deref().is_some_and(tansu::is_scratch) {
+            self.wipe_scratch_store()?;
+        }
+        let id = process::spawn_detached(&n.name, &launch, &n.log)?;
+        let n = &mut self.nodes[node];
+        n.pid = Some(id.pid);
+        n.start_ticks = Some(id.start_ticks);
+        self.save()?;
+        self.wait_answering(node, id)
+    }
+
+    /// SIGSTOP node `node`: it keeps its connections but answers nothing.
+    pub fn pause(&mut self, node: usize) -> Result<(), DeployError> {
+        self.signal(node, Signal::SIGSTOP)
+    }
+
+    /// SIGCONT node `node` after [`Cluster::pause`].
+    pub fn resume(&mut self, node: usize) -> Result<(), DeployError> {
+        self.signal(node, Signal::SIGCONT)
+    }
+
+    /// Write the state file (atomically: temporary file, then rename).
+    pub fn save(&self) -> Result<(), DeployError> {
+        let path = self.state_path();
+        let tmp = self.spec.dir.join(format!("{STATE_FILE}.tmp"));
+        let json = serde_json::to_string_pretty(self).map_err(|source| DeployError::State {
+            path: path.clone(),
+            source,
+        })?;
+        std::fs::write(&tmp, json + "\n").map_err(|e| DeployError::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| DeployError::io("rename into", &path, e))
+    }
+
+    fn remove_state(&self) -> Result<(), DeployError> {
+        let path = self.state_path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(DeployError::io("remove", &path, e)),
+        }
+    }
+
+    fn wipe_scratch_store(&self) -> Result<(), DeployError> {
+        let Some(storage) = self.storage.as_deref().filter(|s| tansu::is_scratch(s)) else {
+            return Ok(());
+        };
+        for file in tansu::store_files(&self.spec, storage) {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(DeployError::io("remove", &file, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn signal(&mut self, node: usize, signal: Signal) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        let n = &self.nodes[node];
+        let sent = match n.process() {
+            Some(p) => p.signal(&n.name, signal)?,
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(DeployError::NotRunning {
+                node: n.name.clone(),
+            })
+        }
+    }
+
+    fn forget_process(&mut self, node: usize) {
+        self.nodes[node].pid = None;
+        self.nodes[node].start_ticks = None;
+    }
+
+    fn check_index(&self, node: usize) -> Result<(), DeployError> {
+        if node < self.nodes.len() {
+            Ok(())
+        } else {
+            Err(DeployError::NoSuchNode {
+                index: node,
+                count: self.nodes.len(),
+            })
+        }
+    }
+
+    fn grace(&self) -> Duration {
+        match self.spec.kind {
+            ClusterKind::Kafka => Duration::from_secs(60),
+            _ => Duration::from_secs(10),
+        }
+    }
+
+    fn start_timeout(&self) -> Duration {
+        match self.spec.kind {
+            ClusterKind::Kafka => Duration::from_secs(120),
+            _ => Duration::from_secs(30),
+        }
+    }
+
+    /// The command line of node `node`.
+    pub fn launch(&self, node: usize) -> Result<Launch, DeployError> {
+        self.check_index(node)?;
+        Ok(match self.spec.kind {
+            ClusterKind::Kafka => {
+                kafka::write_config(&self.spec, node)?;
+                kafka::format_once(&self.program, &self.spec, node)?;
+                kafka::start_command(&self.program, &self.spec, node)
+            }
+            ClusterKind::Tansu | ClusterKind::TansuMemory => {
+                let storage = self.storage.as_deref().unwrap_or("sqlite://tansu.db");
+                tansu::broker_command(&self.program, &self.spec, storage, node)
+            }
+        })
+    }
+
+    fn wait_answering(&mut self, node: usize, id: ProcessId) -> Result<(), DeployError> {
+        let timeout = self.start_timeout();
+        let deadline = Instant::now() + timeout;
+        let n = &self.nodes[node];
+        let addr = n.addr();
+        loop {
+            if let Some(status) = id.reap() {
+                return self.startup_failed(node, status);
+            }
+            if !id.is_alive() {
+                return self.startup_failed(node, "exited".into());
+            }
+            if wire::answers_api_versions(&addr, Duration::from_millis(500)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let n = &self.nodes[node];
+                return Err(DeployError::StartTimeout {
+                    node: n.name.clone(),
+                    addr,
+                    secs: timeout.as_secs(),
+                    log: n.log.clone(),
+                    tail: process::log_tail(&n.log, LOG_TAIL_LINES),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn startup_failed(&mut self, node: usize, status: String) -> Result<(), DeployError> {
+        self.forget_process(node);
+        self.save()?;
+        let n = &self.nodes[node];
+        Err(DeployError::ExitedDuringStartup {
+            node: n.name.clone(),
+            status,
+            log: n.log.clone(),
+            tail: process::log_tail(&n.log, LOG_TAIL_LINES),
+        })
+    }
+}
+
+/// Fail with [`DeployError::PortInUse`] if `host:port` cannot be bound.
+pub fn check_port_free(host: &str, port: u16, node: &str) -> Result<(), DeployError> {
+    match TcpListener::bind((host, port)) {
+        Ok(listener) => {
+            drop(listener);
+            Ok(())
+        }
+        Err(_) => Err(DeployError::PortInUse {
+            port,
+            host: host.to_string(),
+            node: node.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_someone_listens_on_is_reported_by_number() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = check_port_free("127.0.0.1", port, "broker-1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&port.to_string()) && err.contains("broker-1") && err.contains("in use"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_state_file_means_no_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Cluster::load(dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), "{not json").unwrap();
+        let err = Cluster::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("cluster.json"), "{err}");
+    }
+
+    #[test]
+    fn a_kafka_cluster_without_an_installation_fails_before_touching_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = ClusterSpec::new(ClusterKind::Kafka, dir.path()).with_base_port(19390);
+        spec.kafka_home = Some(dir.path().join("no-kafka-here"));
+        let err = Cluster::up(spec).unwrap_err().to_string();
+        assert!(err.contains("kafka-server-start.sh"), "{err}");
+        assert!(!dir.path().join(STATE_FILE).exists());
+    }
+
+    #[test]
+    fn a_missing_tansu_binary_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = ClusterSpec::new(ClusterKind::Tansu, dir.path()).with_base_port(19380);
+        spec.tansu_bin = Some(dir.path().join("tansu-nope"));
+        let err = Cluster::up(spec).unwrap_err().to_string();
+        assert!(err.contains("tansu-nope"), "{err}");
+    }
+
+    #[test]
+    fn the_state_file_round_trips_with_every_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ClusterSpec::new(ClusterKind::Tansu, dir.path()).with_base_port(19370);
+        let cluster = Cluster {
+            version: STATE_VERSION,
+            program: "/bin/tansu".into(),
+            storage: Some("sqlite://tansu.db".into()),
+            nodes: (0..3)
+                .map(|i| Node {
+                    id: i,
+                    name: format!("broker-{i}"),
+                    host: "127.0.0.1".into(),
+                    port: 19370 + i as u16,
+                    controller_port: None,
+                    pid: Some(1000 + i),
+                    start_ticks: Some(42),
+                    log: dir.path().join(format!("logs/broker-{i}.log")),
+                    config: None,
+                })
+                .collect(),
+            spec,
+            already_up: false,
+        };
+        cluster.save().unwrap();
+        let loaded = Cluster::load(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded.nodes(), cluster.nodes());
+        assert_eq!(loaded.spec(), cluster.spec());
+        assert_eq!(
+            loaded.bootstrap(),
+            "127.0.0.1:19370,127.0.0.1:19371,127.0.0.1:19372"
+        );
+        assert_eq!(loaded.storage_url(), Some("sqlite://tansu.db"));
+        // pids 1000.. with start time 42 are not processes we started
+        assert!(!loaded.is_running(0));
+    }
+}

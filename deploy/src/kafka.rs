@@ -1,0 +1,438 @@
+//! Apache Kafka in KRaft mode: per-node `server.properties`, the storage
+//! format command and the start command.
+//!
+//! Every node is a combined broker+controller (`process.roles=broker,controller`)
+//! with a static controller quorum, listening for clients on
+//! `PLAINTEXT://127.0.0.1:<base_port+i>` and for the quorum on
+//! `CONTROLLER://127.0.0.1:<base_port+brokers+i>`. Replication settings
+//! follow what a reliability test wants: `acks=all` writes need 2 in-sync
+//! replicas out of 3, no unclean leader election, no rebalance delay.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::DeployError;
+use crate::process::Launch;
+use crate::spec::ClusterSpec;
+
+/// The fixed KRaft cluster id: the URL-safe base64 (no padding) of the 16
+/// bytes `gregor-kraft-id1`, which is what `kafka-storage.sh random-uuid` prints.
+pub const KAFKA_CLUSTER_ID: &str = "Z3JlZ29yLWtyYWZ0LWlkMQ";
+
+/// Host every local node binds and advertises.
+pub const HOST: &str = "127.0.0.1";
+
+/// Heap for each broker JVM (small: several brokers share one machine).
+pub const KAFKA_HEAP_OPTS: &str = "-Xmx512m -Xms256m";
+
+/// Resolve the Kafka installation: the spec's, else `$KAFKA_HOME`; it must
+/// contain `bin/kafka-server-start.sh` and `bin/kafka-storage.sh`.
+pub fn kafka_home(spec: &ClusterSpec) -> Result<PathBuf, DeployError> {
+    let home = spec
+        .kafka_home
+        .clone()
+        .or_else(|| std::env::var_os("KAFKA_HOME").map(PathBuf::from))
+        .ok_or_else(|| {
+            DeployError::NotFound(
+                "the kafka cluster needs an Apache Kafka installation: pass --kafka-home DIR \
+                 or set KAFKA_HOME (the directory holding bin/kafka-server-start.sh)"
+                    .into(),
+            )
+        })?;
+    for script in ["bin/kafka-server-start.sh", "bin/kafka-storage.sh"] {
+        let path = home.join(script);
+        if !path.is_file() {
+            return Err(DeployError::NotFound(format!(
+                "{} does not exist: {} is not an Apache Kafka installation",
+                path.display(),
+                home.display()
+            )));
+        }
+    }
+    Ok(home)
+}
+
+/// Where node `i` keeps its log segments and `meta.properties`.
+pub fn log_dir(spec: &ClusterSpec, i: usize) -> PathBuf {
+    spec.dir.join("data").join(format!("broker-{i}"))
+}
+
+/// Where node `i`'s configuration is written.
+pub fn config_path(spec: &ClusterSpec, i: usize) -> PathBuf {
+    spec.dir
+        .join("config")
+        .join(format!("broker-{i}.properties"))
+}
+
+/// Kafka's own log4j directory for node `i` (`LOG_DIR`).
+pub fn kafka_log_dir(spec: &ClusterSpec, i: usize) -> PathBuf {
+    spec.dir.join("logs").join(format!("kafka-broker-{i}"))
+}
+
+/// `id@host:port,...` for every controller.
+pub fn quorum_voters(spec: &ClusterSpec) -> String {
+    (0..spec.brokers)
+        .map(|j| format!("{j}@{HOST}:{}", spec.controller_port(j)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The `server.properties` of node `i`, as ordered key/value pairs.
+pub fn server_properties(spec: &ClusterSpec, i: usize) -> Vec<(String, String)> {
+    let n = spec.brokers;
+    let rf = n.min(3);
+    let min_isr = n.min(2);
+    let port = spec.client_port(i);
+    let cport = spec.controller_port(i);
+    let kv = |k: &str, v: String| (k.to_string(), v);
+    vec![
+        kv("process.roles", "broker,controller".into()),
+        kv("node.id", i.to_string()),
+        kv("controller.quorum.voters", quorum_voters(spec)),
+        kv(
+            "listeners",
+            format!("PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}"),
+        ),
+        kv("advertised.listeners", format!("PLAINTEXT://{HOST}:{port}")),
+        kv("inter.broker.listener.name", "PLAINTEXT".into()),
+        kv("controller.listener.names", "CONTROLLER".into()),
+        kv(
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+        ),
+        kv("log.dirs", log_dir(spec, i).display().to_string()),
+        kv("num.partitions", "1".into()),
+        kv("default.replication.factor", rf.to_string()),
+        kv("min.insync.replicas", min_isr.to_string()),
+        kv("offsets.topic.replication.factor", rf.to_string()),
+        kv("offsets.topic.num.partitions", "10".into()),
+        kv("transaction.state.log.replication.factor", rf.to_string()),
+        kv("transaction.state.log.min.isr", min_isr.to_string()),
+        kv("transaction.state.log.num.partitions", "10".into()),
+        kv("group.initial.rebalance.delay.ms", "0".into()),
+        kv("unclean.leader.election.enable", "false".into()),
+        kv("auto.create.topics.enable", "true".into()),
+    ]
+}
+
+/// Render properties in Java `.properties` syntax (values here never need escaping
+/// except backslashes, which are doubled).
+pub fn render_properties(props: &[(String, String)]) -> String {
+    let mut out = String::from("# Generated by gregor-deploy; rewritten on every start.\n");
+    for (k, v) in props {
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&v.replace('\\', "\\\\"));
+        out.push('\n');
+    }
+    out
+}
+
+/// Parse the subset of `.properties` syntax that [`render_properties`]
+/// writes (and `meta.properties` uses): `key=value` lines, `#`/`!` comments.
+/// Returns the line number (1-based) of the first line that is not a pair.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, usize> {
+    let mut map = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or(n + 1)?;
+        map.insert(k.trim().to_string(), v.trim().replace("\\\\", "\\"));
+    }
+    Ok(map)
+}
+
+/// Write node `i`'s configuration file; returns its path.
+pub fn write_config(spec: &ClusterSpec, i: usize) -> Result<PathBuf, DeployError> {
+    let path = config_path(spec, i);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DeployError::io("create directory", parent, e))?;
+    }
+    std::fs::write(&path, render_properties(&server_properties(spec, i)))
+        .map_err(|e| DeployError::io("write", &path, e))?;
+    Ok(path)
+}
+
+/// `kafka-storage.sh format -t ID -c FILE` for one node.
+pub fn format_command(home: &Path, spec: &ClusterSpec, i: usize) -> Launch {
+    Launch {
+        program: home.join("bin/kafka-storage.sh"),
+        args: vec![
+            "format".into(),
+            "-t".into(),
+            KAFKA_CLUSTER_ID.into(),
+            "-c".into(),
+            config_path(spec, i).display().to_string(),
+        ],
+        env: common_env(spec, i),
+        env_remove: removed_env(),
+        cwd: spec.dir.clone(),
+    }
+}
+
+/// `kafka-server-start.sh FILE` for one node.
+pub fn start_command(home: &Path, spec: &ClusterSpec, i: usize) -> Launch {
+    Launch {
+        program: home.join("bin/kafka-server-start.sh"),
+        args: vec![config_path(spec, i).display().to_string()],
+        env: common_env(spec, i),
+        env_remove: removed_env(),
+        cwd: spec.dir.clone(),
+    }
+}
+
+fn common_env(spec: &ClusterSpec, i: usize) -> Vec<(String, String)> {
+    vec![
+        ("KAFKA_HEAP_OPTS".into(), KAFKA_HEAP_OPTS.into()),
+        (
+            "LOG_DIR".into(),
+            kafka_log_dir(spec, i).display().to_string(),
+        ),
+    ]
+}
+
+/// `JMX_PORT` would make every JVM open the same JMX port.
+fn removed_env() -> Vec<String> {
+    vec!["JMX_PORT".into()]
+}
+
+/// True when node `i`'s log directory was already formatted.
+pub fn is_formatted(spec: &ClusterSpec, i: usize) -> bool {
+    log_dir(spec, i).join("meta.properties").is_file()
+}
+
+/// Format node `i`'s log directory unless already formatted.
+pub fn format_once(home: &Path, spec: &ClusterSpec, i: usize) -> Result<bool, DeployError> {
+    if is_formatted(spec, i) {
+        return Ok(false);
+    }
+    let launch = format_command(home, spec, i);
+    let mut cmd = std::process::Command::new(&launch.program);
+    cmd.args(&launch.args).current_dir(&launch.cwd);
+    for k in &launch.env_remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &launch.env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().map_err(|source| DeployError::Spawn {
+        node: format!("broker-{i}"),
+        program: launch.program.clone(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(DeployError::KafkaFormat {
+            node: format!("broker-{i}"),
+            command: launch.display(),
+            status: output.status.to_string(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::ClusterKind;
+    use std::collections::BTreeSet;
+
+    fn spec() -> ClusterSpec {
+        ClusterSpec::new(ClusterKind::Kafka, "/tmp/gregor-k").with_base_port(19300)
+    }
+
+    fn parsed(spec: &ClusterSpec, i: usize) -> BTreeMap<String, String> {
+        parse_properties(&render_properties(&server_properties(spec, i))).unwrap()
+    }
+
+    fn port_of(listener: &str) -> u16 {
+        listener.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn every_node_is_a_combined_kraft_node_with_its_own_id() {
+        let spec = spec();
+        for i in 0..3 {
+            let p = parsed(&spec, i);
+            assert_eq!(p["process.roles"], "broker,controller");
+            assert_eq!(p["node.id"], i.to_string());
+            assert_eq!(p["controller.listener.names"], "CONTROLLER");
+            assert_eq!(p["inter.broker.listener.name"], "PLAINTEXT");
+            assert_eq!(
+                p["listener.security.protocol.map"],
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            );
+        }
+    }
+
+    #[test]
+    fn all_nodes_agree_on_a_voters_list_naming_every_controller_port() {
+        let spec = spec();
+        let voters = parsed(&spec, 0)["controller.quorum.voters"].clone();
+        assert_eq!(
+            voters,
+            "0@127.0.0.1:19303,1@127.0.0.1:19304,2@127.0.0.1:19305"
+        );
+        for i in 1..3 {
+            assert_eq!(parsed(&spec, i)["controller.quorum.voters"], voters);
+        }
+        // each node's CONTROLLER listener is the one the voters list names for its id
+        for i in 0..3 {
+            let p = parsed(&spec, i);
+            let controller = p["listeners"]
+                .split(',')
+                .find(|l| l.starts_with("CONTROLLER://"))
+                .unwrap()
+                .to_string();
+            assert!(voters.contains(&format!("{i}@127.0.0.1:{}", port_of(&controller))));
+        }
+    }
+
+    #[test]
+    fn client_and_controller_ports_are_unique_across_the_cluster() {
+        let spec = spec();
+        let mut ports = BTreeSet::new();
+        for i in 0..3 {
+            let p = parsed(&spec, i);
+            let listeners: Vec<&str> = p["listeners"].split(',').collect();
+            assert_eq!(listeners.len(), 2);
+            assert!(listeners[0].starts_with("PLAINTEXT://127.0.0.1:"));
+            assert!(listeners[1].starts_with("CONTROLLER://127.0.0.1:"));
+            for l in listeners {
+                assert!(ports.insert(port_of(l)), "port of {l} used twice");
+            }
+            assert_eq!(
+                p["advertised.listeners"],
+                format!("PLAINTEXT://127.0.0.1:{}", 19300 + i)
+            );
+        }
+        assert_eq!(ports.len(), 6);
+    }
+
+    #[test]
+    fn replication_settings_make_acks_all_need_two_of_three_replicas() {
+        let p = parsed(&spec(), 1);
+        assert_eq!(p["offsets.topic.replication.factor"], "3");
+        assert_eq!(p["transaction.state.log.replication.factor"], "3");
+        assert_eq!(p["transaction.state.log.min.isr"], "2");
+        assert_eq!(p["min.insync.replicas"], "2");
+        assert_eq!(p["default.replication.factor"], "3");
+        assert_eq!(p["group.initial.rebalance.delay.ms"], "0");
+        assert_eq!(p["unclean.leader.election.enable"], "false");
+    }
+
+    #[test]
+    fn a_single_node_cluster_does_not_ask_for_more_replicas_than_it_has() {
+        let spec = spec().with_brokers(1);
+        let p = parsed(&spec, 0);
+        assert_eq!(p["offsets.topic.replication.factor"], "1");
+        assert_eq!(p["transaction.state.log.min.isr"], "1");
+        assert_eq!(p["min.insync.replicas"], "1");
+        assert_eq!(p["controller.quorum.voters"], "0@127.0.0.1:19301");
+    }
+
+    #[test]
+    fn each_node_keeps_its_data_in_its_own_directory_under_the_cluster_dir() {
+        let spec = spec();
+        let dirs: BTreeSet<String> = (0..3)
+            .map(|i| parsed(&spec, i)["log.dirs"].clone())
+            .collect();
+        assert_eq!(dirs.len(), 3);
+        for d in dirs {
+            assert!(d.starts_with("/tmp/gregor-k/data/broker-"), "{d}");
+        }
+    }
+
+    #[test]
+    fn the_cluster_id_is_a_kraft_uuid_of_sixteen_bytes() {
+        assert_eq!(KAFKA_CLUSTER_ID.len(), 22);
+        assert!(KAFKA_CLUSTER_ID
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        // decode base64url by hand: 22 chars * 6 bits = 132 bits = 16 bytes + 4 zero bits
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut bits: u128 = 0;
+        let mut tail = 0;
+        for (n, c) in KAFKA_CLUSTER_ID.chars().enumerate() {
+            let v = alphabet.find(c).unwrap() as u128;
+            if n < 21 {
+                bits = (bits << 6) | v;
+            } else {
+                bits = (bits << 2) | (v >> 4);
+                tail = v & 0xf;
+            }
+        }
+        assert_eq!(tail, 0, "no stray bits");
+        assert_eq!(&bits.to_be_bytes(), b"gregor-kraft-id1");
+    }
+
+    #[test]
+    fn the_format_command_formats_each_node_with_the_fixed_cluster_id() {
+        let spec = spec();
+        let cmd = format_command(Path::new("/opt/kafka"), &spec, 2);
+        assert_eq!(
+            cmd.program,
+            PathBuf::from("/opt/kafka/bin/kafka-storage.sh")
+        );
+        assert_eq!(
+            cmd.args,
+            vec![
+                "format",
+                "-t",
+                KAFKA_CLUSTER_ID,
+                "-c",
+                "/tmp/gregor-k/config/broker-2.properties"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_start_command_uses_a_small_heap_and_a_log_dir_under_the_cluster_dir() {
+        let spec = spec();
+        let cmd = start_command(Path::new("/opt/kafka"), &spec, 1);
+        assert_eq!(
+            cmd.program,
+            PathBuf::from("/opt/kafka/bin/kafka-server-start.sh")
+        );
+        assert_eq!(cmd.args, vec!["/tmp/gregor-k/config/broker-1.properties"]);
+        let env: BTreeMap<_, _> = cmd.env.iter().cloned().collect();
+        assert!(env["KAFKA_HEAP_OPTS"].contains("-Xmx512m"));
+        assert_eq!(env["LOG_DIR"], "/tmp/gregor-k/logs/kafka-broker-1");
+        assert!(cmd.env_remove.contains(&"JMX_PORT".to_string()));
+    }
+
+    #[test]
+    fn a_missing_kafka_home_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = spec();
+        spec.kafka_home = Some(dir.path().to_path_buf());
+        let err = kafka_home(&spec).unwrap_err().to_string();
+        assert!(
+            err.contains("kafka-server-start.sh") && err.contains("not an Apache Kafka"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn formatting_is_skipped_once_meta_properties_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ClusterSpec::new(ClusterKind::Kafka, dir.path());
+        std::fs::create_dir_all(log_dir(&spec, 0)).unwrap();
+        std::fs::write(log_dir(&spec, 0).join("meta.properties"), "node.id=0\n").unwrap();
+        // the kafka home does not even exist: nothing must be run
+        assert!(!format_once(Path::new("/nonexistent"), &spec, 0).unwrap());
+        assert!(format_once(Path::new("/nonexistent"), &spec, 1).is_err());
+    }
+
+    #[test]
+    fn parsing_properties_names_the_bad_line() {
+        assert_eq!(parse_properties("# c\na=b\nnonsense\n"), Err(3));
+    }
+}

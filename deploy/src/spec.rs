@@ -1,0 +1,216 @@
+//! What cluster to run: kind, size, ports, directories.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DeployError;
+
+/// The broker implementation a local cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterKind {
+    /// Stateless tansu brokers sharing one SQLite store (`<dir>/data/tansu.db`).
+    Tansu,
+    /// One tansu broker on the in-memory engine: nothing survives a restart.
+    TansuMemory,
+    /// Apache Kafka in KRaft mode (combined broker+controller nodes).
+    Kafka,
+}
+
+impl ClusterKind {
+    /// All kinds, in the order they are documented.
+    pub const ALL: [ClusterKind; 3] = [
+        ClusterKind::Tansu,
+        ClusterKind::TansuMemory,
+        ClusterKind::Kafka,
+    ];
+
+    /// The name used on the command line and in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterKind::Tansu => "tansu",
+            ClusterKind::TansuMemory => "tansu-memory",
+            ClusterKind::Kafka => "kafka",
+        }
+    }
+
+    /// How many brokers `ClusterSpec::new` starts for this kind.
+    pub fn default_brokers(self) -> usize {
+        match self {
+            ClusterKind::Tansu => 3,
+            ClusterKind::TansuMemory => 1,
+            ClusterKind::Kafka => 3,
+        }
+    }
+
+    /// True for the tansu kinds.
+    pub fn is_tansu(self) -> bool {
+        matches!(self, ClusterKind::Tansu | ClusterKind::TansuMemory)
+    }
+}
+
+impl fmt::Display for ClusterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClusterKind {
+    type Err = DeployError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ClusterKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s.trim())
+            .ok_or_else(|| DeployError::UnknownKind(s.to_string()))
+    }
+}
+
+/// The first client port when none is given.
+pub const DEFAULT_BASE_PORT: u16 = 19092;
+
+/// Everything needed to start a local cluster.
+///
+/// Ports: broker `i` listens for clients on `base_port + i`. Kafka nodes
+/// also need a controller port each: `base_port + brokers + i`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    pub kind: ClusterKind,
+    pub brokers: usize,
+    pub base_port: u16,
+    /// Cluster directory: state file, logs, data.
+    pub dir: PathBuf,
+    /// Apache Kafka installation (`bin/kafka-server-start.sh`); falls back to `$KAFKA_HOME`.
+    pub kafka_home: Option<PathBuf>,
+    /// tansu binary; falls back to [`crate::find_tansu`].
+    pub tansu_bin: Option<PathBuf>,
+}
+
+impl ClusterSpec {
+    /// A spec with the defaults for `kind`: 3 brokers for tansu and kafka,
+    /// 1 for tansu-memory, clients on ports from 19092.
+    pub fn new(kind: ClusterKind, dir: impl Into<PathBuf>) -> Self {
+        ClusterSpec {
+            kind,
+            brokers: kind.default_brokers(),
+            base_port: DEFAULT_BASE_PORT,
+            dir: dir.into(),
+            kafka_home: None,
+            tansu_bin: None,
+        }
+    }
+
+    /// Same spec with another broker count.
+    pub fn with_brokers(mut self, brokers: usize) -> Self {
+        self.brokers = brokers;
+        self
+    }
+
+    /// Same spec with another first client port.
+    pub fn with_base_port(mut self, base_port: u16) -> Self {
+        self.base_port = base_port;
+        self
+    }
+
+    /// Client port of broker `i`.
+    pub fn client_port(&self, i: usize) -> u16 {
+        self.base_port.saturating_add(i as u16)
+    }
+
+    /// Controller port of Kafka node `i`.
+    pub fn controller_port(&self, i: usize) -> u16 {
+        self.base_port
+            .saturating_add(self.brokers as u16)
+            .saturating_add(i as u16)
+    }
+
+    /// Reject specs that cannot work, with a message saying why.
+    pub fn validate(&self) -> Result<(), DeployError> {
+        if self.brokers == 0 {
+            return Err(DeployError::InvalidSpec(
+                "brokers must be at least 1".into(),
+            ));
+        }
+        if self.kind == ClusterKind::TansuMemory && self.brokers != 1 {
+            return Err(DeployError::InvalidSpec(format!(
+                "tansu-memory runs exactly one broker (each in-memory broker has its own store), \
+                 {} requested",
+                self.brokers
+            )));
+        }
+        let ports_needed = match self.kind {
+            ClusterKind::Kafka => 2 * self.brokers,
+            _ => self.brokers,
+        };
+        if self.base_port == 0 || self.base_port as usize + ports_needed - 1 > u16::MAX as usize {
+            return Err(DeployError::InvalidSpec(format!(
+                "base port {} with {} port(s) does not fit in 1..=65535",
+                self.base_port, ports_needed
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_command_line_names() {
+        for kind in ClusterKind::ALL {
+            assert_eq!(kind.to_string().parse::<ClusterKind>().unwrap(), kind);
+        }
+        assert_eq!(
+            "tansu-memory".parse::<ClusterKind>().unwrap(),
+            ClusterKind::TansuMemory
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_is_an_error_listing_the_known_ones() {
+        let err = "redpanda".parse::<ClusterKind>().unwrap_err().to_string();
+        assert!(
+            err.contains("redpanda") && err.contains("tansu-memory") && err.contains("kafka"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_match_the_documented_cluster_sizes() {
+        assert_eq!(ClusterSpec::new(ClusterKind::Tansu, "/x").brokers, 3);
+        assert_eq!(ClusterSpec::new(ClusterKind::TansuMemory, "/x").brokers, 1);
+        assert_eq!(ClusterSpec::new(ClusterKind::Kafka, "/x").brokers, 3);
+        assert_eq!(ClusterSpec::new(ClusterKind::Kafka, "/x").base_port, 19092);
+    }
+
+    #[test]
+    fn kafka_controller_ports_follow_the_client_ports() {
+        let spec = ClusterSpec::new(ClusterKind::Kafka, "/x").with_base_port(19200);
+        let client: Vec<u16> = (0..3).map(|i| spec.client_port(i)).collect();
+        let controller: Vec<u16> = (0..3).map(|i| spec.controller_port(i)).collect();
+        assert_eq!(client, vec![19200, 19201, 19202]);
+        assert_eq!(controller, vec![19203, 19204, 19205]);
+    }
+
+    #[test]
+    fn impossible_specs_are_rejected_with_a_reason() {
+        let zero = ClusterSpec::new(ClusterKind::Tansu, "/x").with_brokers(0);
+        assert!(zero
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("at least 1"));
+        let mem = ClusterSpec::new(ClusterKind::TansuMemory, "/x").with_brokers(3);
+        assert!(mem
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("exactly one"));
+        let high = ClusterSpec::new(ClusterKind::Kafka, "/x").with_base_port(65534);
+        assert!(high.validate().unwrap_err().to_string().contains("65535"));
+    }
+}

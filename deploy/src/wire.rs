@@ -1,0 +1,358 @@
+//! A few raw Kafka protocol requests, enough to tell whether a broker
+//! answers and what it says about topics, without a Kafka client library.
+//!
+//! Only old, non-flexible request versions are used (ApiVersions v0,
+//! Metadata v1, CreateTopics v0); every Kafka-compatible broker still
+//! accepts ApiVersions v0, which is what readiness checks rely on.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+const API_CREATE_TOPICS: i16 = 19;
+const API_METADATA: i16 = 3;
+const API_VERSIONS: i16 = 18;
+const CLIENT_ID: &str = "gregor-deploy";
+const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// Why a probe got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("{addr}: {source}")]
+    Io {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{addr}: malformed response: {what}")]
+    Malformed { addr: String, what: String },
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, WireError> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| WireError::Resolve(addr.to_string()))
+}
+
+/// Encode a request: size, header v1 (api key, version, correlation id, client id), body.
+pub fn encode_request(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(body.len() + 32);
+    msg.extend_from_slice(&api_key.to_be_bytes());
+    msg.extend_from_slice(&version.to_be_bytes());
+    msg.extend_from_slice(&correlation_id.to_be_bytes());
+    put_string(&mut msg, CLIENT_ID);
+    msg.extend_from_slice(body);
+    let mut framed = (msg.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&msg);
+    framed
+}
+
+fn put_string(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// Send one request and read its response body (after the correlation id).
+/// `timeout` bounds the connect and each read and write.
+pub fn round_trip(
+    addr: &str,
+    api_key: i16,
+    version: i16,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, WireError> {
+    let sock = resolve(addr)?;
+    let io_err = |source| WireError::Io {
+        addr: addr.to_string(),
+        source,
+    };
+    let mut stream = TcpStream::connect_timeout(&sock, timeout).map_err(io_err)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
+    let correlation_id = 0x6772_6567; // "greg"
+    stream
+        .write_all(&encode_request(api_key, version, correlation_id, body))
+        .map_err(io_err)?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).map_err(io_err)?;
+    let len = i32::from_be_bytes(len);
+    if len < 4 || len as usize > MAX_RESPONSE {
+        return Err(WireError::Malformed {
+            addr: addr.to_string(),
+            what: format!("response size {len}"),
+        });
+    }
+    let mut buf = vec![0u8; len as usize];
+    stream.read_exact(&mut buf).map_err(io_err)?;
+    let got = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if got != correlation_id {
+        return Err(WireError::Malformed {
+            addr: addr.to_string(),
+            what: format!("correlation id {got}, expected {correlation_id}"),
+        });
+    }
+    buf.drain(..4);
+    Ok(buf)
+}
+
+/// True if the broker at `addr` answers an ApiVersions v0 request within `timeout`.
+pub fn answers_api_versions(addr: &str, timeout: Duration) -> bool {
+    api_versions(addr, timeout).is_ok()
+}
+
+/// ApiVersions v0: the error code of the response.
+pub fn api_versions(addr: &str, timeout: Duration) -> Result<i16, WireError> {
+    let body = round_trip(addr, API_VERSIONS, 0, &[], timeout)?;
+    let mut r = Reader::new(addr, &body);
+    r.i16()
+}
+
+/// True if something accepts TCP connections at `addr` within `timeout`.
+pub fn accepts_tcp(addr: &str, timeout: Duration) -> bool {
+    resolve(addr)
+        .ok()
+        .and_then(|sock| TcpStream::connect_timeout(&sock, timeout).ok())
+        .is_some()
+}
+
+/// CreateTopics v0 for one topic; returns the error code the broker gave it.
+pub fn create_topic(
+    addr: &str,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    timeout: Duration,
+) -> Result<i16, WireError> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&1i32.to_be_bytes()); // topics
+    put_string(&mut body, name);
+    body.extend_from_slice(&partitions.to_be_bytes());
+    body.extend_from_slice(&replication_factor.to_be_bytes());
+    body.extend_from_slice(&0i32.to_be_bytes()); // assignments
+    body.extend_from_slice(&0i32.to_be_bytes()); // configs
+    body.extend_from_slice(&(timeout.as_millis() as i32).to_be_bytes());
+    let resp = round_trip(addr, API_CREATE_TOPICS, 0, &body, timeout)?;
+    let mut r = Reader::new(addr, &resp);
+    let n = r.i32()?;
+    for _ in 0..n {
+        let topic = r.string()?;
+        let code = r.i16()?;
+        if topic.as_deref() == Some(name) {
+            return Ok(code);
+        }
+    }
+    Err(r.malformed(format!("no result for topic {name}")))
+}
+
+/// A broker as listed in a Metadata response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerMeta {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// One partition as listed in a Metadata response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub error_code: i16,
+    pub partition: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// One topic as listed in a Metadata response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub error_code: i16,
+    pub name: String,
+    pub partitions: Vec<PartitionMeta>,
+}
+
+/// A Metadata v1 response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    pub brokers: Vec<BrokerMeta>,
+    pub controller_id: i32,
+    pub topics: Vec<TopicMeta>,
+}
+
+/// Metadata v1 for the given topics (all topics when empty).
+pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metadata, WireError> {
+    let mut body = Vec::new();
+    if topics.is_empty() {
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+    } else {
+        body.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+        for t in topics {
+            put_string(&mut body, t);
+        }
+    }
+    let resp = round_trip(addr, API_METADATA, 1, &body, timeout)?;
+    let mut r = Reader::new(addr, &resp);
+    let mut brokers = Vec::new();
+    for _ in 0..r.i32()? {
+        let node_id = r.i32()?;
+        let host = r.string()?.unwrap_or_default();
+        let port = r.i32()?;
+        let _rack = r.string()?;
+        brokers.push(BrokerMeta {
+            node_id,
+            host,
+            port,
+        });
+    }
+    let controller_id = r.i32()?;
+    let mut out = Vec::new();
+    for _ in 0..r.i32()? {
+        let error_code = r.i16()?;
+        let name = r.string()?.unwrap_or_default();
+        let _internal = r.u8()?;
+        let mut partitions = Vec::new();
+        for _ in 0..r.i32()? {
+            let error_code = r.i16()?;
+            let partition = r.i32()?;
+            let leader = r.i32()?;
+            let replicas = r.i32_array()?;
+            let isr = r.i32_array()?;
+            partitions.push(PartitionMeta {
+                error_code,
+                partition,
+                leader,
+                replicas,
+                isr,
+            });
+        }
+        out.push(TopicMeta {
+            error_code,
+            name,
+            partitions,
+        });
+    }
+    Ok(Metadata {
+        brokers,
+        controller_id,
+        topics: out,
+    })
+}
+
+struct Reader<'a> {
+    addr: &'a str,
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(addr: &'a str, buf: &'a [u8]) -> Self {
+        Reader { addr, buf, pos: 0 }
+    }
+
+    fn malformed(&self, what: String) -> WireError {
+        WireError::Malformed {
+            addr: self.addr.to_string(),
+            what,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.pos + n > self.buf.len() {
+            return Err(self.malformed(format!(
+                "truncated at byte {} (wanted {n} more of {})",
+                self.pos,
+                self.buf.len()
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn i16(&mut self) -> Result<i16, WireError> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn i32(&mut self) -> Result<i32, WireError> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn string(&mut self) -> Result<Option<String>, WireError> {
+        let len = self.i16()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        let bytes = self.take(len as usize)?;
+        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    }
+
+    fn i32_array(&mut self) -> Result<Vec<i32>, WireError> {
+        let n = self.i32()?;
+        (0..n.max(0)).map(|_| self.i32()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn an_api_versions_v0_request_is_framed_as_kafka_expects() {
+        let bytes = encode_request(18, 0, 7, &[]);
+        let client = CLIENT_ID.as_bytes();
+        let size = 2 + 2 + 4 + 2 + client.len();
+        assert_eq!(&bytes[..4], &(size as i32).to_be_bytes());
+        assert_eq!(&bytes[4..6], &18i16.to_be_bytes());
+        assert_eq!(&bytes[6..8], &0i16.to_be_bytes());
+        assert_eq!(&bytes[8..12], &7i32.to_be_bytes());
+        assert_eq!(&bytes[12..14], &(client.len() as i16).to_be_bytes());
+        assert_eq!(&bytes[14..], client);
+    }
+
+    #[test]
+    fn a_listener_that_never_answers_is_not_a_broker() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        assert!(accepts_tcp(&addr, Duration::from_secs(1)));
+        assert!(!answers_api_versions(&addr, Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn a_fake_broker_reply_with_the_right_correlation_id_counts_as_an_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut len = [0u8; 4];
+            s.read_exact(&mut len).unwrap();
+            let mut req = vec![0u8; i32::from_be_bytes(len) as usize];
+            s.read_exact(&mut req).unwrap();
+            let correlation = &req[4..8];
+            // correlation id, error code 0, empty api array
+            let mut resp = correlation.to_vec();
+            resp.extend_from_slice(&0i16.to_be_bytes());
+            resp.extend_from_slice(&0i32.to_be_bytes());
+            let mut framed = (resp.len() as i32).to_be_bytes().to_vec();
+            framed.extend_from_slice(&resp);
+            s.write_all(&framed).unwrap();
+        });
+        assert_eq!(api_versions(&addr, Duration::from_secs(5)).unwrap(), 0);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_truncated_response_is_reported_as_malformed_not_a_panic() {
+        let mut r = Reader::new("x:1", &[0, 5, b'a']);
+        let err = r.string().unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+    }
+}
