@@ -106,7 +106,11 @@ pub fn check_with(history: &History, opts: &TxnOpts) -> Vec<(String, serde_json:
             out.push((name, w));
         }
         if !res.timed_out.is_empty() {
-            let sample: Vec<u64> = scc.iter().take(20).map(|&v| ops.ops[v as usize].index(history)).collect();
+            let sample: Vec<u64> = scc
+                .iter()
+                .take(20)
+                .map(|&v| ops.ops[v as usize].index(history))
+                .collect();
             out.push((
                 SEARCH_TIMEOUT.to_string(),
                 json!({
@@ -186,7 +190,9 @@ impl Op {
         let mops = if self.ok { self.event(h).mops() } else { &[] };
         mops.iter()
             .filter_map(|m| match m {
-                Mop::Poll { reads: Some(r) } => Some(r.iter().map(|(k, pairs)| (*k, pairs.as_slice()))),
+                Mop::Poll { reads: Some(r) } => {
+                    Some(r.iter().map(|(k, pairs)| (*k, pairs.as_slice())))
+                }
                 _ => None,
             })
             .flatten()
@@ -201,11 +207,13 @@ impl Op {
 
 struct Ops {
     ops: Vec<Op>,
-    /// Event position -> op invoked there.
-    at_inv: FxMap<usize, u32>,
-    /// Event position -> ok op completed there.
-    at_ok: FxMap<usize, u32>,
+    /// Event position -> op invoked there ([`NO_OP`] if none).
+    at_inv: Vec<u32>,
+    /// Event position -> ok op completed there ([`NO_OP`] if none).
+    at_ok: Vec<u32>,
 }
+
+const NO_OP: u32 = u32::MAX;
 
 fn relevant(f: &F) -> bool {
     matches!(f, F::Send | F::Poll | F::Txn)
@@ -225,20 +233,31 @@ fn collect_ops(h: &History) -> Ops {
             EventType::Ok | EventType::Info | EventType::Fail => {
                 let inv = pending.remove(&e.process).unwrap_or(i);
                 if relevant(&e.f) && e.kind != EventType::Fail {
-                    ops.push(Op { inv, comp: Some(i), ok: e.kind == EventType::Ok });
+                    ops.push(Op {
+                        inv,
+                        comp: Some(i),
+                        ok: e.kind == EventType::Ok,
+                    });
                 }
             }
         }
     }
-    let mut left: Vec<usize> = pending.into_values().filter(|&i| relevant(&h.events[i].f)).collect();
+    let mut left: Vec<usize> = pending
+        .into_values()
+        .filter(|&i| relevant(&h.events[i].f))
+        .collect();
     left.sort_unstable();
-    ops.extend(left.into_iter().map(|inv| Op { inv, comp: None, ok: false }));
-    let mut at_inv = FxMap::default();
-    let mut at_ok = FxMap::default();
+    ops.extend(left.into_iter().map(|inv| Op {
+        inv,
+        comp: None,
+        ok: false,
+    }));
+    let mut at_inv = vec![NO_OP; h.events.len()];
+    let mut at_ok = vec![NO_OP; h.events.len()];
     for (id, op) in ops.iter().enumerate() {
-        at_inv.insert(op.inv, id as u32);
+        at_inv[op.inv] = id as u32;
         if let (true, Some(c)) = (op.ok, op.comp) {
-            at_ok.insert(c, id as u32);
+            at_ok[c] = id as u32;
         }
     }
     Ops { ops, at_inv, at_ok }
@@ -273,11 +292,13 @@ impl Index {
             // (key, offset) -> value; None once two values claim one offset.
             let mut at: FxMap<(Key, Offset), Option<Val>> = FxMap::default();
             let mut put = |k: Key, off: Offset, v: Val| {
-                at.entry((k, off)).and_modify(|x| {
-                    if *x != Some(v) {
-                        *x = None
-                    }
-                }).or_insert(Some(v));
+                at.entry((k, off))
+                    .and_modify(|x| {
+                        if *x != Some(v) {
+                            *x = None
+                        }
+                    })
+                    .or_insert(Some(v));
             };
             for op in ops.iter().filter(|op| op.ok) {
                 for (k, v, off) in op.sends(h) {
@@ -291,8 +312,10 @@ impl Index {
                     }
                 }
             }
-            let mut log: Vec<(Key, Offset, Val)> =
-                at.into_iter().filter_map(|((k, off), v)| v.map(|v| (k, off, v))).collect();
+            let mut log: Vec<(Key, Offset, Val)> = at
+                .into_iter()
+                .filter_map(|((k, off), v)| v.map(|v| (k, off, v)))
+                .collect();
             log.sort_unstable();
             let mut last: Option<(Key, Val)> = None;
             for (k, off, v) in log {
@@ -309,7 +332,14 @@ impl Index {
                         pp.next = Some(v);
                     }
                 }
-                order.insert((k, v), Pos { offset: off, prev, next: None });
+                order.insert(
+                    (k, v),
+                    Pos {
+                        offset: off,
+                        prev,
+                        next: None,
+                    },
+                );
                 last = Some((k, v));
             }
         }
@@ -360,7 +390,8 @@ fn link_orders(h: &History, ops: &Ops, o: &TxnOpts, b: &mut Builder) {
     let mut preds: Vec<(u32, u32)> = vec![(0, 0); ops.ops.len()];
     let mut pred_store: Vec<u32> = Vec::new();
     for (i, e) in h.events.iter().enumerate() {
-        if let Some(&id) = ops.at_inv.get(&i) {
+        let id = ops.at_inv[i];
+        if id != NO_OP {
             if o.process_edges {
                 if let Some(&p) = last_of.get(&e.process) {
                     b.link(p, id, PROCESS);
@@ -375,7 +406,8 @@ fn link_orders(h: &History, ops: &Ops, o: &TxnOpts, b: &mut Builder) {
                 preds[id as usize] = (s, pred_store.len() as u32);
             }
         }
-        if let Some(&id) = ops.at_ok.get(&i) {
+        let id = ops.at_ok[i];
+        if id != NO_OP {
             last_of.insert(e.process, id);
             if o.realtime_edges {
                 let (s, t) = preds[id as usize];
@@ -523,13 +555,23 @@ fn explain_cycle(
     scc_size: usize,
 ) -> Json {
     let n = c.ops.len();
-    let steps: Vec<Json> =
-        (0..n).map(|i| explain_step(h, ops, ix, c.ops[i], c.ops[(i + 1) % n], c.rels[i])).collect();
+    let steps: Vec<Json> = (0..n)
+        .map(|i| explain_step(h, ops, ix, c.ops[i], c.ops[(i + 1) % n], c.rels[i]))
+        .collect();
     let indices: Vec<u64> = c.ops.iter().map(|&v| ops[v as usize].index(h)).collect();
-    let chain = indices.iter().map(|i| i.to_string()).chain(indices.first().map(|i| i.to_string()));
+    let chain = indices
+        .iter()
+        .map(|i| i.to_string())
+        .chain(indices.first().map(|i| i.to_string()));
     let chain: Vec<String> = chain.collect();
-    let why: Vec<String> =
-        steps.iter().filter_map(|s| s.get("explanation").and_then(|e| e.as_str()).map(str::to_string)).collect();
+    let why: Vec<String> = steps
+        .iter()
+        .filter_map(|s| {
+            s.get("explanation")
+                .and_then(|e| e.as_str())
+                .map(str::to_string)
+        })
+        .collect();
     json!({
         "explanation": format!(
             "{name}: ops {} form a dependency cycle, so no order of them explains what they observed: {}. {}",

@@ -34,7 +34,11 @@ impl H {
 }
 
 fn all_on() -> TxnOpts {
-    TxnOpts { ww_deps: true, rw_deps: true, ..TxnOpts::from_check_opts(&CheckOpts::default()) }
+    TxnOpts {
+        ww_deps: true,
+        rw_deps: true,
+        ..TxnOpts::from_check_opts(&CheckOpts::default())
+    }
 }
 
 fn types(found: &[(String, Value)]) -> Vec<String> {
@@ -44,7 +48,11 @@ fn types(found: &[(String, Value)]) -> Vec<String> {
 }
 
 fn witness<'a>(found: &'a [(String, Value)], ty: &str) -> &'a Value {
-    &found.iter().find(|(t, _)| t == ty).unwrap_or_else(|| panic!("no {ty} in {found:?}")).1
+    &found
+        .iter()
+        .find(|(t, _)| t == ty)
+        .unwrap_or_else(|| panic!("no {ty} in {found:?}"))
+        .1
 }
 
 /// Every witness names its ops, explains itself and each edge of its cycle.
@@ -59,7 +67,10 @@ fn assert_well_explained(w: &Value) {
         assert_eq!(s["to"], ops[(i + 1) % ops.len()]);
         let text = s["explanation"].as_str().expect("step explanation");
         assert!(text.contains(&format!("op {}", ops[i])), "{text}");
-        assert!(text.contains(&format!("op {}", ops[(i + 1) % ops.len()])), "{text}");
+        assert!(
+            text.contains(&format!("op {}", ops[(i + 1) % ops.len()])),
+            "{text}"
+        );
     }
 }
 
@@ -77,14 +88,29 @@ fn g0_history() -> H {
 #[test]
 fn sends_interleaved_in_opposite_orders_are_g0_with_write_write_inference() {
     let hist = g0_history().history();
-    let found = txn::check(&hist, &CheckOpts { ww_deps: true, ..Default::default() });
+    let found = txn::check(
+        &hist,
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(types(&found), vec!["G0"]);
     let w = witness(&found, "G0");
     assert_well_explained(w);
-    let mut ops: Vec<u64> = w["ops"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let mut ops: Vec<u64> = w["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     ops.sort();
     assert_eq!(ops, vec![2, 3], "the witness names the two completions");
-    assert!(w["steps"].as_array().unwrap().iter().all(|s| s["type"] == "ww"));
+    assert!(w["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["type"] == "ww"));
     let text = w["explanation"].as_str().unwrap();
     assert!(text.contains("sent 10 to key 1 at offset 0"), "{text}");
 }
@@ -107,8 +133,18 @@ fn two_transactions_that_read_each_others_writes_are_g1c() {
     let w = witness(&found, "G1c");
     assert_well_explained(w);
     let text = w["explanation"].as_str().unwrap();
-    assert!(text.contains(&format!("op {a} sent 10 to key 1, and op {b} polled it at offset 0 (wr)")), "{text}");
-    assert!(text.contains(&format!("op {b} sent 20 to key 2, and op {a} polled it at offset 0 (wr)")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "op {a} sent 10 to key 1, and op {b} polled it at offset 0 (wr)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "op {b} sent 20 to key 2, and op {a} polled it at offset 0 (wr)"
+        )),
+        "{text}"
+    );
 }
 
 /// T0 writes x=0 first. T1 polls x but sees only 0, and polls y=5, which T2
@@ -130,9 +166,19 @@ fn a_read_that_misses_a_write_it_otherwise_depends_on_is_g_single() {
     let steps = w["steps"].as_array().unwrap();
     assert_eq!(steps.iter().filter(|s| s["type"] == "rw").count(), 1);
     let rw = steps.iter().find(|s| s["type"] == "rw").unwrap();
-    assert!(rw["explanation"].as_str().unwrap().contains("polled key 1 up to 0 at offset 0 but not the next version 1"));
+    assert!(rw["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("polled key 1 up to 0 at offset 0 but not the next version 1"));
     // Jepsen's Kafka graph has no rw edges, so `check` itself reports nothing.
-    assert!(txn::check(&hist, &CheckOpts { ww_deps: true, ..Default::default() }).is_empty());
+    assert!(txn::check(
+        &hist,
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        }
+    )
+    .is_empty());
 }
 
 /// Write skew: each transaction misses the other's write.
@@ -149,7 +195,11 @@ fn two_transactions_missing_each_others_writes_are_g2_item() {
     assert_eq!(types(&found), vec!["G2-item"]);
     let w = witness(&found, "G2-item");
     assert_well_explained(w);
-    assert!(w["steps"].as_array().unwrap().iter().all(|s| s["type"] == "rw"));
+    assert!(w["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["type"] == "rw"));
 }
 
 /// Process 0 polls value 10 of key 1, and only afterwards sends it.
@@ -165,9 +215,15 @@ fn reading_a_value_the_same_process_sends_later_is_g1c_process() {
     let w = witness(&found, "G1c-process");
     assert_well_explained(w);
     let steps = w["steps"].as_array().unwrap();
-    let p = steps.iter().find(|s| s["type"] == "process").expect("a process edge");
+    let p = steps
+        .iter()
+        .find(|s| s["type"] == "process")
+        .expect("a process edge");
     assert_eq!((p["from"].as_u64(), p["to"].as_u64()), (Some(b), Some(a)));
-    assert!(p["explanation"].as_str().unwrap().contains("process 0 completed"));
+    assert!(p["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("process 0 completed"));
 }
 
 /// Process 1's poll completes before process 0 even begins the send it read.
@@ -183,8 +239,14 @@ fn reading_a_value_before_its_send_began_is_g1c_realtime() {
     let w = witness(&found, "G1c-realtime");
     assert_well_explained(w);
     assert!(w["explanation"].as_str().unwrap().contains("realtime"));
-    let no_rt = TxnOpts { realtime_edges: false, ..TxnOpts::from_check_opts(&CheckOpts::default()) };
-    assert!(txn::check_with(&h.history(), &no_rt).is_empty(), "the cycle needs the realtime edge");
+    let no_rt = TxnOpts {
+        realtime_edges: false,
+        ..TxnOpts::from_check_opts(&CheckOpts::default())
+    };
+    assert!(
+        txn::check_with(&h.history(), &no_rt).is_empty(),
+        "the cycle needs the realtime edge"
+    );
 }
 
 /// A send that finished first got the later offset.
@@ -195,7 +257,13 @@ fn a_completed_send_ordered_after_a_later_one_is_g0_realtime() {
     h.ok(1, "send", r#"[["send",1,[1,20]]]"#);
     h.invoke(0, "send", r#"[["send",1,10]]"#);
     h.ok(0, "send", r#"[["send",1,[0,10]]]"#);
-    let found = txn::check(&h.history(), &CheckOpts { ww_deps: true, ..Default::default() });
+    let found = txn::check(
+        &h.history(),
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(types(&found), vec!["G0-realtime"]);
     assert_well_explained(witness(&found, "G0-realtime"));
 }
@@ -255,7 +323,9 @@ fn a_serial_correct_log_has_no_cycles_with_every_inference_on() {
     let mut next_val = 0u64;
     let mut seed = 42u64;
     for step in 0..900 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let p = (seed >> 33) % 5;
         let key = ((seed >> 40) % 4) as usize;
         if step % 3 == 0 {
@@ -264,14 +334,25 @@ fn a_serial_correct_log_has_no_cycles_with_every_inference_on() {
                 .iter()
                 .enumerate()
                 .map(|(k, log)| {
-                    let pairs: Vec<String> = log.iter().enumerate().map(|(o, v)| format!("[{o},{v}]")).collect();
+                    let pairs: Vec<String> = log
+                        .iter()
+                        .enumerate()
+                        .map(|(o, v)| format!("[{o},{v}]"))
+                        .collect();
                     format!("\"{k}\":[{}]", pairs.join(","))
                 })
                 .collect();
             h.ok(p, "poll", &format!(r#"[["poll",{{{}}}]]"#, reads.join(",")));
         } else {
             next_val += 1;
-            h.invoke(p, "txn", &format!(r#"[["send",{key},{next_val}],["send",{},{next_val}]]"#, (key + 1) % 4));
+            h.invoke(
+                p,
+                "txn",
+                &format!(
+                    r#"[["send",{key},{next_val}],["send",{},{next_val}]]"#,
+                    (key + 1) % 4
+                ),
+            );
             logs[key].push(next_val);
             let o1 = logs[key].len() - 1;
             logs[(key + 1) % 4].push(next_val);
@@ -279,19 +360,35 @@ fn a_serial_correct_log_has_no_cycles_with_every_inference_on() {
             h.ok(
                 p,
                 "txn",
-                &format!(r#"[["send",{key},[{o1},{next_val}]],["send",{},[{o2},{next_val}]]]"#, (key + 1) % 4),
+                &format!(
+                    r#"[["send",{key},[{o1},{next_val}]],["send",{},[{o2},{next_val}]]]"#,
+                    (key + 1) % 4
+                ),
             );
         }
     }
     let hist = h.history();
     assert_eq!(txn::check_with(&hist, &all_on()), vec![]);
-    assert_eq!(txn::check(&hist, &CheckOpts { ww_deps: true, ..Default::default() }), vec![]);
+    assert_eq!(
+        txn::check(
+            &hist,
+            &CheckOpts {
+                ww_deps: true,
+                ..Default::default()
+            }
+        ),
+        vec![]
+    );
 }
 
 #[test]
 fn an_exhausted_search_budget_is_reported_as_unknown_not_as_valid() {
     let hist = g0_history().history();
-    let opts = TxnOpts { ww_deps: true, search_budget: 0, ..TxnOpts::from_check_opts(&CheckOpts::default()) };
+    let opts = TxnOpts {
+        ww_deps: true,
+        search_budget: 0,
+        ..TxnOpts::from_check_opts(&CheckOpts::default())
+    };
     let found = txn::check_with(&hist, &opts);
     assert_eq!(types(&found), vec![txn::SEARCH_TIMEOUT]);
     let w = witness(&found, txn::SEARCH_TIMEOUT);
@@ -303,8 +400,19 @@ fn an_exhausted_search_budget_is_reported_as_unknown_not_as_valid() {
 fn nemesis_events_and_other_functions_are_ignored() {
     let mut h = g0_history();
     h.lines.push(r#"{"index":4,"time":99000000,"process":"nemesis","type":"info","f":"kill","value":["b1"]}"#.into());
-    h.lines.push(r#"{"index":5,"time":99000001,"process":0,"type":"invoke","f":"assign","value":[1,2]}"#.into());
-    h.lines.push(r#"{"index":6,"time":99000002,"process":0,"type":"ok","f":"assign","value":[1,2]}"#.into());
-    let found = txn::check(&h.history(), &CheckOpts { ww_deps: true, ..Default::default() });
+    h.lines.push(
+        r#"{"index":5,"time":99000001,"process":0,"type":"invoke","f":"assign","value":[1,2]}"#
+            .into(),
+    );
+    h.lines.push(
+        r#"{"index":6,"time":99000002,"process":0,"type":"ok","f":"assign","value":[1,2]}"#.into(),
+    );
+    let found = txn::check(
+        &h.history(),
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(types(&found), vec!["G0"]);
 }

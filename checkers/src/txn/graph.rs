@@ -34,7 +34,10 @@ pub struct Builder {
 
 impl Builder {
     pub fn new(n: usize) -> Builder {
-        Builder { n, edges: Vec::new() }
+        Builder {
+            n,
+            edges: Vec::new(),
+        }
     }
 
     /// Adds `a -> b` with relationship `rel`; self-edges are dropped.
@@ -64,7 +67,11 @@ impl Builder {
             rels[slot] = r;
             fill[a as usize] += 1;
         }
-        Graph { start, targets, rels }
+        Graph {
+            start,
+            targets,
+            rels,
+        }
     }
 }
 
@@ -82,8 +89,14 @@ impl Graph {
 
     /// Outgoing `(target, rels)` of `v`.
     pub fn out(&self, v: u32) -> impl Iterator<Item = (u32, u8)> + '_ {
-        let (s, e) = (self.start[v as usize] as usize, self.start[v as usize + 1] as usize);
-        self.targets[s..e].iter().copied().zip(self.rels[s..e].iter().copied())
+        let (s, e) = (
+            self.start[v as usize] as usize,
+            self.start[v as usize + 1] as usize,
+        );
+        self.targets[s..e]
+            .iter()
+            .copied()
+            .zip(self.rels[s..e].iter().copied())
     }
 
     /// Strongly connected components with more than one vertex (a vertex
@@ -165,7 +178,19 @@ mod tests {
 
     #[test]
     fn tarjan_finds_each_cycle_and_ignores_acyclic_parts() {
-        let g = graph(7, &[(0, 1), (1, 2), (2, 0), (2, 3), (3, 4), (4, 5), (5, 4), (6, 0)]);
+        let g = graph(
+            7,
+            &[
+                (0, 1),
+                (1, 2),
+                (2, 0),
+                (2, 3),
+                (3, 4),
+                (4, 5),
+                (5, 4),
+                (6, 0),
+            ],
+        );
         let mut sccs = g.nontrivial_sccs();
         sccs.sort();
         assert_eq!(sccs, vec![vec![0, 1, 2], vec![4, 5]]);

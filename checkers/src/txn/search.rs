@@ -27,7 +27,13 @@ pub enum Data {
 }
 
 impl Data {
-    pub const ALL: [Data; 5] = [Data::G0, Data::G1c, Data::GSingle, Data::GNonadjacent, Data::G2Item];
+    pub const ALL: [Data; 5] = [
+        Data::G0,
+        Data::G1c,
+        Data::GSingle,
+        Data::GNonadjacent,
+        Data::G2Item,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -215,7 +221,11 @@ enum Outcome {
 /// Searches one SCC (sorted global vertex ids) for every class of cycle,
 /// reporting at most one cycle per data class (its weakest variant).
 pub fn search_scc(g: &Graph, scc: &[u32], budget: &mut u64) -> SccResult {
-    let local_of: HashMap<u32, u32> = scc.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
+    let local_of: HashMap<u32, u32> = scc
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v, i as u32))
+        .collect();
     let mut b = Builder::new(scc.len());
     let mut present = 0u8;
     for (i, &v) in scc.iter().enumerate() {
@@ -226,7 +236,10 @@ pub fn search_scc(g: &Graph, scc: &[u32], budget: &mut u64) -> SccResult {
             }
         }
     }
-    let local = Local { global: scc, g: b.build() };
+    let local = Local {
+        global: scc,
+        g: b.build(),
+    };
     let mut res = SccResult::default();
     let mut reported: Vec<Data> = Vec::new();
     'data: for data in Data::ALL {
@@ -288,11 +301,24 @@ fn search_spec(local: &Local<'_>, spec: &Spec, budget: &mut u64) -> Outcome {
             if r & pivot == 0 || comp[v as usize] != comp[u as usize] {
                 continue;
             }
-            let Some(mut s0) = spec.step(0, pivot) else { continue };
+            let Some(mut s0) = spec.step(0, pivot) else {
+                continue;
+            };
             if pivot == RW {
                 s0 |= FIRST_RW;
             }
-            match bfs(&sub, &comp, spec, u, v, pivot, s0, &mut seen, &mut touched, budget) {
+            match bfs(
+                &sub,
+                &comp,
+                spec,
+                u,
+                v,
+                pivot,
+                s0,
+                &mut seen,
+                &mut touched,
+                budget,
+            ) {
                 Outcome::Found(c) => {
                     let ops = c.ops.iter().map(|&x| local.global[x as usize]).collect();
                     return Outcome::Found(Cycle { ops, rels: c.rels });
@@ -343,7 +369,9 @@ fn bfs(
                     return Outcome::Timeout;
                 }
                 *budget -= 1;
-                let Some(ns) = spec.step(s, bit) else { continue };
+                let Some(ns) = spec.step(s, bit) else {
+                    continue;
+                };
                 if y == u {
                     if spec.accept(ns) {
                         return Outcome::Found(unwind(&queue, head, u, bit));
@@ -433,7 +461,10 @@ mod tests {
 
     #[test]
     fn a_shortcut_gives_the_shorter_cycle() {
-        let r = run(4, &[(0, 1, WW), (1, 2, WW), (2, 3, WW), (3, 0, WW), (2, 0, WW)]);
+        let r = run(
+            4,
+            &[(0, 1, WW), (1, 2, WW), (2, 3, WW), (3, 0, WW), (2, 0, WW)],
+        );
         assert_eq!(names(&r), vec!["G0"]);
         assert_eq!(r.cycles[0].ops.len(), 3);
     }
