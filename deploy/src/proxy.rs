@@ -286,9 +286,19 @@ impl ProxySet {
     /// Starts one proxy per `(listen, upstream)` route. If any fails to
     /// start, the ones already started are shut down.
     pub async fn start(routes: &[(SocketAddr, SocketAddr)]) -> Result<Self, ProxyError> {
+        Self::start_seeded(routes, seed_from_clock()).await
+    }
+
+    /// Like [`ProxySet::start`], with a fixed seed for the latency jitter
+    /// (each proxy gets its own seed derived from it).
+    pub async fn start_seeded(
+        routes: &[(SocketAddr, SocketAddr)],
+        seed: u64,
+    ) -> Result<Self, ProxyError> {
+        let mut seeds = SplitMix::new(seed);
         let mut set = ProxySet::default();
         for &(listen, upstream) in routes {
-            match FaultProxy::start(listen, upstream).await {
+            match FaultProxy::start_seeded(listen, upstream, seeds.next_u64()).await {
                 Ok(p) => set.proxies.push(p),
                 Err(e) => {
                     set.shutdown().await;

@@ -115,6 +115,7 @@ async fn a_healthy_proxy_echoes_bytes_unchanged_and_counts_them() {
         b"hello kafka"
     );
     let elapsed = echo_bulk(&mut c, 1_000_000).await;
+    eprintln!("1 MB echoed through a healthy proxy in {elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "1 MB took {elapsed:?}");
     let stats = settled(&proxy.handle(), |s| s.bytes_to_client == 1_000_011).await;
     assert_eq!(stats.connections, 1);

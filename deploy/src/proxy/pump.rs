@@ -230,9 +230,9 @@ where
     let reader = async move {
         let mut rng = SplitMix::new(seed);
         let mut last_delivery = Instant::now();
+        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             flowing(&mut read_faults, direction).await?;
-            let mut buf = vec![0u8; READ_CHUNK];
             let n = src.read(&mut buf).await?;
             let delay = read_faults
                 .borrow()
@@ -243,12 +243,8 @@ where
             // Never deliver before the previous chunk: order is preserved.
             let deliver_at = (Instant::now() + delay).max(last_delivery);
             last_delivery = deliver_at;
-            let data = if n == 0 {
-                None
-            } else {
-                buf.truncate(n);
-                Some(buf)
-            };
+            // Copied out so a queued chunk holds only its own bytes.
+            let data = (n > 0).then(|| buf[..n].to_vec());
             let eof = data.is_none();
             if queue.send(Chunk { data, deliver_at }).await.is_err() || eof {
                 return Ok::<(), io::Error>(());
