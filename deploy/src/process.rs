@@ -100,6 +100,12 @@ fn read_stat(pid: u32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+fn live_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
 /// Start time of `pid`, if it exists.
 pub fn start_ticks(pid: u32) -> Option<u64> {
     read_stat(pid).map(|(_, start)| start)
@@ -120,6 +126,9 @@ impl ProcessId {
         let _ = self.reap();
         match read_stat(self.pid) {
             Some((_, start)) if start != self.start_ticks => ProcState::Gone,
+            // A zombie group leader whose other threads are still exiting
+            // still holds its sockets: gone only once it is the last thread.
+            Some(('Z' | 'X' | 'x', _)) if live_threads(self.pid) > 1 => ProcState::Running,
             Some(('Z' | 'X' | 'x', _)) | None => ProcState::Gone,
             Some(('T' | 't', _)) => ProcState::Stopped,
             Some(_) => ProcState::Running,

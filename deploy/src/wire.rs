@@ -1,9 +1,10 @@
 //! A few raw Kafka protocol requests, enough to tell whether a broker
 //! answers and what it says about topics, without a Kafka client library.
 //!
-//! Only old, non-flexible request versions are used (ApiVersions v0,
-//! Metadata v1, CreateTopics v0); every Kafka-compatible broker still
-//! accepts ApiVersions v0, which is what readiness checks rely on.
+//! Only non-flexible request versions are used: ApiVersions v0 (which every
+//! Kafka-compatible broker answers, so readiness checks rely on it),
+//! Metadata v8 and CreateTopics v4 (the newest before the flexible
+//! encodings, accepted by Kafka 2.3 up to 4.x and by tansu).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -118,7 +119,7 @@ pub fn accepts_tcp(addr: &str, timeout: Duration) -> bool {
         .is_some()
 }
 
-/// CreateTopics v0 for one topic; returns the error code the broker gave it.
+/// CreateTopics v4 for one topic; returns the error code the broker gave it.
 pub fn create_topic(
     addr: &str,
     name: &str,
@@ -134,12 +135,15 @@ pub fn create_topic(
     body.extend_from_slice(&0i32.to_be_bytes()); // assignments
     body.extend_from_slice(&0i32.to_be_bytes()); // configs
     body.extend_from_slice(&(timeout.as_millis() as i32).to_be_bytes());
-    let resp = round_trip(addr, API_CREATE_TOPICS, 0, &body, timeout)?;
+    body.push(0); // validate_only = false
+    let resp = round_trip(addr, API_CREATE_TOPICS, 4, &body, timeout)?;
     let mut r = Reader::new(addr, &resp);
+    let _throttle = r.i32()?;
     let n = r.i32()?;
     for _ in 0..n {
         let topic = r.string()?;
         let code = r.i16()?;
+        let _message = r.string()?;
         if topic.as_deref() == Some(name) {
             return Ok(code);
         }
@@ -173,15 +177,16 @@ pub struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
 }
 
-/// A Metadata v1 response.
+/// A Metadata v8 response (the fields gregor uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     pub brokers: Vec<BrokerMeta>,
+    pub cluster_id: Option<String>,
     pub controller_id: i32,
     pub topics: Vec<TopicMeta>,
 }
 
-/// Metadata v1 for the given topics (all topics when empty).
+/// Metadata v8 for the given topics (all topics when empty); never creates topics.
 pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metadata, WireError> {
     let mut body = Vec::new();
     if topics.is_empty() {
@@ -192,8 +197,15 @@ pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metada
             put_string(&mut body, t);
         }
     }
-    let resp = round_trip(addr, API_METADATA, 1, &body, timeout)?;
-    let mut r = Reader::new(addr, &resp);
+    body.extend_from_slice(&[0, 0, 0]); // no auto-creation, no authorized operations
+    let resp = round_trip(addr, API_METADATA, 8, &body, timeout)?;
+    decode_metadata(addr, &resp)
+}
+
+/// Decode a Metadata v8 response body (after the correlation id).
+pub fn decode_metadata(addr: &str, resp: &[u8]) -> Result<Metadata, WireError> {
+    let mut r = Reader::new(addr, resp);
+    let _throttle = r.i32()?;
     let mut brokers = Vec::new();
     for _ in 0..r.i32()? {
         let node_id = r.i32()?;
@@ -206,6 +218,7 @@ pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metada
             port,
         });
     }
+    let cluster_id = r.string()?;
     let controller_id = r.i32()?;
     let mut out = Vec::new();
     for _ in 0..r.i32()? {
@@ -217,8 +230,10 @@ pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metada
             let error_code = r.i16()?;
             let partition = r.i32()?;
             let leader = r.i32()?;
+            let _leader_epoch = r.i32()?;
             let replicas = r.i32_array()?;
             let isr = r.i32_array()?;
+            let _offline = r.i32_array()?;
             partitions.push(PartitionMeta {
                 error_code,
                 partition,
@@ -227,6 +242,7 @@ pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metada
                 isr,
             });
         }
+        let _topic_operations = r.i32()?;
         out.push(TopicMeta {
             error_code,
             name,
@@ -235,6 +251,7 @@ pub fn metadata(addr: &str, topics: &[&str], timeout: Duration) -> Result<Metada
     }
     Ok(Metadata {
         brokers,
+        cluster_id,
         controller_id,
         topics: out,
     })
@@ -347,6 +364,50 @@ mod tests {
         });
         assert_eq!(api_versions(&addr, Duration::from_secs(5)).unwrap(), 0);
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_metadata_v8_response_is_decoded_into_brokers_and_partitions() {
+        let mut b = Vec::new();
+        let i32s = |b: &mut Vec<u8>, xs: &[i32]| {
+            xs.iter()
+                .for_each(|x| b.extend_from_slice(&x.to_be_bytes()))
+        };
+        i32s(&mut b, &[0, 1, 7]); // throttle, 1 broker, node 7
+        put_string(&mut b, "127.0.0.1");
+        i32s(&mut b, &[19092]);
+        b.extend_from_slice(&(-1i16).to_be_bytes()); // rack null
+        put_string(&mut b, "cid");
+        i32s(&mut b, &[7, 1]); // controller, 1 topic
+        b.extend_from_slice(&0i16.to_be_bytes());
+        put_string(&mut b, "t");
+        b.push(0);
+        i32s(&mut b, &[1]); // 1 partition
+        b.extend_from_slice(&0i16.to_be_bytes());
+        i32s(&mut b, &[0, 7, 3, 2, 7, 8, 1, 7, 0, -2147483648]);
+        i32s(&mut b, &[-2147483648]); // cluster authorized operations
+        let meta = decode_metadata("x:1", &b).unwrap();
+        assert_eq!(
+            meta.brokers,
+            vec![BrokerMeta {
+                node_id: 7,
+                host: "127.0.0.1".into(),
+                port: 19092
+            }]
+        );
+        assert_eq!(meta.cluster_id.as_deref(), Some("cid"));
+        assert_eq!(meta.controller_id, 7);
+        assert_eq!(
+            meta.topics[0].partitions[0],
+            PartitionMeta {
+                error_code: 0,
+                partition: 0,
+                leader: 7,
+                replicas: vec![7, 8],
+                isr: vec![7],
+            }
+        );
+        assert!(decode_metadata("x:1", &b[..b.len() - 12]).is_err());
     }
 
     #[test]

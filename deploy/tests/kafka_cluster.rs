@@ -1,0 +1,58 @@
+//! A real Apache Kafka KRaft cluster, only when `KAFKA_HOME` points at an
+//! installation (otherwise the test says it was skipped and returns).
+//! Ports 19300-19305.
+
+use std::time::{Duration, Instant};
+
+use gregor_deploy::wire;
+use gregor_deploy::{Cluster, ClusterKind, ClusterSpec, ProcessStatus};
+
+#[test]
+fn a_three_node_kraft_cluster_starts_elects_and_survives_a_node_restart() {
+    let Some(home) = std::env::var_os("KAFKA_HOME") else {
+        eprintln!("SKIPPED: KAFKA_HOME is not set; the Apache Kafka integration test did not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = ClusterSpec::new(ClusterKind::Kafka, dir.path()).with_base_port(19300);
+    spec.kafka_home = Some(home.into());
+    let mut cluster = match Cluster::up(spec) {
+        Ok(c) => c,
+        Err(e) => panic!("kafka cluster up failed: {e}"),
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for node in cluster.nodes() {
+            assert!(dir
+                .path()
+                .join(format!("data/{}/meta.properties", node.name))
+                .is_file());
+        }
+        assert!(cluster.status().iter().all(|s| s.answering));
+        let addr = cluster.nodes()[0].addr();
+        let timeout = Duration::from_secs(30);
+        assert_eq!(wire::create_topic(&addr, "rf3", 3, 3, timeout).unwrap(), 0);
+        let meta = wire::metadata(&addr, &["rf3"], timeout).unwrap();
+        assert_eq!(meta.brokers.len(), 3, "{meta:?}");
+        for p in &meta.topics[0].partitions {
+            assert_eq!(p.replicas.len(), 3);
+        }
+
+        cluster.kill(2).unwrap();
+        assert_eq!(cluster.status()[2].process, ProcessStatus::Down);
+        cluster.start(2).unwrap();
+        // the restarted node rejoins the ISR of every partition it replicates
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let meta = wire::metadata(&addr, &["rf3"], timeout).unwrap();
+            if meta.topics[0].partitions.iter().all(|p| p.isr.len() == 3) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "ISR never recovered: {meta:?}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }));
+    cluster.down().unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
