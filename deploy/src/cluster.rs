@@ -119,6 +119,8 @@ impl Cluster {
             std::path::absolute(&spec.dir).map_err(|e| DeployError::io("resolve", &spec.dir, e))?;
         std::fs::create_dir_all(&spec.dir)
             .map_err(|e| DeployError::io("create directory", &spec.dir, e))?;
+        // Two `up`s on one directory at once would both see no cluster.
+        let _lock = DirLock::acquire(&spec.dir)?;
 
         if let Some(mut existing) = Cluster::load(&spec.dir)? {
             if existing
@@ -217,7 +219,7 @@ impl Cluster {
         for i in 0..cluster.nodes.len() {
             if let Err(err) = cluster.start(i) {
                 // Leave nothing behind: stop what was started, forget the state.
-                let _ = cluster.down();
+                let _ = cluster.down_locked();
                 return Err(err);
             }
         }
@@ -328,6 +330,11 @@ impl Cluster {
     /// and remove the state file. Logs and tansu's SQLite store are kept;
     /// the in-memory stand-in store is deleted.
     pub fn down(&mut self) -> Result<(), DeployError> {
+        let _lock = DirLock::acquire(&self.spec.dir)?;
+        self.down_locked()
+    }
+
+    fn down_locked(&mut self) -> Result<(), DeployError> {
         let grace = self.grace();
         let mut first_err = None;
         // Ask all to stop at once, then wait: shutting down in parallel is faster.
@@ -553,6 +560,33 @@ impl Cluster {
             log: n.log.clone(),
             tail: process::log_tail(&n.log, LOG_TAIL_LINES),
         })
+    }
+}
+
+/// An exclusive `flock` on `<dir>/cluster.lock`, released on drop.
+struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    fn acquire(dir: &Path) -> Result<DirLock, DeployError> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join("cluster.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DeployError::io("open", &path, e))?;
+        // SAFETY: flock on a file descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(DeployError::io(
+                "lock",
+                &path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(DirLock { _file: file })
     }
 }
 
