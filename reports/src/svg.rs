@@ -464,11 +464,15 @@ impl Chart {
             }
             let _ = write!(
                 s,
-                r#"<text x="{}" y="{}">{} ({})</text>"#,
+                r#"<text x="{}" y="{}">{}{}</text>"#,
                 n(lx + 24.0),
                 n(ly + 4.0),
                 escape(&truncate(&series.name, 24)),
-                series.points.len()
+                // Points count things; a line's vertices do not.
+                match series.style {
+                    Style::Points(_) => format!(" ({})", series.points.len()),
+                    Style::Line { .. } => String::new(),
+                }
             );
             ly += 17.0;
             rows += 1;
