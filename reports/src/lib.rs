@@ -90,7 +90,22 @@ pub fn render_all(input: &ReportInput) -> Vec<(PathBuf, String)> {
     let obs = model::key_observations(h, &keys.iter().copied().collect::<BTreeSet<Key>>());
     for k in &keys {
         if let Some(o) = obs.get(k).filter(|o| !o.at.is_empty()) {
-            plots.push(plots::key_offsets(*k, o, input.meta, akeys.contains(k)));
+            plots.push(plots::key_offsets(
+                *k,
+                o,
+                input.meta,
+                akeys.contains(k),
+                None,
+            ));
+            if let Some(z) = plots::zoom_range(o) {
+                plots.push(plots::key_offsets(
+                    *k,
+                    o,
+                    input.meta,
+                    akeys.contains(k),
+                    Some(z),
+                ));
+            }
         }
     }
 

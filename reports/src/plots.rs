@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use gregor_history::{Key, RunMeta};
+use gregor_history::{Key, Offset, RunMeta};
 
 use crate::model::{KeyObs, Outcome, Timeline};
 use crate::nemesis::Window;
@@ -141,6 +141,7 @@ pub fn latency(t: &Timeline, windows: &[Window]) -> Plot {
                     color: color(fi, o).to_string(),
                     style: Style::Points(marker(o)),
                     points,
+                    tooltips: Vec::new(),
                 });
             }
         }
@@ -192,6 +193,7 @@ pub fn throughput(t: &Timeline, windows: &[Window]) -> Plot {
                         step: false,
                     },
                     points,
+                    tooltips: Vec::new(),
                 });
             }
         }
@@ -230,6 +232,7 @@ pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Plot {
             color: "#1f77b4".into(),
             style: Style::Points(Marker::Circle),
             points: seen,
+            tooltips: Vec::new(),
         });
     }
     if !never.is_empty() {
@@ -238,6 +241,7 @@ pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Plot {
             color: "#d62728".into(),
             style: Style::Points(Marker::Triangle),
             points: never,
+            tooltips: Vec::new(),
         });
     }
     finish(
@@ -270,6 +274,7 @@ pub fn unseen(t: &Timeline, windows: &[Window]) -> Plot {
                 step: true,
             },
             points,
+            tooltips: Vec::new(),
         });
     }
     finish(
@@ -280,24 +285,49 @@ pub fn unseen(t: &Timeline, windows: &[Window]) -> Plot {
 }
 
 /// Values observed at each offset of one key.
-pub fn key_offsets(key: Key, obs: &KeyObs, meta: Option<&RunMeta>, anomalous: bool) -> Plot {
+///
+/// With `zoom`, only offsets in that inclusive range are drawn (a close-up of
+/// the first marked offset of a long log, see [`zoom_range`]).
+pub fn key_offsets(
+    key: Key,
+    obs: &KeyObs,
+    meta: Option<&RunMeta>,
+    anomalous: bool,
+    zoom: Option<(Offset, Offset)>,
+) -> Plot {
     let tp = meta
         .and_then(|m| m.keys.get(&key))
         .map(|tp| format!(" ({}/{})", tp.topic, tp.partition))
         .unwrap_or_default();
     let flag = if anomalous { " — has anomalies" } else { "" };
+    let (id, zoom_title) = match zoom {
+        Some((a, b)) => (
+            format!("offsets-key-{key}-zoom"),
+            format!(", offsets {a}–{b}"),
+        ),
+        None => (format!("offsets-key-{key}"), String::new()),
+    };
     let mut c = Chart::new(
-        &format!("offsets-key-{key}"),
-        &format!("Key {key}{tp}: values by offset{flag}"),
+        &id,
+        &format!("Key {key}{tp}: values by offset{zoom_title}{flag}"),
         "offset",
         "value",
     );
+    let (lo, hi) = zoom.unwrap_or_else(|| {
+        (
+            obs.at.keys().next().copied().unwrap_or(0),
+            obs.at.keys().next_back().copied().unwrap_or(0),
+        )
+    });
+    // A little room so the first and last offsets do not sit on the frame.
+    let pad = ((hi - lo) as f64 * 0.02).max(0.5);
+    c.x_range = Some((lo as f64 - pad, hi as f64 + pad));
     let bad_offsets = obs.inconsistent_offsets();
     let dups = obs.duplicated_values();
     let mut normal = Vec::new();
     let mut incons = Vec::new();
     let mut dup = Vec::new();
-    for (&o, vals) in &obs.at {
+    for (&o, vals) in obs.at.range(lo..=hi) {
         for &v in vals {
             let p = (o as f64, v as f64);
             if bad_offsets.contains(&o) {
@@ -314,17 +344,22 @@ pub fn key_offsets(key: Key, obs: &KeyObs, meta: Option<&RunMeta>, anomalous: bo
         ("inconsistent offset", "#d62728", Marker::Cross, incons),
         ("duplicated value", "#ff7f0e", Marker::Diamond, dup),
     ] {
-        if !pts.is_empty() {
-            c.series.push(Series {
-                name: name.into(),
-                color: color.into(),
-                style: Style::Points(m),
-                points: pts,
-            });
+        if pts.is_empty() {
+            continue;
         }
+        let mut series = Series::new(name, color, Style::Points(m), pts);
+        // Marked points get a tooltip each, as long as there are few of them.
+        if m != Marker::Circle && series.points.len() <= 500 {
+            series.tooltips = series
+                .points
+                .iter()
+                .map(|&(o, v)| format!("{name}: key {key}, offset {o}, value {v}"))
+                .collect();
+        }
+        c.series.push(series);
     }
     finish(
-        &format!("offsets-key-{key}.svg"),
+        &format!("{id}.svg"),
         "Every value observed at each offset of this key (by sends and polls). A clean log is one rising line; red crosses mark offsets holding two values, orange diamonds values stored at two offsets.",
         &c,
     )
@@ -349,4 +384,25 @@ pub fn pick_keys(anomaly_keys: &[Key], activity: &BTreeMap<Key, u64>, n: usize) 
         }
     }
     out
+}
+
+/// Offsets to show in a close-up of a long key log: 30 either side of the
+/// first offset holding two values or a duplicated value; `None` when nothing
+/// is marked or the whole log is short enough to read.
+pub fn zoom_range(obs: &KeyObs) -> Option<(Offset, Offset)> {
+    let (&first, _) = obs.at.first_key_value()?;
+    let (&last, _) = obs.at.last_key_value()?;
+    if last - first <= 120 {
+        return None;
+    }
+    let dups = obs.duplicated_values();
+    let marked = obs
+        .at
+        .iter()
+        .find(|(_, v)| v.len() > 1 || v.iter().any(|x| dups.contains(x)))?
+        .0;
+    Some((
+        marked.saturating_sub(30).max(first),
+        (marked + 30).min(last),
+    ))
 }

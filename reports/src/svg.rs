@@ -47,6 +47,25 @@ pub struct Series {
     pub color: String,
     pub style: Style,
     pub points: Vec<(f64, f64)>,
+    /// Optional, one per point: the series is then drawn in full, each mark
+    /// with its own tooltip (for a few marked points, e.g. anomalies).
+    pub tooltips: Vec<String>,
+}
+
+impl Series {
+    pub fn new(name: &str, color: &str, style: Style, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.to_string(),
+            color: color.to_string(),
+            style,
+            points,
+            tooltips: Vec::new(),
+        }
+    }
+
+    fn labelled(&self) -> bool {
+        !self.tooltips.is_empty() && self.tooltips.len() == self.points.len()
+    }
 }
 
 /// A shaded x-range with a label (a fault window).
@@ -275,12 +294,20 @@ impl Chart {
                     lines_total += px.len();
                     out.push(px);
                 }
+                Style::Points(_) if s.labelled() => {
+                    let px: Vec<(f64, f64)> =
+                        s.points.iter().map(|&(a, b)| (x.px(a), y.px(b))).collect();
+                    lines_total += px.len();
+                    out.push(px);
+                }
                 Style::Points(_) => out.push(Vec::new()),
             }
         }
         let budget = self.max_points.saturating_sub(lines_total).max(1);
         let scatter: Vec<usize> = (0..self.series.len())
-            .filter(|&i| matches!(self.series[i].style, Style::Points(_)))
+            .filter(|&i| {
+                matches!(self.series[i].style, Style::Points(_)) && !self.series[i].labelled()
+            })
             .collect();
         if scatter.is_empty() {
             return out;
@@ -527,28 +554,41 @@ fn draw_series(s: &mut String, series: &Series, pts: &[(f64, f64)]) {
                     format!(r#"fill="{color}" fill-opacity="0.85" stroke="none""#)
                 }
             };
+            if series.labelled() && pts.len() == series.tooltips.len() {
+                let _ = write!(
+                    s,
+                    r#"<g class="series" data-series="{name}" data-points="{count}" {attrs}>"#
+                );
+                for (&(a, b), tip) in pts.iter().zip(&series.tooltips) {
+                    let _ = write!(
+                        s,
+                        r#"<path d="{}"><title>{}</title></path>"#,
+                        mark(m, a, b),
+                        escape(tip)
+                    );
+                }
+                s.push_str("</g>");
+                return;
+            }
             let _ = write!(
                 s,
                 r#"<path class="series" data-series="{name}" data-points="{count}" {attrs} d=""#
             );
             for &(a, b) in pts {
-                match m {
-                    Marker::Circle | Marker::Square => {
-                        let _ = write!(s, "M{} {}h0", n(a), n(b));
-                    }
-                    Marker::Cross => {
-                        let _ = write!(s, "M{} {}l5 5m0-5l-5 5", n(a - 2.5), n(b - 2.5));
-                    }
-                    Marker::Triangle => {
-                        let _ = write!(s, "M{} {}l3 5h-6z", n(a), n(b - 3.0));
-                    }
-                    Marker::Diamond => {
-                        let _ = write!(s, "M{} {}l3 3-3 3-3-3z", n(a), n(b - 3.0));
-                    }
-                }
+                s.push_str(&mark(m, a, b));
             }
             s.push_str(r#""/>"#);
         }
+    }
+}
+
+/// The path of one mark centred on `(a, b)`.
+fn mark(m: Marker, a: f64, b: f64) -> String {
+    match m {
+        Marker::Circle | Marker::Square => format!("M{} {}h0", n(a), n(b)),
+        Marker::Cross => format!("M{} {}l5 5m0-5l-5 5", n(a - 2.5), n(b - 2.5)),
+        Marker::Triangle => format!("M{} {}l3 5h-6z", n(a), n(b - 3.0)),
+        Marker::Diamond => format!("M{} {}l3 3-3 3-3-3z", n(a), n(b - 3.0)),
     }
 }
 
@@ -822,6 +862,7 @@ mod tests {
             color: "#1f77b4".into(),
             style: Style::Points(Marker::Circle),
             points: pts,
+            tooltips: Vec::new(),
         });
         c
     }
@@ -882,6 +923,7 @@ mod tests {
                 step: true,
             },
             points: vec![(0.0, 1.0), (3.0, 2.0)],
+            tooltips: Vec::new(),
         });
         let r = c.render();
         assert!(r.svg.contains(r#"class="fault-window""#));

@@ -393,6 +393,15 @@ fn offset_plots_mark_an_inconsistent_offset() {
         Some("2"),
         "both values at offset 3 are marked"
     );
+    // A long log also gets a close-up around the marked offset.
+    let zoom = read(&dir.path().join("plots/offsets-key-2-zoom.svg"));
+    assert!(zoom.contains("offsets 0–33"), "close-up of offsets 0..33");
+    assert!(zoom.contains(r#"data-series="inconsistent offset" data-points="2""#));
+    assert_eq!(
+        zoom.matches("<title>inconsistent offset: key 2, offset 3, value ").count(),
+        2,
+        "each value at the inconsistent offset has its own tooltip even when they overlap"
+    );
 }
 
 #[test]
