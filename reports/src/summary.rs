@@ -174,10 +174,17 @@ impl Facts {
             ),
         ];
         let lag = s.worst_realtime_lag_ms.or_else(|| timeline.worst_lag_ms());
-        stats.push((
-            "worst realtime lag".to_string(),
-            lag.map_or("-".to_string(), ms),
-        ));
+        let mut lag_text = lag.map_or("-".to_string(), ms);
+        let whereabouts: Vec<String> = s
+            .worst_realtime_lag_key
+            .map(|k| format!("key {k}"))
+            .into_iter()
+            .chain(s.worst_realtime_lag_op.map(|o| format!("op {o}")))
+            .collect();
+        if s.worst_realtime_lag_ms.is_some() && !whereabouts.is_empty() {
+            let _ = write!(lag_text, " ({})", whereabouts.join(", "));
+        }
+        stats.push(("worst realtime lag".to_string(), lag_text));
         for f in ["send", "poll"] {
             let (p50, p99) = match s.latency.get(f).filter(|l| l.count > 0) {
                 Some(l) => (Some(l.p50), Some(l.p99)),

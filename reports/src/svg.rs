@@ -426,7 +426,8 @@ impl Chart {
             return;
         }
         let _ = write!(s, r#"<g class="fault-windows" clip-path="url(#{clip})">"#);
-        for (i, b) in self.bands.iter().enumerate() {
+        let mut rows_end = [f64::NEG_INFINITY; 3];
+        for b in &self.bands {
             let a = x.px(b.x0).max(LEFT - 1.0);
             let z = x.px(b.x1).min(LEFT + x.len() + 1.0);
             if z < LEFT || a > LEFT + x.len() {
@@ -442,14 +443,21 @@ impl Chart {
                 n(ph),
                 escape(&b.title)
             );
-            let ly = TOP + 12.0 + (i % 3) as f64 * 12.0;
-            let _ = write!(
-                s,
-                r##"<text class="fault-label" x="{}" y="{}" font-size="10" fill="#9a3412">{}</text>"##,
-                n(a + 2.0),
-                n(ly),
-                escape(&truncate(&b.label, 28))
-            );
+            // Labels go in the first of three rows where they do not overlap the
+            // previous label; a window with no room keeps only its tooltip.
+            let label = truncate(&b.label, 28);
+            let width = label.chars().count() as f64 * 6.0 + 6.0;
+            let x = a + 2.0;
+            if let Some(row) = (0..rows_end.len()).find(|&r| rows_end[r] <= x) {
+                rows_end[row] = x + width;
+                let _ = write!(
+                    s,
+                    r##"<text class="fault-label" x="{}" y="{}" font-size="10" fill="#9a3412">{}</text>"##,
+                    n(x),
+                    n(TOP + 12.0 + row as f64 * 12.0),
+                    escape(&label)
+                );
+            }
         }
         s.push_str("</g>");
     }
@@ -904,6 +912,25 @@ mod tests {
         let t = thin_line(&pts, 100.0);
         assert!(t.len() <= 400);
         assert!(t.iter().any(|p| p.1 == -5.0));
+    }
+
+    #[test]
+    fn crowded_fault_labels_do_not_overlap_but_every_window_is_shaded() {
+        let mut c = Chart::new("m", "T", "x", "y");
+        c.x_range = Some((0.0, 100.0));
+        for i in 0..40 {
+            let x0 = i as f64 * 2.5;
+            c.bands.push(Band {
+                x0,
+                x1: x0 + 1.0,
+                label: format!("pause b{i}"),
+                title: String::new(),
+            });
+        }
+        let svg = c.render().svg;
+        assert_eq!(svg.matches(r#"class="fault-window""#).count(), 40);
+        let labels = svg.matches(r#"class="fault-label""#).count();
+        assert!((3..40).contains(&labels), "{labels} labels");
     }
 
     #[test]

@@ -276,6 +276,8 @@ pub fn result(valid: Validity, anomalies: &[(&str, u64, bool, &str, Option<u64>)
         lost_rate: 0.006,
         unseen_rate: 0.014,
         worst_realtime_lag_ms: Some(1234.5),
+        worst_realtime_lag_key: Some(3),
+        worst_realtime_lag_op: Some(77),
         ..Default::default()
     };
     CheckResult {
