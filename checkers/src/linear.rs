@@ -272,7 +272,7 @@ fn explain(
             .collect();
         format!(
             "after the longest consistent order found ({}{})",
-            if f.linearized.len() > 5 { "..., " } else { "" },
+            if f.depth > 5 { "..., " } else { "" },
             tail.join(", ")
         )
     };
@@ -298,6 +298,7 @@ fn explain(
         "key": key,
         "ops": ops,
         "linearized": f.linearized,
+        "linearized-count": f.depth,
         "committed-offset": f.state.0,
         "stuck-op": stuck.map(|s| describe(s, origin.get(&s.id))),
         "concurrent-ops": concurrent

@@ -228,7 +228,17 @@ fn collect_ops(h: &History) -> Ops {
         }
         match e.kind {
             EventType::Invoke => {
-                pending.insert(e.process, i);
+                // A second invoke before a completion leaves the first one
+                // indefinite.
+                if let Some(prev) = pending.insert(e.process, i) {
+                    if relevant(&h.events[prev].f) {
+                        ops.push(Op {
+                            inv: prev,
+                            comp: None,
+                            ok: false,
+                        });
+                    }
+                }
             }
             EventType::Ok | EventType::Info | EventType::Fail => {
                 let inv = pending.remove(&e.process).unwrap_or(i);
@@ -526,13 +536,13 @@ fn explain_step(h: &History, ops: &[Op], ix: &Index, a: u32, b: u32, rel: u8) ->
 
 fn meaning(data: Data, variant: Variant) -> String {
     let d = match data {
-        Data::G0 => "their writes were ordered one way on one key and the other way on another, so the writes \
+        Data::G0 => "Their writes were ordered one way on one key and the other way on another, so the writes \
                      of these operations were not applied atomically (write cycle)",
-        Data::G1c => "information flowed in a circle: each operation (transitively) observed the others' writes, \
+        Data::G1c => "Information flowed in a circle: each operation (transitively) observed the others' writes, \
                       which no order of committed transactions allows (circular information flow)",
-        Data::GSingle => "one read missed a write that, through the other dependencies, happened before it \
+        Data::GSingle => "One read missed a write that, through the other dependencies, happened before it \
                           (read skew); snapshot isolation forbids this",
-        Data::GNonadjacent | Data::G2Item => "reads missed each other's writes in a circle (anti-dependency \
+        Data::GNonadjacent | Data::G2Item => "Reads missed each other's writes in a circle (anti-dependency \
                                               cycle); serializability forbids this",
     };
     let v = match variant {

@@ -203,3 +203,27 @@ fn random_small_histories_agree_with_brute_force() {
         "both verdicts exercised: {lin} / {nonlin}"
     );
 }
+
+/// Thousands of sequential writes and reads: the search is linear, and a
+/// failure at the end keeps only the tail of the order it found.
+#[test]
+fn long_sequential_histories_are_checked_and_failures_keep_a_short_tail() {
+    let mut h: Vec<Entry<RegisterOp>> = Vec::new();
+    for i in 0..20_000u64 {
+        let t = i * 4;
+        h.push(op(2 * i, RegisterOp::Write(i), t, Some(t + 1)));
+        h.push(op(2 * i + 1, RegisterOp::Read(Some(i)), t + 2, Some(t + 3)));
+    }
+    assert_eq!(
+        wgl::check(&Register(None), &h, 1_000_000),
+        Outcome::Linearizable
+    );
+    h.push(op(99_999, RegisterOp::Read(Some(3)), 90_000, Some(90_001)));
+    let Outcome::Nonlinearizable(f) = wgl::check(&Register(None), &h, 1_000_000) else {
+        panic!("a stale read at the end is nonlinearizable")
+    };
+    assert_eq!(f.stuck, 99_999);
+    assert_eq!(f.depth, 40_000);
+    assert_eq!(f.linearized.len(), wgl::FAILURE_TAIL);
+    assert_eq!(f.linearized.last(), Some(&39_999));
+}

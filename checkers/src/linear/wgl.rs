@@ -37,7 +37,9 @@ pub struct Entry<O> {
 /// Why a history is not linearizable: the deepest configuration reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure<M> {
-    /// Ids of the operations linearized, in order.
+    /// How many operations were linearized.
+    pub depth: usize,
+    /// Ids of the last (up to [`FAILURE_TAIL`]) operations linearized, in order.
     pub linearized: Vec<u64>,
     /// The model state after them.
     pub state: M,
@@ -57,6 +59,9 @@ pub enum Outcome<M> {
 }
 
 const NIL: usize = usize::MAX;
+
+/// How many of the linearized operations a [`Failure`] keeps.
+pub const FAILURE_TAIL: usize = 16;
 
 struct Node {
     op: usize,
@@ -120,9 +125,15 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
             call_node[op] = i;
         }
     }
-    let words = entries.len().div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, M)> = HashSet::new();
+    // The set of linearized ops is kept as a 128-bit Zobrist hash (XOR of a
+    // random code per op), so a cache lookup costs O(1) rather than
+    // O(ops / 64); two different sets collide with probability ~2^-128.
+    let codes: Vec<u128> = (0..entries.len() as u64).map(zobrist).collect();
+    let mut lin = Linearized {
+        codes: &codes,
+        set: 0,
+    };
+    let mut cache: HashSet<(u128, M)> = HashSet::new();
     let mut remaining = entries.iter().filter(|e| e.ret.is_some()).count();
     let mut stack: Vec<(usize, M)> = Vec::new();
     let mut state = init.clone();
@@ -142,14 +153,8 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
             // list), but treat it as a dead end rather than trusting that.
             match stack.pop() {
                 Some((e, s)) => {
-                    entry = undo(
-                        &mut nodes,
-                        &mut linearized,
-                        &mut remaining,
-                        &mut state,
-                        e,
-                        s,
-                    );
+                    entry = undo(&mut nodes, &mut lin, &mut remaining, e);
+                    state = s;
                     continue;
                 }
                 None => break,
@@ -159,8 +164,8 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
         if node.is_call {
             let op = node.op;
             if let Some(next) = state.step(&entries[op].op) {
-                linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert((linearized.clone(), next.clone())) {
+                if cache.insert((lin.with(op), next.clone())) {
+                    lin.toggle(op);
                     let prev_state = std::mem::replace(&mut state, next);
                     stack.push((entry, prev_state));
                     lift(&mut nodes, entry);
@@ -172,16 +177,14 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
                     entry = nodes[0].next;
                     continue;
                 }
-                linearized[op / 64] &= !(1 << (op % 64));
             }
             entry = nodes[entry].next;
         } else {
-            if best
-                .as_ref()
-                .is_none_or(|b| stack.len() > b.linearized.len())
-            {
+            if best.as_ref().is_none_or(|b| stack.len() > b.depth) {
+                let tail = stack.len().saturating_sub(FAILURE_TAIL);
                 best = Some(Failure {
-                    linearized: stack
+                    depth: stack.len(),
+                    linearized: stack[tail..]
                         .iter()
                         .map(|&(e, _)| entries[nodes[e].op].id)
                         .collect(),
@@ -191,14 +194,8 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
             }
             match stack.pop() {
                 Some((e, s)) => {
-                    entry = undo(
-                        &mut nodes,
-                        &mut linearized,
-                        &mut remaining,
-                        &mut state,
-                        e,
-                        s,
-                    );
+                    entry = undo(&mut nodes, &mut lin, &mut remaining, e);
+                    state = s;
                 }
                 None => break,
             }
@@ -208,6 +205,7 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
         Some(f) => Outcome::Nonlinearizable(f),
         // Only reachable if nothing could ever be tried; report the first op.
         None => Outcome::Nonlinearizable(Failure {
+            depth: 0,
             linearized: Vec::new(),
             state: init.clone(),
             stuck: entries.first().map_or(0, |e| e.id),
@@ -215,23 +213,42 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
     }
 }
 
-/// Pops one linearized op back into the list; returns the entry to try next.
-fn undo<M: Model>(
-    nodes: &mut [Node],
-    linearized: &mut [u64],
-    remaining: &mut usize,
-    state: &mut M,
-    e: usize,
-    s: M,
-) -> usize {
-    let op = nodes[e].op;
+/// The set of linearized operations, as a Zobrist hash.
+struct Linearized<'a> {
+    codes: &'a [u128],
+    set: u128,
+}
+
+impl Linearized<'_> {
+    fn with(&self, op: usize) -> u128 {
+        self.set ^ self.codes[op]
+    }
+    fn toggle(&mut self, op: usize) {
+        self.set ^= self.codes[op];
+    }
+}
+
+/// A well-mixed 128-bit code for op `i` (splitmix64, twice).
+fn zobrist(i: u64) -> u128 {
+    fn mix(z: u64) -> u64 {
+        let z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let a = mix(i);
+    ((a as u128) << 64) | mix(a ^ 0xD6E8_FEB8_6659_FD93) as u128
+}
+
+/// Puts the linearized op of call node `e` back into the list; returns the
+/// entry to try next.
+fn undo(nodes: &mut [Node], lin: &mut Linearized<'_>, remaining: &mut usize, e: usize) -> usize {
     let r = nodes[e].ret;
     if r != NIL {
         unlift(nodes, r);
         *remaining += 1;
     }
     unlift(nodes, e);
-    linearized[op / 64] &= !(1 << (op % 64));
-    *state = s;
+    lin.toggle(nodes[e].op);
     nodes[e].next
 }
