@@ -1,7 +1,8 @@
 //! Renders a report for a synthetic run (a broker killed mid-run) into a
 //! directory, and times it: `cargo run --release -p gregor-reports --example
 //! sample_report -- OUT_DIR [OPS_PER_SENDER]`. With 60,000 ops per sender
-//! the history holds about 1M events.
+//! the history holds about 1M events. With `GREGOR_SAMPLE_CHECK=1` the real
+//! checkers judge it instead of a hand-built result.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -33,7 +34,36 @@ fn main() {
         h.len(),
         t.elapsed()
     );
-    let r = common::result(
+    let real = std::env::var_os("GREGOR_SAMPLE_CHECK").is_some();
+    let r = if real {
+        // The real checkers on the synthetic history.
+        let t = Instant::now();
+        let r = gregor_checkers::check(&h, &gregor_checkers::CheckOpts::default());
+        eprintln!("checked in {:.2?}", t.elapsed());
+        r
+    } else {
+        hand_built()
+    };
+    let dir = std::path::PathBuf::from(out);
+    std::fs::create_dir_all(&dir).expect("create output directory");
+    let input = ReportInput {
+        run_dir: &dir,
+        history: &h,
+        meta: None,
+        result: &r,
+    };
+    let t = Instant::now();
+    let files = write_all(&input).expect("write report");
+    eprintln!("wrote {} files in {:.2?}", files.len(), t.elapsed());
+    for f in files {
+        let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+        eprintln!("  {:>10} {}", len, f.display());
+    }
+    print!("{}", summary_text(&input));
+}
+
+fn hand_built() -> gregor_checkers::CheckResult {
+    common::result(
         Validity::False,
         &[
             (
@@ -51,21 +81,5 @@ fn main() {
                 Some(1),
             ),
         ],
-    );
-    let dir = std::path::PathBuf::from(out);
-    std::fs::create_dir_all(&dir).expect("create output directory");
-    let input = ReportInput {
-        run_dir: &dir,
-        history: &h,
-        meta: None,
-        result: &r,
-    };
-    let t = Instant::now();
-    let files = write_all(&input).expect("write report");
-    eprintln!("wrote {} files in {:.2?}", files.len(), t.elapsed());
-    for f in files {
-        let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
-        eprintln!("  {:>10} {}", len, f.display());
-    }
-    print!("{}", summary_text(&input));
+    )
 }
