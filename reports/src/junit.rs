@@ -165,3 +165,60 @@ pub fn render(r: &CheckResult, unknown_reason: &str, elapsed_secs: f64) -> Strin
     s.push_str("  </testsuite>\n</testsuites>\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gregor_checkers::{AnomalyGroup, Stats};
+
+    fn result(valid: Validity, explanation: &str) -> CheckResult {
+        let mut anomalies = std::collections::BTreeMap::new();
+        anomalies.insert(
+            "G1a".to_string(),
+            AnomalyGroup {
+                count: 2,
+                examples: vec![serde_json::json!({"explanation": explanation, "ops": [4]})],
+            },
+        );
+        CheckResult {
+            valid,
+            anomaly_types: vec!["G1a".into()],
+            bad_types: vec!["G1a".into()],
+            anomalies,
+            stats: Stats::default(),
+        }
+    }
+
+    #[test]
+    fn hostile_explanations_still_make_well_formed_xml() {
+        let r = result(Validity::False, "read ]]> <x a='1'> & \u{1}\u{8} \"q\"");
+        let xml = render(&r, "", 0.5);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let f = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert!(f
+            .text()
+            .unwrap()
+            .contains("read ]]> <x a='1'> & \u{FFFD}\u{FFFD} \"q\" (ops 4)"));
+        assert_eq!(f.parent().unwrap().attribute("name"), Some("G1a"));
+    }
+
+    #[test]
+    fn a_bad_type_still_fails_when_the_verdict_is_unknown_and_the_rest_are_skipped() {
+        let r = result(Validity::Unknown, "x");
+        let xml = render(&r, "validity unknown: no polls completed", 0.0);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        assert_eq!(suite.attribute("failures"), Some("1"));
+        assert_eq!(
+            suite.attribute("skipped"),
+            Some(&*(KNOWN_TYPES.len() - 1).to_string())
+        );
+        assert!(xml.contains(r#"<skipped message="validity unknown: no polls completed"/>"#));
+    }
+}

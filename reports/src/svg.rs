@@ -281,26 +281,57 @@ impl Chart {
                 .map(|&(a, b)| (x.px(a), y.px(b)))
                 .collect()
         };
+        // Lines first: full resolution while they fit in three quarters of the
+        // budget, else first/lowest/highest/last per column of `col` pixels,
+        // widening the columns until they fit.
+        let line_px: Vec<Option<Vec<(f64, f64)>>> = self
+            .series
+            .iter()
+            .map(|s| match s.style {
+                Style::Line { step, .. } => {
+                    let px = to_px(&s.points);
+                    Some(if step { to_steps(&px) } else { px })
+                }
+                _ => None,
+            })
+            .collect();
+        let line_budget = self.max_points * 3 / 4;
+        let mut col = 0.0f64;
+        let mut lines: Vec<Option<Vec<(f64, f64)>>>;
+        loop {
+            lines = line_px
+                .iter()
+                .map(|l| {
+                    l.as_ref().map(|px| {
+                        if col == 0.0 {
+                            thin_line(px, pw, 1.0)
+                        } else {
+                            thin_line(px, 0.0, col)
+                        }
+                    })
+                })
+                .collect();
+            let total: usize = lines.iter().flatten().map(|l| l.len()).sum();
+            if total <= line_budget || col >= 64.0 {
+                break;
+            }
+            col = if col == 0.0 { 1.0 } else { col * 2.0 };
+        }
         let mut lines_total = 0usize;
         let mut out: Vec<Vec<(f64, f64)>> = Vec::with_capacity(self.series.len());
-        for s in &self.series {
-            match s.style {
-                Style::Line { step, .. } => {
-                    let mut px = to_px(&s.points);
-                    if step {
-                        px = to_steps(&px);
-                    }
-                    let px = thin_line(&px, pw);
+        for (s, line) in self.series.iter().zip(lines) {
+            match (line, &s.style) {
+                (Some(px), _) => {
                     lines_total += px.len();
                     out.push(px);
                 }
-                Style::Points(_) if s.labelled() => {
+                (None, Style::Points(_)) if s.labelled() => {
                     let px: Vec<(f64, f64)> =
                         s.points.iter().map(|&(a, b)| (x.px(a), y.px(b))).collect();
                     lines_total += px.len();
                     out.push(px);
                 }
-                Style::Points(_) => out.push(Vec::new()),
+                (None, _) => out.push(Vec::new()),
             }
         }
         let budget = self.max_points.saturating_sub(lines_total).max(1);
@@ -631,17 +662,18 @@ fn to_steps(pts: &[(f64, f64)]) -> Vec<(f64, f64)> {
 
 /// Keeps the first, lowest, highest and last point of each pixel column, in x order,
 /// when a line has more vertices than ~4 per column.
-fn thin_line(pts: &[(f64, f64)], pw: f64) -> Vec<(f64, f64)> {
+/// Columns are `col` pixels wide; a line of at most `4 * pw` points is kept whole.
+fn thin_line(pts: &[(f64, f64)], pw: f64, col: f64) -> Vec<(f64, f64)> {
     if pts.len() <= (pw as usize) * 4 {
         return pts.to_vec();
     }
-    let mut out = Vec::with_capacity(pw as usize * 4);
+    let mut out = Vec::new();
     let mut i = 0;
     while i < pts.len() {
-        let col = pts[i].0.floor();
+        let c = (pts[i].0 / col).floor();
         let mut j = i;
         let (mut lo, mut hi) = (i, i);
-        while j < pts.len() && pts[j].0.floor() == col {
+        while j < pts.len() && (pts[j].0 / col).floor() == c {
             if pts[j].1 < pts[lo].1 {
                 lo = j;
             }
@@ -909,9 +941,32 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..100_000)
             .map(|i| (i as f64 / 1000.0, if i == 54_321 { -5.0 } else { 1.0 }))
             .collect();
-        let t = thin_line(&pts, 100.0);
+        let t = thin_line(&pts, 100.0, 1.0);
         assert!(t.len() <= 400);
         assert!(t.iter().any(|p| p.1 == -5.0));
+    }
+
+    #[test]
+    fn many_long_lines_together_stay_under_the_cap() {
+        let mut c = Chart::new("l", "T", "x", "y");
+        for k in 0..20 {
+            let pts = (0..5000)
+                .map(|i| (i as f64, ((i * (k + 1)) % 97) as f64))
+                .collect();
+            c.series.push(Series::new(
+                &format!("s{k}"),
+                "#000",
+                Style::Line {
+                    dash: None,
+                    step: false,
+                },
+                pts,
+            ));
+        }
+        let r = c.render();
+        assert_eq!(r.points_total, 100_000);
+        assert!(r.points_drawn <= MAX_POINTS, "{}", r.points_drawn);
+        assert!(r.points_drawn > MAX_POINTS / 4, "{}", r.points_drawn);
     }
 
     #[test]
