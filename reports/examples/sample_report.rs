@@ -25,6 +25,13 @@ fn main() {
         kill_s: 20.0,
         start_s: 32.0,
         inject_inconsistent: true,
+        faults: vec![
+            (40.0, "start-partition", r#"{"isolated":["broker-1"]}"#),
+            (41.0, "pause", r#"["broker-3"]"#),
+            (43.5, "resume", r#"["broker-3"]"#),
+            (46.0, "stop-partition", "null"),
+            (55.0, "leader-kill", r#"["broker-2"]"#),
+        ],
         ..Default::default()
     };
     let t = Instant::now();

@@ -23,6 +23,8 @@ pub struct Sim {
     pub start_s: f64,
     /// Make one poll read a bogus value at an existing offset of key 2.
     pub inject_inconsistent: bool,
+    /// Extra nemesis `info` events: (time s, f, value JSON).
+    pub faults: Vec<(f64, &'static str, &'static str)>,
 }
 
 impl Default for Sim {
@@ -37,6 +39,7 @@ impl Default for Sim {
             kill_s: 4.0,
             start_s: 6.0,
             inject_inconsistent: false,
+            faults: Vec::new(),
         }
     }
 }
@@ -224,6 +227,14 @@ impl Sim {
             ),
         );
 
+        for &(at, f, v) in &self.faults {
+            let t = s(at);
+            push(
+                &mut evs,
+                t,
+                format!(r#""time":{t},"process":"nemesis","type":"info","f":"{f}","value":{v}"#),
+            );
+        }
         evs.sort();
         let mut out = String::with_capacity(evs.len() * 100);
         for (i, (_, _, body)) in evs.into_iter().enumerate() {
