@@ -110,19 +110,15 @@ impl KeyState {
         let i = self.log.partition_point(|&(o, _)| o <= a);
         self.log.get(i).copied()
     }
-
-    /// Earliest time some offset `>= i` was known to exist.
-    fn known_since(&self, i: Offset) -> Option<u64> {
-        let j = self.known.partition_point(|&(m, _)| m < i);
-        self.known.get(j).map(|&(_, t)| t)
-    }
 }
 
 /// Per-process state of the first pass (realtime lag).
 #[derive(Default)]
 struct LagProc {
-    /// Key slot -> highest offset read (-1: none yet).
-    held: FxHashMap<u32, i64>,
+    /// Key slot -> (highest offset read + 1, cursor into the key's `known`
+    /// staircase: the first step at or past it). Both only grow, so the
+    /// cursor advances amortized O(1) per poll and key.
+    held: FxHashMap<u32, (Offset, usize)>,
 }
 
 /// Per-process state of the second pass.
@@ -217,11 +213,23 @@ pub fn analyze(h: &History) -> Analysis {
         worst_lag: None,
         consume: FxHashMap::default(),
     };
+    let t = std::time::Instant::now();
     a.collect();
+    let t1 = t.elapsed();
     a.orders();
+    let t2 = t.elapsed();
     a.per_process();
+    let t3 = t.elapsed();
     let (lost, unseen, duplicated) = a.per_value();
-    a.finish(lost, unseen, duplicated)
+    let t4 = t.elapsed();
+    let r = a.finish(lost, unseen, duplicated);
+    if std::env::var("GREGOR_PROFILE").is_ok() {
+        eprintln!(
+            "PROFILE collect {t1:?} orders {t2:?} per_process {t3:?} per_value {t4:?} finish {:?}",
+            t.elapsed()
+        );
+    }
+    r
 }
 
 fn key_slot(slots: &mut FxHashMap<Key, u32>, keys: &mut Vec<KeyState>, k: Key) -> u32 {
@@ -316,7 +324,7 @@ impl<'h> Analyzer<'h> {
                                 slots.sort_unstable();
                                 st.held.retain(|s, _| slots.binary_search(s).is_ok());
                                 for s in slots {
-                                    st.held.entry(s).or_insert(-1);
+                                    st.held.entry(s).or_insert((0, 0));
                                 }
                             }
                         }
@@ -398,13 +406,16 @@ impl<'h> Analyzer<'h> {
                 self.completed_polls += 1;
                 let st = lag.entry(p).or_default();
                 for &(slot, o) in &read_scratch {
-                    let h = st.held.entry(slot).or_insert(-1);
-                    *h = (*h).max(o as i64);
+                    let h = st.held.entry(slot).or_insert((0, 0));
+                    h.0 = h.0.max(o.saturating_add(1));
                 }
-                for (&slot, &hi) in &st.held {
+                for (&slot, cur) in st.held.iter_mut() {
                     let ks = &self.keys[slot as usize];
-                    let next = (hi + 1) as u64;
-                    if let Some(t) = ks.known_since(next) {
+                    let (next, j) = (cur.0, &mut cur.1);
+                    while *j < ks.known.len() && ks.known[*j].0 < next {
+                        *j += 1;
+                    }
+                    if let Some(&(_, t)) = ks.known.get(*j) {
                         let l = invoke_time.saturating_sub(t);
                         if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
                             self.worst_lag = Some((l, ks.key, pos));
@@ -716,9 +727,9 @@ impl<'h> Analyzer<'h> {
         for (f, row) in &self.other_ops {
             put_counts(&mut stats.ops, f, row);
         }
-        for s in 0..NF - 1 {
-            if let Some(l) = latency(&mut self.lat[s]) {
-                stats.latency.insert(F_NAMES[s].to_string(), l);
+        for (name, d) in F_NAMES.iter().zip(self.lat.iter_mut()).take(NF - 1) {
+            if let Some(l) = latency(d) {
+                stats.latency.insert(name.to_string(), l);
             }
         }
         for (f, v) in self.other_lat.iter_mut() {

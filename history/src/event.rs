@@ -525,6 +525,7 @@ impl<'de> Deserialize<'de> for Event {
                 let mut kind = None;
                 let mut f: Option<F> = None;
                 let mut raw: Option<&'de RawValue> = None;
+                let mut value: Option<Value> = None;
                 let mut error = None;
                 let mut extra = Vec::new();
                 while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
@@ -534,7 +535,16 @@ impl<'de> Deserialize<'de> for Event {
                         "process" => process = Some(a.next_value::<Process>()?),
                         "type" => kind = Some(a.next_value::<EventType>()?),
                         "f" => f = Some(F::parse(&a.next_value::<std::borrow::Cow<'de, str>>()?)),
-                        "value" => raw = Some(a.next_value::<&'de RawValue>()?),
+                        "value" => match &f {
+                            // The usual order (f before value): parse the
+                            // value in place, typed by f, in one pass.
+                            Some(fv) => {
+                                value = Some(a.next_value_seed(ValueSeed(fv)).map_err(|e| {
+                                    de::Error::custom(format!("field `value` of a {} op: {e}", fv.as_str()))
+                                })?)
+                            }
+                            None => raw = Some(a.next_value::<&'de RawValue>()?),
+                        },
                         "error" => {
                             let e: serde_json::Value = a.next_value()?;
                             error = match e {
@@ -552,10 +562,11 @@ impl<'de> Deserialize<'de> for Event {
                 let missing = |n: &'static str| de::Error::custom(format!("missing field `{n}`"));
                 let f = f.ok_or_else(|| missing("f"))?;
                 let kind = kind.ok_or_else(|| missing("type"))?;
-                let value = match raw {
-                    None => Value::None,
-                    Some(r) if r.get() == "null" => Value::None,
-                    Some(r) => parse_value(&f, r).map_err(|e| {
+                let value = match (value, raw) {
+                    (Some(v), _) => v,
+                    (None, None) => Value::None,
+                    (None, Some(r)) if r.get() == "null" => Value::None,
+                    (None, Some(r)) => parse_value(&f, r).map_err(|e| {
                         de::Error::custom(format!("field `value` of a {} op: {e}", f.as_str()))
                     })?,
                 };
@@ -572,6 +583,22 @@ impl<'de> Deserialize<'de> for Event {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// Deserializes an event's `value` typed by its already known `f`.
+struct ValueSeed<'a>(&'a F);
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Ok(match self.0 {
+            f if f.has_mops() => Option::<Vec<Mop>>::deserialize(d)?.map_or(Value::None, Value::Mops),
+            F::Assign | F::Subscribe => Option::<Vec<Key>>::deserialize(d)?.map_or(Value::None, Value::Keys),
+            _ => match serde_json::Value::deserialize(d)? {
+                serde_json::Value::Null => Value::None,
+                v => Value::Json(v),
+            },
+        })
     }
 }
 

@@ -1,0 +1,363 @@
+//! `cargo bench -p gregor-checkers`: how fast and how lean the check is.
+//!
+//! Generates valid histories (a reference queue: concurrent producers and
+//! assigned consumers, failed and indeterminate sends, crashes with
+//! renumbering, sparse offsets, final reads) as JSONL in a temp dir, then
+//! measures, single-threaded:
+//!
+//! - (a) the floor: reading the file and parsing each line with serde_json
+//!   into `IgnoredAny`;
+//! - (b) `History::read` + `check`;
+//!
+//! and the peak heap of (b) per event (a counting global allocator). It
+//! prints one line per history: 250k / 500k / 1M events with 10 processes,
+//! and 1M events with 1000 processes. Goals: (b) <= 3x (a), <= 500
+//! bytes/event, time linear in length and flat in processes.
+//! `GREGOR_BENCH_EVENTS=N` runs a single size instead.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Instant;
+
+use gregor_checkers::{check, CheckOpts, Validity};
+use gregor_history::History;
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(l.size(), Relaxed) + l.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        CURRENT.fetch_sub(l.size(), Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            if new >= l.size() {
+                let now = CURRENT.fetch_add(new - l.size(), Relaxed) + (new - l.size());
+                PEAK.fetch_max(now, Relaxed);
+            } else {
+                CURRENT.fetch_sub(l.size() - new, Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+enum Pending {
+    Send { key: u64, value: u64 },
+    Poll,
+}
+
+struct Worker {
+    process: u64,
+    producer: bool,
+    pending: Option<Pending>,
+    /// Consumer position per key (index into the key's log).
+    pos: Vec<usize>,
+}
+
+/// Writes a valid history of about `n` events; returns the exact count.
+fn generate(path: &Path, n: usize, procs: u64, keys: u64, seed: u64) -> usize {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path).expect("create history"));
+    let mut rng = Rng(seed | 1);
+    // Per key: (offset, value) records, and the next offset.
+    let mut logs: Vec<Vec<(u64, u64)>> = vec![Vec::new(); keys as usize];
+    let mut next_off = vec![0u64; keys as usize];
+    let mut next_val = 0u64;
+    let mut workers: Vec<Worker> = (0..procs)
+        .map(|p| Worker {
+            process: p,
+            producer: p % 2 == 0,
+            pending: None,
+            pos: vec![0; keys as usize],
+        })
+        .collect();
+    let mut index = 0usize;
+    let mut time = 0u64;
+    let mut line = String::with_capacity(4096);
+    let emit = |line: &mut String, out: &mut BufWriter<File>| {
+        out.write_all(line.as_bytes()).expect("write");
+        out.write_all(b"\n").expect("write");
+        line.clear();
+    };
+    let assign_all: String = (0..keys)
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for w in workers.iter().filter(|w| !w.producer) {
+        for t in ["invoke", "ok"] {
+            time += 1000;
+            let _ = write!(
+                line,
+                r#"{{"index":{index},"time":{time},"process":{},"type":"{t}","f":"assign","value":[{assign_all}]}}"#,
+                w.process
+            );
+            emit(&mut line, &mut out);
+            index += 1;
+        }
+    }
+    let final_reads_budget = n / 20;
+    while index < n.saturating_sub(final_reads_budget) {
+        time += 1000 + rng.below(20_000);
+        let w = &mut workers[rng.below(procs) as usize];
+        let p = w.process;
+        match w.pending.take() {
+            None => {
+                if w.producer {
+                    let key = rng.below(keys);
+                    next_val += 1;
+                    let value = next_val;
+                    let _ = write!(
+                        line,
+                        r#"{{"index":{index},"time":{time},"process":{p},"type":"invoke","f":"send","value":[["send",{key},{value}]]}}"#
+                    );
+                    w.pending = Some(Pending::Send { key, value });
+                } else {
+                    let _ = write!(
+                        line,
+                        r#"{{"index":{index},"time":{time},"process":{p},"type":"invoke","f":"poll","value":[["poll"]]}}"#
+                    );
+                    w.pending = Some(Pending::Poll);
+                }
+            }
+            Some(Pending::Send { key, value }) => {
+                let roll = rng.below(100);
+                let k = key as usize;
+                if roll < 96 {
+                    let off = next_off[k];
+                    next_off[k] += 1 + u64::from(rng.below(10) == 0); // sparse offsets
+                    logs[k].push((off, value));
+                    let _ = write!(
+                        line,
+                        r#"{{"index":{index},"time":{time},"process":{p},"type":"ok","f":"send","value":[["send",{key},[{off},{value}]]]}}"#
+                    );
+                } else if roll < 98 {
+                    let _ = write!(
+                        line,
+                        r#"{{"index":{index},"time":{time},"process":{p},"type":"fail","f":"send","value":[["send",{key},{value}]],"error":"not-leader"}}"#
+                    );
+                } else {
+                    if rng.below(2) == 0 {
+                        let off = next_off[k];
+                        next_off[k] += 1;
+                        logs[k].push((off, value));
+                    }
+                    let _ = write!(
+                        line,
+                        r#"{{"index":{index},"time":{time},"process":{p},"type":"info","f":"send","value":[["send",{key},{value}]],"error":"timeout"}}"#
+                    );
+                    w.process += procs; // crashed: continues renumbered
+                }
+            }
+            Some(Pending::Poll) => {
+                let _ = write!(
+                    line,
+                    r#"{{"index":{index},"time":{time},"process":{p},"type":"ok","f":"poll","value":[["poll",{{"#
+                );
+                let mut first = true;
+                let start = rng.below(keys);
+                for i in 0..3.min(keys) {
+                    let k = ((start + i) % keys) as usize;
+                    let avail = logs[k].len() - w.pos[k];
+                    let take = avail.min(rng.below(6) as usize);
+                    if take == 0 {
+                        continue;
+                    }
+                    if !first {
+                        line.push(',');
+                    }
+                    first = false;
+                    let _ = write!(line, r#""{k}":["#);
+                    for (j, (o, v)) in logs[k][w.pos[k]..w.pos[k] + take].iter().enumerate() {
+                        if j > 0 {
+                            line.push(',');
+                        }
+                        let _ = write!(line, "[{o},{v}]");
+                    }
+                    line.push(']');
+                    w.pos[k] += take;
+                }
+                line.push_str("}]]}");
+            }
+        }
+        emit(&mut line, &mut out);
+        index += 1;
+    }
+    // Outstanding operations end as info (never completed).
+    // Final reads: a fresh process reads every key from the start.
+    let fin = 10 * procs + 7;
+    time += 1000;
+    let _ = write!(
+        line,
+        r#"{{"index":{index},"time":{time},"process":{fin},"type":"invoke","f":"assign","value":[{assign_all}]}}"#
+    );
+    emit(&mut line, &mut out);
+    index += 1;
+    let _ = write!(
+        line,
+        r#"{{"index":{index},"time":{time},"process":{fin},"type":"ok","f":"assign","value":[{assign_all}]}}"#
+    );
+    emit(&mut line, &mut out);
+    index += 1;
+    for (k, log) in logs.iter().enumerate() {
+        for chunk in log.chunks(50) {
+            time += 1000;
+            let _ = write!(
+                line,
+                r#"{{"index":{index},"time":{time},"process":{fin},"type":"invoke","f":"poll","value":[["poll"]]}}"#
+            );
+            emit(&mut line, &mut out);
+            index += 1;
+            let _ = write!(
+                line,
+                r#"{{"index":{index},"time":{time},"process":{fin},"type":"ok","f":"poll","value":[["poll",{{"{k}":["#
+            );
+            for (j, (o, v)) in chunk.iter().enumerate() {
+                if j > 0 {
+                    line.push(',');
+                }
+                let _ = write!(line, "[{o},{v}]");
+            }
+            line.push_str("]}]]}");
+            emit(&mut line, &mut out);
+            index += 1;
+        }
+    }
+    out.flush().expect("flush");
+    index
+}
+
+fn parse_floor(path: &Path) -> usize {
+    let mut r = BufReader::with_capacity(1 << 20, File::open(path).expect("open"));
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        let _: serde::de::IgnoredAny = serde_json::from_str(&line).expect("json");
+        n += 1;
+    }
+    n
+}
+
+/// CPU time of this thread, in seconds: steadier than wall time on a
+/// machine shared with compilers.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Best (CPU seconds, wall seconds) over `runs`, and the last result.
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> ((f64, f64), T) {
+    let (mut cpu, mut wall) = (f64::MAX, f64::MAX);
+    let mut out = None;
+    for _ in 0..runs {
+        let (c, t) = (thread_cpu(), Instant::now());
+        let r = f();
+        wall = wall.min(t.elapsed().as_secs_f64());
+        cpu = cpu.min(thread_cpu() - c);
+        out = Some(r);
+    }
+    ((cpu, wall), out.expect("at least one run"))
+}
+
+fn bench(dir: &Path, n: usize, procs: u64) {
+    let path = dir.join(format!("h-{n}-{procs}.jsonl"));
+    let events = generate(&path, n, procs, 16, 0x5eed ^ n as u64 ^ procs);
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let (ta, lines) = best_of(3, || parse_floor(&path));
+    assert_eq!(lines, events);
+    // Freeing the history is left out: a `gregor check` process just exits.
+    let (tb, (res, h)) = best_of(3, || {
+        let h = History::read(&path).expect("read history");
+        (check(&h, &CheckOpts::default()), h)
+    });
+    drop(h);
+    assert_eq!(
+        res.valid,
+        Validity::True,
+        "generated history must be valid: {:?}",
+        res.anomaly_types
+    );
+    // Peak heap of one read + check, relative to the heap before it.
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let (tr, h) = best_of(1, || History::read(&path).expect("read history"));
+    let (tc, res2) = best_of(1, || check(&h, &CheckOpts::default()));
+    let peak = PEAK.load(Relaxed) - base;
+    drop((h, res2));
+    println!(
+        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} | peak heap {:>3.0} B/event | (b) {:>4.0} ns/event",
+        bytes as f64 / 1e6,
+        ta.0,
+        tb.0,
+        tr.0,
+        tc.0,
+        tb.0 / ta.0,
+        ta.1,
+        tb.1,
+        peak as f64 / events as f64,
+        tb.0 * 1e9 / events as f64,
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then
+    // run a tiny size as a smoke test.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let dir = tempfile::tempdir().expect("temp dir");
+    if let Some(n) = std::env::var("GREGOR_BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        bench(dir.path(), n, 10);
+        return;
+    }
+    if smoke {
+        bench(dir.path(), 20_000, 10);
+        return;
+    }
+    for n in [250_000, 500_000, 1_000_000] {
+        bench(dir.path(), n, 10);
+    }
+    bench(dir.path(), 1_000_000, 1000);
+}
