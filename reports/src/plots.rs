@@ -246,7 +246,7 @@ pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Plot {
     }
     finish(
         "realtime-lag.svg",
-        "For each acknowledged send (at its ack time): how long until a poll invoked after the ack returned it, or until the end of the history if none did.",
+        "For each acknowledged send (at its ack time): how long until a poll invoked after the ack returned it, or until the end of the history if none did. (The worst realtime lag in the stats is the checker's Jepsen definition: how stale a poll's view was when it began.)",
         &c,
     )
 }
