@@ -46,6 +46,11 @@ use search::{Data, Variant};
 /// The anomaly type reported when cycle search ran out of budget.
 pub const SEARCH_TIMEOUT: &str = "cycle-search-timeout";
 
+/// Edges a cycle witness lists in `ops`, `cycle` and `steps` at most.
+pub const MAX_WITNESS_EDGES: usize = 1000;
+/// Edges a cycle witness spells out in its `explanation` text at most.
+const MAX_TEXT_EDGES: usize = 12;
+
 /// Default number of edge steps the cycle search may take per SCC.
 pub const DEFAULT_SEARCH_BUDGET: u64 = 20_000_000;
 
@@ -565,33 +570,58 @@ fn explain_cycle(
     scc_size: usize,
 ) -> Json {
     let n = c.ops.len();
-    let steps: Vec<Json> = (0..n)
+    // Very long cycles keep their first edges only (a witness must stay
+    // readable and small); `cycle-length` tells the whole size.
+    let shown = n.min(MAX_WITNESS_EDGES);
+    let steps: Vec<Json> = (0..shown)
         .map(|i| explain_step(h, ops, ix, c.ops[i], c.ops[(i + 1) % n], c.rels[i]))
         .collect();
     let indices: Vec<u64> = c.ops.iter().map(|&v| ops[v as usize].index(h)).collect();
-    let chain = indices
+    let chain: Vec<String> = if n <= MAX_TEXT_EDGES {
+        indices
+            .iter()
+            .chain(indices.first())
+            .map(|i| i.to_string())
+            .collect()
+    } else {
+        let mut c: Vec<String> = indices[..MAX_TEXT_EDGES]
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        c.push(format!("... ({n} ops in all)"));
+        c.push(indices[0].to_string());
+        c
+    };
+    let mut why: Vec<String> = steps
         .iter()
-        .map(|i| i.to_string())
-        .chain(indices.first().map(|i| i.to_string()));
-    let chain: Vec<String> = chain.collect();
-    let why: Vec<String> = steps
-        .iter()
+        .take(MAX_TEXT_EDGES)
         .filter_map(|s| {
             s.get("explanation")
                 .and_then(|e| e.as_str())
                 .map(str::to_string)
         })
         .collect();
-    json!({
+    if n > MAX_TEXT_EDGES {
+        why.push(format!(
+            "and {} more steps (`steps` lists the first {shown})",
+            n - MAX_TEXT_EDGES
+        ));
+    }
+    let mut w = json!({
         "explanation": format!(
             "{name}: ops {} form a dependency cycle, so no order of them explains what they observed: {}. {}",
             chain.join(" -> "),
             why.join("; "),
             meaning(data, variant)
         ),
-        "ops": indices,
-        "cycle": c.ops.iter().map(|&v| describe_op(h, &ops[v as usize])).collect::<Vec<_>>(),
+        "ops": indices[..shown],
+        "cycle": c.ops[..shown].iter().map(|&v| describe_op(h, &ops[v as usize])).collect::<Vec<_>>(),
         "steps": steps,
+        "cycle-length": n,
         "scc-size": scc_size,
-    })
+    });
+    if shown < n {
+        w["truncated"] = json!(format!("only the first {shown} of {n} edges are listed"));
+    }
+    w
 }

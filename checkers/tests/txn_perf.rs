@@ -94,3 +94,90 @@ fn a_million_event_history_is_checked_in_a_fraction_of_its_parse_time() {
         assert!(found.is_empty(), "{:?}", &found[..found.len().min(2)]);
     }
 }
+
+/// Pairs of concurrent transactions that each write two keys in opposite
+/// offset orders (a G0 per pair, normal for Kafka transactions), chained
+/// along the log, with the first transaction reading the last one's write:
+/// one strongly connected component over every transaction.
+fn one_big_component(pairs: u64) -> String {
+    let mut out = String::new();
+    let mut i = 0u64;
+    let mut line = |p: u64, kind: &str, value: String, out: &mut String| {
+        out.push_str(&format!(
+            r#"{{"index":{i},"time":{},"process":{p},"type":"{kind}","f":"txn","value":{value}}}"#,
+            i * 1000
+        ));
+        out.push('\n');
+        i += 1;
+    };
+    let last = 2 * pairs - 1;
+    for n in 0..pairs {
+        let (a, b) = (2 * n, 2 * n + 1);
+        line(
+            0,
+            "invoke",
+            format!(r#"[["send",1,{a}],["send",2,{a}],["poll"]]"#),
+            &mut out,
+        );
+        line(
+            1,
+            "invoke",
+            format!(r#"[["send",1,{b}],["send",2,{b}]]"#),
+            &mut out,
+        );
+        let read = if n == 0 {
+            format!(r#"{{"3":[[0,{last}]]}}"#)
+        } else {
+            "{}".to_string()
+        };
+        line(
+            0,
+            "ok",
+            format!(r#"[["send",1,[{a},{a}]],["send",2,[{b},{a}]],["poll",{read}]]"#),
+            &mut out,
+        );
+        let tail = if n == pairs - 1 {
+            format!(r#",["send",3,[0,{last}]]"#)
+        } else {
+            String::new()
+        };
+        line(
+            1,
+            "ok",
+            format!(r#"[["send",1,[{b},{b}]],["send",2,[{a},{b}]]{tail}]"#),
+            &mut out,
+        );
+    }
+    out
+}
+
+#[test]
+#[ignore]
+fn one_strongly_connected_component_of_a_hundred_thousand_transactions_is_searched() {
+    let text = one_big_component(50_000);
+    let h = History::parse_str(&text).expect("parses");
+    let t = Instant::now();
+    let found = txn::check(
+        &h,
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        },
+    );
+    let mut types: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
+    types.sort();
+    println!(
+        "events={} txn::check={:?} found={types:?}",
+        h.len(),
+        t.elapsed()
+    );
+    for (t, w) in &found {
+        println!(
+            "{t}: cycle of {} ops: {}",
+            w["cycle-length"], w["explanation"]
+        );
+        assert!(w["steps"].as_array().unwrap().len() <= txn::MAX_WITNESS_EDGES);
+    }
+    assert!(types.contains(&"G0") && types.contains(&"G1c"), "{types:?}");
+    assert!(!types.contains(&txn::SEARCH_TIMEOUT), "{types:?}");
+}

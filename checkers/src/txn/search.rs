@@ -3,9 +3,9 @@
 //! Like Elle, we search for each anomaly class in turn (G0, G1c, G-single,
 //! G-nonadjacent, G2-item; each plain, then `-process`, then `-realtime`),
 //! each restricted to the relationships that class may use. A search starts
-//! from a *pivot* edge of the class's rarest required relationship (an rw
-//! edge for the anti-dependency classes, the process/realtime edge for the
-//! variants, a wr edge for G1c) and runs a breadth-first search back to the
+//! from a *pivot* edge of a relationship the class requires (an rw edge for
+//! the anti-dependency classes, a wr edge for G1c, the process/realtime edge
+//! for the G0 variants) and runs a breadth-first search back to the
 //! pivot's source over (vertex, constraint state) pairs, so the first cycle
 //! found is the shortest one through that pivot that satisfies the class.
 //! Only pivots whose ends lie in one SCC of the class's subgraph are tried,
@@ -107,16 +107,30 @@ impl Spec {
         }
     }
 
+    /// The relationship a search starts from. Searching the classes in
+    /// order makes the first pivot inside the class's sub-SCC succeed for
+    /// G0 and G1c: e.g. when no plain G1c cycle exists, every ww/wr/process
+    /// cycle through a wr edge must use a process edge.
     fn pivot(&self) -> u8 {
         if self.data >= Data::GSingle {
             RW
-        } else if self.variant != Variant::Plain {
-            self.variant_bit()
         } else if self.data == Data::G1c {
             WR
+        } else if self.variant != Variant::Plain {
+            self.variant_bit()
         } else {
             WW
         }
+    }
+
+    /// Relationships every cycle of this class uses at least once.
+    fn required(&self) -> u8 {
+        let data = match self.data {
+            Data::G0 => WW,
+            Data::G1c => WR,
+            _ => RW,
+        };
+        data | self.variant_bit()
     }
 
     /// The constraint state after following an edge of relationship `bit`.
@@ -248,7 +262,7 @@ pub fn search_scc(g: &Graph, scc: &[u32], budget: &mut u64) -> SccResult {
                 continue 'data;
             }
             let spec = Spec { data, variant };
-            if spec.pivot() & present == 0 || spec.variant_bit() & !present != 0 {
+            if spec.required() & !present != 0 {
                 continue;
             }
             match search_spec(&local, &spec, budget) {
