@@ -283,7 +283,12 @@ fn nemesis_section(s: &mut String, actions: &[Action], windows: &[Window]) {
         let _ = writeln!(s, "<p>The nemesis did nothing in this run.</p>");
         return;
     }
-    let _ = writeln!(s, "<h3>Fault windows</h3>");
+    let _ = writeln!(
+        s,
+        "<h3>Fault windows</h3>\n<p class=\"muted\">A window runs from a fault's invoke to the completion of the heal that matches it \
+         (<code>start</code> heals kills, <code>resume</code> pauses, <code>heal</code> and <code>stop-X</code> network faults and <code>start-X</code>; \
+         same target first). A fault never healed runs to the end of the history.</p>"
+    );
     if windows.is_empty() {
         let _ = writeln!(s, "<p>No fault windows.</p>");
     } else {
