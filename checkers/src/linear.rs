@@ -288,7 +288,7 @@ fn explain(
     json!({
         "explanation": format!(
             "key {key}: the consumer group's committed offsets are not linearizable: the {what}, but {after} the \
-             committed offset was {}, and no order of the commits that overlap it (ops {}) explains that value. \
+             committed offset was {}, and no order of the operations that overlap it (ops {}) explains that value. \
              A committed offset was lost, reverted or read stale",
             show(f.state.0),
             if concurrent.is_empty() { "none".to_string() } else {
