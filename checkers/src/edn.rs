@@ -166,12 +166,14 @@ fn to_event(n: &Node, position: u64) -> Result<Event, Bad> {
                 process = Some(match &v.v {
                     Edn::Int(i) if *i >= 0 => Process::Client(*i as u64),
                     Edn::Keyword(s) if s == "nemesis" => Process::Nemesis,
-                    other => return Err((
-                        v.pos,
-                        format!(
+                    other => {
+                        return Err((
+                            v.pos,
+                            format!(
                             ":process must be a non-negative integer or :nemesis, found {other}"
                         ),
-                    )),
+                        ))
+                    }
                 })
             }
             "type" => {
@@ -332,12 +334,14 @@ fn to_mop(n: &Node) -> Result<Mop, Bad> {
             let reads = match &m.v {
                 Edn::Nil => None,
                 Edn::Map(entries) => Some(reads(entries)?),
-                other => return Err((
-                    m.pos,
-                    format!(
+                other => {
+                    return Err((
+                        m.pos,
+                        format!(
                         "a poll's result must be a map of key to [[offset v] ...], found {other}"
                     ),
-                )),
+                    ))
+                }
             };
             Ok(Mop::Poll { reads })
         }
