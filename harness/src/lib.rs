@@ -1,1 +1,11 @@
-//! gregor-harness
+//! gregor's harness: the command line, scenario files, the runner that ties
+//! a cluster, a workload and a nemesis together, and the run store.
+//!
+//! The `gregor` binary (`main.rs`) is a thin shell over [`cli::main`].
+
+pub mod cli;
+pub mod nemesis;
+pub mod run;
+pub mod scenario;
+pub mod store;
+pub mod ui;

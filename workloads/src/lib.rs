@@ -1,1 +1,23 @@
-//! gregor-workloads (skeleton)
+//! gregor's workloads: seeded generators and the rdkafka clients that
+//! perform their operations and record them in a history.
+//!
+//! - [`generator`]: pure, seeded choice of operations and keys.
+//! - [`client`]: one worker's producer + consumer, recording every op.
+//! - [`runner`]: many workers at a target rate until told to stop.
+//! - [`topic`]: topic creation through the admin API.
+//! - [`keymap`]: the key <-> topic-partition bijection.
+//! - [`settings`]: librdkafka configuration from gregor's settings.
+
+pub mod client;
+pub mod generator;
+pub mod keymap;
+pub mod runner;
+pub mod settings;
+pub mod topic;
+
+pub use client::{final_reads, Client, ClientError, Outcome};
+pub use generator::{GenConfig, GenMop, Generator, Op};
+pub use keymap::KeyMap;
+pub use runner::{run_workers, Progress, WorkloadConfig, WorkloadEnd};
+pub use settings::{ClientSettings, CommitMode};
+pub use topic::{ensure_topic, TopicError, TopicInfo, TopicSpec};

@@ -1,0 +1,493 @@
+//! `gregor run`: cluster up (or attach), workload + nemesis, heal, final
+//! reads, check, report, cluster down, exit with the verdict.
+//!
+//! The run directory is written in stages so that a crash at any point
+//! leaves something checkable: `scenario.yaml` and `meta.json` first, then
+//! `history.jsonl` as it grows, `results.json` and the reports last.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context};
+use gregor_checkers::{CheckOpts, CheckResult};
+use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
+use gregor_history::{History, Recorder, RunMeta, SubVia};
+use gregor_workloads::{
+    ensure_topic, final_reads, run_workers, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, TopicSpec,
+    WorkloadConfig,
+};
+use tokio::sync::watch;
+
+use crate::nemesis::{self, Breakage, Fault, NemesisConfig, Target};
+use crate::scenario::{self, Scenario};
+use crate::{store, ui};
+
+/// Command-line overrides of a scenario (flags win).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub cluster: Option<String>,
+    pub kafka_home: Option<String>,
+    pub bootstrap: Option<String>,
+    pub brokers: Option<usize>,
+    pub time_limit: Option<f64>,
+    pub seed: Option<u64>,
+    pub concurrency: Option<u64>,
+    pub rate: Option<f64>,
+    pub keys: Option<u64>,
+    pub acks: Option<String>,
+    pub idempotence: Option<bool>,
+    pub txn: bool,
+    pub sub_via: Option<String>,
+    pub nemesis: Option<Vec<String>>,
+    pub nemesis_interval: Option<f64>,
+    pub store: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Applies the flags to a scenario.
+    pub fn apply(&self, s: &mut Scenario) {
+        let set = |dst: &mut Option<String>, v: &Option<String>| {
+            if v.is_some() {
+                dst.clone_from(v);
+            }
+        };
+        set(&mut s.cluster.kind, &self.cluster);
+        set(&mut s.cluster.kafka_home, &self.kafka_home);
+        set(&mut s.cluster.bootstrap, &self.bootstrap);
+        set(&mut s.client.acks, &self.acks);
+        set(&mut s.client.sub_via, &self.sub_via);
+        s.cluster.brokers = self.brokers.or(s.cluster.brokers);
+        s.time_limit = self.time_limit.or(s.time_limit);
+        s.seed = self.seed.or(s.seed);
+        s.workload.concurrency = self.concurrency.or(s.workload.concurrency);
+        s.workload.rate = self.rate.or(s.workload.rate);
+        s.workload.keys = self.keys.or(s.workload.keys);
+        s.client.idempotence = self.idempotence.or(s.client.idempotence);
+        if self.txn {
+            s.workload.txn = Some(true);
+        }
+        if self.nemesis.is_some() {
+            s.nemesis.faults.clone_from(&self.nemesis);
+        }
+        s.nemesis.interval = self.nemesis_interval.or(s.nemesis.interval);
+    }
+}
+
+/// A scenario with every default filled in.
+pub fn resolve(mut s: Scenario) -> Scenario {
+    let attach = s.cluster.bootstrap.is_some();
+    s.name.get_or_insert_with(|| "default".into());
+    s.seed.get_or_insert_with(|| {
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0) % 1_000_000_007
+    });
+    s.time_limit.get_or_insert(60.0);
+    if !attach {
+        s.cluster.kind.get_or_insert_with(|| "tansu".into());
+        let kind: ClusterKind = s.cluster.kind.as_deref().unwrap_or("tansu").parse().unwrap_or(ClusterKind::Tansu);
+        s.cluster.brokers.get_or_insert(kind.default_brokers());
+    }
+    let keys = *s.workload.keys.get_or_insert(8);
+    s.topic.name.get_or_insert_with(|| "gregor".into());
+    s.topic.partitions.get_or_insert(keys as u32);
+    let w = &mut s.workload;
+    w.concurrency.get_or_insert(6);
+    w.rate.get_or_insert(200.0);
+    w.max_writes_per_key.get_or_insert(10_000);
+    let txn = *w.txn.get_or_insert(false);
+    w.mix.get_or_insert(scenario::Mix { send: 1, poll: 1, txn: u32::from(txn) * 2 });
+    w.max_mops.get_or_insert(3);
+    w.abort_probability.get_or_insert(0.1);
+    w.reassign_probability.get_or_insert(0.01);
+    w.op_timeout.get_or_insert(10.0);
+    w.final_time_limit.get_or_insert(60.0);
+    let c = &mut s.client;
+    c.acks.get_or_insert_with(|| "all".into());
+    c.idempotence.get_or_insert(true);
+    c.sub_via.get_or_insert_with(|| "assign".into());
+    c.commit.get_or_insert_with(|| "none".into());
+    c.isolation_level.get_or_insert_with(|| if txn { "read_committed" } else { "read_uncommitted" }.into());
+    c.auto_offset_reset.get_or_insert_with(|| "earliest".into());
+    c.from_beginning.get_or_insert(true);
+    let n = &mut s.nemesis;
+    n.faults.get_or_insert_with(|| if attach { vec![] } else { vec!["kill".into()] });
+    let interval = *n.interval.get_or_insert(10.0);
+    n.duration.get_or_insert(interval / 2.0);
+    n.jitter.get_or_insert(0.2);
+    n.target.get_or_insert_with(|| "one".into());
+    s.checker.ww_deps.get_or_insert(false);
+    s
+}
+
+fn secs(v: Option<f64>, default: f64) -> Duration {
+    Duration::from_secs_f64(v.unwrap_or(default))
+}
+
+fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
+    let c = &s.client;
+    ClientSettings {
+        bootstrap: bootstrap.to_string(),
+        acks: c.acks.clone().unwrap_or_else(|| "all".into()),
+        idempotence: c.idempotence.unwrap_or(true),
+        txn: s.workload.txn.unwrap_or(false),
+        sub_via: if c.sub_via.as_deref() == Some("subscribe") { SubVia::Subscribe } else { SubVia::Assign },
+        commit: c.commit.as_deref().unwrap_or("none").parse().unwrap_or(CommitMode::None),
+        isolation_level: c.isolation_level.clone().unwrap_or_else(|| "read_uncommitted".into()),
+        auto_offset_reset: c.auto_offset_reset.clone().unwrap_or_else(|| "earliest".into()),
+        from_beginning: c.from_beginning.unwrap_or(true),
+        op_timeout: secs(s.workload.op_timeout, 10.0),
+        poll_timeout: Duration::from_millis(500),
+        group_id: format!("gregor-{}-{}", s.name.as_deref().unwrap_or("run"), s.seed.unwrap_or(0)),
+        common: c.common.clone(),
+        producer: c.producer.clone(),
+        consumer: c.consumer.clone(),
+    }
+}
+
+fn workload_config(s: &Scenario, settings: ClientSettings) -> WorkloadConfig {
+    let w = &s.workload;
+    let mix = w.mix.clone().unwrap_or(scenario::Mix { send: 1, poll: 1, txn: 0 });
+    let partitions = s.topic.partitions.unwrap_or(8);
+    WorkloadConfig {
+        gen: GenConfig {
+            seed: s.seed.unwrap_or(0),
+            keys: w.keys.unwrap_or(8),
+            max_writes_per_key: w.max_writes_per_key,
+            send_weight: mix.send,
+            poll_weight: mix.poll,
+            txn_weight: if settings.txn { mix.txn.max(1) } else { 0 },
+            max_mops: w.max_mops.unwrap_or(3),
+            abort_probability: w.abort_probability.unwrap_or(0.1),
+            reassign_probability: w.reassign_probability.unwrap_or(0.01),
+            subscribe: settings.sub_via == SubVia::Subscribe,
+            unread_bias: 0.5,
+        },
+        keymap: KeyMap::new(s.topic.name.clone().unwrap_or_else(|| "gregor".into()), partitions),
+        topic: TopicSpec { partitions, replication: s.topic.replication, configs: s.topic.configs.clone() },
+        concurrency: w.concurrency.unwrap_or(6),
+        rate: w.rate.unwrap_or(200.0),
+        crash_every: w.crash_clients.map(Duration::from_secs_f64),
+        settings,
+    }
+}
+
+/// The cluster a run uses, and whether the run must stop it afterwards.
+struct Target_ {
+    bootstrap: String,
+    cluster: Option<Arc<Mutex<Cluster>>>,
+    started_here: bool,
+    label: String,
+}
+
+/// First base port from 19092 (in steps of 100) whose ports are all free.
+fn free_base_port(count: usize) -> u16 {
+    let mut base = gregor_deploy::DEFAULT_BASE_PORT;
+    while base < 60_000 {
+        if (0..count as u16).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+        base += 100;
+    }
+    gregor_deploy::DEFAULT_BASE_PORT
+}
+
+fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Target_> {
+    if let Some(b) = &s.cluster.bootstrap {
+        return Ok(Target_ { bootstrap: b.clone(), cluster: None, started_here: false, label: format!("bootstrap {b}") });
+    }
+    let kind: ClusterKind = s.cluster.kind.as_deref().unwrap_or("tansu").parse().map_err(|e| anyhow!("{e}"))?;
+    let brokers = s.cluster.brokers.unwrap_or(kind.default_brokers());
+    let mut spec = ClusterSpec::new(kind, run_dir.join("cluster")).with_brokers(brokers);
+    let ports = if kind == ClusterKind::Kafka { brokers * 2 } else { brokers };
+    spec = spec.with_base_port(s.cluster.base_port.unwrap_or_else(|| free_base_port(ports)));
+    spec.kafka_home = s.cluster.kafka_home.clone().map(PathBuf::from);
+    log.line(&format!("starting {kind} cluster: {brokers} broker(s) from port {}", spec.base_port));
+    let t = Instant::now();
+    let cluster = Cluster::up(spec).context("cannot start the local cluster")?;
+    let bootstrap = cluster.bootstrap();
+    log.line(&format!("cluster up in {:.1}s at {bootstrap}", t.elapsed().as_secs_f64()));
+    Ok(Target_ { bootstrap, cluster: Some(Arc::new(Mutex::new(cluster))), started_here: true, label: kind.to_string() })
+}
+
+/// What a finished run produced.
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub result: Option<CheckResult>,
+    pub exit_code: i32,
+}
+
+/// Runs a scenario end to end. Errors before the history exists are
+/// returned; later ones still check what was recorded.
+pub async fn run(scenario: Scenario, store_dir: &Path, log: &ui::Log) -> anyhow::Result<RunOutcome> {
+    let s = resolve(scenario);
+    s.validate("resolved scenario").map_err(|e| anyhow!("{e}"))?;
+    let name = s.name.clone().unwrap_or_else(|| "default".into());
+    let run_dir = store::create_run_dir(store_dir, &name)
+        .with_context(|| format!("cannot create a run directory under {}", store_dir.display()))?;
+    log.set_file(&run_dir.join("logs").join("harness.log"));
+    log.line(&format!("run directory {}", run_dir.display()));
+    let yaml = serde_saphyr::to_string(&s).unwrap_or_default();
+    std::fs::write(run_dir.join("scenario.yaml"), yaml).context("cannot write scenario.yaml")?;
+
+    // Signals: stop the workload, heal, check what exists.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    spawn_signal_watch(interrupted.clone());
+
+    let target = bring_up(&s, &run_dir, log)?;
+    let result = run_on(&s, &run_dir, &target, log, interrupted).await;
+    if target.started_here {
+        if let Some(c) = &target.cluster {
+            let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+            log.line("stopping the local cluster");
+            if let Err(e) = c.down() {
+                log.line(&format!("warning: stopping the cluster: {e}"));
+            }
+        }
+    }
+    let (result, code) = result?;
+    Ok(RunOutcome { run_dir, result: Some(result), exit_code: code })
+}
+
+fn spawn_signal_watch(flag: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+}
+
+async fn run_on(
+    s: &Scenario,
+    run_dir: &Path,
+    target: &Target_,
+    log: &ui::Log,
+    interrupted: Arc<AtomicBool>,
+) -> anyhow::Result<(CheckResult, i32)> {
+    let settings = client_settings(s, &target.bootstrap);
+    let wl = workload_config(s, settings.clone());
+    let topic = wl.keymap.topic(0);
+    let info = ensure_topic(&settings, &topic, &wl.topic, Duration::from_secs(30))
+        .await
+        .with_context(|| format!("cannot set up topic {topic}"))?;
+    log.line(&format!(
+        "topic {} ready: {} partitions, replication factor {} ({} broker(s) in metadata)",
+        info.name, info.partitions, info.replication, info.brokers
+    ));
+
+    let mut meta = RunMeta {
+        gregor_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: s.name.clone().unwrap_or_default(),
+        seed: s.seed.unwrap_or(0),
+        started_at: store::rfc3339(SystemTime::now()),
+        cluster: target.label.clone(),
+        bootstrap: target.bootstrap.clone(),
+        keys: wl.keymap.table(0..wl.gen.keys),
+        client: settings.meta(),
+        ww_deps: s.checker.ww_deps.unwrap_or(false),
+        extra: Default::default(),
+    };
+    meta.extra.insert("replication-factor".into(), serde_json::json!(info.replication));
+    meta.extra.insert("nemesis".into(), serde_json::to_value(&s.nemesis).unwrap_or_default());
+    let meta_path = run_dir.join("meta.json");
+    meta.write(&meta_path)?;
+
+    let history_path = run_dir.join("history.jsonl");
+    let rec = Recorder::create(&history_path).context("cannot create history.jsonl")?;
+    let started = Instant::now();
+    let progress = Arc::new(Progress::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // Nemesis on its own thread.
+    let nemesis_stop = Arc::new(AtomicBool::new(false));
+    let faults: Vec<Fault> =
+        s.nemesis.faults.clone().unwrap_or_default().iter().filter_map(|f| Fault::parse(f)).collect();
+    let nemesis_thread = match (&target.cluster, faults.is_empty()) {
+        (Some(cluster), false) => {
+            let cfg = NemesisConfig {
+                faults,
+                interval: secs(s.nemesis.interval, 10.0),
+                duration: secs(s.nemesis.duration, 5.0),
+                jitter: s.nemesis.jitter.unwrap_or(0.2),
+                target: s.nemesis.target.as_deref().and_then(Target::parse).unwrap_or(Target::One),
+                seed: s.seed.unwrap_or(0),
+                leader_of: Some(leader_lookup(&settings, &wl.keymap)),
+            };
+            let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());
+            Some(std::thread::Builder::new().name("nemesis".into()).spawn(move || nemesis::run(cfg, c, r, st))?)
+        }
+        (None, false) => {
+            log.line("warning: faults need a local cluster gregor started; running without a nemesis");
+            None
+        }
+        _ => None,
+    };
+
+    let workers = tokio::spawn(run_workers(wl.clone(), rec.clone(), stop_rx, progress.clone()));
+    let time_limit = secs(s.time_limit, 60.0);
+    let bar = ui::Bar::new(log, time_limit);
+    while started.elapsed() < time_limit && !interrupted.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        bar.update(started.elapsed(), &progress);
+        if workers.is_finished() {
+            break;
+        }
+    }
+    bar.finish();
+    if interrupted.load(Ordering::SeqCst) {
+        log.line("interrupted: stopping the workload, healing, then checking what was recorded");
+    }
+    // Heal before final reads.
+    nemesis_stop.store(true, Ordering::SeqCst);
+    if let Some(t) = nemesis_thread {
+        if t.join().is_err() {
+            log.line("warning: the nemesis thread panicked; healing from here");
+            if let Some(c) = &target.cluster {
+                let mut b = Breakage::new(c.clone(), Some(rec.clone()));
+                b.heal_all();
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let end = workers.await.map_err(|e| anyhow!("workload task failed: {e}"))?;
+    for e in &end.errors {
+        log.line(&format!("worker error: {e}"));
+    }
+    let first_ok = progress.first_ok_ns.load(Ordering::Relaxed);
+    if first_ok > 0 {
+        log.line(&format!("time to first op: {:.2}s after the workload started", first_ok as f64 / 1e9));
+    }
+
+    // Final reads, unless interrupted.
+    if !interrupted.load(Ordering::SeqCst) && !end.highest.is_empty() {
+        let limit = secs(s.workload.final_time_limit, 60.0);
+        log.line(&format!("final reads of {} key(s), up to {:.0}s", end.highest.len(), limit.as_secs_f64()));
+        let t = Instant::now();
+        let fr = final_reads(end.next_process, &settings, &wl.keymap, rec.clone(), &end.highest, Instant::now() + limit);
+        let fr = tokio::select! {
+            r = fr => Some(r),
+            _ = wait_flag(interrupted.clone()) => None,
+        };
+        match fr {
+            Some(Ok(missing)) if missing.is_empty() => {
+                log.line(&format!("final reads reached every key in {:.1}s", t.elapsed().as_secs_f64()))
+            }
+            Some(Ok(missing)) => log.line(&format!(
+                "final reads did not reach the highest offset of {} key(s) within the limit: {:?}",
+                missing.len(),
+                missing.keys().take(10).collect::<Vec<_>>()
+            )),
+            Some(Err(e)) => log.line(&format!("final reads failed: {e}")),
+            None => log.line("interrupted during final reads"),
+        }
+    }
+    rec.flush().context("cannot write history.jsonl")?;
+    drop(rec);
+
+    meta.keys = wl.keymap.table(end.keys.iter().copied());
+    meta.extra.insert("workload-seconds".into(), serde_json::json!(started.elapsed().as_secs_f64()));
+    meta.write(&meta_path)?;
+    save_broker_logs(target, run_dir);
+
+    let (result, code) = check_and_report(run_dir, &meta, log)?;
+    Ok((result, code))
+}
+
+async fn wait_flag(flag: Arc<AtomicBool>) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Broker logs live in the cluster directory; link them from `logs/`.
+fn save_broker_logs(target: &Target_, run_dir: &Path) {
+    if let Some(c) = &target.cluster {
+        let c = c.lock().unwrap_or_else(|p| p.into_inner());
+        for n in c.nodes() {
+            let dst = run_dir.join("logs").join(format!("{}.log", n.name));
+            if !dst.exists() {
+                let rel = pathdiff(&n.log, &run_dir.join("logs"));
+                let _ = std::os::unix::fs::symlink(rel, &dst);
+            }
+        }
+    }
+}
+
+fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+    match path.strip_prefix(base.parent().unwrap_or(base)) {
+        Ok(rel) => Path::new("..").join(rel),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+/// A function returning the leader address of key 0's partition.
+fn leader_lookup(settings: &ClientSettings, keymap: &KeyMap) -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
+    let settings = settings.clone();
+    let (topic, partition) = (keymap.topic(0), keymap.partition(0));
+    Arc::new(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = settings.consumer_config().create().ok()?;
+        let md = c.fetch_metadata(Some(&topic), Duration::from_secs(3)).ok()?;
+        let t = md.topics().iter().find(|t| t.name() == topic)?;
+        let leader = t.partitions().iter().find(|p| p.id() == partition)?.leader();
+        let b = md.brokers().iter().find(|b| b.id() == leader)?;
+        Some(format!("{}:{}", b.host(), b.port()))
+    })
+}
+
+/// Reads the run's history back, checks it, writes results and reports.
+pub fn check_and_report(run_dir: &Path, meta: &RunMeta, log: &ui::Log) -> anyhow::Result<(CheckResult, i32)> {
+    let history = History::read(&run_dir.join("history.jsonl"))?;
+    if let Some(w) = &history.truncated_tail {
+        log.line(&format!("warning: {w}"));
+    }
+    let t = Instant::now();
+    let result = gregor_checkers::check(&history, &CheckOpts::from_meta(meta));
+    log.line(&format!("checked {} events in {:.2}s", history.len(), t.elapsed().as_secs_f64()));
+    let json = serde_json::to_string_pretty(&result)?;
+    std::fs::write(run_dir.join("results.json"), json + "\n").context("cannot write results.json")?;
+    let input = gregor_reports::ReportInput { run_dir, history: &history, meta: Some(meta), result: &result };
+    if let Err(e) = gregor_reports::write_all(&input) {
+        log.line(&format!("warning: reports: {e}"));
+    }
+    println!("{}", gregor_reports::summary_text(&input));
+    let code = result.valid.exit_code();
+    Ok((result, code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_scenario_and_defaults_fill_the_rest() {
+        let mut s = Scenario::parse("workload:\n  rate: 50\n  concurrency: 3\nclient:\n  acks: '1'\n", "t.yaml").unwrap();
+        let o = Overrides { rate: Some(75.0), acks: Some("all".into()), txn: true, ..Default::default() };
+        o.apply(&mut s);
+        let r = resolve(s);
+        assert_eq!(r.workload.rate, Some(75.0));
+        assert_eq!(r.workload.concurrency, Some(3));
+        assert_eq!(r.client.acks.as_deref(), Some("all"));
+        assert_eq!(r.client.isolation_level.as_deref(), Some("read_committed"));
+        assert_eq!(r.cluster.kind.as_deref(), Some("tansu"));
+        assert_eq!(r.nemesis.faults, Some(vec!["kill".to_string()]));
+        // The resolved scenario is itself a valid scenario file.
+        let yaml = serde_saphyr::to_string(&r).unwrap();
+        assert_eq!(Scenario::parse(&yaml, "resolved").unwrap(), r);
+    }
+
+    #[test]
+    fn an_attached_cluster_gets_no_faults_by_default() {
+        let mut s = Scenario::default();
+        Overrides { bootstrap: Some("127.0.0.1:9092".into()), ..Default::default() }.apply(&mut s);
+        let r = resolve(s);
+        assert_eq!(r.nemesis.faults, Some(vec![]));
+        assert_eq!(r.cluster.kind, None);
+    }
+}

@@ -1,0 +1,297 @@
+//! Scenario files: what to run, in YAML.
+//!
+//! Every field is optional; a missing one takes the default shown in
+//! `scenarios/default.yaml`. Unknown keys and bad values are errors that name
+//! the file, the line and the field. Command-line flags override the file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors loading a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Yaml { path: String, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid { path: String, field: String, message: String },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Scenario {
+    /// Name of the scenario (the run store folder).
+    pub name: Option<String>,
+    /// Seed of the generator and the nemesis schedule.
+    pub seed: Option<u64>,
+    /// Seconds of workload (and faults) before healing and final reads.
+    pub time_limit: Option<f64>,
+    pub cluster: ClusterSection,
+    pub topic: TopicSection,
+    pub workload: WorkloadSection,
+    pub client: ClientSection,
+    pub nemesis: NemesisSection,
+    pub checker: CheckerSection,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// `tansu` (default), `tansu-memory` or `kafka`.
+    pub kind: Option<String>,
+    /// Brokers to start (local clusters).
+    pub brokers: Option<usize>,
+    /// Use an existing cluster at these `host:port`s instead of starting one.
+    pub bootstrap: Option<String>,
+    /// Apache Kafka installation (for `kind: kafka`); else `$KAFKA_HOME`.
+    pub kafka_home: Option<String>,
+    /// First client port of a local cluster (default: first free from 19092).
+    pub base_port: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct TopicSection {
+    pub name: Option<String>,
+    pub partitions: Option<u32>,
+    /// Replication factor; default: as many as the cluster supports, up to 3.
+    pub replication: Option<u32>,
+    /// Topic configs, e.g. `min.insync.replicas: "2"`.
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct WorkloadSection {
+    /// Worker processes (each with a producer and a consumer).
+    pub concurrency: Option<u64>,
+    /// Operations per second over all workers.
+    pub rate: Option<f64>,
+    /// Keys in play at once.
+    pub keys: Option<u64>,
+    /// Writes per key before it is replaced by a fresh key.
+    pub max_writes_per_key: Option<u64>,
+    /// Relative weights of send, poll and txn operations.
+    pub mix: Option<Mix>,
+    /// Most micro-ops per send or txn op.
+    pub max_mops: Option<usize>,
+    /// Transactions (`txn` ops, a transactional id per worker).
+    pub txn: Option<bool>,
+    pub abort_probability: Option<f64>,
+    /// Probability that an op reassigns (or resubscribes) a worker's keys.
+    pub reassign_probability: Option<f64>,
+    /// Seconds between deliberate client crashes (none by default).
+    pub crash_clients: Option<f64>,
+    /// Seconds before an op is recorded as `info`.
+    pub op_timeout: Option<f64>,
+    /// Seconds allowed for final reads.
+    pub final_time_limit: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    #[serde(default)]
+    pub send: u32,
+    #[serde(default)]
+    pub poll: u32,
+    #[serde(default)]
+    pub txn: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ClientSection {
+    /// `0`, `1` or `all`.
+    pub acks: Option<String>,
+    pub idempotence: Option<bool>,
+    /// `assign` or `subscribe`.
+    pub sub_via: Option<String>,
+    /// `none`, `auto`, `sync` or `async`.
+    pub commit: Option<String>,
+    /// `read_committed` or `read_uncommitted`.
+    pub isolation_level: Option<String>,
+    /// `earliest` or `latest`.
+    pub auto_offset_reset: Option<String>,
+    /// New assignments read from the beginning (true) or the committed offset.
+    pub from_beginning: Option<bool>,
+    /// librdkafka properties passed through as they are.
+    pub producer: BTreeMap<String, String>,
+    pub consumer: BTreeMap<String, String>,
+    pub common: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct NemesisSection {
+    /// Fault names, e.g. `[kill, pause]`; `[]` for none.
+    pub faults: Option<Vec<String>>,
+    /// Mean seconds between the start of one fault and the next.
+    pub interval: Option<f64>,
+    /// Seconds a fault lasts before it is healed (default: half the interval).
+    pub duration: Option<f64>,
+    /// Random extra fraction of the interval, 0..1.
+    pub jitter: Option<f64>,
+    /// Which brokers a fault hits: `one` (random), `minority`, `majority`,
+    /// `all`, `broker-N`, or `leader` (of `leader-key`'s partition).
+    pub target: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct CheckerSection {
+    /// Infer write-write dependencies from offset order (Jepsen's ww-deps).
+    pub ww_deps: Option<bool>,
+}
+
+impl Scenario {
+    /// Parses YAML text; `path` names the source in messages.
+    pub fn parse(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+        if text.trim().is_empty() {
+            return Ok(Scenario::default());
+        }
+        let s: Scenario = serde_saphyr::from_str(text)
+            .map_err(|e| ScenarioError::Yaml { path: path.to_string(), message: e.to_string() })?;
+        s.validate(path)?;
+        Ok(s)
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: p.clone(), source })?;
+        Self::parse(&text, &p)
+    }
+
+    /// Checks values that the types alone do not constrain.
+    pub fn validate(&self, path: &str) -> Result<(), ScenarioError> {
+        let bad = |field: &str, message: String| {
+            Err(ScenarioError::Invalid { path: path.to_string(), field: field.to_string(), message })
+        };
+        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| -> Result<(), ScenarioError> {
+            match v {
+                Some(x) if !allowed.contains(&x.as_str()) => {
+                    bad(field, format!("{x:?} is not one of {}", allowed.join(", ")))
+                }
+                _ => Ok(()),
+            }
+        };
+        one_of("cluster.kind", &self.cluster.kind, &["tansu", "tansu-memory", "kafka"])?;
+        one_of("client.acks", &self.client.acks, &["0", "1", "all", "-1"])?;
+        one_of("client.sub-via", &self.client.sub_via, &["assign", "subscribe"])?;
+        one_of("client.commit", &self.client.commit, &["none", "auto", "sync", "async"])?;
+        one_of("client.isolation-level", &self.client.isolation_level, &["read_committed", "read_uncommitted"])?;
+        one_of("client.auto-offset-reset", &self.client.auto_offset_reset, &["earliest", "latest"])?;
+        if let Some(t) = self.time_limit {
+            if !(t > 0.0 && t.is_finite()) {
+                return bad("time-limit", format!("{t} is not a positive number of seconds"));
+            }
+        }
+        for (field, v) in [
+            ("workload.rate", self.workload.rate),
+            ("workload.op-timeout", self.workload.op_timeout),
+            ("workload.final-time-limit", self.workload.final_time_limit),
+            ("nemesis.interval", self.nemesis.interval),
+            ("nemesis.duration", self.nemesis.duration),
+        ] {
+            if let Some(v) = v {
+                if !(v > 0.0 && v.is_finite()) {
+                    return bad(field, format!("{v} must be a positive number"));
+                }
+            }
+        }
+        for (field, v) in [
+            ("workload.abort-probability", self.workload.abort_probability),
+            ("workload.reassign-probability", self.workload.reassign_probability),
+            ("nemesis.jitter", self.nemesis.jitter),
+        ] {
+            if let Some(v) = v {
+                if !(0.0..=1.0).contains(&v) {
+                    return bad(field, format!("{v} is not between 0 and 1"));
+                }
+            }
+        }
+        if self.workload.concurrency == Some(0) {
+            return bad("workload.concurrency", "must be at least 1".into());
+        }
+        if self.workload.keys == Some(0) {
+            return bad("workload.keys", "must be at least 1".into());
+        }
+        if self.topic.partitions == Some(0) {
+            return bad("topic.partitions", "must be at least 1".into());
+        }
+        if self.cluster.brokers == Some(0) {
+            return bad("cluster.brokers", "must be at least 1".into());
+        }
+        if let Some(m) = &self.workload.mix {
+            if m.send + m.poll + m.txn == 0 {
+                return bad("workload.mix", "all weights are zero".into());
+            }
+        }
+        if let Some(faults) = &self.nemesis.faults {
+            for f in faults {
+                if crate::nemesis::Fault::parse(f).is_none() {
+                    return bad(
+                        "nemesis.faults",
+                        format!("unknown fault {f:?}; known faults: {}", crate::nemesis::Fault::NAMES.join(", ")),
+                    );
+                }
+            }
+        }
+        if let Some(t) = &self.nemesis.target {
+            if crate::nemesis::Target::parse(t).is_none() {
+                return bad("nemesis.target", format!("unknown target {t:?}; use one, minority, majority, all, broker-N or leader"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_scenario_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "expected example scenarios in {}", dir.display());
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_file_line_and_key() {
+        let y = "name: x\nworkload:\n  concurrency: 2\n  ratee: 5\n";
+        let e = Scenario::parse(y, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("ratee") && e.contains('4'), "{e}");
+    }
+
+    #[test]
+    fn a_bad_type_is_an_error_naming_the_line() {
+        let y = "workload:\n  concurrency: lots\n";
+        let e = Scenario::parse(y, "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains('2'), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let e = Scenario::parse("client:\n  acks: 2\n", "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("client.acks"), "{e}");
+        let e = Scenario::parse("nemesis:\n  faults: [kill, explode]\n", "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("explode") && e.contains("pause"), "{e}");
+        let e = Scenario::parse("time-limit: -1\n", "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("time-limit"), "{e}");
+    }
+}

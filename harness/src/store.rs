@@ -1,0 +1,79 @@
+//! The run store: `store/<scenario>/<UTC timestamp>/`, and `store/latest`.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time since the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Creates a fresh run directory and points `store/latest` at it.
+pub fn create_run_dir(store: &Path, scenario: &str) -> std::io::Result<PathBuf> {
+    let stamp = rfc3339(SystemTime::now()).replace(':', "");
+    let mut dir = store.join(scenario).join(&stamp);
+    let mut n = 1;
+    while dir.exists() {
+        dir = store.join(scenario).join(format!("{stamp}-{n}"));
+        n += 1;
+    }
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let latest = store.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    let rel = dir.strip_prefix(store).unwrap_or(&dir).to_path_buf();
+    std::os::unix::fs::symlink(rel, &latest)?;
+    Ok(dir)
+}
+
+/// Where the history of a run directory or a history path is.
+pub fn history_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("history.jsonl")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_795_219_200_123); // 2026-11-21
+        assert_eq!(rfc3339(t), "2026-11-21T00:00:00.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn latest_points_at_the_newest_run() {
+        let d = tempfile::tempdir().unwrap();
+        let a = create_run_dir(d.path(), "q").unwrap();
+        let b = create_run_dir(d.path(), "q").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(std::fs::canonicalize(d.path().join("latest")).unwrap(), std::fs::canonicalize(&b).unwrap());
+        assert!(b.join("logs").is_dir());
+    }
+}

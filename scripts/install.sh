@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# One command for a fresh machine: install everything, then run the default
+# scenario on the embedded 3-broker tansu cluster. Safe to run again.
+#   bash scripts/install.sh            # install + `gregor run`
+#   bash scripts/install.sh --no-run   # install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+echo "install: building and installing gregor"
+cargo install --locked --path harness --quiet
+if [ "${1:-}" != "--no-run" ]; then
+  echo "install: running the default scenario (gregor run)"
+  exec gregor run
+fi

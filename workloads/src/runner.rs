@@ -1,0 +1,201 @@
+//! Runs the client workers of a workload until told to stop.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gregor_history::{Key, Offset, Recorder};
+use tokio::sync::watch;
+
+use crate::client::{Client, ClientError, Outcome};
+use crate::generator::{GenConfig, Generator, Op};
+use crate::keymap::KeyMap;
+use crate::settings::ClientSettings;
+use crate::topic::{ensure_topic, TopicSpec};
+
+/// Everything that defines a workload.
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    pub gen: GenConfig,
+    pub settings: ClientSettings,
+    pub keymap: KeyMap,
+    pub topic: TopicSpec,
+    /// Worker processes running at once.
+    pub concurrency: u64,
+    /// Target operations per second over all workers.
+    pub rate: f64,
+    /// Crash and recreate each client this often (`crash-clients`).
+    pub crash_every: Option<Duration>,
+}
+
+/// Counters shared with progress displays.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub ops: AtomicU64,
+    pub ok: AtomicU64,
+    pub fail: AtomicU64,
+    pub info: AtomicU64,
+    /// Nanoseconds (history time) of the first completed op.
+    pub first_ok_ns: AtomicU64,
+}
+
+/// What the workers leave behind for final reads.
+#[derive(Debug, Default)]
+pub struct WorkloadEnd {
+    /// Highest offset any op saw per key (acknowledged sends and polls).
+    pub highest: BTreeMap<Key, Offset>,
+    /// Every key the generator handed out.
+    pub keys: Vec<Key>,
+    /// The next free process number.
+    pub next_process: u64,
+    /// Client errors that stopped a worker (bad configuration).
+    pub errors: Vec<String>,
+}
+
+struct Shared {
+    cfg: WorkloadConfig,
+    rec: Arc<Recorder>,
+    gen: Mutex<Generator>,
+    highest: Mutex<BTreeMap<Key, Offset>>,
+    /// Topics known to exist.
+    topics: tokio::sync::Mutex<BTreeSet<String>>,
+    next_process: AtomicU64,
+    progress: Arc<Progress>,
+}
+
+impl Shared {
+    fn learn(&self, acked: &[(Key, Offset)], read: &[(Key, Offset)]) {
+        self.gen.lock().unwrap_or_else(|p| p.into_inner()).completed(acked, read);
+        let mut h = self.highest.lock().unwrap_or_else(|p| p.into_inner());
+        for &(k, o) in acked.iter().chain(read) {
+            let e = h.entry(k).or_insert(o);
+            *e = (*e).max(o);
+        }
+    }
+
+    /// Creates the topics of rotated keys before they are used.
+    async fn ensure_topics(&self, op: &Op) {
+        let keys: Vec<Key> = match op {
+            Op::Send(s) => s.iter().map(|(k, _)| *k).collect(),
+            Op::Txn { mops, .. } => mops
+                .iter()
+                .filter_map(|m| match m {
+                    crate::generator::GenMop::Send { key, .. } => Some(*key),
+                    _ => None,
+                })
+                .collect(),
+            Op::Assign(k) | Op::Subscribe(k) => k.clone(),
+            Op::Poll => vec![],
+        };
+        let mut known = self.topics.lock().await;
+        for k in keys {
+            let t = self.cfg.keymap.topic(k);
+            if !known.contains(&t) {
+                // Failure here shows up as failed sends in the history.
+                let _ = ensure_topic(&self.cfg.settings, &t, &self.cfg.topic, Duration::from_secs(10)).await;
+                known.insert(t);
+            }
+        }
+    }
+}
+
+async fn worker(shared: Arc<Shared>, worker: u64, mut stop: watch::Receiver<bool>) -> Result<(), ClientError> {
+    let cfg = &shared.cfg;
+    let interval = if cfg.rate > 0.0 { Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate) } else { Duration::ZERO };
+    let mut process = worker;
+    let mut client = Client::new(process, worker, &cfg.settings, &cfg.keymap, shared.rec.clone()).await?;
+    let initial = shared.gen.lock().unwrap_or_else(|p| p.into_inner()).initial_keys();
+    let first = if cfg.gen.subscribe { Op::Subscribe(initial) } else { Op::Assign(initial) };
+    client.perform(&first).await;
+    // Stagger workers so they do not all fire at once.
+    let mut next = Instant::now() + interval.mul_f64(worker as f64 / cfg.concurrency.max(1) as f64);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = Instant::now();
+        if next > now {
+            tokio::select! {
+                _ = tokio::time::sleep(next - now) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        next = next.max(Instant::now() - interval) + interval;
+        if let Some(every) = cfg.crash_every {
+            if client.created.elapsed() >= every {
+                client.crash();
+                process = shared.next_process.fetch_add(1, Ordering::SeqCst);
+                let held: Vec<Key> = client.held().iter().copied().collect();
+                drop(client);
+                client = Client::new(process, worker, &cfg.settings, &cfg.keymap, shared.rec.clone()).await?;
+                let op = if cfg.gen.subscribe { Op::Subscribe(held) } else { Op::Assign(held) };
+                client.perform(&op).await;
+                continue;
+            }
+        }
+        let op = shared.gen.lock().unwrap_or_else(|p| p.into_inner()).next();
+        shared.ensure_topics(&op).await;
+        let (outcome, learned) = client.perform(&op).await;
+        shared.learn(&learned.acked, &learned.read);
+        let p = &shared.progress;
+        p.ops.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Outcome::Ok => {
+                if p.ok.fetch_add(1, Ordering::Relaxed) == 0 {
+                    p.first_ok_ns.store(shared.rec.now(), Ordering::Relaxed);
+                }
+            }
+            Outcome::Fail => {
+                p.fail.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Info => {
+                p.info.fetch_add(1, Ordering::Relaxed);
+                // Jepsen's convention: the client is considered crashed and
+                // the worker continues under a new process number.
+                process = shared.next_process.fetch_add(1, Ordering::SeqCst);
+                let held: Vec<Key> = client.held().iter().copied().collect();
+                drop(client);
+                client = Client::new(process, worker, &cfg.settings, &cfg.keymap, shared.rec.clone()).await?;
+                if !held.is_empty() {
+                    let op = if cfg.gen.subscribe { Op::Subscribe(held) } else { Op::Assign(held) };
+                    client.perform(&op).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `cfg.concurrency` workers until `stop` turns true, then returns
+/// what final reads need. The topic must exist already.
+pub async fn run_workers(
+    cfg: WorkloadConfig,
+    rec: Arc<Recorder>,
+    stop: watch::Receiver<bool>,
+    progress: Arc<Progress>,
+) -> WorkloadEnd {
+    let first_topic = cfg.keymap.topic(0);
+    let shared = Arc::new(Shared {
+        gen: Mutex::new(Generator::new(cfg.gen.clone())),
+        next_process: AtomicU64::new(cfg.concurrency),
+        highest: Mutex::new(BTreeMap::new()),
+        topics: tokio::sync::Mutex::new([first_topic].into_iter().collect()),
+        rec,
+        progress,
+        cfg,
+    });
+    let handles: Vec<_> =
+        (0..shared.cfg.concurrency).map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone()))).collect();
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e.to_string()),
+            Err(e) => errors.push(format!("worker panicked: {e}")),
+        }
+    }
+    let keys = shared.gen.lock().unwrap_or_else(|p| p.into_inner()).all_keys().collect();
+    let highest = shared.highest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    WorkloadEnd { highest, keys, next_process: shared.next_process.load(Ordering::SeqCst), errors }
+}

@@ -1,0 +1,169 @@
+//! Client settings: what the producers and consumers are configured with.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use gregor_history::{ClientMeta, SubVia};
+use rdkafka::ClientConfig;
+
+/// How consumers commit offsets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Never commit (assign mode reads from the beginning).
+    #[default]
+    None,
+    /// `enable.auto.commit=true`.
+    Auto,
+    /// Commit after each poll, waiting for the answer (recorded as `commit`).
+    Sync,
+    /// Commit after each poll without waiting (recorded as `commit`).
+    Async,
+}
+
+impl std::str::FromStr for CommitMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(CommitMode::None),
+            "auto" => Ok(CommitMode::Auto),
+            "sync" => Ok(CommitMode::Sync),
+            "async" => Ok(CommitMode::Async),
+            _ => Err(format!("unknown commit mode {s:?} (expected none, auto, sync or async)")),
+        }
+    }
+}
+
+/// Everything a worker needs to build its clients.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    pub bootstrap: String,
+    /// `0`, `1` or `all`.
+    pub acks: String,
+    pub idempotence: bool,
+    pub txn: bool,
+    pub sub_via: SubVia,
+    pub commit: CommitMode,
+    /// `read_committed` or `read_uncommitted`.
+    pub isolation_level: String,
+    /// Where a consumer without a position starts: `earliest` or `latest`.
+    pub auto_offset_reset: String,
+    /// New assignments start from the beginning (true) or from the group's
+    /// committed offsets (false).
+    pub from_beginning: bool,
+    /// An operation not completed by then is recorded as `info`.
+    pub op_timeout: Duration,
+    /// How long a poll waits for its first record.
+    pub poll_timeout: Duration,
+    pub group_id: String,
+    /// Extra librdkafka properties: `common` apply to both, then the
+    /// client-specific ones.
+    pub common: BTreeMap<String, String>,
+    pub producer: BTreeMap<String, String>,
+    pub consumer: BTreeMap<String, String>,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            bootstrap: "127.0.0.1:9092".into(),
+            acks: "all".into(),
+            idempotence: true,
+            txn: false,
+            sub_via: SubVia::Assign,
+            commit: CommitMode::None,
+            isolation_level: "read_uncommitted".into(),
+            auto_offset_reset: "earliest".into(),
+            from_beginning: true,
+            op_timeout: Duration::from_secs(10),
+            poll_timeout: Duration::from_millis(500),
+            group_id: "gregor".into(),
+            common: BTreeMap::new(),
+            producer: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+        }
+    }
+}
+
+impl ClientSettings {
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", "gregor")
+            .set("socket.timeout.ms", "5000")
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .set("log_level", "3");
+        for (k, v) in &self.common {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// librdkafka producer configuration; `txn_id` for transactional clients.
+    pub fn producer_config(&self, txn_id: Option<&str>) -> ClientConfig {
+        let mut c = self.base();
+        let delivery = self.op_timeout.as_millis().max(1000).to_string();
+        c.set("acks", &self.acks)
+            .set("enable.idempotence", if self.idempotence { "true" } else { "false" })
+            .set("delivery.timeout.ms", &delivery)
+            .set("request.timeout.ms", "3000")
+            .set("linger.ms", "1");
+        if let Some(id) = txn_id {
+            c.set("transactional.id", id).set("transaction.timeout.ms", "60000");
+        }
+        for (k, v) in &self.producer {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// librdkafka consumer configuration.
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", &self.group_id)
+            .set("enable.auto.commit", if self.commit == CommitMode::Auto { "true" } else { "false" })
+            .set("enable.auto.offset.store", "true")
+            .set("auto.offset.reset", &self.auto_offset_reset)
+            .set("isolation.level", &self.isolation_level)
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "100")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
+        for (k, v) in &self.consumer {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// What a checker needs to know of these settings.
+    pub fn meta(&self) -> ClientMeta {
+        ClientMeta {
+            acks: self.acks.clone(),
+            idempotence: self.idempotence,
+            txn: self.txn,
+            sub_via: self.sub_via,
+            isolation_level: self.isolation_level.clone(),
+            auto_commit: self.commit == CommitMode::Auto,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passthrough_properties_override_the_defaults() {
+        let mut s = ClientSettings::default();
+        s.producer.insert("linger.ms".into(), "20".into());
+        s.common.insert("client.id".into(), "mine".into());
+        let p = s.producer_config(Some("t-1"));
+        assert_eq!(p.get("linger.ms"), Some("20"));
+        assert_eq!(p.get("client.id"), Some("mine"));
+        assert_eq!(p.get("acks"), Some("all"));
+        assert_eq!(p.get("transactional.id"), Some("t-1"));
+        let c = s.consumer_config();
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("client.id"), Some("mine"));
+    }
+}

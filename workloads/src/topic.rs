@@ -1,0 +1,159 @@
+//! Topic setup through the admin API.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+
+use crate::settings::ClientSettings;
+
+/// What a topic should look like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicSpec {
+    pub partitions: u32,
+    /// `None`: as many replicas as the cluster supports, up to 3.
+    pub replication: Option<u32>,
+    /// Topic configs, e.g. `min.insync.replicas`.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl Default for TopicSpec {
+    fn default() -> Self {
+        TopicSpec { partitions: 8, replication: None, configs: BTreeMap::new() }
+    }
+}
+
+/// What the cluster made of a topic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: u32,
+    pub replication: u32,
+    pub created: bool,
+    pub brokers: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("cannot reach the cluster at {bootstrap}: {message}")]
+    Unreachable { bootstrap: String, message: String },
+    #[error("the cluster cannot create topic {topic} with {partitions} partitions and replication factor {replication}: {message}")]
+    Unsatisfiable { topic: String, partitions: u32, replication: u32, message: String },
+    #[error("topic {topic} exists with {found} partitions, but {wanted} were asked for")]
+    WrongPartitions { topic: String, found: u32, wanted: u32 },
+    #[error("topic {topic}: {message}")]
+    Other { topic: String, message: String },
+}
+
+fn brokers_and_partitions(
+    settings: &ClientSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(usize, Option<(u32, u32)>), TopicError> {
+    let c: BaseConsumer = settings
+        .consumer_config()
+        .create()
+        .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })?;
+    let md = c.fetch_metadata(Some(topic), timeout).map_err(|e| TopicError::Unreachable {
+        bootstrap: settings.bootstrap.clone(),
+        message: e.to_string(),
+    })?;
+    let t = md.topics().iter().find(|t| t.name() == topic);
+    let parts = t.and_then(|t| {
+        if t.error().is_some() || t.partitions().is_empty() {
+            None
+        } else {
+            let rf = t.partitions().iter().map(|p| p.replicas().len() as u32).min().unwrap_or(0);
+            Some((t.partitions().len() as u32, rf))
+        }
+    });
+    Ok((md.brokers().len(), parts))
+}
+
+/// Creates `topic` as `spec` says (or accepts an existing one with the same
+/// partition count), then waits until its metadata shows every partition.
+pub async fn ensure_topic(settings: &ClientSettings, topic: &str, spec: &TopicSpec, timeout: Duration) -> Result<TopicInfo, TopicError> {
+    let deadline = Instant::now() + timeout;
+    let (brokers, existing) = {
+        let (s, t) = (settings.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || brokers_and_partitions(&s, &t, timeout.min(Duration::from_secs(10))))
+            .await
+            .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })??
+    };
+    if let Some((found, rf)) = existing {
+        if found != spec.partitions {
+            return Err(TopicError::WrongPartitions { topic: topic.into(), found, wanted: spec.partitions });
+        }
+        return Ok(TopicInfo { name: topic.into(), partitions: found, replication: rf, created: false, brokers });
+    }
+    let admin: AdminClient<DefaultClientContext> = settings
+        .consumer_config()
+        .create()
+        .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })?;
+    let mut candidates: Vec<u32> = match spec.replication {
+        Some(r) => vec![r],
+        None => {
+            let most = (brokers as u32).clamp(1, 3);
+            if most > 1 {
+                vec![most, 1]
+            } else {
+                vec![1]
+            }
+        }
+    };
+    let opts = AdminOptions::new().operation_timeout(Some(timeout));
+    let mut last_err = String::new();
+    let mut used = 0;
+    while let Some(rf) = (!candidates.is_empty()).then(|| candidates.remove(0)) {
+        let mut nt = NewTopic::new(topic, spec.partitions as i32, TopicReplication::Fixed(rf as i32));
+        for (k, v) in &spec.configs {
+            nt = nt.set(k, v);
+        }
+        match admin.create_topics(&[nt], &opts).await {
+            Err(e) => return Err(TopicError::Unreachable { bootstrap: settings.bootstrap.clone(), message: e.to_string() }),
+            Ok(rs) => match rs.into_iter().next() {
+                Some(Ok(_)) | None => {
+                    used = rf;
+                    break;
+                }
+                Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
+                    used = rf;
+                    break;
+                }
+                Some(Err((_, code))) => {
+                    last_err = format!("{code:?} ({code})");
+                    if candidates.is_empty() {
+                        return Err(TopicError::Unsatisfiable {
+                            topic: topic.into(),
+                            partitions: spec.partitions,
+                            replication: rf,
+                            message: last_err,
+                        });
+                    }
+                }
+            },
+        }
+    }
+    let _ = last_err;
+    loop {
+        let (s, t) = (settings.clone(), topic.to_string());
+        let r = tokio::task::spawn_blocking(move || brokers_and_partitions(&s, &t, Duration::from_secs(5)))
+            .await
+            .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })?;
+        if let Ok((brokers, Some((found, rf)))) = r {
+            if found == spec.partitions {
+                return Ok(TopicInfo { name: topic.into(), partitions: found, replication: rf.max(used.min(rf.max(1))), created: true, brokers });
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(TopicError::Other {
+                topic: topic.into(),
+                message: format!("created, but its {} partitions did not all appear in metadata within {timeout:?}", spec.partitions),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
