@@ -323,14 +323,24 @@ fn bench(dir: &Path, n: usize, procs: u64) {
     let (tr, h) = best_of(1, || History::read(&path).expect("read history"));
     let (tc, res2) = best_of(1, || check(&h, &CheckOpts::default()));
     let peak = PEAK.load(Relaxed) - base;
-    drop((h, res2));
+    drop(res2);
+    // Where check's time goes: this crate's queue analysis vs the
+    // transactional-cycle and committed-offset checks.
+    let opts = CheckOpts::default();
+    let (tq, _) = best_of(2, || gregor_checkers::queue::analyze(&h));
+    let (tt, _) = best_of(2, || gregor_checkers::txn::check(&h, &opts));
+    let (tl, _) = best_of(2, || gregor_checkers::linear::check_commits(&h, &opts));
+    drop(h);
     println!(
-        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} | peak heap {:>3.0} B/event | (b) {:>4.0} ns/event",
+        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} | peak heap {:>3.0} B/event | (b) {:>4.0} ns/event",
         bytes as f64 / 1e6,
         ta.0,
         tb.0,
         tr.0,
         tc.0,
+        tq.0,
+        tt.0,
+        tl.0,
         tb.0 / ta.0,
         ta.1,
         tb.1,

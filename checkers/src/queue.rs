@@ -112,23 +112,31 @@ impl KeyState {
     }
 }
 
-/// Per-process state of the first pass (realtime lag).
+/// Per-process state.
 #[derive(Default)]
-struct LagProc {
-    /// Key slot -> (highest offset read + 1, cursor into the key's `known`
-    /// staircase: the first step at or past it). Both only grow, so the
-    /// cursor advances amortized O(1) per poll and key.
+struct ProcState {
+    /// Realtime lag: key slot -> (highest offset read + 1, cursor into the
+    /// key's `known` staircase: the first step at or past it). Both only
+    /// grow, so the cursor advances amortized O(1) per poll and key.
     held: FxHashMap<u32, (Offset, usize)>,
-}
-
-/// Per-process state of the second pass.
-#[derive(Default)]
-struct Proc {
     /// Key slot -> (last offset read, its value, position of that op).
     reads: FxHashMap<u32, (Offset, Val, u32)>,
-    /// Key slot -> (position of last send, its value, position of that op).
+    /// Key slot -> (position of the last send or `NO_OFF` if not yet known,
+    /// its value, position of that op).
     sends: FxHashMap<u32, (Offset, Val, u32)>,
     subscribed: bool,
+}
+
+/// A comparison of two consecutive reads or sends of one key whose verdict
+/// needs the final version order (are there known records between them? at
+/// which offset did a send with no acknowledged offset land?).
+struct Deferred {
+    kind: Kind,
+    slot: u32,
+    ops: [u32; 2],
+    /// `(offset, value)`; offset `NO_OFF` = resolve from the value.
+    a: (Offset, Val),
+    b: (Offset, Val),
 }
 
 const NF: usize = 9;
@@ -184,6 +192,9 @@ struct Analyzer<'h> {
     /// carries no micro-ops of its own (info/fail echo the invocation).
     fallback: FxHashMap<u32, u32>,
     found: Found,
+    deferred: Vec<Deferred>,
+    /// Key -> slot for small keys, without hashing (`NONE` = no slot).
+    dense_slots: Vec<u32>,
     // stats
     ops: [[u64; 4]; NF],
     other_ops: BTreeMap<String, [u64; 4]>,
@@ -204,6 +215,8 @@ pub fn analyze(h: &History) -> Analysis {
         keys: Vec::new(),
         fallback: FxHashMap::default(),
         found: Found::default(),
+        deferred: Vec::new(),
+        dense_slots: Vec::new(),
         ops: [[0; 4]; NF],
         other_ops: BTreeMap::new(),
         lat: Default::default(),
@@ -218,28 +231,50 @@ pub fn analyze(h: &History) -> Analysis {
     let t1 = t.elapsed();
     a.orders();
     let t2 = t.elapsed();
-    a.per_process();
+    a.resolve_deferred();
     let t3 = t.elapsed();
     let (lost, unseen, duplicated) = a.per_value();
     let t4 = t.elapsed();
     let r = a.finish(lost, unseen, duplicated);
     if std::env::var("GREGOR_PROFILE").is_ok() {
         eprintln!(
-            "PROFILE collect {t1:?} orders {t2:?} per_process {t3:?} per_value {t4:?} finish {:?}",
+            "PROFILE collect {t1:?} orders {t2:?} deferred {t3:?} per_value {t4:?} finish {:?}",
             t.elapsed()
         );
     }
     r
 }
 
-fn key_slot(slots: &mut FxHashMap<Key, u32>, keys: &mut Vec<KeyState>, k: Key) -> u32 {
-    *slots.entry(k).or_insert_with(|| {
+/// Keys below this get a slot without hashing.
+const DENSE_KEYS: u64 = 1 << 16;
+
+fn key_slot(
+    dense: &mut Vec<u32>,
+    slots: &mut FxHashMap<Key, u32>,
+    keys: &mut Vec<KeyState>,
+    k: Key,
+) -> u32 {
+    if k < DENSE_KEYS {
+        if let Some(&s) = dense.get(k as usize) {
+            if s != NONE {
+                return s;
+            }
+        }
+    }
+    let s = *slots.entry(k).or_insert_with(|| {
         keys.push(KeyState {
             key: k,
             ..Default::default()
         });
         (keys.len() - 1) as u32
-    })
+    });
+    if k < DENSE_KEYS {
+        if dense.len() <= k as usize {
+            dense.resize(k as usize + 1, NONE);
+        }
+        dense[k as usize] = s;
+    }
+    s
 }
 
 /// Records that `v` was observed at offset `o` of key `ks`.
@@ -278,12 +313,26 @@ impl<'h> Analyzer<'h> {
 
     // ------------------------------------------------------------ pass 1
 
+    fn slot_of(&mut self, k: Key) -> u32 {
+        key_slot(
+            &mut self.dense_slots,
+            &mut self.key_slots,
+            &mut self.keys,
+            k,
+        )
+    }
+
     fn collect(&mut self) {
         let events = self.events;
         let mut pending: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut lag: FxHashMap<u64, LagProc> = FxHashMap::default();
+        let mut procs: FxHashMap<u64, ProcState> = FxHashMap::default();
         let mut known_scratch: Vec<(u32, Offset)> = Vec::new();
-        let mut read_scratch: Vec<(u32, Offset)> = Vec::new();
+        // Per op: key slot -> (last offset read, its value, highest offset).
+        let mut op_reads: Vec<(u32, Offset, Val, Offset)> = Vec::new();
+        let mut op_read_idx: FxHashMap<u32, usize> = FxHashMap::default();
+        // Per op: key slot -> (position of last send or NO_OFF, its value).
+        let mut op_sends: Vec<(u32, Offset, Val)> = Vec::new();
+        let mut sent: FxHashSet<(Key, Val)> = FxHashSet::default();
         for (pos, e) in events.iter().enumerate() {
             let pos = pos as u32;
             match f_slot(&e.f) {
@@ -309,21 +358,23 @@ impl<'h> Analyzer<'h> {
             match e.f {
                 F::Send | F::Poll | F::Txn => {}
                 F::Assign | F::Subscribe => {
-                    if e.kind == EventType::Ok {
-                        if let gregor_history::Value::Keys(ks) = &e.value {
-                            let st = lag.entry(p).or_default();
-                            if e.f == F::Subscribe {
+                    if let (EventType::Ok | EventType::Info, gregor_history::Value::Keys(ks)) =
+                        (e.kind, &e.value)
+                    {
+                        let mut held: Vec<u32> = ks.iter().map(|&k| self.slot_of(k)).collect();
+                        held.sort_unstable();
+                        let st = procs.entry(p).or_default();
+                        st.reads.retain(|s, _| held.binary_search(s).is_ok());
+                        st.sends.retain(|s, _| held.binary_search(s).is_ok());
+                        if e.kind == EventType::Ok {
+                            st.subscribed = e.f == F::Subscribe;
+                            if st.subscribed {
                                 // Subscribed consumers get partitions by
                                 // rebalance: a key is held once it is read.
                                 st.held.clear();
                             } else {
-                                let mut slots: Vec<u32> = ks
-                                    .iter()
-                                    .map(|&k| key_slot(&mut self.key_slots, &mut self.keys, k))
-                                    .collect();
-                                slots.sort_unstable();
-                                st.held.retain(|s, _| slots.binary_search(s).is_ok());
-                                for s in slots {
+                                st.held.retain(|s, _| held.binary_search(s).is_ok());
+                                for s in held {
                                     st.held.entry(s).or_insert((0, 0));
                                 }
                             }
@@ -340,19 +391,34 @@ impl<'h> Analyzer<'h> {
             }
             let mops = self.mops_of(pos);
             let ok = e.kind == EventType::Ok;
+            let is_txn = e.f == F::Txn;
             let status = match e.kind {
                 EventType::Ok => WStatus::Ok,
                 EventType::Info => WStatus::Info,
                 _ => WStatus::Fail,
             };
+            let st = procs.entry(p).or_default();
             let mut has_poll = false;
             known_scratch.clear();
-            read_scratch.clear();
+            op_reads.clear();
+            op_sends.clear();
+            if is_txn && !sent.is_empty() {
+                sent.clear();
+            }
             for mop in mops {
                 match mop {
                     Mop::Send { key, value, offset } => {
-                        let slot = key_slot(&mut self.key_slots, &mut self.keys, *key);
-                        let vi = self.vals.entry((*key, *value)).or_default();
+                        let (key, value) = (*key, *value);
+                        if is_txn {
+                            sent.insert((key, value));
+                        }
+                        let slot = key_slot(
+                            &mut self.dense_slots,
+                            &mut self.key_slots,
+                            &mut self.keys,
+                            key,
+                        );
+                        let vi = self.vals.entry((key, value)).or_default();
                         if vi.status != WStatus::Ok {
                             vi.writer = pos;
                             vi.status = status;
@@ -361,8 +427,43 @@ impl<'h> Analyzer<'h> {
                             self.acknowledged += 1;
                             if let Some(o) = *offset {
                                 vi.send_off = o;
-                                observe(vi, &mut self.keys[slot as usize], o, *value);
+                                observe(vi, &mut self.keys[slot as usize], o, value);
                                 known_scratch.push((slot, o));
+                            }
+                        }
+                        if status == WStatus::Fail {
+                            continue;
+                        }
+                        let here = (offset.unwrap_or(NO_OFF), value);
+                        match op_sends.iter_mut().find(|x| x.0 == slot) {
+                            None => {
+                                if let Some(&(ao, av, apos)) = st.sends.get(&slot) {
+                                    compare_sends(
+                                        &mut self.found,
+                                        &mut self.deferred,
+                                        Kind::NonmonotonicSend,
+                                        key,
+                                        slot,
+                                        [apos, pos],
+                                        (ao, av),
+                                        here,
+                                    );
+                                }
+                                op_sends.push((slot, here.0, here.1));
+                            }
+                            Some(prev) => {
+                                compare_sends(
+                                    &mut self.found,
+                                    &mut self.deferred,
+                                    Kind::IntNonmonotonicSend,
+                                    key,
+                                    slot,
+                                    [pos, NO_OP],
+                                    (prev.1, prev.2),
+                                    here,
+                                );
+                                prev.1 = here.0;
+                                prev.2 = here.1;
                             }
                         }
                     }
@@ -370,11 +471,46 @@ impl<'h> Analyzer<'h> {
                         has_poll = true;
                         let Some(reads) = reads else { continue };
                         for (k, pairs) in reads {
-                            let slot = key_slot(&mut self.key_slots, &mut self.keys, *k);
+                            let k = *k;
+                            if is_txn && !sent.is_empty() {
+                                for &(o, v) in pairs {
+                                    if sent.contains(&(k, v)) {
+                                        let mut w = Witness::new(Kind::PrecommittedRead, k);
+                                        w.ops = [pos, NO_OP];
+                                        w.offsets[0] = Some(o);
+                                        w.values[0] = Some(v);
+                                        self.found.push(w);
+                                    }
+                                }
+                            }
+                            if pairs.is_empty() {
+                                continue;
+                            }
+                            let slot = key_slot(
+                                &mut self.dense_slots,
+                                &mut self.key_slots,
+                                &mut self.keys,
+                                k,
+                            );
+                            // Where this op (or else this process) left off.
+                            let idx = if op_reads.len() < 8 {
+                                op_reads.iter().position(|x| x.0 == slot)
+                            } else {
+                                op_read_idx.get(&slot).copied()
+                            };
+                            let mut prev: Option<((Offset, Val), [u32; 2], bool)> = match idx {
+                                Some(i) => {
+                                    Some(((op_reads[i].1, op_reads[i].2), [pos, NO_OP], true))
+                                }
+                                None => st
+                                    .reads
+                                    .get(&slot)
+                                    .map(|&(o, v, apos)| ((o, v), [apos, pos], false)),
+                            };
                             let ks = &mut self.keys[slot as usize];
-                            let mut hi: Option<Offset> = None;
+                            let mut hi: Offset = 0;
                             for &(o, v) in pairs {
-                                let vi = self.vals.entry((*k, v)).or_default();
+                                let vi = self.vals.entry((k, v)).or_default();
                                 if vi.reader == NONE {
                                     vi.reader = pos;
                                 }
@@ -382,19 +518,63 @@ impl<'h> Analyzer<'h> {
                                     vi.ok_reader = pos;
                                 }
                                 observe(vi, ks, o, v);
-                                hi = Some(hi.map_or(o, |h| h.max(o)));
+                                hi = hi.max(o);
+                                if ok {
+                                    if let Some((a, ops, internal)) = prev {
+                                        compare_reads(
+                                            &mut self.found,
+                                            &mut self.deferred,
+                                            internal,
+                                            k,
+                                            slot,
+                                            ops,
+                                            a,
+                                            (o, v),
+                                        );
+                                    }
+                                    prev = Some(((o, v), [pos, NO_OP], true));
+                                }
                             }
-                            if let (true, Some(h)) = (ok, hi) {
-                                known_scratch.push((slot, h));
-                                read_scratch.push((slot, h));
+                            if !ok {
+                                continue;
+                            }
+                            known_scratch.push((slot, hi));
+                            let (lo, lv) = pairs[pairs.len() - 1];
+                            match idx {
+                                Some(i) => {
+                                    let r = &mut op_reads[i];
+                                    (r.1, r.2, r.3) = (lo, lv, r.3.max(hi));
+                                }
+                                None => {
+                                    if op_reads.len() >= 7 {
+                                        op_read_idx.insert(slot, op_reads.len());
+                                    }
+                                    op_reads.push((slot, lo, lv, hi));
+                                }
+                            }
+                            if st.subscribed {
+                                for &(_, v) in pairs {
+                                    *self.consume.entry((p, k, v)).or_default() += 1;
+                                }
                             }
                         }
                     }
                     _ => {}
                 }
             }
+            if op_reads.len() >= 7 {
+                op_read_idx.clear();
+            }
+            if matches!(e.kind, EventType::Ok | EventType::Info) {
+                for &(slot, o, v) in &op_sends {
+                    st.sends.insert(slot, (o, v, pos));
+                }
+            }
             if !ok {
                 continue;
+            }
+            for &(slot, o, v, _) in &op_reads {
+                st.reads.insert(slot, (o, v, pos));
             }
             for &(slot, o) in &known_scratch {
                 let ks = &mut self.keys[slot as usize];
@@ -404,10 +584,9 @@ impl<'h> Analyzer<'h> {
             }
             if has_poll {
                 self.completed_polls += 1;
-                let st = lag.entry(p).or_default();
-                for &(slot, o) in &read_scratch {
+                for &(slot, _, _, hi) in &op_reads {
                     let h = st.held.entry(slot).or_insert((0, 0));
-                    h.0 = h.0.max(o.saturating_add(1));
+                    h.0 = h.0.max(hi.saturating_add(1));
                 }
                 for (&slot, cur) in st.held.iter_mut() {
                     let ks = &self.keys[slot as usize];
@@ -466,188 +645,46 @@ impl<'h> Analyzer<'h> {
         }
     }
 
-    // ------------------------------------------------------------ pass 2
+    // ------------------------------------------------------------ deferred
 
-    fn slot(&self, k: Key) -> Option<u32> {
-        self.key_slots.get(&k).copied()
-    }
-
-    fn per_process(&mut self) {
-        let events = self.events;
-        let mut procs: FxHashMap<u64, Proc> = FxHashMap::default();
-        // Per-op scratch: key slot -> (last offset, last value).
-        let mut op_reads: Vec<(u32, Offset, Val)> = Vec::new();
-        let mut op_read_idx: FxHashMap<u32, usize> = FxHashMap::default();
-        let mut op_sends: Vec<(u32, Option<Offset>, Val)> = Vec::new();
-        let mut sent: FxHashSet<(Key, Val)> = FxHashSet::default();
-        for (pos, e) in events.iter().enumerate() {
-            let pos = pos as u32;
-            let Process::Client(p) = e.process else {
+    /// Decides the comparisons that needed the final version order.
+    fn resolve_deferred(&mut self) {
+        for d in std::mem::take(&mut self.deferred) {
+            let ks = &self.keys[d.slot as usize];
+            let resolve = |(o, v): (Offset, Val)| -> Option<Offset> {
+                if o != NO_OFF {
+                    return Some(o);
+                }
+                self.vals
+                    .get(&(ks.key, v))
+                    .and_then(|vi| (vi.first_off != NO_OFF).then_some(vi.first_off))
+            };
+            let (Some(a), Some(b)) = (resolve(d.a), resolve(d.b)) else {
                 continue;
             };
-            if e.kind == EventType::Invoke {
-                continue;
-            }
-            match e.f {
-                F::Assign | F::Subscribe => {
-                    if matches!(e.kind, EventType::Ok | EventType::Info) {
-                        if let gregor_history::Value::Keys(ks) = &e.value {
-                            let mut held: Vec<u32> =
-                                ks.iter().filter_map(|&k| self.slot(k)).collect();
-                            held.sort_unstable();
-                            let st = procs.entry(p).or_default();
-                            st.reads.retain(|s, _| held.binary_search(s).is_ok());
-                            st.sends.retain(|s, _| held.binary_search(s).is_ok());
-                            if e.kind == EventType::Ok {
-                                st.subscribed = e.f == F::Subscribe;
-                            }
-                        }
-                    }
-                    continue;
+            let kind = match d.kind {
+                Kind::NonmonotonicSend => (b <= a).then_some((Kind::NonmonotonicSend, 0)),
+                Kind::IntNonmonotonicSend if b <= a => Some((Kind::IntNonmonotonicSend, 0)),
+                Kind::IntNonmonotonicSend => {
+                    let n = ks.between(a, b);
+                    (n > 0).then_some((Kind::IntSendSkip, n))
                 }
-                F::Send | F::Poll | F::Txn => {}
-                _ => continue,
-            }
-            let mops = self.mops_of(pos);
-            let ok = e.kind == EventType::Ok;
-            let is_txn = e.f == F::Txn;
-            let st = procs.entry(p).or_default();
-            op_reads.clear();
-            op_sends.clear();
-            if is_txn {
-                sent.clear();
-            }
-            for mop in mops {
-                match mop {
-                    Mop::Send { key, value, offset } => {
-                        if is_txn {
-                            sent.insert((*key, *value));
-                        }
-                        if e.kind == EventType::Fail {
-                            continue;
-                        }
-                        let Some(slot) = self.slot(*key) else {
-                            continue;
-                        };
-                        let position = offset.or_else(|| {
-                            self.vals
-                                .get(&(*key, *value))
-                                .and_then(|vi| (vi.first_off != NO_OFF).then_some(vi.first_off))
-                        });
-                        let ks = &self.keys[slot as usize];
-                        match op_sends.iter_mut().find(|x| x.0 == slot) {
-                            None => {
-                                if let (Some(b), Some(&(a, va, apos))) =
-                                    (position, st.sends.get(&slot))
-                                {
-                                    if b <= a {
-                                        let mut w = Witness::new(Kind::NonmonotonicSend, *key);
-                                        w.ops = [apos, pos];
-                                        w.offsets = [Some(a), Some(b)];
-                                        w.values = [Some(va), Some(*value)];
-                                        self.found.push(w);
-                                    }
-                                }
-                                op_sends.push((slot, position, *value));
-                            }
-                            Some(prev) => {
-                                if let (Some(a), Some(b)) = (prev.1, position) {
-                                    let kind = if b <= a {
-                                        Some((Kind::IntNonmonotonicSend, 0))
-                                    } else {
-                                        let n = ks.between(a, b);
-                                        (n > 0).then_some((Kind::IntSendSkip, n))
-                                    };
-                                    if let Some((kind, n)) = kind {
-                                        let mut w = Witness::new(kind, *key);
-                                        w.ops = [pos, NO_OP];
-                                        w.offsets = [Some(a), Some(b)];
-                                        w.values = [Some(prev.2), Some(*value)];
-                                        w.n = n as u64;
-                                        if kind == Kind::IntSendSkip {
-                                            w.more.extend(ks.record_after(a));
-                                        }
-                                        self.found.push(w);
-                                    }
-                                }
-                                prev.1 = position;
-                                prev.2 = *value;
-                            }
-                        }
-                    }
-                    Mop::Poll { reads: Some(reads) } => {
-                        for (k, pairs) in reads {
-                            if is_txn && !sent.is_empty() {
-                                for &(o, v) in pairs {
-                                    if sent.contains(&(*k, v)) {
-                                        let mut w = Witness::new(Kind::PrecommittedRead, *k);
-                                        w.ops = [pos, NO_OP];
-                                        w.offsets[0] = Some(o);
-                                        w.values[0] = Some(v);
-                                        self.found.push(w);
-                                    }
-                                }
-                            }
-                            if !ok || pairs.is_empty() {
-                                continue;
-                            }
-                            let Some(slot) = self.slot(*k) else { continue };
-                            let ks = &self.keys[slot as usize];
-                            let (o0, v0) = pairs[0];
-                            let prev = match op_read_idx.get(&slot) {
-                                Some(&i) => Some((op_reads[i].1, op_reads[i].2, true)),
-                                None => st.reads.get(&slot).map(|&(o, v, _)| (o, v, false)),
-                            };
-                            if let Some((a, va, internal)) = prev {
-                                let apos = if internal { pos } else { st.reads[&slot].2 };
-                                check_read_pair(
-                                    &mut self.found,
-                                    ks,
-                                    [apos, pos],
-                                    internal,
-                                    (a, va),
-                                    (o0, v0),
-                                );
-                            }
-                            for w in pairs.windows(2) {
-                                check_read_pair(&mut self.found, ks, [pos, pos], true, w[0], w[1]);
-                            }
-                            let (ol, vl) = pairs[pairs.len() - 1];
-                            match op_read_idx.get(&slot) {
-                                Some(&i) => {
-                                    op_reads[i].1 = ol;
-                                    op_reads[i].2 = vl;
-                                }
-                                None => {
-                                    op_read_idx.insert(slot, op_reads.len());
-                                    op_reads.push((slot, ol, vl));
-                                }
-                            }
-                            if st.subscribed {
-                                for &(_, v) in pairs {
-                                    *self.consume.entry((p, *k, v)).or_default() += 1;
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
+                // Reads are deferred only when b > a + 1.
+                kind => {
+                    let n = ks.between(a, b);
+                    (n > 0).then_some((kind, n))
                 }
-            }
-            for &(slot, o, v) in &op_reads {
-                st.reads.insert(slot, (o, v, pos));
-                op_read_idx.remove(&slot);
-            }
-            if matches!(e.kind, EventType::Ok | EventType::Info) {
-                for &(slot, o, v) in &op_sends {
-                    match o {
-                        Some(o) => {
-                            st.sends.insert(slot, (o, v, pos));
-                        }
-                        None => {
-                            st.sends.remove(&slot);
-                        }
-                    }
+            };
+            if let Some((kind, n)) = kind {
+                let mut w = Witness::new(kind, ks.key);
+                w.ops = d.ops;
+                w.offsets = [Some(a), Some(b)];
+                w.values = [Some(d.a.1), Some(d.b.1)];
+                w.n = n as u64;
+                if n > 0 {
+                    w.more.extend(ks.record_after(a));
                 }
+                self.found.push(w);
             }
         }
     }
@@ -799,47 +836,78 @@ impl<'h> Analyzer<'h> {
     }
 }
 
-/// Compares two consecutive reads `a` then `b` of one key by one process.
-fn check_read_pair(
+/// Compares two consecutive reads `a` then `b` of one key by one process
+/// (`internal`: within one op). Going back is decided now; a jump over
+/// offsets is deferred until the version order is known.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn compare_reads(
     found: &mut Found,
-    ks: &KeyState,
-    ops: [u32; 2],
+    deferred: &mut Vec<Deferred>,
     internal: bool,
+    key: Key,
+    slot: u32,
+    ops: [u32; 2],
     a: (Offset, Val),
     b: (Offset, Val),
 ) {
-    let (kind, n) = if b.0 <= a.0 {
-        (
-            if internal {
-                Kind::IntNonmonotonicPoll
-            } else {
-                Kind::NonmonotonicPoll
-            },
-            0,
-        )
-    } else {
-        let n = ks.between(a.0, b.0);
-        if n == 0 {
-            return;
-        }
-        (
-            if internal {
-                Kind::IntPollSkip
-            } else {
-                Kind::PollSkip
-            },
-            n,
-        )
-    };
-    let mut w = Witness::new(kind, ks.key);
-    w.ops = if internal { [ops[1], NO_OP] } else { ops };
-    w.offsets = [Some(a.0), Some(b.0)];
-    w.values = [Some(a.1), Some(b.1)];
-    w.n = n as u64;
-    if n > 0 {
-        w.more.extend(ks.record_after(a.0));
+    if b.0 <= a.0 {
+        let kind = if internal {
+            Kind::IntNonmonotonicPoll
+        } else {
+            Kind::NonmonotonicPoll
+        };
+        let mut w = Witness::new(kind, key);
+        w.ops = ops;
+        w.offsets = [Some(a.0), Some(b.0)];
+        w.values = [Some(a.1), Some(b.1)];
+        found.push(w);
+    } else if b.0 > a.0 + 1 {
+        let kind = if internal {
+            Kind::IntPollSkip
+        } else {
+            Kind::PollSkip
+        };
+        deferred.push(Deferred {
+            kind,
+            slot,
+            ops,
+            a,
+            b,
+        });
     }
-    found.push(w);
+}
+
+/// Compares two consecutive sends of one key by one process: `kind` is
+/// `NonmonotonicSend` across ops, `IntNonmonotonicSend` within one.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn compare_sends(
+    found: &mut Found,
+    deferred: &mut Vec<Deferred>,
+    kind: Kind,
+    key: Key,
+    slot: u32,
+    ops: [u32; 2],
+    a: (Offset, Val),
+    b: (Offset, Val),
+) {
+    let known = a.0 != NO_OFF && b.0 != NO_OFF;
+    if known && b.0 <= a.0 {
+        let mut w = Witness::new(kind, key);
+        w.ops = ops;
+        w.offsets = [Some(a.0), Some(b.0)];
+        w.values = [Some(a.1), Some(b.1)];
+        found.push(w);
+    } else if !known || (kind == Kind::IntNonmonotonicSend && b.0 > a.0 + 1) {
+        deferred.push(Deferred {
+            kind,
+            slot,
+            ops,
+            a,
+            b,
+        });
+    }
 }
 
 fn put_counts(out: &mut BTreeMap<String, BTreeMap<String, u64>>, f: &str, row: &[u64; 4]) {

@@ -220,7 +220,12 @@ pub struct Event {
 impl Event {
     /// Parses one JSONL line.
     pub fn from_json(line: &str) -> Result<Event, serde_json::Error> {
-        serde_json::from_str::<Event>(line)
+        // The writer's usual shape takes a fast path; anything else (and
+        // every error) goes through serde.
+        match crate::fast::parse(line) {
+            Some(e) => Ok(e),
+            None => serde_json::from_str::<Event>(line),
+        }
     }
 
     /// Serializes to a single JSON line (no trailing newline).

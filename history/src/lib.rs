@@ -8,6 +8,7 @@
 //! saved beside the history ([`RunMeta`]). It depends on serde only.
 
 pub mod event;
+mod fast;
 pub mod meta;
 pub mod reader;
 pub mod writer;

@@ -40,12 +40,23 @@ impl History {
     /// Reads a JSONL history file.
     pub fn read(path: &Path) -> Result<History, HistoryError> {
         let file = File::open(path).map_err(|source| HistoryError::Io { path: path.into(), source })?;
-        Self::from_reader(BufReader::with_capacity(1 << 20, file), path)
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Self::read_sized(BufReader::with_capacity(1 << 20, file), path, size)
     }
 
     /// Reads JSONL from any buffered reader; `path` is only used in messages.
-    pub fn from_reader<R: BufRead>(mut r: R, path: &Path) -> Result<History, HistoryError> {
+    pub fn from_reader<R: BufRead>(r: R, path: &Path) -> Result<History, HistoryError> {
+        Self::read_sized(r, path, 0)
+    }
+
+    /// Reads JSONL; `size` (bytes, 0 if unknown) lets the event vector be
+    /// sized once from the average length of the first lines instead of
+    /// doubling (a 1M-event history would otherwise hold up to twice the
+    /// memory it needs).
+    fn read_sized<R: BufRead>(mut r: R, path: &Path, size: u64) -> Result<History, HistoryError> {
+        const SAMPLE: usize = 4096;
         let mut events = Vec::new();
+        let mut bytes = 0u64;
         let mut line = String::new();
         let mut lineno = 0usize;
         let mut truncated_tail = None;
@@ -58,6 +69,11 @@ impl History {
                 break;
             }
             lineno += 1;
+            bytes += n as u64;
+            if lineno == SAMPLE && size > bytes {
+                let estimate = size as f64 / (bytes as f64 / SAMPLE as f64) * 1.02;
+                events.reserve((estimate as usize).saturating_sub(events.len()));
+            }
             let complete = line.ends_with('\n');
             let text = line.trim();
             if text.is_empty() {
@@ -76,6 +92,7 @@ impl History {
                 }
             }
         }
+        events.shrink_to_fit();
         Ok(History { events, truncated_tail })
     }
 
