@@ -415,13 +415,29 @@ impl Cluster {
     }
 
     /// SIGSTOP node `node`: it keeps its connections but answers nothing.
+    /// Returns once the process is seen stopped.
     pub fn pause(&mut self, node: usize) -> Result<(), DeployError> {
-        self.signal(node, Signal::SIGSTOP)
+        self.signal(node, Signal::SIGSTOP)?;
+        self.await_state(node, |s| s != ProcState::Running);
+        Ok(())
     }
 
-    /// SIGCONT node `node` after [`Cluster::pause`].
+    /// SIGCONT node `node` after [`Cluster::pause`]; returns once it runs again.
     pub fn resume(&mut self, node: usize) -> Result<(), DeployError> {
-        self.signal(node, Signal::SIGCONT)
+        self.signal(node, Signal::SIGCONT)?;
+        self.await_state(node, |s| s != ProcState::Stopped);
+        Ok(())
+    }
+
+    /// Signals are delivered asynchronously: wait (briefly) until `/proc` agrees.
+    fn await_state(&self, node: usize, done: impl Fn(ProcState) -> bool) {
+        let Some(p) = self.nodes[node].process() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(p.state()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Write the state file (atomically: temporary file, then rename).
