@@ -378,3 +378,64 @@ fn the_memory_cluster_forgets_everything_when_its_broker_restarts() {
         "no shared store written"
     );
 }
+
+/// Child half of the next test: start a cluster, then wait to be killed.
+fn run_as_child_if_asked() -> bool {
+    let Some(dir) = std::env::var_os("GREGOR_DEPLOY_TEST_CHILD_DIR") else {
+        return false;
+    };
+    let spec = ClusterSpec::new(ClusterKind::Tansu, dir).with_base_port(19240);
+    Cluster::up(spec).unwrap_or_else(|e| panic!("child up failed: {e}"));
+    std::thread::sleep(Duration::from_secs(120));
+    true
+}
+
+#[test]
+fn brokers_outlive_the_process_that_started_them_and_another_can_stop_them() {
+    if run_as_child_if_asked() {
+        return;
+    }
+    require_tansu();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "brokers_outlive_the_process_that_started_them_and_another_can_stop_them",
+            "--nocapture",
+        ])
+        .env("GREGOR_DEPLOY_TEST_CHILD_DIR", dir.path())
+        .spawn()
+        .unwrap();
+    // Wait until the child's cluster is fully up (all three pids recorded, all answering).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let cluster = loop {
+        if let Some(c) = Cluster::load(dir.path()).unwrap() {
+            if c.nodes().iter().all(|n| n.pid.is_some()) && all_answering(&c) {
+                break c;
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child never brought the cluster up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut guard = Guard(cluster);
+
+    child.kill().unwrap(); // SIGKILL, like a crashed harness
+    child.wait().unwrap();
+    assert!(
+        all_answering(&guard),
+        "brokers died with their parent: {:?}",
+        guard.status()
+    );
+
+    guard.down().unwrap();
+    for port in 19240..19243 {
+        assert!(
+            pids_with_cmdline(&listener_marker(port)).is_empty(),
+            "port {port} broker left"
+        );
+    }
+}
