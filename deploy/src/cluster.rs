@@ -672,6 +672,40 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_that_dies_at_startup_is_reported_with_its_log_and_nothing_is_left_running() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fake-tansu");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\n[ \"$1\" = --help ] && exit 0\necho \"boom: database is locked\" >&2\nexit 3\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut spec =
+            ClusterSpec::new(ClusterKind::Tansu, dir.path().join("c")).with_base_port(19360);
+        spec.tansu_bin = Some(fake);
+        let err = Cluster::up(spec).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, DeployError::ExitedDuringStartup { .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("broker-0") && msg.contains("exit status 3"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("boom: database is locked"),
+            "log tail included: {msg}"
+        );
+        assert!(
+            Cluster::load(&dir.path().join("c")).unwrap().is_none(),
+            "state removed"
+        );
+    }
+
+    #[test]
     fn the_state_file_round_trips_with_every_node() {
         let dir = tempfile::tempdir().unwrap();
         let spec = ClusterSpec::new(ClusterKind::Tansu, dir.path()).with_base_port(19370);
