@@ -46,6 +46,12 @@ use search::{Data, Variant};
 /// The anomaly type reported when cycle search ran out of budget.
 pub const SEARCH_TIMEOUT: &str = "cycle-search-timeout";
 
+/// Cycles of one type that get a fully explained witness; later ones (the
+/// caller keeps only a few examples, but counts them all) get a compact
+/// witness naming the ops and the edge types, which is much cheaper when a
+/// history holds tens of thousands of, say, `G0` cycles.
+pub const MAX_DETAILED_WITNESSES: usize = 64;
+
 /// Edges a cycle witness lists in `ops`, `cycle` and `steps` at most.
 pub const MAX_WITNESS_EDGES: usize = 1000;
 /// Edges a cycle witness spells out in its `explanation` text at most.
@@ -101,13 +107,20 @@ pub fn check_with(history: &History, opts: &TxnOpts) -> Vec<(String, serde_json:
     link_orders(history, &ops, opts, &mut b);
     let g = b.build();
     let mut out = Vec::new();
+    let mut per_type: HashMap<String, usize> = HashMap::new();
     for scc in g.nontrivial_sccs() {
         let mut budget = opts.search_budget;
         let res = search::search_scc(&g, &scc, &mut budget);
         for c in &res.cycles {
             let (data, variant) = c.classify();
             let name = format!("{}{}", data.name(), variant.suffix());
-            let w = explain_cycle(history, &ops.ops, &ix, c, &name, data, variant, scc.len());
+            let seen = per_type.entry(name.clone()).or_default();
+            *seen += 1;
+            let w = if *seen <= MAX_DETAILED_WITNESSES {
+                explain_cycle(history, &ops.ops, &ix, c, &name, data, variant, scc.len())
+            } else {
+                compact_cycle(history, &ops.ops, c, &name, scc.len())
+            };
             out.push((name, w));
         }
         if !res.timed_out.is_empty() {
@@ -624,4 +637,31 @@ fn explain_cycle(
         w["truncated"] = json!(format!("only the first {shown} of {n} edges are listed"));
     }
     w
+}
+
+/// A cheap witness: the ops and relationship of each edge, no per-edge text.
+fn compact_cycle(h: &History, ops: &[Op], c: &search::Cycle, name: &str, scc_size: usize) -> Json {
+    let n = c.ops.len();
+    let shown = n.min(MAX_WITNESS_EDGES);
+    let indices: Vec<u64> = c.ops[..shown]
+        .iter()
+        .map(|&v| ops[v as usize].index(h))
+        .collect();
+    let rels: Vec<&str> = c.rels[..shown].iter().map(|&r| rel_name(r)).collect();
+    let text: Vec<String> = (0..shown.min(MAX_TEXT_EDGES))
+        .map(|i| format!("{} -{}->", indices[i], rels[i]))
+        .collect();
+    json!({
+        "explanation": format!(
+            "{name}: ops {} {}{} form a dependency cycle; the first {MAX_DETAILED_WITNESSES} {name} witnesses \
+             explain each edge",
+            text.join(" "),
+            if n > MAX_TEXT_EDGES { "... " } else { "" },
+            indices[0]
+        ),
+        "ops": indices,
+        "rels": rels,
+        "cycle-length": n,
+        "scc-size": scc_size,
+    })
 }

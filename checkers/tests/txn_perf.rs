@@ -100,6 +100,11 @@ fn a_million_event_history_is_checked_in_a_fraction_of_its_parse_time() {
 /// along the log, with the first transaction reading the last one's write:
 /// one strongly connected component over every transaction.
 fn one_big_component(pairs: u64) -> String {
+    g0_pairs(pairs, true)
+}
+
+/// Like [`one_big_component`]; without `close`, every pair is its own SCC.
+fn g0_pairs(pairs: u64, close: bool) -> String {
     let mut out = String::new();
     let mut i = 0u64;
     let mut line = |p: u64, kind: &str, value: String, out: &mut String| {
@@ -125,7 +130,7 @@ fn one_big_component(pairs: u64) -> String {
             format!(r#"[["send",1,{b}],["send",2,{b}]]"#),
             &mut out,
         );
-        let read = if n == 0 {
+        let read = if n == 0 && close {
             format!(r#"{{"3":[[0,{last}]]}}"#)
         } else {
             "{}".to_string()
@@ -180,4 +185,35 @@ fn one_strongly_connected_component_of_a_hundred_thousand_transactions_is_search
     }
     assert!(types.contains(&"G0") && types.contains(&"G1c"), "{types:?}");
     assert!(!types.contains(&txn::SEARCH_TIMEOUT), "{types:?}");
+}
+
+#[test]
+#[ignore]
+fn fifty_thousand_separate_g0_cycles_are_each_reported() {
+    let h = History::parse_str(&g0_pairs(50_000, false)).expect("parses");
+    let t = Instant::now();
+    let found = txn::check(
+        &h,
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        },
+    );
+    println!(
+        "events={} txn::check={:?} found={}",
+        h.len(),
+        t.elapsed(),
+        found.len()
+    );
+    assert_eq!(found.len(), 50_000);
+    assert!(found.iter().all(|(t, _)| t == "G0"));
+    let detailed = found
+        .iter()
+        .filter(|(_, w)| w.get("steps").is_some())
+        .count();
+    assert_eq!(detailed, txn::MAX_DETAILED_WITNESSES);
+    assert!(found
+        .iter()
+        .all(|(_, w)| w["ops"].as_array().is_some_and(|o| o.len() == 2)));
+    println!("{}", found.last().unwrap().1["explanation"]);
 }
