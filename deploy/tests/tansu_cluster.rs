@@ -286,14 +286,42 @@ fn a_paused_broker_answers_nothing_until_resumed() {
 }
 
 #[test]
-fn topics_survive_kill_9_of_every_broker_and_a_fresh_up() {
+fn acknowledged_records_survive_kill_9_of_every_broker_and_a_fresh_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = up(ClusterKind::Tansu, 3, 19180, dir.path());
-    let addr0 = cluster.nodes()[0].addr();
+    let addrs: Vec<String> = cluster.nodes().iter().map(|n| n.addr()).collect();
     let timeout = Duration::from_secs(10);
     assert_eq!(
-        wire::create_topic(&addr0, "durable", 2, 1, timeout).unwrap(),
+        wire::create_topic(&addrs[0], "durable", 2, 1, timeout).unwrap(),
         0
+    );
+    let values: [&[u8]; 3] = [b"v1", b"v2", b"v3"];
+    let acked = wire::produce(&addrs[0], "durable", 1, &values, -1, timeout).unwrap();
+    assert_eq!(acked.error_code, 0, "{acked:?}");
+    let more = wire::produce(&addrs[1], "durable", 1, &[b"v4"], -1, timeout).unwrap();
+    assert_eq!(
+        more.base_offset,
+        acked.base_offset + 3,
+        "brokers append to one shared log"
+    );
+
+    let expected: Vec<(i64, Vec<u8>)> = [b"v1", b"v2", b"v3", b"v4"]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (acked.base_offset + i as i64, v.to_vec()))
+        .collect();
+    let read = |addr: &str| -> Vec<(i64, Vec<u8>)> {
+        let got = wire::fetch(addr, "durable", 1, acked.base_offset, timeout).unwrap();
+        assert_eq!(got.error_code, 0, "{got:?}");
+        got.records
+            .into_iter()
+            .map(|r| (r.offset, r.value.unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(
+        read(&addrs[2]),
+        expected,
+        "a write through broker-0 is read through broker-2"
     );
 
     for i in 0..3 {
@@ -323,6 +351,12 @@ fn topics_survive_kill_9_of_every_broker_and_a_fresh_up() {
             "{meta:?}"
         );
         assert_eq!(topic.partitions.len(), 2);
+        assert_eq!(
+            read(&node.addr()),
+            expected,
+            "records after kill -9 via {}",
+            node.name
+        );
     }
     again.down().unwrap();
 }
