@@ -5,10 +5,20 @@
 //! broker's working directory, so every broker runs with its cwd in
 //! `<dir>/data` and the relative URL `sqlite://tansu.db`.
 //!
-//! Observed behaviour worth knowing when reading results: every tansu
-//! broker registers as node id 111 and its Metadata responses list only
-//! itself, as leader and as every replica and in-sync replica of every
-//! partition, whatever the replication factor.
+//! Observed behaviour of tansu 0.6.0 (libsql build) worth knowing when
+//! reading results:
+//! - every broker registers as node id 111; its Metadata lists only itself,
+//!   as leader, every replica and every in-sync replica of every partition,
+//!   whatever the replication factor (CreateTopics accepts any factor);
+//! - a write through one broker is immediately readable through another,
+//!   offsets are shared, and acknowledged records survive kill -9 of all;
+//! - SQLite is opened without a busy timeout: concurrent produces through
+//!   *different* brokers often fail at once with UNKNOWN_SERVER_ERROR
+//!   ("database is locked"), and a broker paused inside a write transaction
+//!   makes the others' writes fail until it is resumed;
+//! - the binary is built without the `dynostore` feature unless asked, so
+//!   `memory://` is unavailable; `tansu-memory` then uses a scratch SQLite
+//!   file that is deleted before every start, which keeps its semantics.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
