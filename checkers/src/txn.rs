@@ -101,8 +101,8 @@ pub fn check_with(history: &History, opts: &TxnOpts) -> Vec<(String, serde_json:
     if ops.ops.is_empty() {
         return Vec::new();
     }
-    let ix = Index::build(history, &ops.ops, opts);
     let mut b = Builder::new(ops.ops.len());
+    let ix = Index::build(history, &ops.ops, opts, &mut b);
     ix.link_data(history, &ops.ops, opts, &mut b);
     link_orders(history, &ops, opts, &mut b);
     let g = b.build();
@@ -293,85 +293,153 @@ fn collect_ops(h: &History) -> Ops {
 
 // -------------------------------------------------------------------- index
 
-/// Position of a value in its key's version order.
+const NO_SLOT: u32 = u32::MAX;
+const EMPTY: u64 = u64::MAX;
+const CONFLICT: u64 = u64::MAX - 1;
+
+/// A written value: who wrote it and, once the log is known, where it sits
+/// in its key's version order.
 #[derive(Clone, Copy, Debug)]
-struct Pos {
+struct Slot {
+    op: u32,
+    value: Val,
+    /// First offset the value was seen at (`EMPTY` if never).
     offset: Offset,
-    prev: Option<Val>,
-    next: Option<Val>,
+    /// Neighbouring written values in the version order.
+    prev: u32,
+    next: u32,
+}
+
+/// (key, value) -> slot. Values are usually small integers unique across
+/// keys, so a table indexed by value answers most lookups without hashing
+/// (and with far fewer cache misses); pairs that do not fit there (a value
+/// reused on another key, or values too sparse for a table) are hashed.
+struct WriterIndex {
+    dense: Vec<(Key, u32)>,
+    spill: FxMap<(Key, Val), u32>,
+}
+
+impl WriterIndex {
+    fn new(max_value: Option<Val>, writes: usize) -> WriterIndex {
+        let len = match max_value {
+            Some(m) if m < 4 * writes as u64 + 1024 => m as usize + 1,
+            _ => 0,
+        };
+        WriterIndex {
+            dense: vec![(0, NO_SLOT); len],
+            spill: FxMap::default(),
+        }
+    }
+
+    fn get(&self, k: Key, v: Val) -> Option<u32> {
+        match self.dense.get(v as usize) {
+            Some(&(_, NO_SLOT)) => None,
+            Some(&(dk, s)) if dk == k => Some(s),
+            _ => self.spill.get(&(k, v)).copied(),
+        }
+    }
+
+    /// Inserts a slot for (k, v) unless one exists; `make` creates it.
+    fn insert_with(&mut self, k: Key, v: Val, make: impl FnOnce() -> u32) {
+        match self.dense.get_mut(v as usize) {
+            Some(e) if e.1 == NO_SLOT => *e = (k, make()),
+            Some(e) if e.0 == k => {}
+            _ => {
+                self.spill.entry((k, v)).or_insert_with(make);
+            }
+        }
+    }
 }
 
 struct Index {
-    writer_of: FxMap<(Key, Val), u32>,
-    /// Built only when ww or rw inference is on.
-    order: FxMap<(Key, Val), Pos>,
+    /// (key, value) -> slot of its (first) writer.
+    writer_of: WriterIndex,
+    slots: Vec<Slot>,
 }
 
 impl Index {
-    fn build(h: &History, ops: &[Op], o: &TxnOpts) -> Index {
-        let mut writer_of: FxMap<(Key, Val), u32> = FxMap::default();
-        for (id, op) in ops.iter().enumerate() {
-            for (k, v, _) in op.sends(h) {
-                writer_of.entry((k, v)).or_insert(id as u32);
+    fn writer(&self, k: Key, v: Val) -> Option<&Slot> {
+        self.writer_of.get(k, v).map(|s| &self.slots[s as usize])
+    }
+
+    fn slot(&self, s: u32) -> Option<&Slot> {
+        self.slots.get(s as usize)
+    }
+
+    /// Indexes writers and, with ww or rw inference, each key's version
+    /// order (linking ww edges as it goes).
+    fn build(h: &History, ops: &[Op], o: &TxnOpts, b: &mut Builder) -> Index {
+        let (mut max_value, mut writes) = (None, 0usize);
+        for op in ops {
+            for (_, v, _) in op.sends(h) {
+                max_value = max_value.max(Some(v));
+                writes += 1;
             }
         }
-        let mut order = FxMap::default();
+        let mut writer_of = WriterIndex::new(max_value, writes);
+        let mut slots = Vec::new();
+        for (id, op) in ops.iter().enumerate() {
+            for (k, v, _) in op.sends(h) {
+                writer_of.insert_with(k, v, || {
+                    slots.push(Slot {
+                        op: id as u32,
+                        value: v,
+                        offset: EMPTY,
+                        prev: NO_SLOT,
+                        next: NO_SLOT,
+                    });
+                    slots.len() as u32 - 1
+                });
+            }
+        }
+        let mut ix = Index { writer_of, slots };
         if o.ww_deps || o.rw_deps {
-            // (key, offset) -> value; None once two values claim one offset.
-            let mut at: FxMap<(Key, Offset), Option<Val>> = FxMap::default();
-            let mut put = |k: Key, off: Offset, v: Val| {
-                at.entry((k, off))
-                    .and_modify(|x| {
-                        if *x != Some(v) {
-                            *x = None
-                        }
-                    })
-                    .or_insert(Some(v));
-            };
+            let mut per_key: FxMap<Key, Vec<(Offset, Val)>> = FxMap::default();
             for op in ops.iter().filter(|op| op.ok) {
                 for (k, v, off) in op.sends(h) {
                     if let Some(off) = off {
-                        put(k, off, v);
+                        per_key.entry(k).or_default().push((off, v));
                     }
                 }
                 for (k, pairs) in op.reads(h) {
-                    for &(off, v) in pairs {
-                        put(k, off, v);
-                    }
+                    per_key.entry(k).or_default().extend_from_slice(pairs);
                 }
             }
-            let mut log: Vec<(Key, Offset, Val)> = at
-                .into_iter()
-                .filter_map(|((k, off), v)| v.map(|v| (k, off, v)))
-                .collect();
-            log.sort_unstable();
-            let mut last: Option<(Key, Val)> = None;
-            for (k, off, v) in log {
-                if order.contains_key(&(k, v)) {
-                    continue; // a duplicate: keep its first offset
-                }
-                let prev = match last {
-                    Some((lk, lv)) if lk == k => Some(lv),
-                    _ => None,
-                };
-                if let Some(p) = prev {
-                    if let Some(pp) = order.get_mut(&(k, p)) {
-                        let pp: &mut Pos = pp;
-                        pp.next = Some(v);
-                    }
-                }
-                order.insert(
-                    (k, v),
-                    Pos {
-                        offset: off,
-                        prev,
-                        next: None,
-                    },
-                );
-                last = Some((k, v));
+            let mut keys: Vec<Key> = per_key.keys().copied().collect();
+            keys.sort_unstable();
+            for k in keys {
+                let pairs = per_key.remove(&k).unwrap_or_default();
+                let log = version_log(pairs);
+                ix.chain(k, &log, o.ww_deps, b);
             }
         }
-        Index { writer_of, order }
+        ix
+    }
+
+    /// Links consecutive written values of one key's log (offset order, one
+    /// value per offset); a value seen again at a later offset keeps its
+    /// first place, and a value nobody is known to have written breaks the
+    /// chain rather than being bridged.
+    fn chain(&mut self, k: Key, log: &[(Offset, Val)], ww: bool, b: &mut Builder) {
+        let mut prev = NO_SLOT;
+        for &(off, v) in log {
+            let Some(s) = self.writer_of.get(k, v) else {
+                prev = NO_SLOT;
+                continue;
+            };
+            if self.slots[s as usize].offset != EMPTY {
+                continue; // a duplicate: keep its first offset
+            }
+            self.slots[s as usize].offset = off;
+            if prev != NO_SLOT {
+                self.slots[s as usize].prev = prev;
+                self.slots[prev as usize].next = s;
+                if ww {
+                    b.link(self.slots[prev as usize].op, self.slots[s as usize].op, WW);
+                }
+            }
+            prev = s;
+        }
     }
 
     fn link_data(&self, h: &History, ops: &[Op], o: &TxnOpts, b: &mut Builder) {
@@ -379,34 +447,71 @@ impl Index {
             let id = id as u32;
             for (k, pairs) in op.reads(h) {
                 for &(_, v) in pairs {
-                    if let Some(&w) = self.writer_of.get(&(k, v)) {
-                        b.link(w, id, WR);
+                    if let Some(w) = self.writer(k, v) {
+                        b.link(w.op, id, WR);
                     }
                 }
                 if o.rw_deps {
-                    if let Some(&(_, v)) = pairs.iter().max_by_key(|(off, _)| *off) {
-                        if let Some(next) = self.order.get(&(k, v)).and_then(|p| p.next) {
-                            if let Some(&w) = self.writer_of.get(&(k, next)) {
-                                b.link(id, w, RW);
-                            }
-                        }
-                    }
-                }
-            }
-            if o.ww_deps {
-                for (k, v, _) in op.sends(h) {
-                    if self.writer_of.get(&(k, v)) != Some(&id) {
-                        continue;
-                    }
-                    if let Some(prev) = self.order.get(&(k, v)).and_then(|p| p.prev) {
-                        if let Some(&w) = self.writer_of.get(&(k, prev)) {
-                            b.link(w, id, WW);
-                        }
+                    if let Some(next) = self.next_after_read(k, pairs) {
+                        b.link(id, next.op, RW);
                     }
                 }
             }
         }
     }
+
+    /// The written value following the last one `pairs` read of key `k`.
+    fn next_after_read(&self, k: Key, pairs: &[(Offset, Val)]) -> Option<&Slot> {
+        let &(_, v) = pairs.iter().max_by_key(|(off, _)| *off)?;
+        self.slot(self.writer(k, v)?.next)
+    }
+}
+
+/// One key's log from every (offset, value) observation: sorted by offset,
+/// one entry per offset, offsets claimed by two different values dropped.
+/// Dense offsets (the usual case) are placed in an array in linear time.
+fn version_log(pairs: Vec<(Offset, Val)>) -> Vec<(Offset, Val)> {
+    let (Some(lo), Some(hi)) = (
+        pairs.iter().map(|p| p.0).min(),
+        pairs.iter().map(|p| p.0).max(),
+    ) else {
+        return Vec::new();
+    };
+    let range = hi - lo + 1;
+    let sentinel_free = pairs.iter().all(|&(_, v)| v < CONFLICT);
+    if sentinel_free && range <= 4 * pairs.len() as u64 + 1024 {
+        let mut at = vec![EMPTY; range as usize];
+        for &(off, v) in &pairs {
+            let x = &mut at[(off - lo) as usize];
+            if *x == EMPTY {
+                *x = v;
+            } else if *x != v {
+                *x = CONFLICT;
+            }
+        }
+        return at
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, v)| v < CONFLICT)
+            .map(|(i, v)| (lo + i as u64, v))
+            .collect();
+    }
+    let mut pairs = pairs;
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut out: Vec<(Offset, Val)> = Vec::with_capacity(pairs.len());
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i + 1;
+        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
+            j += 1;
+        }
+        if j == i + 1 {
+            out.push(pairs[i]);
+        }
+        i = j;
+    }
+    out
 }
 
 /// Process-order and realtime-order edges, in one pass over the events.
@@ -484,7 +589,7 @@ fn explain_step(h: &History, ops: &[Op], ix: &Index, a: u32, b: u32, rel: u8) ->
         WR => ob
             .reads(h)
             .flat_map(|(k, pairs)| pairs.iter().map(move |&(off, v)| (k, off, v)))
-            .find(|&(k, _, v)| ix.writer_of.get(&(k, v)) == Some(&a))
+            .find(|&(k, _, v)| ix.writer(k, v).is_some_and(|w| w.op == a))
             .map(|(k, off, v)| {
                 m.insert("key".into(), json!(k));
                 m.insert("value".into(), json!(v));
@@ -494,41 +599,40 @@ fn explain_step(h: &History, ops: &[Op], ix: &Index, a: u32, b: u32, rel: u8) ->
         WW => ob
             .sends(h)
             .find_map(|(k, v2, _)| {
-                let p2 = ix.order.get(&(k, v2))?;
-                let v1 = p2.prev?;
-                (ix.writer_of.get(&(k, v1)) == Some(&a)).then_some((k, v1, v2, p2.offset))
+                let s2 = ix.writer(k, v2).filter(|s| s.op == b)?;
+                let s1 = ix.slot(s2.prev).filter(|s| s.op == a)?;
+                Some((k, *s1, *s2))
             })
-            .map(|(k, v1, v2, off2)| {
-                let off1 = ix.order.get(&(k, v1)).map(|p| p.offset);
+            .map(|(k, s1, s2)| {
+                let (v1, v2) = (s1.value, s2.value);
                 m.insert("key".into(), json!(k));
                 m.insert("value".into(), json!(v1));
                 m.insert("value'".into(), json!(v2));
-                m.insert("offset".into(), json!(off1));
-                m.insert("offset'".into(), json!(off2));
+                m.insert("offset".into(), json!(s1.offset));
+                m.insert("offset'".into(), json!(s2.offset));
                 format!(
-                    "op {ia} sent {v1} to key {k} at offset {}, the version just before {v2} at offset {off2} \
+                    "op {ia} sent {v1} to key {k} at offset {}, the version just before {v2} at offset {} \
                      which op {ib} sent (ww)",
-                    off1.map_or("?".to_string(), |o| o.to_string())
+                    s1.offset, s2.offset
                 )
             }),
         RW => oa
             .reads(h)
             .find_map(|(k, pairs)| {
                 let &(off, v) = pairs.iter().max_by_key(|(off, _)| *off)?;
-                let next = ix.order.get(&(k, v))?.next?;
-                (ix.writer_of.get(&(k, next)) == Some(&b)).then_some((k, off, v, next))
+                let next = ix.next_after_read(k, pairs).filter(|s| s.op == b)?;
+                Some((k, off, v, *next))
             })
             .map(|(k, off, v, next)| {
-                let off2 = ix.order.get(&(k, next)).map(|p| p.offset);
                 m.insert("key".into(), json!(k));
                 m.insert("value".into(), json!(v));
-                m.insert("value'".into(), json!(next));
+                m.insert("value'".into(), json!(next.value));
                 m.insert("offset".into(), json!(off));
-                m.insert("offset'".into(), json!(off2));
+                m.insert("offset'".into(), json!(next.offset));
                 format!(
-                    "op {ia} polled key {k} up to {v} at offset {off} but not the next version {next} at offset {}, \
+                    "op {ia} polled key {k} up to {v} at offset {off} but not the next version {} at offset {}, \
                      which op {ib} sent (rw)",
-                    off2.map_or("?".to_string(), |o| o.to_string())
+                    next.value, next.offset
                 )
             }),
         PROCESS => {

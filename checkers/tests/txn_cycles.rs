@@ -416,3 +416,52 @@ fn nemesis_events_and_other_functions_are_ignored() {
     );
     assert_eq!(types(&found), vec!["G0"]);
 }
+
+#[test]
+fn huge_sparse_values_and_values_shared_across_keys_are_told_apart() {
+    let mut h = H::default();
+    let big = 1_000_000_000_000u64;
+    h.invoke(
+        0,
+        "txn",
+        &format!(r#"[["send",1,{big}],["send",2,7],["poll"]]"#),
+    );
+    h.invoke(
+        1,
+        "txn",
+        &format!(r#"[["send",2,{}],["send",1,7],["poll"]]"#, big + 1),
+    );
+    h.ok(
+        0,
+        "txn",
+        &format!(
+            r#"[["send",1,[0,{big}]],["send",2,[0,7]],["poll",{{"2":[[1,{}]]}}]]"#,
+            big + 1
+        ),
+    );
+    h.ok(
+        1,
+        "txn",
+        &format!(
+            r#"[["send",2,[1,{}]],["send",1,[1,7]],["poll",{{"1":[[0,{big}]]}}]]"#,
+            big + 1
+        ),
+    );
+    let found = txn::check(&h.history(), &CheckOpts::default());
+    assert_eq!(types(&found), vec!["G1c"]);
+    let text = witness(&found, "G1c")["explanation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&format!("sent {big} to key 1")), "{text}");
+    // With ww inference, value 7 on key 2 (by op 2) precedes value big+1
+    // (by op 3), and 7 on key 1 (by op 3) follows big (by op 2): no G0.
+    let found = txn::check(
+        &h.history(),
+        &CheckOpts {
+            ww_deps: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(types(&found), vec!["G1c"]);
+}
