@@ -19,16 +19,28 @@
 //!   successor yet, so the edges stay linear in the history size.
 //!
 //! Strongly connected components are found with an iterative Tarjan; in each
-//! one, [`search`] finds a short cycle per class and names it like Elle:
+//! one, a breadth-first search finds a short cycle per class and names it like Elle:
 //! `G0` (ww only), `G1c` (ww + wr, at least one wr), `G-single` (exactly one
 //! rw), `G-nonadjacent` (several rw, none adjacent), `G2-item` (several rw,
 //! some adjacent), each with a `-process` or `-realtime` suffix when the
-//! cycle needs process- or realtime-order edges. Every witness carries the
-//! cycle and one explained step per edge.
+//! cycle needs process- or realtime-order edges (Elle's names, so results
+//! compare with Jepsen's; Elle's `G2` proper needs predicate reads, which a
+//! log does not have, so item-level anti-dependency cycles are `G2-item`).
+//! At most one cycle per class and SCC is reported, the weakest variant.
+//!
+//! A witness is `{"explanation", "ops", "cycle", "steps", "cycle-length",
+//! "scc-size"}`: `ops` are history indices in cycle order, `cycle` the
+//! operations themselves, and `steps[i]` explains the edge from `ops[i]` to
+//! `ops[i+1]` (the last one closes the cycle) with its type, key, value and
+//! offset. Past [`MAX_DETAILED_WITNESSES`] cycles of one type, witnesses are
+//! compact (explanation, ops, edge types), and cycles longer than
+//! [`MAX_WITNESS_EDGES`] list only their first edges.
 //!
 //! A search that runs out of its step budget yields a `cycle-search-timeout`
-//! entry: the caller must turn that into validity "unknown" (Elle does the
-//! same), unless another anomaly already makes the history invalid.
+//! entry ([`SEARCH_TIMEOUT`]) whose `unsearched` field names the classes not
+//! searched: the caller must turn that into validity "unknown" (Elle does
+//! the same) if any of those classes would be a bad anomaly, unless another
+//! anomaly already makes the history invalid.
 
 mod graph;
 mod search;
