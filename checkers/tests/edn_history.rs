@@ -211,3 +211,20 @@ fn files_are_read_and_missing_files_name_their_path() {
     let e = read_jepsen_edn(&p).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:1:", p.display())), "{e}");
 }
+
+/// Jepsen's own G1c test case (two transactions that each poll the other's
+/// send), with integer keys and values, read from EDN and checked.
+#[test]
+fn a_jepsen_g1c_history_in_edn_is_found_by_the_cycle_checker() {
+    let text = "\
+{:index 0, :time 0, :type :invoke, :process 0, :f :txn, :value [[:send 1 10] [:poll]]}
+{:index 1, :time 1, :type :invoke, :process 1, :f :txn, :value [[:send 2 20] [:poll]]}
+{:index 2, :time 2, :type :ok, :process 0, :f :txn, :value [[:send 1 [0 10]] [:poll {2 [[0 20]]}]]}
+{:index 3, :time 3, :type :ok, :process 1, :f :txn, :value [[:send 2 [0 20]] [:poll {1 [[0 10]]}]]}
+";
+    let h = parse_jepsen_edn(text).unwrap();
+    let found = gregor_checkers::txn::check(&h, &gregor_checkers::CheckOpts::default());
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "G1c");
+    assert_eq!(found[0].1["steps"].as_array().map(Vec::len), Some(2));
+}
