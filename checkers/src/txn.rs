@@ -563,12 +563,10 @@ fn link_orders(h: &History, ops: &Ops, o: &TxnOpts, b: &mut Builder) {
                 frontier.push(id);
                 in_frontier[id as usize] = true;
             }
-        } else if e.kind.is_completion() {
-            // A failed or indefinite op ends its process's order here.
-            if e.kind != EventType::Ok {
-                last_of.remove(&e.process);
-            }
         }
+        // A failed or indefinite op never becomes a process-order source (an
+        // indefinite one may take effect later), but the ops its process ran
+        // before and after it stay ordered.
     }
 }
 

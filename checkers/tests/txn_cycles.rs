@@ -465,3 +465,20 @@ fn huge_sparse_values_and_values_shared_across_keys_are_told_apart() {
     );
     assert_eq!(types(&found), vec!["G1c"]);
 }
+
+#[test]
+fn process_order_holds_across_a_failed_operation_in_between() {
+    let mut h = H::default();
+    h.invoke(0, "poll", r#"[["poll"]]"#);
+    h.ok(0, "poll", r#"[["poll",{"1":[[0,10]]}]]"#);
+    h.invoke(0, "send", r#"[["send",2,99]]"#);
+    h.ev(0, "fail", "send", r#"[["send",2,99]]"#);
+    h.invoke(0, "send", r#"[["send",1,10]]"#);
+    h.ok(0, "send", r#"[["send",1,[0,10]]]"#);
+    let process_only = TxnOpts {
+        realtime_edges: false,
+        ..TxnOpts::from_check_opts(&CheckOpts::default())
+    };
+    let found = txn::check_with(&h.history(), &process_only);
+    assert_eq!(types(&found), vec!["G1c-process"]);
+}
