@@ -590,11 +590,10 @@ fn describe_op(h: &History, op: &Op) -> Json {
 fn explain_step(h: &History, ops: &[Op], ix: &Index, a: u32, b: u32, rel: u8) -> Json {
     let (oa, ob) = (&ops[a as usize], &ops[b as usize]);
     let (ia, ib) = (oa.index(h), ob.index(h));
-    let base = json!({"type": rel_name(rel), "from": ia, "to": ib});
-    let mut m = match base {
-        Json::Object(m) => m,
-        _ => unreachable!("json! of an object literal is an object"),
-    };
+    let mut m = serde_json::Map::new();
+    m.insert("type".into(), json!(rel_name(rel)));
+    m.insert("from".into(), json!(ia));
+    m.insert("to".into(), json!(ib));
     let text = match rel {
         WR => ob
             .reads(h)
