@@ -162,13 +162,8 @@ impl Cluster {
                             bin.display()
                         )))
                     }
-                    None => tansu::find_tansu().ok_or_else(|| {
-                        DeployError::NotFound(
-                            "no tansu binary: set GREGOR_TANSU, put tansu on PATH, or run \
-                             `cargo install --locked tansu --features libsql`"
-                                .into(),
-                        )
-                    })?,
+                    None => tansu::find_tansu()
+                        .ok_or_else(|| DeployError::NotFound(tansu::not_found_message()))?,
                 };
                 let engines = tansu::storage_engines(&bin);
                 let storage = tansu::storage_url(spec.kind, &engines);

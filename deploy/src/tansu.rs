@@ -20,6 +20,7 @@
 //!   `memory://` is unavailable; `tansu-memory` then uses a scratch SQLite
 //!   file that is deleted before every start, which keeps its semantics.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,14 +49,28 @@ const TANSU_ENV: &[&str] = &[
 ];
 
 /// The tansu binary: `$GREGOR_TANSU`, then `tansu` on `PATH`, then `~/.cargo/bin/tansu`.
+///
+/// When `GREGOR_TANSU` is set it is the only candidate: a wrong path gives
+/// `None` rather than silently running some other tansu.
 pub fn find_tansu() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GREGOR_TANSU") {
+    find_tansu_in(
+        std::env::var_os("GREGOR_TANSU"),
+        std::env::var_os("PATH"),
+        std::env::var_os("HOME"),
+    )
+}
+
+/// [`find_tansu`] with the environment passed in.
+pub fn find_tansu_in(
+    gregor_tansu: Option<OsString>,
+    path: Option<OsString>,
+    home: Option<OsString>,
+) -> Option<PathBuf> {
+    if let Some(p) = gregor_tansu.filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
+        return is_executable(&p).then_some(p);
     }
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = path {
         for dir in std::env::split_paths(&path) {
             let candidate = dir.join("tansu");
             if is_executable(&candidate) {
@@ -63,9 +78,21 @@ pub fn find_tansu() -> Option<PathBuf> {
             }
         }
     }
-    let home = std::env::var_os("HOME")?;
-    let candidate = PathBuf::from(home).join(".cargo/bin/tansu");
+    let candidate = PathBuf::from(home?).join(".cargo/bin/tansu");
     is_executable(&candidate).then_some(candidate)
+}
+
+/// Why [`find_tansu`] found nothing, as a message for the user.
+pub fn not_found_message() -> String {
+    match std::env::var_os("GREGOR_TANSU").filter(|p| !p.is_empty()) {
+        Some(p) => format!(
+            "GREGOR_TANSU={} is not an executable file",
+            PathBuf::from(p).display()
+        ),
+        None => "no tansu binary: set GREGOR_TANSU, put tansu on PATH, or run \
+                 `cargo install --locked tansu@0.6.0 --features libsql`"
+            .into(),
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -154,6 +181,43 @@ pub fn broker_command(bin: &Path, spec: &ClusterSpec, storage: &str, i: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn executable(dir: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn tansu_is_looked_up_in_gregor_tansu_then_path_then_cargo_bin() {
+        let root = tempfile::tempdir().unwrap();
+        let explicit = executable(root.path(), "custom/tansu-0.6");
+        let on_path = executable(root.path(), "bin/tansu");
+        let cargo = executable(root.path(), "home/.cargo/bin/tansu");
+        let path = Some(root.path().join("bin").into_os_string());
+        let home = Some(root.path().join("home").into_os_string());
+        assert_eq!(
+            find_tansu_in(Some(explicit.clone().into()), path.clone(), home.clone()),
+            Some(explicit)
+        );
+        assert_eq!(
+            find_tansu_in(None, path.clone(), home.clone()),
+            Some(on_path)
+        );
+        assert_eq!(
+            find_tansu_in(None, Some("/nonexistent".into()), home.clone()),
+            Some(cargo)
+        );
+        assert_eq!(
+            find_tansu_in(Some(root.path().join("missing").into()), path, home),
+            None,
+            "a wrong GREGOR_TANSU is not replaced by another tansu"
+        );
+        assert_eq!(find_tansu_in(None, None, None), None);
+    }
 
     #[test]
     fn every_broker_shares_the_cluster_id_and_the_relative_sqlite_store() {
