@@ -510,6 +510,9 @@ impl Cluster {
     }
 
     fn start_timeout(&self) -> Duration {
+        if let Some(t) = self.spec.start_timeout {
+            return t;
+        }
         match self.spec.kind {
             ClusterKind::Kafka => Duration::from_secs(120),
             _ => Duration::from_secs(30),
@@ -698,6 +701,42 @@ mod tests {
             Cluster::load(&dir.path().join("c")).unwrap().is_none(),
             "state removed"
         );
+    }
+
+    #[test]
+    fn a_broker_that_never_answers_times_out_with_its_address_and_is_stopped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("mute-tansu");
+        std::fs::write(
+            &fake,
+            "#!/usr/bin/env python3\n\
+             import socket, sys, time\n\
+             if '--help' in sys.argv: sys.exit(0)\n\
+             url = sys.argv[sys.argv.index('--listener-url') + 1]\n\
+             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1', int(url.rsplit(':', 1)[1]))); s.listen()\n\
+             print('listening but mute', flush=True)\n\
+             time.sleep(60)\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut spec =
+            ClusterSpec::new(ClusterKind::Tansu, dir.path().join("c")).with_base_port(19350);
+        spec.tansu_bin = Some(fake);
+        spec.start_timeout = Some(Duration::from_secs(2));
+        let err = Cluster::up(spec).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, DeployError::StartTimeout { secs: 2, .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("127.0.0.1:19350") && msg.contains("listening but mute"),
+            "{msg}"
+        );
+        // the mute broker was stopped: its port is free again
+        check_port_free("127.0.0.1", 19350, "probe").unwrap();
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,10 @@ pub struct ClusterSpec {
     pub kafka_home: Option<PathBuf>,
     /// tansu binary; falls back to [`crate::find_tansu`].
     pub tansu_bin: Option<PathBuf>,
+    /// How long a starting broker may take to answer; default 30 s for
+    /// tansu, 120 s for Kafka.
+    #[serde(default)]
+    pub start_timeout: Option<Duration>,
 }
 
 impl ClusterSpec {
@@ -100,6 +105,7 @@ impl ClusterSpec {
             dir: dir.into(),
             kafka_home: None,
             tansu_bin: None,
+            start_timeout: None,
         }
     }
 
