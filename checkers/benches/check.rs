@@ -13,7 +13,7 @@
 //! prints one line per history: 250k / 500k / 1M events with 10 processes,
 //! and 1M events with 1000 processes. Goals: (b) <= 3x (a), <= 500
 //! bytes/event, time linear in length and flat in processes.
-//! `GREGOR_BENCH_EVENTS=N` runs a single size instead.
+//! `GREGOR_BENCH_EVENTS=N` (and `GREGOR_BENCH_PROCS=P`) runs one size instead.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
@@ -303,6 +303,16 @@ fn bench(dir: &Path, n: usize, procs: u64) {
     let path = dir.join(format!("h-{n}-{procs}.jsonl"));
     let events = generate(&path, n, procs, 16, 0x5eed ^ n as u64 ^ procs);
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if std::env::var("GREGOR_BENCH_READ_ONLY").is_ok() {
+        // Diagnostics: one read in a fresh heap, then one check.
+        let (tr, h) = best_of(1, || History::read(&path).expect("read history"));
+        let (tc, _) = best_of(1, || check(&h, &CheckOpts::default()));
+        println!(
+            "read only: {events} events, read {:.3} s cpu, check {:.3} s cpu",
+            tr.0, tc.0
+        );
+        return;
+    }
     let (ta, lines) = best_of(3, || parse_floor(&path));
     assert_eq!(lines, events);
     // Freeing the history is left out: a `gregor check` process just exits.
@@ -327,12 +337,16 @@ fn bench(dir: &Path, n: usize, procs: u64) {
     // Where check's time goes: this crate's queue analysis vs the
     // transactional-cycle and committed-offset checks.
     let opts = CheckOpts::default();
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
     let (tq, _) = best_of(2, || gregor_checkers::queue::analyze(&h));
+    let queue_peak = PEAK.load(Relaxed) - base;
+    let history_heap = base;
     let (tt, _) = best_of(2, || gregor_checkers::txn::check(&h, &opts));
     let (tl, _) = best_of(2, || gregor_checkers::linear::check_commits(&h, &opts));
     drop(h);
     println!(
-        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} | peak heap {:>3.0} B/event | (b) {:>4.0} ns/event",
+        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} | peak heap {:>3.0} B/event (history {:.0} + queue analysis {:.0}) | (b) {:>4.0} ns/event",
         bytes as f64 / 1e6,
         ta.0,
         tb.0,
@@ -345,6 +359,8 @@ fn bench(dir: &Path, n: usize, procs: u64) {
         ta.1,
         tb.1,
         peak as f64 / events as f64,
+        history_heap as f64 / events as f64,
+        queue_peak as f64 / events as f64,
         tb.0 * 1e9 / events as f64,
     );
     let _ = std::fs::remove_file(&path);
@@ -359,7 +375,10 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
     {
-        bench(dir.path(), n, 10);
+        let procs = std::env::var("GREGOR_BENCH_PROCS")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        bench(dir.path(), n, procs.unwrap_or(10));
         return;
     }
     if smoke {

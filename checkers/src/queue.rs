@@ -210,7 +210,9 @@ struct Analyzer<'h> {
 pub fn analyze(h: &History) -> Analysis {
     let mut a = Analyzer {
         events: &h.events,
-        vals: FxHashMap::default(),
+        // About one value per four events (a send's invoke and completion, a
+        // poll's); reserving avoids rehashing a large table as it grows.
+        vals: FxHashMap::with_capacity_and_hasher(h.events.len() / 4, Default::default()),
         key_slots: FxHashMap::default(),
         keys: Vec::new(),
         fallback: FxHashMap::default(),
@@ -226,23 +228,11 @@ pub fn analyze(h: &History) -> Analysis {
         worst_lag: None,
         consume: FxHashMap::default(),
     };
-    let t = std::time::Instant::now();
     a.collect();
-    let t1 = t.elapsed();
     a.orders();
-    let t2 = t.elapsed();
     a.resolve_deferred();
-    let t3 = t.elapsed();
     let (lost, unseen, duplicated) = a.per_value();
-    let t4 = t.elapsed();
-    let r = a.finish(lost, unseen, duplicated);
-    if std::env::var("GREGOR_PROFILE").is_ok() {
-        eprintln!(
-            "PROFILE collect {t1:?} orders {t2:?} deferred {t3:?} per_value {t4:?} finish {:?}",
-            t.elapsed()
-        );
-    }
-    r
+    a.finish(lost, unseen, duplicated)
 }
 
 /// Keys below this get a slot without hashing.

@@ -255,20 +255,10 @@ impl Witness {
         };
         let mut m = serde_json::Map::new();
         m.insert("ops".into(), json!(ops));
+        // The process of the first op: the reader or sender that misbehaved,
+        // or the writer of a lost, unseen, duplicated or aborted value.
         if let Some(pr) = process {
-            if matches!(
-                self.kind,
-                Kind::PollSkip
-                    | Kind::NonmonotonicPoll
-                    | Kind::NonmonotonicSend
-                    | Kind::IntPollSkip
-                    | Kind::IntNonmonotonicPoll
-                    | Kind::IntSendSkip
-                    | Kind::IntNonmonotonicSend
-                    | Kind::PrecommittedRead
-            ) {
-                m.insert("process".into(), json!(pr));
-            }
+            m.insert("process".into(), json!(pr));
         }
         m.insert("key".into(), json!(k));
         match self.kind {
