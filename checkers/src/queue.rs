@@ -25,7 +25,9 @@
 //! Process rules (Jepsen's): an `assign` or `subscribe` (ok or info) keeps
 //! the process's last read and send positions only for the keys it still
 //! holds; a process renumbered after an `info` is a new process and starts
-//! fresh.
+//! fresh. An op whose event carries `"rebalance-log": [{"keys": [..]}, ..]`
+//! is not held to internal read order (`int-poll-skip`,
+//! `int-nonmonotonic-poll`) for the keys rebalanced during it.
 
 use std::collections::BTreeMap;
 
@@ -52,9 +54,9 @@ struct ValInfo {
     /// Position of the completion of the op that sent it.
     writer: u32,
     status: WStatus,
-    /// Offset the acknowledgement reported.
-    send_off: Offset,
     /// Lowest and highest offsets it was observed at (`NO_OFF` if never).
+    /// For a value no poll returned, the only observation is its send's
+    /// acknowledged offset.
     first_off: Offset,
     last_off: Offset,
     /// First completion of any type whose reads include it.
@@ -68,7 +70,6 @@ impl Default for ValInfo {
         ValInfo {
             writer: NONE,
             status: WStatus::Unknown,
-            send_off: NO_OFF,
             first_off: NO_OFF,
             last_off: NO_OFF,
             reader: NONE,
@@ -323,6 +324,7 @@ impl<'h> Analyzer<'h> {
         // Per op: key slot -> (position of last send or NO_OFF, its value).
         let mut op_sends: Vec<(u32, Offset, Val)> = Vec::new();
         let mut sent: FxHashSet<(Key, Val)> = FxHashSet::default();
+        let mut rebalanced: Vec<Key> = Vec::new();
         for (pos, e) in events.iter().enumerate() {
             let pos = pos as u32;
             match f_slot(&e.f) {
@@ -395,6 +397,7 @@ impl<'h> Analyzer<'h> {
             if is_txn && !sent.is_empty() {
                 sent.clear();
             }
+            rebalance_keys(e, &mut rebalanced);
             for mop in mops {
                 match mop {
                     Mop::Send { key, value, offset } => {
@@ -416,7 +419,6 @@ impl<'h> Analyzer<'h> {
                         if ok {
                             self.acknowledged += 1;
                             if let Some(o) = *offset {
-                                vi.send_off = o;
                                 observe(vi, &mut self.keys[slot as usize], o, value);
                                 known_scratch.push((slot, o));
                             }
@@ -497,6 +499,9 @@ impl<'h> Analyzer<'h> {
                                     .get(&slot)
                                     .map(|&(o, v, apos)| ((o, v), [apos, pos], false)),
                             };
+                            // A rebalance during the op voids its internal
+                            // order for the keys it moved (Jepsen's rule).
+                            let exempt = !rebalanced.is_empty() && rebalanced.contains(&k);
                             let ks = &mut self.keys[slot as usize];
                             let mut hi: Offset = 0;
                             for &(o, v) in pairs {
@@ -510,7 +515,9 @@ impl<'h> Analyzer<'h> {
                                 observe(vi, ks, o, v);
                                 hi = hi.max(o);
                                 if ok {
-                                    if let Some((a, ops, internal)) = prev {
+                                    if let Some((a, ops, internal)) =
+                                        prev.filter(|x| !(x.2 && exempt))
+                                    {
                                         compare_reads(
                                             &mut self.found,
                                             &mut self.deferred,
@@ -620,10 +627,10 @@ impl<'h> Analyzer<'h> {
                     // Who observed the first two values there.
                     for (n, &(_, v)) in ks.log[i..j].iter().take(2).enumerate() {
                         if let Some(vi) = self.vals.get(&(ks.key, v)) {
-                            w.ops[n] = if vi.reader != NONE && vi.send_off != o {
-                                vi.reader
-                            } else {
+                            w.ops[n] = if vi.status == WStatus::Ok || vi.reader == NONE {
                                 vi.writer
+                            } else {
+                                vi.reader
                             };
                         }
                     }
@@ -716,7 +723,7 @@ impl<'h> Analyzer<'h> {
                 self.found.push(w);
             }
             if vi.status == WStatus::Ok && vi.reader == NONE {
-                let off = (vi.send_off != NO_OFF).then_some(vi.send_off);
+                let off = (vi.first_off != NO_OFF).then_some(vi.first_off);
                 let bound = ks.and_then(|ks| ks.bound);
                 match (off, bound) {
                     (Some(o), Some((b, bv, breader))) if o <= b => {
@@ -822,6 +829,22 @@ impl<'h> Analyzer<'h> {
             anomalies,
             stats,
             has_completed_poll: self.completed_polls > 0,
+        }
+    }
+}
+
+/// The keys a client logged as rebalanced during this op
+/// (`"rebalance-log": [{"keys": [..]}, ..]`, Jepsen's form), into `out`.
+fn rebalance_keys(e: &Event, out: &mut Vec<Key>) {
+    out.clear();
+    if e.extra.is_empty() {
+        return;
+    }
+    if let Some(serde_json::Value::Array(log)) = e.extra("rebalance-log") {
+        for entry in log {
+            if let Some(keys) = entry.get("keys").and_then(|k| k.as_array()) {
+                out.extend(keys.iter().filter_map(|k| k.as_u64()));
+            }
         }
     }
 }

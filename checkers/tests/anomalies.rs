@@ -425,3 +425,67 @@ fn the_result_serializes_to_the_check_contract() {
     assert_eq!(j["stats"]["acknowledged"], 5);
     assert_eq!(j["stats"]["key-end-offsets"]["1"], 2);
 }
+
+#[test]
+fn a_rebalance_logged_during_a_poll_excuses_its_internal_order_for_those_keys() {
+    let mut h = Hb::new();
+    h.subscribe(0, &[1, 2]);
+    for (v, o) in [(10, 0), (11, 1)] {
+        h.send(1, 1, v, o);
+        h.send(1, 2, v + 10, o);
+    }
+    h.poll(
+        0,
+        &[
+            (1, &[(0, 10), (1, 11), (0, 10)]),
+            (2, &[(0, 20), (1, 21), (0, 20)]),
+        ],
+    );
+    let last = h.events.len() - 1;
+    h.events[last].extra = vec![("rebalance-log".into(), serde_json::json!([{"keys": [1]}]))];
+    let res = check(
+        &h.history(),
+        &CheckOpts {
+            subscribe: true,
+            ..Default::default()
+        },
+    );
+    let g = &res.anomalies["int-nonmonotonic-poll"];
+    assert_eq!(g.count, 1, "only key 2, which was not rebalanced");
+    assert_eq!(g.examples[0]["key"], 2);
+}
+
+#[test]
+fn a_send_acknowledged_without_an_offset_is_placed_where_polls_found_it() {
+    let mut h = Hb::new();
+    h.assign(0, &[1]);
+    let a = h.op(
+        1,
+        EventType::Ok,
+        F::Send,
+        vec![Mop::Send {
+            key: 1,
+            value: 10,
+            offset: None,
+        }],
+    );
+    let b = h.send(1, 1, 11, 0);
+    h.poll(0, &[(1, &[(0, 11), (1, 10)])]);
+    let res = run(&h);
+    assert_eq!(types(&res), ["nonmonotonic-send"]);
+    let ex = example(&res, "nonmonotonic-send");
+    assert_eq!(ex["ops"], serde_json::json!([a, b]));
+    assert_eq!(ex["offsets"], serde_json::json!([1, 0]));
+}
+
+#[test]
+fn an_indeterminate_send_that_was_read_is_neither_lost_nor_aborted() {
+    let mut h = Hb::new();
+    h.assign(0, &[1]);
+    h.send_info(1, 1, 10);
+    h.send(2, 1, 11, 1);
+    h.poll(0, &[(1, &[(0, 10), (1, 11)])]);
+    let res = run(&h);
+    assert_eq!(res.valid, Validity::True, "{:?}", res.anomalies);
+    assert_eq!(res.stats.acknowledged, 1);
+}
