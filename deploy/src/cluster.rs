@@ -330,7 +330,9 @@ impl Cluster {
     }
 
     fn down_locked(&mut self) -> Result<(), DeployError> {
-        let grace = self.grace();
+        // All nodes stop together, so KRaft nodes may lose their quorum while
+        // shutting down and wait for it in vain: cap the wait.
+        let grace = self.grace().min(Duration::from_secs(30));
         let mut first_err = None;
         // Ask all to stop at once, then wait: shutting down in parallel is faster.
         for node in &self.nodes {
