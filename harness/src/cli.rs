@@ -52,6 +52,22 @@ enum Command {
     Report(ReportArgs),
     /// Manage a local cluster: up, down, status, heal.
     Cluster(ClusterArgs),
+    /// Internal: the client process of `gregor run`.
+    #[command(name = "__clients", hide = true)]
+    Clients(ClientsArgs),
+}
+
+#[derive(Args, Debug)]
+struct ClientsArgs {
+    scenario: PathBuf,
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long)]
+    time_zero: u64,
+    #[arg(long)]
+    first_process: u64,
+    #[arg(long)]
+    first_value: u64,
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +220,13 @@ pub fn main() -> i32 {
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),
+        Command::Clients(a) => crate::clients::child_main(
+            &a.scenario,
+            &a.bootstrap,
+            a.time_zero,
+            a.first_process,
+            a.first_value,
+        ),
     }
 }
 
@@ -225,7 +248,11 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         },
         None => Scenario::default(),
     };
-    let nemesis = a.nemesis.clone().map(|v| v.into_iter().filter(|f| f != "none" && !f.is_empty()).collect());
+    let nemesis = a.nemesis.clone().map(|v| {
+        v.into_iter()
+            .filter(|f| f != "none" && !f.is_empty())
+            .collect()
+    });
     let o = Overrides {
         cluster: a.cluster,
         kafka_home: a.kafka_home,
@@ -251,12 +278,20 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         store: a.store.clone(),
     };
     o.apply(&mut scenario);
-    if let Err(e) = scenario.validate(&a.scenario.as_ref().map(|p| p.display().to_string()).unwrap_or("flags".into())) {
+    if let Err(e) = scenario.validate(
+        &a.scenario
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or("flags".into()),
+    ) {
         eprintln!("error: {e}");
         return EXIT_ERROR;
     }
     let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -279,14 +314,22 @@ fn load_for_check(a: &CheckArgs) -> anyhow::Result<(History, Option<RunMeta>)> {
         Some(Format::Jsonl) => false,
         None => a.path.extension().is_some_and(|e| e == "edn"),
     };
-    let path = if edn && a.path.is_dir() { a.path.join("history.edn") } else { store::history_path(&a.path) };
+    let path = if edn && a.path.is_dir() {
+        a.path.join("history.edn")
+    } else {
+        store::history_path(&a.path)
+    };
     let history = if edn {
         gregor_checkers::edn::read_jepsen_edn(&path)?
     } else {
         History::read(&path)?
     };
     let meta_path = path.parent().unwrap_or(Path::new(".")).join("meta.json");
-    let meta = if meta_path.exists() { Some(RunMeta::read(&meta_path)?) } else { None };
+    let meta = if meta_path.exists() {
+        Some(RunMeta::read(&meta_path)?)
+    } else {
+        None
+    };
     Ok((history, meta))
 }
 
@@ -317,8 +360,17 @@ fn cmd_check(a: CheckArgs) -> i32 {
             }
         }
     } else {
-        let dir = if a.path.is_dir() { a.path.clone() } else { a.path.parent().unwrap_or(Path::new(".")).to_path_buf() };
-        let input = gregor_reports::ReportInput { run_dir: &dir, history: &history, meta: meta.as_ref(), result: &result };
+        let dir = if a.path.is_dir() {
+            a.path.clone()
+        } else {
+            a.path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        };
+        let input = gregor_reports::ReportInput {
+            run_dir: &dir,
+            history: &history,
+            meta: meta.as_ref(),
+            result: &result,
+        };
         println!("{}", gregor_reports::summary_text(&input));
     }
     result.valid.exit_code()
@@ -330,18 +382,31 @@ fn cmd_report(dir: &Path, log: &Log) -> anyhow::Result<i32> {
     }
     let history = History::read(&dir.join("history.jsonl"))?;
     let meta_path = dir.join("meta.json");
-    let meta = if meta_path.exists() { Some(RunMeta::read(&meta_path)?) } else { None };
+    let meta = if meta_path.exists() {
+        Some(RunMeta::read(&meta_path)?)
+    } else {
+        None
+    };
     let results_path = dir.join("results.json");
     let result: CheckResult = if results_path.exists() {
         let text = std::fs::read_to_string(&results_path)?;
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", results_path.display()))?
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", results_path.display()))?
     } else {
         log.line("no results.json: checking the history first");
-        let r = gregor_checkers::check(&history, &meta.as_ref().map(CheckOpts::from_meta).unwrap_or_default());
+        let r = gregor_checkers::check(
+            &history,
+            &meta.as_ref().map(CheckOpts::from_meta).unwrap_or_default(),
+        );
         std::fs::write(&results_path, serde_json::to_string_pretty(&r)? + "\n")?;
         r
     };
-    let input = gregor_reports::ReportInput { run_dir: dir, history: &history, meta: meta.as_ref(), result: &result };
+    let input = gregor_reports::ReportInput {
+        run_dir: dir,
+        history: &history,
+        meta: meta.as_ref(),
+        result: &result,
+    };
     let files = gregor_reports::write_all(&input)?;
     for f in files {
         println!("{}", f.display());
@@ -366,13 +431,21 @@ fn cluster_dir(d: &DirOpt) -> PathBuf {
 }
 
 fn load_cluster(dir: &Path) -> anyhow::Result<Cluster> {
-    Cluster::load(dir)?.ok_or_else(|| anyhow::anyhow!("no cluster state in {} (nothing started there)", dir.display()))
+    Cluster::load(dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no cluster state in {} (nothing started there)",
+            dir.display()
+        )
+    })
 }
 
 fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
     match action {
         ClusterAction::Up(o) => {
-            let kind: ClusterKind = o.cluster.parse().map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
+            let kind: ClusterKind = o
+                .cluster
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
             let mut spec = ClusterSpec::new(kind, &o.dir).with_base_port(o.base_port);
             if let Some(b) = o.brokers {
                 spec = spec.with_brokers(b);
@@ -380,7 +453,10 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
             spec.kafka_home = o.kafka_home;
             let c = Cluster::up(spec)?;
             if c.already_up() {
-                log.line(&format!("already up ({}); nothing started", o.dir.display()));
+                log.line(&format!(
+                    "already up ({}); nothing started",
+                    o.dir.display()
+                ));
             } else {
                 log.line(&format!("{kind} cluster up ({})", o.dir.display()));
             }
@@ -422,7 +498,9 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
             for prefix in gregor_deploy::netns::stale_prefixes().unwrap_or_default() {
                 match gregor_deploy::netns::cleanup_stale(&prefix) {
                     Ok(c) => {
-                        log.line(&format!("removed leftover network namespaces and rules of {prefix}: {c:?}"));
+                        log.line(&format!(
+                            "removed leftover network namespaces and rules of {prefix}: {c:?}"
+                        ));
                         healed += 1;
                     }
                     Err(e) => log.line(&format!("warning: cleaning up {prefix}: {e}")),
@@ -447,7 +525,13 @@ fn print_status(c: &Cluster) {
             s.addr,
             s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             state,
-            if s.answering { "answering" } else if s.accepting { "accepting, not answering" } else { "not reachable" }
+            if s.answering {
+                "answering"
+            } else if s.accepting {
+                "accepting, not answering"
+            } else {
+                "not reachable"
+            }
         );
     }
 }

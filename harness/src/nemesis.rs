@@ -37,7 +37,14 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const NAMES: [&'static str; 6] = ["kill", "stop", "pause", "rolling-restart", "leader-kill", "leader-pause"];
+    pub const NAMES: [&'static str; 6] = [
+        "kill",
+        "stop",
+        "pause",
+        "rolling-restart",
+        "leader-kill",
+        "leader-pause",
+    ];
 
     pub fn parse(s: &str) -> Option<Fault> {
         Some(match s {
@@ -93,7 +100,13 @@ pub struct NemesisConfig {
     /// Finds the node leading a partition (for leader faults): returns the
     /// leader's `host:port` as advertised in metadata.
     pub leader_of: Option<Arc<dyn Fn() -> Option<String> + Send + Sync>>,
+    /// Called with a broker's address right after it was restarted (e.g. to
+    /// recreate topics on a broker that forgets everything).
+    pub after_start: Option<AfterStart>,
 }
+
+/// Hook run after a broker restarts.
+pub type AfterStart = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How a node is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,22 +120,43 @@ pub struct Breakage {
     cluster: Arc<Mutex<Cluster>>,
     rec: Option<Arc<Recorder>>,
     broken: BTreeMap<usize, Broken>,
+    after_start: Option<AfterStart>,
 }
 
 fn record(rec: &Option<Arc<Recorder>>, f: &str, value: serde_json::Value, error: Option<String>) {
     if let Some(r) = rec {
-        r.record(Process::Nemesis, EventType::Info, F::Other(f.to_string()), Value::Json(value), error);
+        r.record(
+            Process::Nemesis,
+            EventType::Info,
+            F::Other(f.to_string()),
+            Value::Json(value),
+            error,
+        );
     }
 }
 
 impl Breakage {
     pub fn new(cluster: Arc<Mutex<Cluster>>, rec: Option<Arc<Recorder>>) -> Breakage {
-        Breakage { cluster, rec, broken: BTreeMap::new() }
+        Breakage {
+            cluster,
+            rec,
+            broken: BTreeMap::new(),
+            after_start: None,
+        }
+    }
+
+    /// Runs `hook` with each broker's address right after it restarts.
+    pub fn with_after_start(mut self, hook: Option<AfterStart>) -> Breakage {
+        self.after_start = hook;
+        self
     }
 
     fn names(&self, nodes: &[usize]) -> serde_json::Value {
         let c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::json!(nodes.iter().map(|&i| c.nodes()[i].name.clone()).collect::<Vec<_>>())
+        serde_json::json!(nodes
+            .iter()
+            .map(|&i| c.nodes()[i].name.clone())
+            .collect::<Vec<_>>())
     }
 
     /// Applies `fault` to `nodes`, recording the action.
@@ -135,7 +169,9 @@ impl Breakage {
                     Fault::Kill | Fault::LeaderKill => c.kill(n).map(|_| Broken::Down),
                     Fault::Stop => c.stop(n).map(|_| Broken::Down),
                     Fault::Pause | Fault::LeaderPause => c.pause(n).map(|_| Broken::Paused),
-                    Fault::RollingRestart => unreachable!("rolling restarts are applied by rolling_restart"),
+                    Fault::RollingRestart => {
+                        unreachable!("rolling restarts are applied by rolling_restart")
+                    }
                 };
                 match r {
                     Ok(b) => {
@@ -152,7 +188,12 @@ impl Breakage {
             Fault::RollingRestart => "rolling-restart",
         };
         let names = self.names(nodes);
-        record(&self.rec, f, names, (!errors.is_empty()).then(|| errors.join("; ")));
+        record(
+            &self.rec,
+            f,
+            names,
+            (!errors.is_empty()).then(|| errors.join("; ")),
+        );
     }
 
     /// Undoes every fault: resumes paused brokers, restarts stopped or
@@ -165,7 +206,12 @@ impl Breakage {
             for (n, how) in broken {
                 let r = match how {
                     Broken::Paused => c.resume(n).map(|_| resumed.push(n)),
-                    Broken::Down => c.start(n).map(|_| started.push(n)),
+                    Broken::Down => c.start(n).map(|_| {
+                        if let Some(h) = &self.after_start {
+                            h(&c.nodes()[n].addr());
+                        }
+                        started.push(n)
+                    }),
                 };
                 if let Err(e) = r {
                     errors.push(e.to_string());
@@ -188,7 +234,12 @@ impl Breakage {
 
     /// Restarts every node, one at a time (each waits to answer again).
     fn rolling_restart(&mut self, stop: &AtomicBool) {
-        let n = self.cluster.lock().unwrap_or_else(|p| p.into_inner()).nodes().len();
+        let n = self
+            .cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .nodes()
+            .len();
         for i in 0..n {
             if stop.load(Ordering::SeqCst) {
                 break;
@@ -224,10 +275,18 @@ fn nap(stop: &AtomicBool, d: Duration) -> bool {
 }
 
 /// Resolves a target to node indices.
-fn resolve(target: &Target, cfg: &NemesisConfig, cluster: &Arc<Mutex<Cluster>>, rng: &mut ChaCha8Rng) -> Vec<usize> {
+fn resolve(
+    target: &Target,
+    cfg: &NemesisConfig,
+    cluster: &Arc<Mutex<Cluster>>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
     let (n, addrs): (usize, Vec<String>) = {
         let c = cluster.lock().unwrap_or_else(|p| p.into_inner());
-        (c.nodes().len(), c.nodes().iter().map(|x| x.addr()).collect())
+        (
+            c.nodes().len(),
+            c.nodes().iter().map(|x| x.addr()).collect(),
+        )
     };
     if n == 0 {
         return vec![];
@@ -254,14 +313,23 @@ fn resolve(target: &Target, cfg: &NemesisConfig, cluster: &Arc<Mutex<Cluster>>, 
 }
 
 /// Runs the nemesis schedule until `stop`, then heals everything.
-pub fn run(cfg: NemesisConfig, cluster: Arc<Mutex<Cluster>>, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
+pub fn run(
+    cfg: NemesisConfig,
+    cluster: Arc<Mutex<Cluster>>,
+    rec: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e656d65);
-    let mut breakage = Breakage::new(cluster.clone(), Some(rec));
+    let mut breakage =
+        Breakage::new(cluster.clone(), Some(rec)).with_after_start(cfg.after_start.clone());
     if cfg.faults.is_empty() {
         return;
     }
     loop {
-        let wait = cfg.interval.mul_f64(1.0 + cfg.jitter * rng.random_range(-1.0..=1.0)).saturating_sub(cfg.duration);
+        let wait = cfg
+            .interval
+            .mul_f64(1.0 + cfg.jitter * rng.random_range(-1.0..=1.0))
+            .saturating_sub(cfg.duration);
         if nap(&stop, wait) {
             break;
         }

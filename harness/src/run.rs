@@ -15,14 +15,13 @@ use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
 use gregor_history::{History, Recorder, RunMeta, SubVia};
 use gregor_workloads::{
-    ensure_topic, final_reads, run_workers, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, TopicSpec,
+    ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, TopicSpec,
     WorkloadConfig,
 };
-use tokio::sync::watch;
 
 use crate::nemesis::{self, Breakage, Fault, NemesisConfig, Target};
 use crate::scenario::{self, Scenario};
-use crate::{store, ui};
+use crate::{clients, store, ui};
 
 /// Command-line overrides of a scenario (flags win).
 #[derive(Clone, Debug, Default)]
@@ -80,12 +79,22 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     let attach = s.cluster.bootstrap.is_some();
     s.name.get_or_insert_with(|| "default".into());
     s.seed.get_or_insert_with(|| {
-        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0) % 1_000_000_007
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            % 1_000_000_007
     });
     s.time_limit.get_or_insert(60.0);
     if !attach {
         s.cluster.kind.get_or_insert_with(|| "tansu".into());
-        let kind: ClusterKind = s.cluster.kind.as_deref().unwrap_or("tansu").parse().unwrap_or(ClusterKind::Tansu);
+        let kind: ClusterKind = s
+            .cluster
+            .kind
+            .as_deref()
+            .unwrap_or("tansu")
+            .parse()
+            .unwrap_or(ClusterKind::Tansu);
         s.cluster.brokers.get_or_insert(kind.default_brokers());
     }
     let keys = *s.workload.keys.get_or_insert(8);
@@ -96,7 +105,11 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     w.rate.get_or_insert(200.0);
     w.max_writes_per_key.get_or_insert(10_000);
     let txn = *w.txn.get_or_insert(false);
-    w.mix.get_or_insert(scenario::Mix { send: 1, poll: 1, txn: u32::from(txn) * 2 });
+    w.mix.get_or_insert(scenario::Mix {
+        send: 1,
+        poll: 1,
+        txn: u32::from(txn) * 2,
+    });
     w.max_mops.get_or_insert(3);
     w.abort_probability.get_or_insert(0.1);
     w.reassign_probability.get_or_insert(0.01);
@@ -107,11 +120,19 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     c.idempotence.get_or_insert(true);
     c.sub_via.get_or_insert_with(|| "assign".into());
     c.commit.get_or_insert_with(|| "none".into());
-    c.isolation_level.get_or_insert_with(|| if txn { "read_committed" } else { "read_uncommitted" }.into());
+    c.isolation_level.get_or_insert_with(|| {
+        if txn {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        }
+        .into()
+    });
     c.auto_offset_reset.get_or_insert_with(|| "earliest".into());
     c.from_beginning.get_or_insert(true);
     let n = &mut s.nemesis;
-    n.faults.get_or_insert_with(|| if attach { vec![] } else { vec!["kill".into()] });
+    n.faults
+        .get_or_insert_with(|| if attach { vec![] } else { vec!["kill".into()] });
     let interval = *n.interval.get_or_insert(10.0);
     n.duration.get_or_insert(interval / 2.0);
     n.jitter.get_or_insert(0.2);
@@ -124,30 +145,53 @@ fn secs(v: Option<f64>, default: f64) -> Duration {
     Duration::from_secs_f64(v.unwrap_or(default))
 }
 
-fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
+pub(crate) fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
     let c = &s.client;
     ClientSettings {
         bootstrap: bootstrap.to_string(),
         acks: c.acks.clone().unwrap_or_else(|| "all".into()),
         idempotence: c.idempotence.unwrap_or(true),
         txn: s.workload.txn.unwrap_or(false),
-        sub_via: if c.sub_via.as_deref() == Some("subscribe") { SubVia::Subscribe } else { SubVia::Assign },
-        commit: c.commit.as_deref().unwrap_or("none").parse().unwrap_or(CommitMode::None),
-        isolation_level: c.isolation_level.clone().unwrap_or_else(|| "read_uncommitted".into()),
-        auto_offset_reset: c.auto_offset_reset.clone().unwrap_or_else(|| "earliest".into()),
+        sub_via: if c.sub_via.as_deref() == Some("subscribe") {
+            SubVia::Subscribe
+        } else {
+            SubVia::Assign
+        },
+        commit: c
+            .commit
+            .as_deref()
+            .unwrap_or("none")
+            .parse()
+            .unwrap_or(CommitMode::None),
+        isolation_level: c
+            .isolation_level
+            .clone()
+            .unwrap_or_else(|| "read_uncommitted".into()),
+        auto_offset_reset: c
+            .auto_offset_reset
+            .clone()
+            .unwrap_or_else(|| "earliest".into()),
         from_beginning: c.from_beginning.unwrap_or(true),
         op_timeout: secs(s.workload.op_timeout, 10.0),
         poll_timeout: Duration::from_millis(500),
-        group_id: format!("gregor-{}-{}", s.name.as_deref().unwrap_or("run"), s.seed.unwrap_or(0)),
+        group_id: format!(
+            "gregor-{}-{}",
+            s.name.as_deref().unwrap_or("run"),
+            s.seed.unwrap_or(0)
+        ),
         common: c.common.clone(),
         producer: c.producer.clone(),
         consumer: c.consumer.clone(),
     }
 }
 
-fn workload_config(s: &Scenario, settings: ClientSettings) -> WorkloadConfig {
+pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> WorkloadConfig {
     let w = &s.workload;
-    let mix = w.mix.clone().unwrap_or(scenario::Mix { send: 1, poll: 1, txn: 0 });
+    let mix = w.mix.clone().unwrap_or(scenario::Mix {
+        send: 1,
+        poll: 1,
+        txn: 0,
+    });
     let partitions = s.topic.partitions.unwrap_or(8);
     WorkloadConfig {
         gen: GenConfig {
@@ -162,12 +206,21 @@ fn workload_config(s: &Scenario, settings: ClientSettings) -> WorkloadConfig {
             reassign_probability: w.reassign_probability.unwrap_or(0.01),
             subscribe: settings.sub_via == SubVia::Subscribe,
             unread_bias: 0.5,
+            first_value: 0,
         },
-        keymap: KeyMap::new(s.topic.name.clone().unwrap_or_else(|| "gregor".into()), partitions),
-        topic: TopicSpec { partitions, replication: s.topic.replication, configs: s.topic.configs.clone() },
+        keymap: KeyMap::new(
+            s.topic.name.clone().unwrap_or_else(|| "gregor".into()),
+            partitions,
+        ),
+        topic: TopicSpec {
+            partitions,
+            replication: s.topic.replication,
+            configs: s.topic.configs.clone(),
+        },
         concurrency: w.concurrency.unwrap_or(6),
         rate: w.rate.unwrap_or(200.0),
         crash_every: w.crash_clients.map(Duration::from_secs_f64),
+        first_process: 0,
         settings,
     }
 }
@@ -194,20 +247,46 @@ fn free_base_port(count: usize) -> u16 {
 
 fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Target_> {
     if let Some(b) = &s.cluster.bootstrap {
-        return Ok(Target_ { bootstrap: b.clone(), cluster: None, started_here: false, label: format!("bootstrap {b}") });
+        return Ok(Target_ {
+            bootstrap: b.clone(),
+            cluster: None,
+            started_here: false,
+            label: format!("bootstrap {b}"),
+        });
     }
-    let kind: ClusterKind = s.cluster.kind.as_deref().unwrap_or("tansu").parse().map_err(|e| anyhow!("{e}"))?;
+    let kind: ClusterKind = s
+        .cluster
+        .kind
+        .as_deref()
+        .unwrap_or("tansu")
+        .parse()
+        .map_err(|e| anyhow!("{e}"))?;
     let brokers = s.cluster.brokers.unwrap_or(kind.default_brokers());
     let mut spec = ClusterSpec::new(kind, run_dir.join("cluster")).with_brokers(brokers);
-    let ports = if kind == ClusterKind::Kafka { brokers * 2 } else { brokers };
+    let ports = if kind == ClusterKind::Kafka {
+        brokers * 2
+    } else {
+        brokers
+    };
     spec = spec.with_base_port(s.cluster.base_port.unwrap_or_else(|| free_base_port(ports)));
     spec.kafka_home = s.cluster.kafka_home.clone().map(PathBuf::from);
-    log.line(&format!("starting {kind} cluster: {brokers} broker(s) from port {}", spec.base_port));
+    log.line(&format!(
+        "starting {kind} cluster: {brokers} broker(s) from port {}",
+        spec.base_port
+    ));
     let t = Instant::now();
     let cluster = Cluster::up(spec).context("cannot start the local cluster")?;
     let bootstrap = cluster.bootstrap();
-    log.line(&format!("cluster up in {:.1}s at {bootstrap}", t.elapsed().as_secs_f64()));
-    Ok(Target_ { bootstrap, cluster: Some(Arc::new(Mutex::new(cluster))), started_here: true, label: kind.to_string() })
+    log.line(&format!(
+        "cluster up in {:.1}s at {bootstrap}",
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(Target_ {
+        bootstrap,
+        cluster: Some(Arc::new(Mutex::new(cluster))),
+        started_here: true,
+        label: kind.to_string(),
+    })
 }
 
 /// What a finished run produced.
@@ -219,12 +298,21 @@ pub struct RunOutcome {
 
 /// Runs a scenario end to end. Errors before the history exists are
 /// returned; later ones still check what was recorded.
-pub async fn run(scenario: Scenario, store_dir: &Path, log: &ui::Log) -> anyhow::Result<RunOutcome> {
+pub async fn run(
+    scenario: Scenario,
+    store_dir: &Path,
+    log: &ui::Log,
+) -> anyhow::Result<RunOutcome> {
     let s = resolve(scenario);
-    s.validate("resolved scenario").map_err(|e| anyhow!("{e}"))?;
+    s.validate("resolved scenario")
+        .map_err(|e| anyhow!("{e}"))?;
     let name = s.name.clone().unwrap_or_else(|| "default".into());
-    let run_dir = store::create_run_dir(store_dir, &name)
-        .with_context(|| format!("cannot create a run directory under {}", store_dir.display()))?;
+    let run_dir = store::create_run_dir(store_dir, &name).with_context(|| {
+        format!(
+            "cannot create a run directory under {}",
+            store_dir.display()
+        )
+    })?;
     log.set_file(&run_dir.join("logs").join("harness.log"));
     log.line(&format!("run directory {}", run_dir.display()));
     let yaml = serde_saphyr::to_string(&s).unwrap_or_default();
@@ -246,13 +334,20 @@ pub async fn run(scenario: Scenario, store_dir: &Path, log: &ui::Log) -> anyhow:
         }
     }
     let (result, code) = result?;
-    Ok(RunOutcome { run_dir, result: Some(result), exit_code: code })
+    Ok(RunOutcome {
+        run_dir,
+        result: Some(result),
+        exit_code: code,
+    })
 }
 
 fn spawn_signal_watch(flag: Arc<AtomicBool>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         tokio::select! {
@@ -293,21 +388,33 @@ async fn run_on(
         ww_deps: s.checker.ww_deps.unwrap_or(false),
         extra: Default::default(),
     };
-    meta.extra.insert("replication-factor".into(), serde_json::json!(info.replication));
-    meta.extra.insert("nemesis".into(), serde_json::to_value(&s.nemesis).unwrap_or_default());
+    meta.extra.insert(
+        "replication-factor".into(),
+        serde_json::json!(info.replication),
+    );
+    meta.extra.insert(
+        "nemesis".into(),
+        serde_json::to_value(&s.nemesis).unwrap_or_default(),
+    );
     let meta_path = run_dir.join("meta.json");
     meta.write(&meta_path)?;
 
     let history_path = run_dir.join("history.jsonl");
-    let rec = Recorder::create(&history_path).context("cannot create history.jsonl")?;
+    let (zero, zero_mono) = (Instant::now(), clients::mono_ns());
+    let rec = Recorder::create_at(&history_path, zero).context("cannot create history.jsonl")?;
     let started = Instant::now();
     let progress = Arc::new(Progress::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
 
     // Nemesis on its own thread.
     let nemesis_stop = Arc::new(AtomicBool::new(false));
-    let faults: Vec<Fault> =
-        s.nemesis.faults.clone().unwrap_or_default().iter().filter_map(|f| Fault::parse(f)).collect();
+    let faults: Vec<Fault> = s
+        .nemesis
+        .faults
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| Fault::parse(f))
+        .collect();
     let nemesis_thread = match (&target.cluster, faults.is_empty()) {
         (Some(cluster), false) => {
             let cfg = NemesisConfig {
@@ -315,29 +422,46 @@ async fn run_on(
                 interval: secs(s.nemesis.interval, 10.0),
                 duration: secs(s.nemesis.duration, 5.0),
                 jitter: s.nemesis.jitter.unwrap_or(0.2),
-                target: s.nemesis.target.as_deref().and_then(Target::parse).unwrap_or(Target::One),
+                target: s
+                    .nemesis
+                    .target
+                    .as_deref()
+                    .and_then(Target::parse)
+                    .unwrap_or(Target::One),
                 seed: s.seed.unwrap_or(0),
                 leader_of: Some(leader_lookup(&settings, &wl.keymap)),
+                after_start: forgetful_restart_hook(cluster, &wl),
             };
             let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());
-            Some(std::thread::Builder::new().name("nemesis".into()).spawn(move || nemesis::run(cfg, c, r, st))?)
+            Some(
+                std::thread::Builder::new()
+                    .name("nemesis".into())
+                    .spawn(move || nemesis::run(cfg, c, r, st))?,
+            )
         }
         (None, false) => {
-            log.line("warning: faults need a local cluster gregor started; running without a nemesis");
+            log.line(
+                "warning: faults need a local cluster gregor started; running without a nemesis",
+            );
             None
         }
         _ => None,
     };
 
-    let workers = tokio::spawn(run_workers(wl.clone(), rec.clone(), stop_rx, progress.clone()));
+    let child = clients::ChildSpec {
+        exe: std::env::current_exe().context("cannot find the gregor executable")?,
+        scenario: run_dir.join("scenario.yaml"),
+        bootstrap: target.bootstrap.clone(),
+        time_zero_mono: zero_mono,
+        log: run_dir.join("logs").join("clients.log"),
+    };
+    let workers = clients::Clients::start(child, rec.clone(), progress.clone(), 0)
+        .context("cannot start the client process")?;
     let time_limit = secs(s.time_limit, 60.0);
     let bar = ui::Bar::new(log, time_limit);
     while started.elapsed() < time_limit && !interrupted.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         bar.update(started.elapsed(), &progress);
-        if workers.is_finished() {
-            break;
-        }
     }
     bar.finish();
     if interrupted.load(Ordering::SeqCst) {
@@ -354,30 +478,48 @@ async fn run_on(
             }
         }
     }
-    let _ = stop_tx.send(true);
-    let end = workers.await.map_err(|e| anyhow!("workload task failed: {e}"))?;
-    for e in &end.errors {
-        log.line(&format!("worker error: {e}"));
+    let end = tokio::task::spawn_blocking(move || workers.stop())
+        .await
+        .map_err(|e| anyhow!("client supervisor failed: {e}"))?;
+    for d in &end.deaths {
+        log.line(&format!(
+            "the client process died ({d}) and was restarted; its open ops are recorded as info"
+        ));
     }
     let first_ok = progress.first_ok_ns.load(Ordering::Relaxed);
     if first_ok > 0 {
-        log.line(&format!("time to first op: {:.2}s after the workload started", first_ok as f64 / 1e9));
+        log.line(&format!(
+            "time to first op: {:.2}s after the workload started",
+            first_ok as f64 / 1e9
+        ));
     }
 
     // Final reads, unless interrupted.
     if !interrupted.load(Ordering::SeqCst) && !end.highest.is_empty() {
         let limit = secs(s.workload.final_time_limit, 60.0);
-        log.line(&format!("final reads of {} key(s), up to {:.0}s", end.highest.len(), limit.as_secs_f64()));
+        log.line(&format!(
+            "final reads of {} key(s), up to {:.0}s",
+            end.highest.len(),
+            limit.as_secs_f64()
+        ));
         let t = Instant::now();
-        let fr = final_reads(end.next_process, &settings, &wl.keymap, rec.clone(), &end.highest, Instant::now() + limit);
+        let fr = final_reads(
+            end.next_process,
+            &settings,
+            &wl.keymap,
+            rec.clone(),
+            &end.highest,
+            Instant::now() + limit,
+        );
         let fr = tokio::select! {
             r = fr => Some(r),
             _ = wait_flag(interrupted.clone()) => None,
         };
         match fr {
-            Some(Ok(missing)) if missing.is_empty() => {
-                log.line(&format!("final reads reached every key in {:.1}s", t.elapsed().as_secs_f64()))
-            }
+            Some(Ok(missing)) if missing.is_empty() => log.line(&format!(
+                "final reads reached every key in {:.1}s",
+                t.elapsed().as_secs_f64()
+            )),
             Some(Ok(missing)) => log.line(&format!(
                 "final reads did not reach the highest offset of {} key(s) within the limit: {:?}",
                 missing.len(),
@@ -390,8 +532,19 @@ async fn run_on(
     rec.flush().context("cannot write history.jsonl")?;
     drop(rec);
 
-    meta.keys = wl.keymap.table(end.keys.iter().copied());
-    meta.extra.insert("workload-seconds".into(), serde_json::json!(started.elapsed().as_secs_f64()));
+    meta.keys = wl
+        .keymap
+        .table(0..wl.gen.keys.max(end.max_key.map_or(0, |k| k + 1)));
+    if !end.deaths.is_empty() {
+        meta.extra.insert(
+            "client-process-deaths".into(),
+            serde_json::json!(end.deaths),
+        );
+    }
+    meta.extra.insert(
+        "workload-seconds".into(),
+        serde_json::json!(started.elapsed().as_secs_f64()),
+    );
     meta.write(&meta_path)?;
     save_broker_logs(target, run_dir);
 
@@ -426,33 +579,77 @@ fn pathdiff(path: &Path, base: &Path) -> PathBuf {
     }
 }
 
+/// A tansu-memory broker comes back empty: recreate the topic at once
+/// (through a raw CreateTopics, before clients ask for its metadata), so
+/// the workload goes on and the checker sees what the broker forgot.
+/// Without it, librdkafka 2.12.1 crashes (SIGSEGV in
+/// rd_kafka_metadata_cache_find) on tansu's metadata answer for the
+/// vanished topic.
+fn forgetful_restart_hook(
+    cluster: &Arc<Mutex<Cluster>>,
+    wl: &WorkloadConfig,
+) -> Option<nemesis::AfterStart> {
+    let kind = cluster.lock().unwrap_or_else(|p| p.into_inner()).kind();
+    if kind != ClusterKind::TansuMemory {
+        return None;
+    }
+    let (topic, partitions) = (wl.keymap.topic(0), wl.topic.partitions as i32);
+    Some(Arc::new(move |addr: &str| {
+        let _ =
+            gregor_deploy::wire::create_topic(addr, &topic, partitions, 1, Duration::from_secs(5));
+    }))
+}
+
 /// A function returning the leader address of key 0's partition.
-fn leader_lookup(settings: &ClientSettings, keymap: &KeyMap) -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
+fn leader_lookup(
+    settings: &ClientSettings,
+    keymap: &KeyMap,
+) -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
     let settings = settings.clone();
     let (topic, partition) = (keymap.topic(0), keymap.partition(0));
     Arc::new(move || {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         let c: BaseConsumer = settings.consumer_config().create().ok()?;
-        let md = c.fetch_metadata(Some(&topic), Duration::from_secs(3)).ok()?;
+        let md = c
+            .fetch_metadata(Some(&topic), Duration::from_secs(3))
+            .ok()?;
         let t = md.topics().iter().find(|t| t.name() == topic)?;
-        let leader = t.partitions().iter().find(|p| p.id() == partition)?.leader();
+        let leader = t
+            .partitions()
+            .iter()
+            .find(|p| p.id() == partition)?
+            .leader();
         let b = md.brokers().iter().find(|b| b.id() == leader)?;
         Some(format!("{}:{}", b.host(), b.port()))
     })
 }
 
 /// Reads the run's history back, checks it, writes results and reports.
-pub fn check_and_report(run_dir: &Path, meta: &RunMeta, log: &ui::Log) -> anyhow::Result<(CheckResult, i32)> {
+pub fn check_and_report(
+    run_dir: &Path,
+    meta: &RunMeta,
+    log: &ui::Log,
+) -> anyhow::Result<(CheckResult, i32)> {
     let history = History::read(&run_dir.join("history.jsonl"))?;
     if let Some(w) = &history.truncated_tail {
         log.line(&format!("warning: {w}"));
     }
     let t = Instant::now();
     let result = gregor_checkers::check(&history, &CheckOpts::from_meta(meta));
-    log.line(&format!("checked {} events in {:.2}s", history.len(), t.elapsed().as_secs_f64()));
+    log.line(&format!(
+        "checked {} events in {:.2}s",
+        history.len(),
+        t.elapsed().as_secs_f64()
+    ));
     let json = serde_json::to_string_pretty(&result)?;
-    std::fs::write(run_dir.join("results.json"), json + "\n").context("cannot write results.json")?;
-    let input = gregor_reports::ReportInput { run_dir, history: &history, meta: Some(meta), result: &result };
+    std::fs::write(run_dir.join("results.json"), json + "\n")
+        .context("cannot write results.json")?;
+    let input = gregor_reports::ReportInput {
+        run_dir,
+        history: &history,
+        meta: Some(meta),
+        result: &result,
+    };
     if let Err(e) = gregor_reports::write_all(&input) {
         log.line(&format!("warning: reports: {e}"));
     }
@@ -467,8 +664,17 @@ mod tests {
 
     #[test]
     fn flags_override_the_scenario_and_defaults_fill_the_rest() {
-        let mut s = Scenario::parse("workload:\n  rate: 50\n  concurrency: 3\nclient:\n  acks: '1'\n", "t.yaml").unwrap();
-        let o = Overrides { rate: Some(75.0), acks: Some("all".into()), txn: true, ..Default::default() };
+        let mut s = Scenario::parse(
+            "workload:\n  rate: 50\n  concurrency: 3\nclient:\n  acks: '1'\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let o = Overrides {
+            rate: Some(75.0),
+            acks: Some("all".into()),
+            txn: true,
+            ..Default::default()
+        };
         o.apply(&mut s);
         let r = resolve(s);
         assert_eq!(r.workload.rate, Some(75.0));
@@ -485,7 +691,11 @@ mod tests {
     #[test]
     fn an_attached_cluster_gets_no_faults_by_default() {
         let mut s = Scenario::default();
-        Overrides { bootstrap: Some("127.0.0.1:9092".into()), ..Default::default() }.apply(&mut s);
+        Overrides {
+            bootstrap: Some("127.0.0.1:9092".into()),
+            ..Default::default()
+        }
+        .apply(&mut s);
         let r = resolve(s);
         assert_eq!(r.nemesis.faults, Some(vec![]));
         assert_eq!(r.cluster.kind, None);

@@ -21,7 +21,11 @@ pub enum ScenarioError {
     #[error("{path}: {message}")]
     Yaml { path: String, message: String },
     #[error("{path}: field `{field}`: {message}")]
-    Invalid { path: String, field: String, message: String },
+    Invalid {
+        path: String,
+        field: String,
+        message: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -157,40 +161,73 @@ impl Scenario {
         if text.trim().is_empty() {
             return Ok(Scenario::default());
         }
-        let s: Scenario = serde_saphyr::from_str(text)
-            .map_err(|e| ScenarioError::Yaml { path: path.to_string(), message: e.to_string() })?;
+        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| ScenarioError::Yaml {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
         s.validate(path)?;
         Ok(s)
     }
 
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: p.clone(),
+            source,
+        })?;
         Self::parse(&text, &p)
     }
 
     /// Checks values that the types alone do not constrain.
     pub fn validate(&self, path: &str) -> Result<(), ScenarioError> {
         let bad = |field: &str, message: String| {
-            Err(ScenarioError::Invalid { path: path.to_string(), field: field.to_string(), message })
+            Err(ScenarioError::Invalid {
+                path: path.to_string(),
+                field: field.to_string(),
+                message,
+            })
         };
-        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| -> Result<(), ScenarioError> {
-            match v {
-                Some(x) if !allowed.contains(&x.as_str()) => {
-                    bad(field, format!("{x:?} is not one of {}", allowed.join(", ")))
+        let one_of =
+            |field: &str, v: &Option<String>, allowed: &[&str]| -> Result<(), ScenarioError> {
+                match v {
+                    Some(x) if !allowed.contains(&x.as_str()) => {
+                        bad(field, format!("{x:?} is not one of {}", allowed.join(", ")))
+                    }
+                    _ => Ok(()),
                 }
-                _ => Ok(()),
-            }
-        };
-        one_of("cluster.kind", &self.cluster.kind, &["tansu", "tansu-memory", "kafka"])?;
+            };
+        one_of(
+            "cluster.kind",
+            &self.cluster.kind,
+            &["tansu", "tansu-memory", "kafka"],
+        )?;
         one_of("client.acks", &self.client.acks, &["0", "1", "all", "-1"])?;
-        one_of("client.sub-via", &self.client.sub_via, &["assign", "subscribe"])?;
-        one_of("client.commit", &self.client.commit, &["none", "auto", "sync", "async"])?;
-        one_of("client.isolation-level", &self.client.isolation_level, &["read_committed", "read_uncommitted"])?;
-        one_of("client.auto-offset-reset", &self.client.auto_offset_reset, &["earliest", "latest"])?;
+        one_of(
+            "client.sub-via",
+            &self.client.sub_via,
+            &["assign", "subscribe"],
+        )?;
+        one_of(
+            "client.commit",
+            &self.client.commit,
+            &["none", "auto", "sync", "async"],
+        )?;
+        one_of(
+            "client.isolation-level",
+            &self.client.isolation_level,
+            &["read_committed", "read_uncommitted"],
+        )?;
+        one_of(
+            "client.auto-offset-reset",
+            &self.client.auto_offset_reset,
+            &["earliest", "latest"],
+        )?;
         if let Some(t) = self.time_limit {
             if !(t > 0.0 && t.is_finite()) {
-                return bad("time-limit", format!("{t} is not a positive number of seconds"));
+                return bad(
+                    "time-limit",
+                    format!("{t} is not a positive number of seconds"),
+                );
             }
         }
         for (field, v) in [
@@ -207,8 +244,14 @@ impl Scenario {
             }
         }
         for (field, v) in [
-            ("workload.abort-probability", self.workload.abort_probability),
-            ("workload.reassign-probability", self.workload.reassign_probability),
+            (
+                "workload.abort-probability",
+                self.workload.abort_probability,
+            ),
+            (
+                "workload.reassign-probability",
+                self.workload.reassign_probability,
+            ),
             ("nemesis.jitter", self.nemesis.jitter),
         ] {
             if let Some(v) = v {
@@ -239,7 +282,10 @@ impl Scenario {
                 if crate::nemesis::Fault::parse(f).is_none() {
                     return bad(
                         "nemesis.faults",
-                        format!("unknown fault {f:?}; known faults: {}", crate::nemesis::Fault::NAMES.join(", ")),
+                        format!(
+                            "unknown fault {f:?}; known faults: {}",
+                            crate::nemesis::Fault::NAMES.join(", ")
+                        ),
                     );
                 }
             }
@@ -275,7 +321,10 @@ mod tests {
     fn an_unknown_key_is_an_error_naming_file_line_and_key() {
         let y = "name: x\nworkload:\n  concurrency: 2\n  ratee: 5\n";
         let e = Scenario::parse(y, "s.yaml").unwrap_err().to_string();
-        assert!(e.contains("s.yaml") && e.contains("ratee") && e.contains('4'), "{e}");
+        assert!(
+            e.contains("s.yaml") && e.contains("ratee") && e.contains('4'),
+            "{e}"
+        );
     }
 
     #[test]
@@ -287,11 +336,17 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let e = Scenario::parse("client:\n  acks: 2\n", "s.yaml").unwrap_err().to_string();
+        let e = Scenario::parse("client:\n  acks: 2\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("client.acks"), "{e}");
-        let e = Scenario::parse("nemesis:\n  faults: [kill, explode]\n", "s.yaml").unwrap_err().to_string();
+        let e = Scenario::parse("nemesis:\n  faults: [kill, explode]\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("explode") && e.contains("pause"), "{e}");
-        let e = Scenario::parse("time-limit: -1\n", "s.yaml").unwrap_err().to_string();
+        let e = Scenario::parse("time-limit: -1\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("time-limit"), "{e}");
     }
 }

@@ -73,7 +73,10 @@ mod tests {
         let a = create_run_dir(d.path(), "q").unwrap();
         let b = create_run_dir(d.path(), "q").unwrap();
         assert_ne!(a, b);
-        assert_eq!(std::fs::canonicalize(d.path().join("latest")).unwrap(), std::fs::canonicalize(&b).unwrap());
+        assert_eq!(
+            std::fs::canonicalize(d.path().join("latest")).unwrap(),
+            std::fs::canonicalize(&b).unwrap()
+        );
         assert!(b.join("logs").is_dir());
     }
 }

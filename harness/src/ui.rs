@@ -21,11 +21,20 @@ pub struct Log {
 impl Log {
     pub fn new(quiet: bool) -> Log {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        Log { start: Instant::now(), file: Mutex::new(None), fancy: !ci && std::io::stderr().is_terminal(), quiet }
+        Log {
+            start: Instant::now(),
+            file: Mutex::new(None),
+            fancy: !ci && std::io::stderr().is_terminal(),
+            quiet,
+        }
     }
 
     pub fn set_file(&self, path: &Path) {
-        if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             *self.file.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
         }
     }
@@ -55,13 +64,20 @@ impl<'a> Bar<'a> {
         let bar = (log.fancy && !log.quiet).then(|| {
             let b = indicatif::ProgressBar::new(total.as_secs().max(1));
             b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} workload [{bar:30}] {pos}/{len}s {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} workload [{bar:30}] {pos}/{len}s {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             b
         });
-        Bar { log, bar, last_line: Mutex::new(Instant::now()), total }
+        Bar {
+            log,
+            bar,
+            last_line: Mutex::new(Instant::now()),
+            total,
+        }
     }
 
     pub fn update(&self, elapsed: Duration, p: &Progress) {
@@ -81,7 +97,11 @@ impl<'a> Bar<'a> {
                 let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
                 if last.elapsed() >= Duration::from_secs(5) {
                     *last = Instant::now();
-                    self.log.line(&format!("workload {:.0}/{:.0}s: {msg}", elapsed.as_secs_f64(), self.total.as_secs_f64()));
+                    self.log.line(&format!(
+                        "workload {:.0}/{:.0}s: {msg}",
+                        elapsed.as_secs_f64(),
+                        self.total.as_secs_f64()
+                    ));
                 }
             }
         }

@@ -4,11 +4,19 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn gregor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gregor")).args(args).env("CI", "true").output().expect("gregor runs")
+    Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(args)
+        .env("CI", "true")
+        .output()
+        .expect("gregor runs")
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -20,12 +28,25 @@ fn help_lists_the_working_commands_and_nothing_else() {
         assert!(t.contains(&format!("  {c} ")), "help lacks {c}: {t}");
     }
     for c in ["compare", "monitor"] {
-        assert!(!t.contains(&format!("  {c} ")), "help lists {c}, which does not exist yet: {t}");
+        assert!(
+            !t.contains(&format!("  {c} ")),
+            "help lists {c}, which does not exist yet: {t}"
+        );
     }
-    for sub in [&["run", "--help"][..], &["check", "--help"], &["report", "--help"], &["cluster", "--help"], &["cluster", "up", "--help"]] {
+    for sub in [
+        &["run", "--help"][..],
+        &["check", "--help"],
+        &["report", "--help"],
+        &["cluster", "--help"],
+        &["cluster", "up", "--help"],
+    ] {
         let o = gregor(sub);
         assert_eq!(o.status.code(), Some(0), "{sub:?}");
-        assert!(text(&o).len() > 200, "{sub:?} help is too thin: {}", text(&o));
+        assert!(
+            text(&o).len() > 200,
+            "{sub:?} help is too thin: {}",
+            text(&o)
+        );
     }
 }
 
@@ -33,9 +54,19 @@ fn help_lists_the_working_commands_and_nothing_else() {
 fn a_bad_flag_exits_3() {
     let o = gregor(&["run", "--acks", "2"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let o = gregor(&["run", "--nemesis", "kill,explode", "--bootstrap", "127.0.0.1:1"]);
+    let o = gregor(&[
+        "run",
+        "--nemesis",
+        "kill,explode",
+        "--bootstrap",
+        "127.0.0.1:1",
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("explode") && text(&o).contains("rolling-restart"), "{}", text(&o));
+    assert!(
+        text(&o).contains("explode") && text(&o).contains("rolling-restart"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -46,7 +77,10 @@ fn a_bad_scenario_names_file_line_and_field_and_exits_3() {
     let o = gregor(&["run", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
     let t = text(&o);
-    assert!(t.contains("bad.yaml") && t.contains("concurency") && t.contains('4'), "{t}");
+    assert!(
+        t.contains("bad.yaml") && t.contains("concurency") && t.contains('4'),
+        "{t}"
+    );
     let o = gregor(&["run", "/nonexistent/scenario.yaml"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(text(&o).contains("/nonexistent/scenario.yaml"));
@@ -56,7 +90,15 @@ fn a_bad_scenario_names_file_line_and_field_and_exits_3() {
 fn an_unreachable_cluster_is_an_error_with_exit_3() {
     let d = tempfile::tempdir().unwrap();
     // Port 1 on loopback: nothing listens there.
-    let o = gregor(&["run", "--bootstrap", "127.0.0.1:1", "--time-limit", "5", "--store", d.path().to_str().unwrap()]);
+    let o = gregor(&[
+        "run",
+        "--bootstrap",
+        "127.0.0.1:1",
+        "--time-limit",
+        "5",
+        "--store",
+        d.path().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("127.0.0.1:1"), "{}", text(&o));
 }
@@ -79,8 +121,15 @@ fn check_json(history: &str) -> (Option<i32>, serde_json::Value) {
     std::fs::write(&p, history).unwrap();
     let o = gregor(&["check", p.to_str().unwrap(), "--json"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON line: {stdout}");
-    (o.status.code(), serde_json::from_str(stdout.trim()).expect("JSON"))
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "exactly one JSON line: {stdout}"
+    );
+    (
+        o.status.code(),
+        serde_json::from_str(stdout.trim()).expect("JSON"),
+    )
 }
 
 #[test]
@@ -91,16 +140,30 @@ fn check_follows_the_exit_code_contract() {
     let (code, j) = check_json(DUPLICATE);
     assert_eq!(code, Some(1), "{j:#}");
     assert_eq!(j["valid"], serde_json::json!(false));
-    assert!(j["bad-types"].as_array().unwrap().iter().any(|t| t == "duplicate"), "{j:#}");
+    assert!(
+        j["bad-types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "duplicate"),
+        "{j:#}"
+    );
     assert!(j["anomalies"]["duplicate"]["count"].as_u64().unwrap() >= 1);
     let (code, j) = check_json("");
     assert_eq!(code, Some(2), "an empty history supports no verdict: {j:#}");
     assert_eq!(j["valid"], serde_json::json!("unknown"));
     let (code, j) = check_json("{\"index\":0,");
-    assert_eq!(code, Some(2), "a torn single line is an empty history: {j:#}");
+    assert_eq!(
+        code,
+        Some(2),
+        "a torn single line is an empty history: {j:#}"
+    );
     let (code, j) = check_json("not json\n{}\n");
     assert_eq!(code, Some(3), "{j:#}");
-    assert!(j["error"].as_str().unwrap().contains(":1:"), "the error names the line: {j:#}");
+    assert!(
+        j["error"].as_str().unwrap().contains(":1:"),
+        "the error names the line: {j:#}"
+    );
 }
 
 #[test]

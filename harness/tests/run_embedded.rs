@@ -12,7 +12,10 @@ fn repo() -> PathBuf {
 }
 
 fn gregor(args: &[&str], store: &Path) -> Output {
-    assert!(gregor_deploy::find_tansu().is_some(), "tansu is not installed: run `bash .ci/install-tansu` first");
+    assert!(
+        gregor_deploy::find_tansu().is_some(),
+        "tansu is not installed: run `bash .ci/install-tansu` first"
+    );
     let mut a: Vec<&str> = args.to_vec();
     a.extend(["--store", store.to_str().unwrap()]);
     plain(&a)
@@ -28,7 +31,8 @@ fn plain(args: &[&str]) -> Output {
 }
 
 fn results(store: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(store.join("latest/results.json")).expect("results.json written");
+    let text =
+        std::fs::read_to_string(store.join("latest/results.json")).expect("results.json written");
     serde_json::from_str(&text).expect("results.json is JSON")
 }
 
@@ -47,14 +51,24 @@ fn assert_well_formed(h: &History) {
     let mut open: std::collections::HashMap<u64, usize> = Default::default();
     for (i, e) in h.events.iter().enumerate() {
         assert_eq!(e.index, i as u64, "index of line {}", i + 1);
-        let Process::Client(p) = e.process else { continue };
+        let Process::Client(p) = e.process else {
+            continue;
+        };
         match e.kind {
             EventType::Invoke => {
-                assert!(open.insert(p, i).is_none(), "process {p} invoked at {i} with an op still open");
+                assert!(
+                    open.insert(p, i).is_none(),
+                    "process {p} invoked at {i} with an op still open"
+                );
             }
             _ => {
-                let inv = open.remove(&p).unwrap_or_else(|| panic!("completion at {i} without invoke"));
-                assert_eq!(h.events[inv].f, e.f, "completion at {i} has another f than its invoke");
+                let inv = open
+                    .remove(&p)
+                    .unwrap_or_else(|| panic!("completion at {i} without invoke"));
+                assert_eq!(
+                    h.events[inv].f, e.f,
+                    "completion at {i} has another f than its invoke"
+                );
             }
         }
     }
@@ -72,22 +86,43 @@ fn a_run_with_broker_kills_on_the_shared_sqlite_cluster_is_valid() {
     let h = History::read(&run.join("history.jsonl")).unwrap();
     assert!(h.truncated_tail.is_none());
     assert_well_formed(&h);
-    let kills = h.events.iter().filter(|e| e.process == Process::Nemesis && e.f.as_str() == "kill").count();
-    let starts = h.events.iter().filter(|e| e.process == Process::Nemesis && e.f.as_str() == "start").count();
-    assert!(kills >= 2, "expected at least two kills in 25 s, saw {kills}");
+    let kills = h
+        .events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis && e.f.as_str() == "kill")
+        .count();
+    let starts = h
+        .events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis && e.f.as_str() == "start")
+        .count();
+    assert!(
+        kills >= 2,
+        "expected at least two kills in 25 s, saw {kills}"
+    );
     assert_eq!(kills, starts, "every killed broker is restarted");
     let acked = r["stats"]["acknowledged"].as_u64().unwrap();
     assert!(acked > 200, "only {acked} acknowledged sends");
-    for f in ["scenario.yaml", "meta.json", "report.html", "junit.xml", "summary.md"] {
+    for f in [
+        "scenario.yaml",
+        "meta.json",
+        "report.html",
+        "junit.xml",
+        "summary.md",
+    ] {
         assert!(run.join(f).exists(), "{f} missing from the run directory");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("report.html"), "the summary names the report: {stdout}");
+    assert!(
+        stdout.contains("report.html"),
+        "the summary names the report: {stdout}"
+    );
 
     // The saved run checks the same offline, with the contract's JSON.
     let check = plain(&["check", run.to_str().unwrap(), "--json"]);
     assert_eq!(check.status.code(), Some(0), "{}", describe(&check));
-    let j: serde_json::Value = serde_json::from_slice(&check.stdout).expect("exactly one JSON object");
+    let j: serde_json::Value =
+        serde_json::from_slice(&check.stdout).expect("exactly one JSON object");
     assert_eq!(j["valid"], serde_json::json!(true));
     assert_eq!(j["stats"]["acknowledged"], r["stats"]["acknowledged"]);
 }
@@ -99,11 +134,16 @@ fn a_killed_memory_broker_loses_acknowledged_writes_and_gregor_says_so() {
     let r = results(store.path());
     assert_eq!(out.status.code(), Some(1), "{}\n{r:#}", describe(&out));
     assert_eq!(r["valid"], serde_json::json!(false));
-    let lost = r["stats"]["lost"].as_u64().unwrap_or(0) + r["stats"]["unseen"].as_u64().unwrap_or(0);
-    assert!(lost > 0, "the checker must see acknowledged writes the restarted broker forgot: {r:#}");
+    let lost =
+        r["stats"]["lost"].as_u64().unwrap_or(0) + r["stats"]["unseen"].as_u64().unwrap_or(0);
+    assert!(
+        lost > 0,
+        "the checker must see acknowledged writes the restarted broker forgot: {r:#}"
+    );
     let bad: Vec<String> = serde_json::from_value(r["bad-types"].clone()).unwrap();
     assert!(
-        bad.iter().any(|t| t == "lost-write" || t == "unseen" || t == "inconsistent-offsets"),
+        bad.iter()
+            .any(|t| t == "lost-write" || t == "unseen" || t == "inconsistent-offsets"),
         "bad types {bad:?}"
     );
 }

@@ -18,7 +18,9 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const FLUSH_BYTES: usize = 256 * 1024;
 
 struct Inner {
-    file: File,
+    file: Box<dyn Write + Send>,
+    /// Time of the last event, so times never go backwards in the file.
+    last_time: u64,
     buf: Vec<u8>,
     next_index: u64,
     last_flush: Instant,
@@ -51,10 +53,21 @@ impl Recorder {
 
     /// Like [`Recorder::create`], with `start` as time zero.
     pub fn create_at(path: &Path, start: Instant) -> io::Result<Arc<Recorder>> {
-        let file = OpenOptions::new().create(true).write(true).truncate(true).open(path)?;
+        let file: File = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        Self::to_writer(Box::new(file), start)
+    }
+
+    /// A recorder writing JSONL to any sink (a pipe to a parent process,
+    /// say), with `start` as time zero. Same flushing rules as a file.
+    pub fn to_writer(sink: Box<dyn Write + Send>, start: Instant) -> io::Result<Arc<Recorder>> {
         let rec = Arc::new(Recorder {
             inner: Mutex::new(Inner {
-                file,
+                file: sink,
+                last_time: 0,
                 buf: Vec::with_capacity(FLUSH_BYTES + 4096),
                 next_index: 0,
                 last_flush: Instant::now(),
@@ -86,22 +99,53 @@ impl Recorder {
     }
 
     /// Appends an event, setting its `index` and `time`; returns it as written.
-    pub fn log(&self, mut e: Event) -> Event {
+    pub fn log(&self, e: Event) -> Event {
+        self.log_with(e, None)
+    }
+
+    /// Appends an event that happened at `time` (nanoseconds since time
+    /// zero, e.g. relayed from another process); the index is assigned
+    /// here. Times are kept non-decreasing in file order.
+    pub fn log_at(&self, e: Event, time: u64) -> Event {
+        self.log_with(e, Some(time))
+    }
+
+    fn log_with(&self, mut e: Event, time: Option<u64>) -> Event {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         e.index = g.next_index;
-        e.time = self.now();
+        e.time = time.unwrap_or_else(|| self.now()).max(g.last_time);
+        g.last_time = e.time;
         g.next_index += 1;
         serde_json::to_writer(&mut g.buf, &e).expect("events always serialize");
         g.buf.push(b'\n');
-        if e.process == Process::Nemesis || g.buf.len() >= FLUSH_BYTES || g.last_flush.elapsed() >= FLUSH_EVERY {
+        if e.process == Process::Nemesis
+            || g.buf.len() >= FLUSH_BYTES
+            || g.last_flush.elapsed() >= FLUSH_EVERY
+        {
             g.flush();
         }
         e
     }
 
     /// Shorthand for [`Recorder::log`] of a fresh event.
-    pub fn record(&self, process: Process, kind: EventType, f: F, value: Value, error: Option<String>) -> Event {
-        self.log(Event { index: 0, time: 0, process, kind, f, value, error, extra: Vec::new() })
+    pub fn record(
+        &self,
+        process: Process,
+        kind: EventType,
+        f: F,
+        value: Value,
+        error: Option<String>,
+    ) -> Event {
+        self.log(Event {
+            index: 0,
+            time: 0,
+            process,
+            kind,
+            f,
+            value,
+            error,
+            extra: Vec::new(),
+        })
     }
 
     fn flush_if_due(&self) {
@@ -116,7 +160,7 @@ impl Recorder {
     pub fn flush(&self) -> io::Result<()> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.flush();
-        let _ = g.file.sync_data();
+        let _ = g.file.flush();
         match g.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -125,7 +169,10 @@ impl Recorder {
 
     /// Number of events logged so far.
     pub fn len(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_index
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_index
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,16 +198,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let rec = Recorder::create(&path).unwrap();
-        let send = Value::Mops(vec![Mop::Send { key: 1, value: 5, offset: None }]);
+        let send = Value::Mops(vec![Mop::Send {
+            key: 1,
+            value: 5,
+            offset: None,
+        }]);
         rec.record(Process::Client(0), EventType::Invoke, F::Send, send, None);
-        let acked = Value::Mops(vec![Mop::Send { key: 1, value: 5, offset: Some(0) }]);
-        rec.record(Process::Client(0), EventType::Ok, F::Send, acked.clone(), None);
-        rec.record(Process::Nemesis, EventType::Info, F::Other("kill".into()), Value::Json(serde_json::json!(["b1"])), None);
+        let acked = Value::Mops(vec![Mop::Send {
+            key: 1,
+            value: 5,
+            offset: Some(0),
+        }]);
+        rec.record(
+            Process::Client(0),
+            EventType::Ok,
+            F::Send,
+            acked.clone(),
+            None,
+        );
+        rec.record(
+            Process::Nemesis,
+            EventType::Info,
+            F::Other("kill".into()),
+            Value::Json(serde_json::json!(["b1"])),
+            None,
+        );
         // A nemesis event is flushed at once, without waiting for the timer.
         let h = History::read(&path).unwrap();
         assert_eq!(h.len(), 3);
         assert_eq!(h.events[1].value, acked);
-        assert!(h.events.windows(2).all(|w| w[0].index + 1 == w[1].index && w[0].time <= w[1].time));
+        assert!(h
+            .events
+            .windows(2)
+            .all(|w| w[0].index + 1 == w[1].index && w[0].time <= w[1].time));
     }
 
     #[test]
@@ -168,7 +238,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let rec = Recorder::create(&path).unwrap();
-        rec.record(Process::Client(0), EventType::Invoke, F::Poll, Value::Mops(vec![Mop::Poll { reads: None }]), None);
+        rec.record(
+            Process::Client(0),
+            EventType::Invoke,
+            F::Poll,
+            Value::Mops(vec![Mop::Poll { reads: None }]),
+            None,
+        );
         let deadline = Instant::now() + Duration::from_secs(2);
         while History::read(&path).unwrap().is_empty() {
             assert!(Instant::now() < deadline, "event not flushed within 2 s");

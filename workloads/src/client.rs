@@ -50,8 +50,13 @@ pub struct RecordingContext {
 
 impl RecordingContext {
     fn keys(&self, tpl: &TopicPartitionList) -> Vec<Key> {
-        let Some(km) = &self.keymap else { return vec![] };
-        tpl.elements().iter().filter_map(|e| km.key(e.topic(), e.partition())).collect()
+        let Some(km) = &self.keymap else {
+            return vec![];
+        };
+        tpl.elements()
+            .iter()
+            .filter_map(|e| km.key(e.topic(), e.partition()))
+            .collect()
     }
 
     fn note(&self, v: serde_json::Value) {
@@ -68,14 +73,24 @@ impl ClientContext for RecordingContext {}
 impl ConsumerContext for RecordingContext {
     fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         let v = match r {
-            Rebalance::Assign(tpl) => serde_json::json!({"rebalance": "assign", "keys": self.keys(tpl)}),
-            Rebalance::Revoke(tpl) => serde_json::json!({"rebalance": "revoke", "keys": self.keys(tpl)}),
-            Rebalance::Error(e) => serde_json::json!({"rebalance": "error", "error": e.to_string()}),
+            Rebalance::Assign(tpl) => {
+                serde_json::json!({"rebalance": "assign", "keys": self.keys(tpl)})
+            }
+            Rebalance::Revoke(tpl) => {
+                serde_json::json!({"rebalance": "revoke", "keys": self.keys(tpl)})
+            }
+            Rebalance::Error(e) => {
+                serde_json::json!({"rebalance": "error", "error": e.to_string()})
+            }
         };
         self.note(v);
     }
 
-    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
         let v = match result {
             Ok(()) => serde_json::json!({"async-commit": "ok", "keys": self.keys(offsets)}),
             Err(e) => serde_json::json!({"async-commit": "error", "error": e.to_string()}),
@@ -140,11 +155,16 @@ impl Client {
         keymap: &KeyMap,
         rec: Arc<Recorder>,
     ) -> Result<Client, ClientError> {
-        let txn_id = settings.txn.then(|| format!("{}-txn-{worker}", settings.group_id));
+        let txn_id = settings
+            .txn
+            .then(|| format!("{}-txn-{worker}", settings.group_id));
         let producer: FutureProducer = settings
             .producer_config(txn_id.as_deref())
             .create()
-            .map_err(|source| ClientError::Create { what: "producer", source })?;
+            .map_err(|source| ClientError::Create {
+                what: "producer",
+                source,
+            })?;
         let producer = Arc::new(producer);
         if let Some(id) = txn_id {
             let p = producer.clone();
@@ -154,11 +174,17 @@ impl Client {
                 .expect("init_transactions task")
                 .map_err(|source| ClientError::InitTxn { id, source })?;
         }
-        let ctx = RecordingContext { notes: Mutex::default(), keymap: Some(keymap.clone()) };
+        let ctx = RecordingContext {
+            notes: Mutex::default(),
+            keymap: Some(keymap.clone()),
+        };
         let consumer: Consumer_ = settings
             .consumer_config()
             .create_with_context(ctx)
-            .map_err(|source| ClientError::Create { what: "consumer", source })?;
+            .map_err(|source| ClientError::Create {
+                what: "consumer",
+                source,
+            })?;
         Ok(Client {
             process,
             settings: settings.clone(),
@@ -184,7 +210,16 @@ impl Client {
                 extra.push(("client-notes".to_string(), serde_json::Value::Array(notes)));
             }
         }
-        self.rec.log(gregor_history::Event { index: 0, time: 0, process: self.p(), kind, f, value, error, extra });
+        self.rec.log(gregor_history::Event {
+            index: 0,
+            time: 0,
+            process: self.p(),
+            kind,
+            f,
+            value,
+            error,
+            extra,
+        });
     }
 
     /// Performs one operation, recording its invocation and completion.
@@ -201,7 +236,12 @@ impl Client {
     /// Records a client crash: the caller must continue under a new process.
     pub fn crash(&self) {
         self.log(EventType::Invoke, F::Crash, Value::None, None);
-        self.log(EventType::Info, F::Crash, Value::None, Some("client crashed on purpose".into()));
+        self.log(
+            EventType::Info,
+            F::Crash,
+            Value::None,
+            Some("client crashed on purpose".into()),
+        );
     }
 
     fn send_mops(sends: &[(Key, Val)], offsets: Option<&[Option<Offset>]>) -> Value {
@@ -209,7 +249,11 @@ impl Client {
             sends
                 .iter()
                 .enumerate()
-                .map(|(i, &(key, value))| Mop::Send { key, value, offset: offsets.and_then(|o| o[i]) })
+                .map(|(i, &(key, value))| Mop::Send {
+                    key,
+                    value,
+                    offset: offsets.and_then(|o| o[i]),
+                })
                 .collect(),
         )
     }
@@ -222,7 +266,10 @@ impl Client {
         for &(key, value) in sends {
             let topic = self.keymap.topic(key);
             let (k, v) = (key.to_string(), value.to_string());
-            let record = FutureRecord::to(&topic).partition(self.keymap.partition(key)).key(&k).payload(&v);
+            let record = FutureRecord::to(&topic)
+                .partition(self.keymap.partition(key))
+                .key(&k)
+                .payload(&v);
             match self.producer.send_result(record) {
                 Ok(f) => {
                     futs.push(Some(f));
@@ -245,7 +292,10 @@ impl Client {
             Err(_) => {
                 return early
                     .into_iter()
-                    .map(|e| Err(e.unwrap_or((false, "timed out waiting for the delivery report".into()))))
+                    .map(|e| {
+                        Err(e
+                            .unwrap_or((false, "timed out waiting for the delivery report".into())))
+                    })
                     .collect()
             }
         };
@@ -262,30 +312,55 @@ impl Client {
     }
 
     async fn send(&mut self, sends: &[(Key, Val)]) -> (Outcome, Learned) {
-        self.log(EventType::Invoke, F::Send, Self::send_mops(sends, None), None);
+        self.log(
+            EventType::Invoke,
+            F::Send,
+            Self::send_mops(sends, None),
+            None,
+        );
         let results = self.deliver(sends).await;
         let mut learned = Learned::default();
-        let offsets: Vec<Option<Offset>> = results.iter().map(|r| r.as_ref().ok().copied()).collect();
-        let errors: Vec<&(bool, String)> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        let offsets: Vec<Option<Offset>> =
+            results.iter().map(|r| r.as_ref().ok().copied()).collect();
+        let errors: Vec<&(bool, String)> =
+            results.iter().filter_map(|r| r.as_ref().err()).collect();
         if errors.is_empty() {
             for (i, &(k, _)) in sends.iter().enumerate() {
                 if let Some(o) = offsets[i] {
                     learned.acked.push((k, o));
                 }
             }
-            self.log(EventType::Ok, F::Send, Self::send_mops(sends, Some(&offsets)), None);
+            self.log(
+                EventType::Ok,
+                F::Send,
+                Self::send_mops(sends, Some(&offsets)),
+                None,
+            );
             (Outcome::Ok, learned)
         } else if errors.len() == sends.len() && errors.iter().all(|(definite, _)| *definite) {
-            self.log(EventType::Fail, F::Send, Self::send_mops(sends, None), Some(errors[0].1.clone()));
+            self.log(
+                EventType::Fail,
+                F::Send,
+                Self::send_mops(sends, None),
+                Some(errors[0].1.clone()),
+            );
             (Outcome::Fail, learned)
         } else {
-            self.log(EventType::Info, F::Send, Self::send_mops(sends, None), Some(errors[0].1.clone()));
+            self.log(
+                EventType::Info,
+                F::Send,
+                Self::send_mops(sends, None),
+                Some(errors[0].1.clone()),
+            );
             (Outcome::Info, learned)
         }
     }
 
     /// Receives records until none arrives for a short while.
-    async fn receive(&mut self, first_wait: Duration) -> (BTreeMap<Key, Vec<(Offset, Val)>>, Vec<String>) {
+    async fn receive(
+        &mut self,
+        first_wait: Duration,
+    ) -> (BTreeMap<Key, Vec<(Offset, Val)>>, Vec<String>) {
         let mut reads: BTreeMap<Key, Vec<(Offset, Val)>> = BTreeMap::new();
         let mut problems = Vec::new();
         let started = Instant::now();
@@ -302,7 +377,10 @@ impl Client {
                 }
                 Ok(Ok(m)) => {
                     let key = self.keymap.key(m.topic(), m.partition());
-                    let val = m.payload().and_then(|p| std::str::from_utf8(p).ok()).and_then(|s| s.parse::<Val>().ok());
+                    let val = m
+                        .payload()
+                        .and_then(|p| std::str::from_utf8(p).ok())
+                        .and_then(|s| s.parse::<Val>().ok());
                     match (key, val) {
                         (Some(k), Some(v)) => {
                             let o = m.offset().max(0) as Offset;
@@ -325,14 +403,24 @@ impl Client {
     }
 
     async fn poll_op(&mut self) -> (Outcome, Learned) {
-        self.log(EventType::Invoke, F::Poll, Value::Mops(vec![Mop::Poll { reads: None }]), None);
+        self.log(
+            EventType::Invoke,
+            F::Poll,
+            Value::Mops(vec![Mop::Poll { reads: None }]),
+            None,
+        );
         let (reads, problems) = self.receive(self.settings.poll_timeout).await;
         let learned = Learned {
-            read: reads.iter().filter_map(|(k, v)| v.iter().map(|(o, _)| *o).max().map(|o| (*k, o))).collect(),
+            read: reads
+                .iter()
+                .filter_map(|(k, v)| v.iter().map(|(o, _)| *o).max().map(|o| (*k, o)))
+                .collect(),
             ..Default::default()
         };
         let any = !reads.is_empty();
-        let value = Value::Mops(vec![Mop::Poll { reads: Some(reads.into_iter().collect()) }]);
+        let value = Value::Mops(vec![Mop::Poll {
+            reads: Some(reads.into_iter().collect()),
+        }]);
         let err = (!problems.is_empty()).then(|| problems.join("; "));
         self.log(EventType::Ok, F::Poll, value, err);
         if any {
@@ -344,7 +432,11 @@ impl Client {
     fn position_list(&self, keys: &BTreeMap<Key, Offset>) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for (&k, &o) in keys {
-            let _ = tpl.add_partition_offset(&self.keymap.topic(k), self.keymap.partition(k), RdOffset::Offset(o as i64));
+            let _ = tpl.add_partition_offset(
+                &self.keymap.topic(k),
+                self.keymap.partition(k),
+                RdOffset::Offset(o as i64),
+            );
         }
         tpl
     }
@@ -356,14 +448,26 @@ impl Client {
             CommitMode::None | CommitMode::Auto => {}
             CommitMode::Async => {
                 let tpl = self.position_list(&self.positions);
-                let _ = self.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async);
+                let _ = self
+                    .consumer
+                    .commit(&tpl, rdkafka::consumer::CommitMode::Async);
             }
             CommitMode::Sync => {
                 let offsets = self.positions.clone();
                 let tpl = self.position_list(&offsets);
-                self.log(EventType::Invoke, F::Commit, Value::Mops(vec![Mop::Commit { offsets: offsets.clone() }]), None);
+                self.log(
+                    EventType::Invoke,
+                    F::Commit,
+                    Value::Mops(vec![Mop::Commit {
+                        offsets: offsets.clone(),
+                    }]),
+                    None,
+                );
                 let c = self.consumer.clone();
-                let r = tokio::task::spawn_blocking(move || c.commit(&tpl, rdkafka::consumer::CommitMode::Sync)).await;
+                let r = tokio::task::spawn_blocking(move || {
+                    c.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+                })
+                .await;
                 let value = Value::Mops(vec![Mop::Commit { offsets }]);
                 match r {
                     Ok(Ok(())) => self.log(EventType::Ok, F::Commit, value, None),
@@ -379,7 +483,14 @@ impl Client {
     pub async fn committed_op(&mut self) {
         let keys: Vec<Key> = self.held.iter().copied().collect();
         let ask: BTreeMap<Key, Option<Offset>> = keys.iter().map(|k| (*k, None)).collect();
-        self.log(EventType::Invoke, F::Committed, Value::Mops(vec![Mop::Committed { offsets: ask.clone() }]), None);
+        self.log(
+            EventType::Invoke,
+            F::Committed,
+            Value::Mops(vec![Mop::Committed {
+                offsets: ask.clone(),
+            }]),
+            None,
+        );
         let mut tpl = TopicPartitionList::new();
         for &k in &keys {
             tpl.add_partition(&self.keymap.topic(k), self.keymap.partition(k));
@@ -399,17 +510,37 @@ impl Client {
                         got.insert(k, o);
                     }
                 }
-                self.log(EventType::Ok, F::Committed, Value::Mops(vec![Mop::Committed { offsets: got }]), None);
+                self.log(
+                    EventType::Ok,
+                    F::Committed,
+                    Value::Mops(vec![Mop::Committed { offsets: got }]),
+                    None,
+                );
             }
-            Ok(Err(e)) => self.log(EventType::Fail, F::Committed, Value::Mops(vec![Mop::Committed { offsets: ask }]), Some(e.to_string())),
-            Err(e) => self.log(EventType::Fail, F::Committed, Value::Mops(vec![Mop::Committed { offsets: ask }]), Some(e.to_string())),
+            Ok(Err(e)) => self.log(
+                EventType::Fail,
+                F::Committed,
+                Value::Mops(vec![Mop::Committed { offsets: ask }]),
+                Some(e.to_string()),
+            ),
+            Err(e) => self.log(
+                EventType::Fail,
+                F::Committed,
+                Value::Mops(vec![Mop::Committed { offsets: ask }]),
+                Some(e.to_string()),
+            ),
         }
     }
 
     /// Assigns `keys`: held keys keep their position, new ones start from
     /// the beginning (or the committed offset when not `from_beginning`).
     pub fn assign(&mut self, keys: &[Key]) -> Outcome {
-        self.log(EventType::Invoke, F::Assign, Value::Keys(keys.to_vec()), None);
+        self.log(
+            EventType::Invoke,
+            F::Assign,
+            Value::Keys(keys.to_vec()),
+            None,
+        );
         let mut tpl = TopicPartitionList::new();
         for &k in keys {
             let off = match self.positions.get(&k) {
@@ -428,7 +559,12 @@ impl Client {
                 Outcome::Ok
             }
             Err(e) => {
-                self.log(EventType::Fail, F::Assign, Value::Keys(keys.to_vec()), Some(e.to_string()));
+                self.log(
+                    EventType::Fail,
+                    F::Assign,
+                    Value::Keys(keys.to_vec()),
+                    Some(e.to_string()),
+                );
                 Outcome::Fail
             }
         }
@@ -437,18 +573,33 @@ impl Client {
     /// Subscribes to the topics of `keys`; the group decides which keys this
     /// process then holds (rebalances are noted on later ops).
     pub fn subscribe(&mut self, keys: &[Key]) -> Outcome {
-        self.log(EventType::Invoke, F::Subscribe, Value::Keys(keys.to_vec()), None);
+        self.log(
+            EventType::Invoke,
+            F::Subscribe,
+            Value::Keys(keys.to_vec()),
+            None,
+        );
         let topics: BTreeSet<String> = keys.iter().map(|k| self.keymap.topic(*k)).collect();
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         match self.consumer.subscribe(&topics) {
             Ok(()) => {
                 self.held = keys.iter().copied().collect();
                 self.positions.clear();
-                self.log(EventType::Ok, F::Subscribe, Value::Keys(keys.to_vec()), None);
+                self.log(
+                    EventType::Ok,
+                    F::Subscribe,
+                    Value::Keys(keys.to_vec()),
+                    None,
+                );
                 Outcome::Ok
             }
             Err(e) => {
-                self.log(EventType::Fail, F::Subscribe, Value::Keys(keys.to_vec()), Some(e.to_string()));
+                self.log(
+                    EventType::Fail,
+                    F::Subscribe,
+                    Value::Keys(keys.to_vec()),
+                    Some(e.to_string()),
+                );
                 Outcome::Fail
             }
         }
@@ -459,24 +610,49 @@ impl Client {
         f: impl FnOnce(&FutureProducer) -> rdkafka::error::KafkaResult<T> + Send + 'static,
     ) -> Result<T, KafkaError> {
         let p = self.producer.clone();
-        tokio::task::spawn_blocking(move || f(&p)).await.unwrap_or(Err(KafkaError::Canceled))
+        tokio::task::spawn_blocking(move || f(&p))
+            .await
+            .unwrap_or(Err(KafkaError::Canceled))
     }
 
-    fn txn_value(mops: &[GenMop], offsets: &[Option<Offset>], reads: &[Option<Vec<(Key, Vec<(Offset, Val)>)>>], done: bool) -> Value {
+    fn txn_value(
+        mops: &[GenMop],
+        offsets: &[Option<Offset>],
+        reads: &[Option<Vec<(Key, Vec<(Offset, Val)>)>>],
+        done: bool,
+    ) -> Value {
         let mut si = 0;
         let mut pi = 0;
         Value::Mops(
             mops.iter()
                 .map(|m| match m {
                     GenMop::Send { key, value } => {
-                        let o = if done { offsets.get(si).copied().flatten() } else { None };
+                        let o = if done {
+                            offsets.get(si).copied().flatten()
+                        } else {
+                            None
+                        };
                         si += 1;
-                        Mop::Send { key: *key, value: *value, offset: o }
+                        Mop::Send {
+                            key: *key,
+                            value: *value,
+                            offset: o,
+                        }
                     }
                     GenMop::Poll => {
-                        let r = if done { reads.get(pi).cloned().flatten() } else { None };
+                        let r = if done {
+                            reads.get(pi).cloned().flatten()
+                        } else {
+                            None
+                        };
                         pi += 1;
-                        Mop::Poll { reads: if done { Some(r.unwrap_or_default()) } else { None } }
+                        Mop::Poll {
+                            reads: if done {
+                                Some(r.unwrap_or_default())
+                            } else {
+                                None
+                            },
+                        }
                     }
                 })
                 .collect(),
@@ -487,7 +663,12 @@ impl Client {
         let none = Self::txn_value(mops, &[], &[], false);
         self.log(EventType::Invoke, F::Txn, none.clone(), None);
         if let Err(e) = self.blocking_txn(|p| p.begin_transaction()).await {
-            self.log(EventType::Fail, F::Txn, none, Some(format!("begin_transaction: {e}")));
+            self.log(
+                EventType::Fail,
+                F::Txn,
+                none,
+                Some(format!("begin_transaction: {e}")),
+            );
             return (Outcome::Fail, Learned::default());
         }
         let mut offsets = Vec::new();
@@ -525,7 +706,10 @@ impl Client {
             let tpl = self.position_list(&self.positions);
             if let Some(meta) = self.consumer.group_metadata() {
                 let t = self.settings.op_timeout;
-                if let Err(e) = self.blocking_txn(move |p| p.send_offsets_to_transaction(&tpl, &meta, t)).await {
+                if let Err(e) = self
+                    .blocking_txn(move |p| p.send_offsets_to_transaction(&tpl, &meta, t))
+                    .await
+                {
                     failure = Some((false, format!("send_offsets_to_transaction: {e}")));
                 }
             }
@@ -543,14 +727,28 @@ impl Client {
         }
         // Abort: requested, or after an error. A successful abort means the
         // transaction's writes are certainly invisible to read_committed.
-        let why = failure.as_ref().map(|f| f.1.clone()).unwrap_or_else(|| "aborted on purpose".into());
+        let why = failure
+            .as_ref()
+            .map(|f| f.1.clone())
+            .unwrap_or_else(|| "aborted on purpose".into());
         match self.blocking_txn(move |p| p.abort_transaction(t)).await {
             Ok(()) => {
                 self.log(EventType::Fail, F::Txn, none, Some(why));
-                (Outcome::Fail, Learned { acked: vec![], read: learned.read })
+                (
+                    Outcome::Fail,
+                    Learned {
+                        acked: vec![],
+                        read: learned.read,
+                    },
+                )
             }
             Err(e) => {
-                self.log(EventType::Info, F::Txn, none, Some(format!("{why}; abort_transaction: {e}")));
+                self.log(
+                    EventType::Info,
+                    F::Txn,
+                    none,
+                    Some(format!("{why}; abort_transaction: {e}")),
+                );
                 (Outcome::Info, Learned::default())
             }
         }

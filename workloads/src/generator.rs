@@ -59,6 +59,9 @@ pub struct GenConfig {
     pub subscribe: bool,
     /// Probability of picking a key with sent-but-unread values.
     pub unread_bias: f64,
+    /// First value to hand out (a restarted client process continues above
+    /// the values an earlier one used, so values stay unique).
+    pub first_value: Val,
 }
 
 impl Default for GenConfig {
@@ -75,6 +78,7 @@ impl Default for GenConfig {
             reassign_probability: 0.01,
             subscribe: false,
             unread_bias: 0.5,
+            first_value: 0,
         }
     }
 }
@@ -100,7 +104,7 @@ impl Generator {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             active: (0..keys).collect(),
             next_key: keys,
-            next_value: 0,
+            next_value: cfg.first_value,
             writes: BTreeMap::new(),
             acked_high: BTreeMap::new(),
             read_high: BTreeMap::new(),
@@ -186,9 +190,16 @@ impl Generator {
 
     /// The next operation to perform.
     pub fn next(&mut self) -> Op {
-        if self.rng.random_bool(self.cfg.reassign_probability.clamp(0.0, 1.0)) {
+        if self
+            .rng
+            .random_bool(self.cfg.reassign_probability.clamp(0.0, 1.0))
+        {
             let keys = self.random_keys();
-            return if self.cfg.subscribe { Op::Subscribe(keys) } else { Op::Assign(keys) };
+            return if self.cfg.subscribe {
+                Op::Subscribe(keys)
+            } else {
+                Op::Assign(keys)
+            };
         }
         let total = self.cfg.send_weight + self.cfg.poll_weight + self.cfg.txn_weight;
         let roll = self.rng.random_range(0..total.max(1));
@@ -210,7 +221,9 @@ impl Generator {
                     }
                 })
                 .collect();
-            let abort = self.rng.random_bool(self.cfg.abort_probability.clamp(0.0, 1.0));
+            let abort = self
+                .rng
+                .random_bool(self.cfg.abort_probability.clamp(0.0, 1.0));
             Op::Txn { mops, abort }
         }
     }
@@ -249,15 +262,29 @@ mod tests {
 
     #[test]
     fn the_same_seed_and_completions_give_the_same_ops() {
-        let cfg = GenConfig { seed: 42, txn_weight: 1, ..Default::default() };
+        let cfg = GenConfig {
+            seed: 42,
+            txn_weight: 1,
+            ..Default::default()
+        };
         assert_eq!(run(cfg.clone(), 500), run(cfg.clone(), 500));
-        let other = GenConfig { seed: 43, ..cfg.clone() };
+        let other = GenConfig {
+            seed: 43,
+            ..cfg.clone()
+        };
         assert_ne!(run(cfg, 500), run(other, 500));
     }
 
     #[test]
     fn values_are_never_reused() {
-        let ops = run(GenConfig { seed: 1, txn_weight: 2, ..Default::default() }, 2000);
+        let ops = run(
+            GenConfig {
+                seed: 1,
+                txn_weight: 2,
+                ..Default::default()
+            },
+            2000,
+        );
         let mut seen = BTreeSet::new();
         for op in ops {
             let vals: Vec<Val> = match op {
@@ -279,7 +306,13 @@ mod tests {
 
     #[test]
     fn keys_are_retired_after_their_write_cap() {
-        let cfg = GenConfig { seed: 3, keys: 2, max_writes_per_key: Some(5), poll_weight: 0, ..Default::default() };
+        let cfg = GenConfig {
+            seed: 3,
+            keys: 2,
+            max_writes_per_key: Some(5),
+            poll_weight: 0,
+            ..Default::default()
+        };
         let mut per_key: BTreeMap<Key, u64> = BTreeMap::new();
         for op in run(cfg, 200) {
             if let Op::Send(s) = op {
@@ -289,16 +322,29 @@ mod tests {
             }
         }
         assert!(per_key.len() > 10, "keys rotated: {per_key:?}");
-        assert!(per_key.values().all(|&n| n <= 5), "a key exceeded the cap: {per_key:?}");
+        assert!(
+            per_key.values().all(|&n| n <= 5),
+            "a key exceeded the cap: {per_key:?}"
+        );
     }
 
     #[test]
     fn reassignments_use_subscribe_only_when_asked() {
-        let cfg = GenConfig { seed: 9, reassign_probability: 0.2, ..Default::default() };
+        let cfg = GenConfig {
+            seed: 9,
+            reassign_probability: 0.2,
+            ..Default::default()
+        };
         let ops = run(cfg.clone(), 300);
         assert!(ops.iter().any(|o| matches!(o, Op::Assign(_))));
         assert!(!ops.iter().any(|o| matches!(o, Op::Subscribe(_))));
-        let ops = run(GenConfig { subscribe: true, ..cfg }, 300);
+        let ops = run(
+            GenConfig {
+                subscribe: true,
+                ..cfg
+            },
+            300,
+        );
         assert!(ops.iter().any(|o| matches!(o, Op::Subscribe(_))));
     }
 }

@@ -16,7 +16,10 @@ pub struct KeyMap {
 
 impl KeyMap {
     pub fn new(prefix: impl Into<String>, partitions: u32) -> KeyMap {
-        KeyMap { prefix: prefix.into(), partitions: partitions.max(1) }
+        KeyMap {
+            prefix: prefix.into(),
+            partitions: partitions.max(1),
+        }
     }
 
     /// The topic holding key `k`.
@@ -34,7 +37,10 @@ impl KeyMap {
     }
 
     pub fn topic_partition(&self, k: Key) -> TopicPartition {
-        TopicPartition { topic: self.topic(k), partition: self.partition(k) }
+        TopicPartition {
+            topic: self.topic(k),
+            partition: self.partition(k),
+        }
     }
 
     /// The key of a topic-partition, if it is one of ours.
@@ -57,7 +63,9 @@ impl KeyMap {
 
     /// The mapping of the given keys, for run metadata.
     pub fn table(&self, keys: impl IntoIterator<Item = Key>) -> BTreeMap<Key, TopicPartition> {
-        keys.into_iter().map(|k| (k, self.topic_partition(k))).collect()
+        keys.into_iter()
+            .map(|k| (k, self.topic_partition(k)))
+            .collect()
     }
 }
 

@@ -27,6 +27,9 @@ pub struct WorkloadConfig {
     pub rate: f64,
     /// Crash and recreate each client this often (`crash-clients`).
     pub crash_every: Option<Duration>,
+    /// Process number of the first worker (the others follow; renumbered
+    /// processes come after all of them).
+    pub first_process: u64,
 }
 
 /// Counters shared with progress displays.
@@ -66,7 +69,10 @@ struct Shared {
 
 impl Shared {
     fn learn(&self, acked: &[(Key, Offset)], read: &[(Key, Offset)]) {
-        self.gen.lock().unwrap_or_else(|p| p.into_inner()).completed(acked, read);
+        self.gen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .completed(acked, read);
         let mut h = self.highest.lock().unwrap_or_else(|p| p.into_inner());
         for &(k, o) in acked.iter().chain(read) {
             let e = h.entry(k).or_insert(o);
@@ -93,20 +99,49 @@ impl Shared {
             let t = self.cfg.keymap.topic(k);
             if !known.contains(&t) {
                 // Failure here shows up as failed sends in the history.
-                let _ = ensure_topic(&self.cfg.settings, &t, &self.cfg.topic, Duration::from_secs(10)).await;
+                let _ = ensure_topic(
+                    &self.cfg.settings,
+                    &t,
+                    &self.cfg.topic,
+                    Duration::from_secs(10),
+                )
+                .await;
                 known.insert(t);
             }
         }
     }
 }
 
-async fn worker(shared: Arc<Shared>, worker: u64, mut stop: watch::Receiver<bool>) -> Result<(), ClientError> {
+async fn worker(
+    shared: Arc<Shared>,
+    worker: u64,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), ClientError> {
     let cfg = &shared.cfg;
-    let interval = if cfg.rate > 0.0 { Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate) } else { Duration::ZERO };
-    let mut process = worker;
-    let mut client = Client::new(process, worker, &cfg.settings, &cfg.keymap, shared.rec.clone()).await?;
-    let initial = shared.gen.lock().unwrap_or_else(|p| p.into_inner()).initial_keys();
-    let first = if cfg.gen.subscribe { Op::Subscribe(initial) } else { Op::Assign(initial) };
+    let interval = if cfg.rate > 0.0 {
+        Duration::from_secs_f64(cfg.concurrency as f64 / cfg.rate)
+    } else {
+        Duration::ZERO
+    };
+    let mut process = cfg.first_process + worker;
+    let mut client = Client::new(
+        process,
+        worker,
+        &cfg.settings,
+        &cfg.keymap,
+        shared.rec.clone(),
+    )
+    .await?;
+    let initial = shared
+        .gen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .initial_keys();
+    let first = if cfg.gen.subscribe {
+        Op::Subscribe(initial)
+    } else {
+        Op::Assign(initial)
+    };
     client.perform(&first).await;
     // Stagger workers so they do not all fire at once.
     let mut next = Instant::now() + interval.mul_f64(worker as f64 / cfg.concurrency.max(1) as f64);
@@ -128,8 +163,19 @@ async fn worker(shared: Arc<Shared>, worker: u64, mut stop: watch::Receiver<bool
                 process = shared.next_process.fetch_add(1, Ordering::SeqCst);
                 let held: Vec<Key> = client.held().iter().copied().collect();
                 drop(client);
-                client = Client::new(process, worker, &cfg.settings, &cfg.keymap, shared.rec.clone()).await?;
-                let op = if cfg.gen.subscribe { Op::Subscribe(held) } else { Op::Assign(held) };
+                client = Client::new(
+                    process,
+                    worker,
+                    &cfg.settings,
+                    &cfg.keymap,
+                    shared.rec.clone(),
+                )
+                .await?;
+                let op = if cfg.gen.subscribe {
+                    Op::Subscribe(held)
+                } else {
+                    Op::Assign(held)
+                };
                 client.perform(&op).await;
                 continue;
             }
@@ -156,9 +202,20 @@ async fn worker(shared: Arc<Shared>, worker: u64, mut stop: watch::Receiver<bool
                 process = shared.next_process.fetch_add(1, Ordering::SeqCst);
                 let held: Vec<Key> = client.held().iter().copied().collect();
                 drop(client);
-                client = Client::new(process, worker, &cfg.settings, &cfg.keymap, shared.rec.clone()).await?;
+                client = Client::new(
+                    process,
+                    worker,
+                    &cfg.settings,
+                    &cfg.keymap,
+                    shared.rec.clone(),
+                )
+                .await?;
                 if !held.is_empty() {
-                    let op = if cfg.gen.subscribe { Op::Subscribe(held) } else { Op::Assign(held) };
+                    let op = if cfg.gen.subscribe {
+                        Op::Subscribe(held)
+                    } else {
+                        Op::Assign(held)
+                    };
                     client.perform(&op).await;
                 }
             }
@@ -178,15 +235,16 @@ pub async fn run_workers(
     let first_topic = cfg.keymap.topic(0);
     let shared = Arc::new(Shared {
         gen: Mutex::new(Generator::new(cfg.gen.clone())),
-        next_process: AtomicU64::new(cfg.concurrency),
+        next_process: AtomicU64::new(cfg.first_process + cfg.concurrency),
         highest: Mutex::new(BTreeMap::new()),
         topics: tokio::sync::Mutex::new([first_topic].into_iter().collect()),
         rec,
         progress,
         cfg,
     });
-    let handles: Vec<_> =
-        (0..shared.cfg.concurrency).map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone()))).collect();
+    let handles: Vec<_> = (0..shared.cfg.concurrency)
+        .map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone())))
+        .collect();
     let mut errors = Vec::new();
     for h in handles {
         match h.await {
@@ -195,7 +253,21 @@ pub async fn run_workers(
             Err(e) => errors.push(format!("worker panicked: {e}")),
         }
     }
-    let keys = shared.gen.lock().unwrap_or_else(|p| p.into_inner()).all_keys().collect();
-    let highest = shared.highest.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    WorkloadEnd { highest, keys, next_process: shared.next_process.load(Ordering::SeqCst), errors }
+    let keys = shared
+        .gen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .all_keys()
+        .collect();
+    let highest = shared
+        .highest
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    WorkloadEnd {
+        highest,
+        keys,
+        next_process: shared.next_process.load(Ordering::SeqCst),
+        errors,
+    }
 }

@@ -28,7 +28,9 @@ impl std::str::FromStr for CommitMode {
             "auto" => Ok(CommitMode::Auto),
             "sync" => Ok(CommitMode::Sync),
             "async" => Ok(CommitMode::Async),
-            _ => Err(format!("unknown commit mode {s:?} (expected none, auto, sync or async)")),
+            _ => Err(format!(
+                "unknown commit mode {s:?} (expected none, auto, sync or async)"
+            )),
         }
     }
 }
@@ -104,12 +106,16 @@ impl ClientSettings {
         let mut c = self.base();
         let delivery = self.op_timeout.as_millis().max(1000).to_string();
         c.set("acks", &self.acks)
-            .set("enable.idempotence", if self.idempotence { "true" } else { "false" })
+            .set(
+                "enable.idempotence",
+                if self.idempotence { "true" } else { "false" },
+            )
             .set("delivery.timeout.ms", &delivery)
             .set("request.timeout.ms", "3000")
             .set("linger.ms", "1");
         if let Some(id) = txn_id {
-            c.set("transactional.id", id).set("transaction.timeout.ms", "60000");
+            c.set("transactional.id", id)
+                .set("transaction.timeout.ms", "60000");
         }
         for (k, v) in &self.producer {
             c.set(k, v);
@@ -121,7 +127,14 @@ impl ClientSettings {
     pub fn consumer_config(&self) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", &self.group_id)
-            .set("enable.auto.commit", if self.commit == CommitMode::Auto { "true" } else { "false" })
+            .set(
+                "enable.auto.commit",
+                if self.commit == CommitMode::Auto {
+                    "true"
+                } else {
+                    "false"
+                },
+            )
             .set("enable.auto.offset.store", "true")
             .set("auto.offset.reset", &self.auto_offset_reset)
             .set("isolation.level", &self.isolation_level)

@@ -22,7 +22,11 @@ pub struct TopicSpec {
 
 impl Default for TopicSpec {
     fn default() -> Self {
-        TopicSpec { partitions: 8, replication: None, configs: BTreeMap::new() }
+        TopicSpec {
+            partitions: 8,
+            replication: None,
+            configs: BTreeMap::new(),
+        }
     }
 }
 
@@ -41,9 +45,18 @@ pub enum TopicError {
     #[error("cannot reach the cluster at {bootstrap}: {message}")]
     Unreachable { bootstrap: String, message: String },
     #[error("the cluster cannot create topic {topic} with {partitions} partitions and replication factor {replication}: {message}")]
-    Unsatisfiable { topic: String, partitions: u32, replication: u32, message: String },
+    Unsatisfiable {
+        topic: String,
+        partitions: u32,
+        replication: u32,
+        message: String,
+    },
     #[error("topic {topic} exists with {found} partitions, but {wanted} were asked for")]
-    WrongPartitions { topic: String, found: u32, wanted: u32 },
+    WrongPartitions {
+        topic: String,
+        found: u32,
+        wanted: u32,
+    },
     #[error("topic {topic}: {message}")]
     Other { topic: String, message: String },
 }
@@ -56,17 +69,27 @@ fn brokers_and_partitions(
     let c: BaseConsumer = settings
         .consumer_config()
         .create()
-        .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })?;
-    let md = c.fetch_metadata(Some(topic), timeout).map_err(|e| TopicError::Unreachable {
-        bootstrap: settings.bootstrap.clone(),
-        message: e.to_string(),
-    })?;
+        .map_err(|e| TopicError::Other {
+            topic: topic.into(),
+            message: e.to_string(),
+        })?;
+    let md = c
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| TopicError::Unreachable {
+            bootstrap: settings.bootstrap.clone(),
+            message: e.to_string(),
+        })?;
     let t = md.topics().iter().find(|t| t.name() == topic);
     let parts = t.and_then(|t| {
         if t.error().is_some() || t.partitions().is_empty() {
             None
         } else {
-            let rf = t.partitions().iter().map(|p| p.replicas().len() as u32).min().unwrap_or(0);
+            let rf = t
+                .partitions()
+                .iter()
+                .map(|p| p.replicas().len() as u32)
+                .min()
+                .unwrap_or(0);
             Some((t.partitions().len() as u32, rf))
         }
     });
@@ -75,24 +98,48 @@ fn brokers_and_partitions(
 
 /// Creates `topic` as `spec` says (or accepts an existing one with the same
 /// partition count), then waits until its metadata shows every partition.
-pub async fn ensure_topic(settings: &ClientSettings, topic: &str, spec: &TopicSpec, timeout: Duration) -> Result<TopicInfo, TopicError> {
+pub async fn ensure_topic(
+    settings: &ClientSettings,
+    topic: &str,
+    spec: &TopicSpec,
+    timeout: Duration,
+) -> Result<TopicInfo, TopicError> {
     let deadline = Instant::now() + timeout;
     let (brokers, existing) = {
         let (s, t) = (settings.clone(), topic.to_string());
-        tokio::task::spawn_blocking(move || brokers_and_partitions(&s, &t, timeout.min(Duration::from_secs(10))))
-            .await
-            .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })??
+        tokio::task::spawn_blocking(move || {
+            brokers_and_partitions(&s, &t, timeout.min(Duration::from_secs(10)))
+        })
+        .await
+        .map_err(|e| TopicError::Other {
+            topic: topic.into(),
+            message: e.to_string(),
+        })??
     };
     if let Some((found, rf)) = existing {
         if found != spec.partitions {
-            return Err(TopicError::WrongPartitions { topic: topic.into(), found, wanted: spec.partitions });
+            return Err(TopicError::WrongPartitions {
+                topic: topic.into(),
+                found,
+                wanted: spec.partitions,
+            });
         }
-        return Ok(TopicInfo { name: topic.into(), partitions: found, replication: rf, created: false, brokers });
+        return Ok(TopicInfo {
+            name: topic.into(),
+            partitions: found,
+            replication: rf,
+            created: false,
+            brokers,
+        });
     }
-    let admin: AdminClient<DefaultClientContext> = settings
-        .consumer_config()
-        .create()
-        .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })?;
+    let admin: AdminClient<DefaultClientContext> =
+        settings
+            .consumer_config()
+            .create()
+            .map_err(|e| TopicError::Other {
+                topic: topic.into(),
+                message: e.to_string(),
+            })?;
     let mut candidates: Vec<u32> = match spec.replication {
         Some(r) => vec![r],
         None => {
@@ -108,12 +155,21 @@ pub async fn ensure_topic(settings: &ClientSettings, topic: &str, spec: &TopicSp
     let mut last_err = String::new();
     let mut used = 0;
     while let Some(rf) = (!candidates.is_empty()).then(|| candidates.remove(0)) {
-        let mut nt = NewTopic::new(topic, spec.partitions as i32, TopicReplication::Fixed(rf as i32));
+        let mut nt = NewTopic::new(
+            topic,
+            spec.partitions as i32,
+            TopicReplication::Fixed(rf as i32),
+        );
         for (k, v) in &spec.configs {
             nt = nt.set(k, v);
         }
         match admin.create_topics(&[nt], &opts).await {
-            Err(e) => return Err(TopicError::Unreachable { bootstrap: settings.bootstrap.clone(), message: e.to_string() }),
+            Err(e) => {
+                return Err(TopicError::Unreachable {
+                    bootstrap: settings.bootstrap.clone(),
+                    message: e.to_string(),
+                })
+            }
             Ok(rs) => match rs.into_iter().next() {
                 Some(Ok(_)) | None => {
                     used = rf;
@@ -140,12 +196,23 @@ pub async fn ensure_topic(settings: &ClientSettings, topic: &str, spec: &TopicSp
     let _ = last_err;
     loop {
         let (s, t) = (settings.clone(), topic.to_string());
-        let r = tokio::task::spawn_blocking(move || brokers_and_partitions(&s, &t, Duration::from_secs(5)))
-            .await
-            .map_err(|e| TopicError::Other { topic: topic.into(), message: e.to_string() })?;
+        let r = tokio::task::spawn_blocking(move || {
+            brokers_and_partitions(&s, &t, Duration::from_secs(5))
+        })
+        .await
+        .map_err(|e| TopicError::Other {
+            topic: topic.into(),
+            message: e.to_string(),
+        })?;
         if let Ok((brokers, Some((found, rf)))) = r {
             if found == spec.partitions {
-                return Ok(TopicInfo { name: topic.into(), partitions: found, replication: rf.max(used.min(rf.max(1))), created: true, brokers });
+                return Ok(TopicInfo {
+                    name: topic.into(),
+                    partitions: found,
+                    replication: rf.max(used.min(rf.max(1))),
+                    created: true,
+                    brokers,
+                });
             }
         }
         if Instant::now() > deadline {

@@ -1,0 +1,317 @@
+//! Client workers in a child process.
+//!
+//! The rdkafka clients run in a child (`gregor __clients`), which streams
+//! its events as JSONL on stdout; the parent stamps them into the history
+//! with the child's own times (both measure from the same monotonic time
+//! zero). If the child dies — librdkafka 2.12.1 segfaults on some of
+//! tansu's metadata answers, for one — the parent completes every open
+//! invocation as `info` ("client process died"), exactly as a crashed
+//! Jepsen client, and starts a new child whose process numbers and values
+//! continue above the old ones. The nemesis, the history and the verdict
+//! live on in the parent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gregor_history::{Event, EventType, Key, Mop, Offset, Process, Recorder, Value};
+use gregor_workloads::{run_workers, Progress};
+
+use crate::scenario::Scenario;
+
+/// CLOCK_MONOTONIC in nanoseconds (the clock `Instant` uses on Linux).
+pub fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Where the next child starts numbering, and what the workers learned.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub next_process: u64,
+    pub next_value: u64,
+    /// Highest offset any op saw per key.
+    pub highest: BTreeMap<Key, Offset>,
+    /// Every key used.
+    pub max_key: Option<Key>,
+    /// Children that died before being asked to stop.
+    pub deaths: Vec<String>,
+}
+
+impl Tally {
+    fn learn(&mut self, e: &Event) {
+        if let Process::Client(p) = e.process {
+            self.next_process = self.next_process.max(p + 1);
+        }
+        let note = |h: &mut BTreeMap<Key, Offset>, k: Key, o: Offset| {
+            let x = h.entry(k).or_insert(o);
+            *x = (*x).max(o);
+        };
+        for m in e.mops() {
+            match m {
+                Mop::Send { key, value, offset } => {
+                    self.next_value = self.next_value.max(value + 1);
+                    self.max_key = Some(self.max_key.map_or(*key, |k| k.max(*key)));
+                    if let (EventType::Ok, Some(o)) = (e.kind, offset) {
+                        note(&mut self.highest, *key, *o);
+                    }
+                }
+                Mop::Poll { reads: Some(r) } if e.kind == EventType::Ok => {
+                    for (k, pairs) in r {
+                        if let Some(o) = pairs.iter().map(|(o, _)| *o).max() {
+                            note(&mut self.highest, *k, o);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The parent's handle on the client children.
+pub struct Clients {
+    stop: Arc<AtomicBool>,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    supervisor: Option<std::thread::JoinHandle<Tally>>,
+}
+
+/// How to start a child.
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub exe: PathBuf,
+    pub scenario: PathBuf,
+    pub bootstrap: String,
+    pub time_zero_mono: u64,
+    pub log: PathBuf,
+}
+
+fn spawn_child(spec: &ChildSpec, tally: &Tally) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)?;
+    Command::new(&spec.exe)
+        .arg("__clients")
+        .arg(&spec.scenario)
+        .arg("--bootstrap")
+        .arg(&spec.bootstrap)
+        .arg("--time-zero")
+        .arg(spec.time_zero_mono.to_string())
+        .arg("--first-process")
+        .arg(tally.next_process.to_string())
+        .arg("--first-value")
+        .arg(tally.next_value.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+}
+
+impl Clients {
+    /// Starts the first child and a supervisor thread that relays its
+    /// events into `rec` and replaces it if it dies.
+    pub fn start(
+        spec: ChildSpec,
+        rec: Arc<Recorder>,
+        progress: Arc<Progress>,
+        first_process: u64,
+    ) -> std::io::Result<Clients> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stdin_slot: Arc<Mutex<Option<ChildStdin>>> = Arc::new(Mutex::new(None));
+        let tally = Tally {
+            next_process: first_process,
+            ..Default::default()
+        };
+        let mut child = spawn_child(&spec, &tally)?;
+        *stdin_slot.lock().unwrap_or_else(|p| p.into_inner()) = child.stdin.take();
+        let (st, slot) = (stop.clone(), stdin_slot.clone());
+        let supervisor = std::thread::Builder::new()
+            .name("clients".into())
+            .spawn(move || supervise(spec, child, rec, progress, st, slot, tally))?;
+        Ok(Clients {
+            stop,
+            stdin: stdin_slot,
+            supervisor: Some(supervisor),
+        })
+    }
+
+    /// Asks the children to finish their current ops and exit; returns the
+    /// tally once the last one is gone.
+    pub fn stop(mut self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.supervisor
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+fn relay(
+    out: impl Read,
+    rec: &Recorder,
+    progress: &Progress,
+    tally: &mut Tally,
+    open: &mut HashMap<u64, Event>,
+) {
+    for line in BufReader::new(out).lines() {
+        let Ok(line) = line else { break };
+        let Ok(e) = Event::from_json(&line) else {
+            continue;
+        };
+        let time = e.time;
+        tally.learn(&e);
+        if let Process::Client(p) = e.process {
+            if e.kind == EventType::Invoke {
+                open.insert(p, e.clone());
+            } else {
+                open.remove(&p);
+                progress.ops.fetch_add(1, Ordering::Relaxed);
+                let c = match e.kind {
+                    EventType::Ok => &progress.ok,
+                    EventType::Fail => &progress.fail,
+                    _ => &progress.info,
+                };
+                if e.kind == EventType::Ok && progress.ok.load(Ordering::Relaxed) == 0 {
+                    progress.first_ok_ns.store(time, Ordering::Relaxed);
+                }
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        rec.log_at(e, time);
+    }
+}
+
+fn supervise(
+    spec: ChildSpec,
+    mut child: Child,
+    rec: Arc<Recorder>,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+    stdin_slot: Arc<Mutex<Option<ChildStdin>>>,
+    mut tally: Tally,
+) -> Tally {
+    loop {
+        let mut open: HashMap<u64, Event> = HashMap::new();
+        if let Some(out) = child.stdout.take() {
+            relay(out, &rec, &progress, &mut tally, &mut open);
+        }
+        let status = child
+            .wait()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        let stopping = stop.load(Ordering::SeqCst);
+        if !open.is_empty() || !stopping {
+            let why = format!("client process died ({status})");
+            for (_, inv) in open {
+                let mut e = inv;
+                e.kind = EventType::Info;
+                e.error = Some(why.clone());
+                if let Value::Mops(m) = &mut e.value {
+                    for x in m.iter_mut() {
+                        if let Mop::Poll { reads } = x {
+                            *reads = None;
+                        }
+                    }
+                }
+                rec.log(e);
+            }
+        }
+        if stopping {
+            return tally;
+        }
+        tally.deaths.push(status);
+        // Process numbers of the dead child are never reused.
+        tally.next_process += 1;
+        std::thread::sleep(Duration::from_millis(200));
+        match spawn_child(&spec, &tally) {
+            Ok(mut c) => {
+                *stdin_slot.lock().unwrap_or_else(|p| p.into_inner()) = c.stdin.take();
+                if stop.load(Ordering::SeqCst) {
+                    stdin_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                }
+                child = c;
+            }
+            Err(e) => {
+                tally
+                    .deaths
+                    .push(format!("cannot restart the client process: {e}"));
+                return tally;
+            }
+        }
+    }
+}
+
+/// `gregor __clients SCENARIO --bootstrap B --time-zero NS --first-process
+/// P --first-value V`: runs the workers until stdin closes, events on stdout.
+pub fn child_main(
+    scenario: &Path,
+    bootstrap: &str,
+    time_zero: u64,
+    first_process: u64,
+    first_value: u64,
+) -> i32 {
+    let s = match Scenario::load(scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 3;
+        }
+    };
+    let settings = crate::run::client_settings(&s, bootstrap);
+    let mut wl = crate::run::workload_config(&s, settings);
+    wl.first_process = first_process;
+    wl.gen.first_value = first_value;
+    // Each child gets its own stream of choices, reproducible from the seed.
+    wl.gen.seed = wl
+        .gen
+        .seed
+        .wrapping_add(first_process.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let zero = Instant::now() - Duration::from_nanos(mono_ns().saturating_sub(time_zero));
+    let rec = match Recorder::to_writer(Box::new(std::io::stdout()), zero) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 3;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 3;
+        }
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    // Stop when the parent closes our stdin (or dies).
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(true);
+    });
+    let end = rt.block_on(run_workers(
+        wl,
+        rec.clone(),
+        rx,
+        Arc::new(Progress::default()),
+    ));
+    for e in &end.errors {
+        eprintln!("worker error: {e}");
+    }
+    let _ = rec.flush();
+    i32::from(!end.errors.is_empty()) * 3
+}
