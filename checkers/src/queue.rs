@@ -1,26 +1,33 @@
 //! The queue analysis (Jepsen's `jepsen.tests.kafka` checker, minus cycles).
 //!
-//! Two passes over the history, both linear:
+//! One pass over the history, then small passes over what it collected;
+//! everything is linear in the history (plus one sort per key):
 //!
-//! 1. **Collect.** Pair invocations with completions (latencies), count ops,
-//!    and for every `(key, value)` record who wrote it and how that send ended
-//!    (`ok`, `info`, `fail`), which offsets it was observed at (an acknowledged
-//!    send's offset, every poll's offsets) and who first read it. Each key
-//!    keeps the `(offset, value)` pairs observed and a staircase of "offset
-//!    ≥ i known to exist since time t" used for realtime lag.
+//! 1. **Collect** (the only walk over the events). Pair invocations with
+//!    completions (latencies), count ops, and for every `(key, value)`
+//!    record who sent it and how that send ended (`ok`, `info`, `fail`), the
+//!    lowest and highest offsets it was observed at (an acknowledged send's
+//!    offset, every poll's offsets) and who first read it. Each key keeps
+//!    the `(offset, value)` pairs observed and a staircase of "some offset
+//!    ≥ m known to exist since time t" for realtime lag. Each process's
+//!    consecutive reads and sends of a key are compared as they come
+//!    (`nonmonotonic-poll`, `nonmonotonic-send` and their within-one-op
+//!    `int-` variants), and a transaction polling its own send is a
+//!    `precommitted-read`. A comparison that needs the final version order —
+//!    did a read jump over known records (`poll-skip`, `int-poll-skip`,
+//!    `int-send-skip`)? where did a send with no acknowledged offset land? —
+//!    is kept as a small deferred record.
 //! 2. **Orders.** Each key's pairs are sorted once into its *version order*:
-//!    the distinct offsets observed (Kafka offsets may be sparse, e.g. around
-//!    transaction markers, so positions are compared by dense index, i.e. by
-//!    how many known records lie between them). Two values at one offset are
-//!    `inconsistent-offsets`; one value at several offsets is a `duplicate`.
-//! 3. **Per process.** A second walk over the completions checks each
-//!    process's consecutive reads and sends of a key against the version
-//!    order (`poll-skip`, `nonmonotonic-poll`, `nonmonotonic-send` and their
-//!    within-one-op `int-` variants) and transactions reading their own
-//!    writes (`precommitted-read`).
-//! 4. **Per value.** A sweep over the value table finds aborted reads (`G1a`),
-//!    and acknowledged sends nobody read: `lost-write` when a later offset of
-//!    the key was read, `unseen` otherwise.
+//!    the distinct offsets observed. Kafka offsets may be sparse (e.g. around
+//!    transaction markers), so positions are compared by dense index, i.e.
+//!    by how many known records lie between them. Two values at one offset
+//!    are `inconsistent-offsets`.
+//! 3. **Deferred.** The deferred comparisons are decided.
+//! 4. **Per value.** A sweep over the value table finds `duplicate`s (one
+//!    value at several offsets), aborted reads (`G1a`), and acknowledged
+//!    sends nobody read: `lost-write` when a poll read past them (Jepsen's
+//!    bound: the highest first offset of any value an `ok` poll returned),
+//!    `unseen` otherwise.
 //!
 //! Process rules (Jepsen's): an `assign` or `subscribe` (ok or info) keeps
 //! the process's last read and send positions only for the keys it still

@@ -115,7 +115,7 @@ impl Witness {
             Some(i) => format!("op {i}"),
             None => "an unknown op".to_string(),
         };
-        let proc_of = |pos: u32| events.get(pos as usize).map(|e| e.process.to_string());
+        let proc_of = |pos: u32| events.get(pos as usize).map(|e| e.process);
         let ops: Vec<u64> = self
             .ops
             .iter()
@@ -128,7 +128,7 @@ impl Witness {
         };
         let v = |i: usize| self.values[i].map_or("?".to_string(), |v| v.to_string());
         let process = proc_of(self.ops[0]);
-        let p = process.clone().unwrap_or_else(|| "?".into());
+        let p = process.map_or_else(|| "?".into(), |p| p.to_string());
         let first_skipped = self.more.first().map_or(String::new(), |(so, sv)| {
             format!(" (e.g. value {sv} at offset {so})")
         });
@@ -258,6 +258,7 @@ impl Witness {
         // The process of the first op: the reader or sender that misbehaved,
         // or the writer of a lost, unseen, duplicated or aborted value.
         if let Some(pr) = process {
+            // As in the history: an integer, or "nemesis".
             m.insert("process".into(), json!(pr));
         }
         m.insert("key".into(), json!(k));

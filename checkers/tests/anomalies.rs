@@ -194,7 +194,7 @@ fn a_process_jumping_over_known_records_is_a_poll_skip_allowed_only_under_subscr
     assert_eq!(res.valid, Validity::False);
     let ex = example(&res, "poll-skip");
     assert_eq!(ex["ops"], serde_json::json!([a, b]));
-    assert_eq!(ex["process"], "0");
+    assert_eq!(ex["process"], 0);
     assert_eq!(ex["skipped"], 2);
     let e = ex["explanation"].as_str().unwrap();
     assert!(
@@ -376,7 +376,7 @@ fn a_transaction_reading_its_own_uncommitted_send_is_a_precommitted_read() {
     assert_eq!(types(&res), ["precommitted-read"]);
     let ex = example(&res, "precommitted-read");
     assert_eq!(ex["ops"], serde_json::json!([t]));
-    assert_eq!(ex["process"], "1");
+    assert_eq!(ex["process"], 1);
 }
 
 #[test]
