@@ -145,6 +145,9 @@ pub struct Stats {
     pub worst_realtime_lag_key: Option<Key>,
     /// History index of the poll that showed the worst realtime lag.
     pub worst_realtime_lag_op: Option<u64>,
+    /// Key -> worst realtime lag (ms) of polls by processes holding it
+    /// (same definition as `worst_realtime_lag_ms`, per key).
+    pub realtime_lag_by_key_ms: BTreeMap<Key, f64>,
     /// f -> latency of its `ok` completions (invocation to completion).
     pub latency: BTreeMap<String, Latency>,
     pub events: u64,

@@ -100,6 +100,10 @@ struct KeyState {
     known: Vec<(Offset, u64)>,
     /// Highest first-offset of a value read by an ok poll, with its reader.
     bound: Option<(Offset, Val, u32)>,
+    /// Worst realtime lag of a poll of this key (ns).
+    worst_lag: u64,
+    /// Whether some ok poll was by a process holding this key.
+    polled: bool,
 }
 
 impl KeyState {
@@ -593,13 +597,15 @@ impl<'h> Analyzer<'h> {
                     h.0 = h.0.max(hi.saturating_add(1));
                 }
                 for (&slot, cur) in st.held.iter_mut() {
-                    let ks = &self.keys[slot as usize];
+                    let ks = &mut self.keys[slot as usize];
+                    ks.polled = true;
                     let (next, j) = (cur.0, &mut cur.1);
                     while *j < ks.known.len() && ks.known[*j].0 < next {
                         *j += 1;
                     }
                     if let Some(&(_, t)) = ks.known.get(*j) {
                         let l = invoke_time.saturating_sub(t);
+                        ks.worst_lag = ks.worst_lag.max(l);
                         if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
                             self.worst_lag = Some((l, ks.key, pos));
                         }
@@ -795,6 +801,11 @@ impl<'h> Analyzer<'h> {
         for ks in &self.keys {
             if let Some(m) = ks.max_off {
                 stats.key_end_offsets.insert(ks.key, m);
+            }
+            if ks.polled {
+                stats
+                    .realtime_lag_by_key_ms
+                    .insert(ks.key, ks.worst_lag as f64 / 1e6);
             }
         }
         stats.worst_realtime_lag_ms = self.worst_lag.map(|(l, _, _)| l as f64 / 1e6).or(

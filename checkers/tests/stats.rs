@@ -84,6 +84,7 @@ fn realtime_lag_is_how_long_an_acknowledged_record_stayed_unread_when_a_poll_beg
     assert_eq!(st.worst_realtime_lag_ms, Some(101.0));
     assert_eq!(st.worst_realtime_lag_key, Some(1));
     assert_eq!(st.worst_realtime_lag_op, Some(p));
+    assert_eq!(st.realtime_lag_by_key_ms.get(&1), Some(&101.0));
 }
 
 #[test]
