@@ -44,7 +44,7 @@ pub struct Cli {
 enum Command {
     /// Run a scenario: start (or attach to) a cluster, drive the workload
     /// under faults, heal, do final reads, check, report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a saved history (a history.jsonl, a run directory, or a Jepsen
     /// history.edn) and print the verdict.
     Check(CheckArgs),
@@ -216,7 +216,7 @@ pub fn main() -> i32 {
     };
     let log = Log::new(cli.quiet);
     match cli.command {
-        Command::Run(a) => cmd_run(a, &log),
+        Command::Run(a) => cmd_run(*a, &log),
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),

@@ -618,7 +618,7 @@ impl Client {
     fn txn_value(
         mops: &[GenMop],
         offsets: &[Option<Offset>],
-        reads: &[Option<Vec<(Key, Vec<(Offset, Val)>)>>],
+        reads: &[Option<gregor_history::Reads>],
         done: bool,
     ) -> Value {
         let mut si = 0;

@@ -1,6 +1,6 @@
 //! The operation generator: pure and seeded.
 //!
-//! Given a seed, the same sequence of [`Generator::next`] and
+//! Given a seed, the same sequence of [`Generator::next_op`] and
 //! [`Generator::completed`] calls yields the same operations. It never talks
 //! to a cluster. It chooses among sends, polls, transactions and
 //! (occasionally) reassignments; values are unique across the whole run, so
@@ -189,7 +189,7 @@ impl Generator {
     }
 
     /// The next operation to perform.
-    pub fn next(&mut self) -> Op {
+    pub fn next_op(&mut self) -> Op {
         if self
             .rng
             .random_bool(self.cfg.reassign_probability.clamp(0.0, 1.0))
@@ -250,7 +250,7 @@ mod tests {
         let mut g = Generator::new(cfg);
         (0..n)
             .map(|i| {
-                let op = g.next();
+                let op = g.next_op();
                 if let Op::Send(s) = &op {
                     let acked: Vec<_> = s.iter().map(|(k, _)| (*k, i as u64)).collect();
                     g.completed(&acked, &[]);

@@ -180,7 +180,11 @@ async fn worker(
                 continue;
             }
         }
-        let op = shared.gen.lock().unwrap_or_else(|p| p.into_inner()).next();
+        let op = shared
+            .gen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_op();
         shared.ensure_topics(&op).await;
         let (outcome, learned) = client.perform(&op).await;
         shared.learn(&learned.acked, &learned.read);
