@@ -129,6 +129,9 @@ pub struct Client {
     /// Next offset to read per held key.
     positions: BTreeMap<Key, Offset>,
     pub created: Instant,
+    /// Final reads mark their events `"final": true` (they read from the
+    /// beginning on purpose; realtime lag leaves them out).
+    final_reads: bool,
 }
 
 fn kafka_error_is_definite(e: &KafkaError) -> bool {
@@ -195,6 +198,7 @@ impl Client {
             held: BTreeSet::new(),
             positions: BTreeMap::new(),
             created: Instant::now(),
+            final_reads: false,
         })
     }
 
@@ -204,6 +208,9 @@ impl Client {
 
     fn log(&self, kind: EventType, f: F, value: Value, error: Option<String>) {
         let mut extra = Vec::new();
+        if self.final_reads {
+            extra.push(("final".to_string(), serde_json::Value::Bool(true)));
+        }
         if kind != EventType::Invoke {
             let notes = self.consumer.context().take();
             if !notes.is_empty() {
@@ -777,6 +784,7 @@ pub async fn final_reads(
     s.txn = false;
     s.group_id = format!("{}-final", settings.group_id);
     let mut c = Client::new(process, u64::MAX, &s, keymap, rec).await?;
+    c.final_reads = true;
     let keys: Vec<Key> = targets.keys().copied().collect();
     let mut missing: BTreeMap<Key, Offset> = targets.clone();
     if keys.is_empty() {
