@@ -58,3 +58,71 @@ impl Hasher for FxHasher {
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 pub type FxHashMap<K, V> = HashMap<K, V, FxBuild>;
 pub type FxHashSet<K> = HashSet<K, FxBuild>;
+
+/// A `(key, value)` pair whose hash keeps nearby values of one key in nearby
+/// buckets: runs of 64 consecutive values share a randomly placed, aligned
+/// run of buckets. Consumers read a key's values mostly in increasing
+/// order, so lookups walk memory instead of jumping across a table that is
+/// far larger than the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyVal(pub u64, pub u64);
+
+impl std::hash::Hash for KeyVal {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let block = (self.0.rotate_left(5).wrapping_mul(SEED) ^ (self.1 >> 6)).wrapping_mul(SEED);
+        let block = block ^ (block >> 32);
+        // Within a run, the value's low bits xor the run's: consecutive
+        // values stay in the run, and values with a common stride (all
+        // multiples of 64, say) still spread over all positions.
+        state.write_u64((block & !63) | ((self.1 ^ block) & 63));
+    }
+}
+
+/// Passes a precomputed `u64` hash through.
+#[derive(Clone, Copy, Default)]
+pub struct PassHasher(u64);
+
+impl Hasher for PassHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(SEED);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type KeyValMap<V> = HashMap<KeyVal, V, BuildHasherDefault<PassHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    fn h(k: u64, v: u64) -> u64 {
+        BuildHasherDefault::<PassHasher>::default().hash_one(KeyVal(k, v))
+    }
+
+    #[test]
+    fn consecutive_values_of_a_key_share_a_run_of_buckets() {
+        for v in 128..192 {
+            assert_eq!(h(3, v) >> 6, h(3, 128) >> 6);
+        }
+        assert_ne!(h(3, 128) >> 6, h(3, 192) >> 6);
+        assert_ne!(h(3, 128) >> 6, h(4, 128) >> 6);
+    }
+
+    #[test]
+    fn strided_values_still_use_every_position_in_a_run() {
+        let positions: std::collections::HashSet<u64> =
+            (0..4096).map(|i| h(1, i * 64) & 63).collect();
+        assert!(positions.len() > 60, "{}", positions.len());
+    }
+}

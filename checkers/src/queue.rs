@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 
 use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, F};
 
-use crate::hash::{FxHashMap, FxHashSet};
+use crate::hash::{FxHashMap, FxHashSet, KeyVal, KeyValMap};
 use crate::witness::{Found, Kind, Witness, NO_OP};
 use crate::{Latency, Stats};
 
@@ -197,7 +197,7 @@ pub struct Analysis {
 
 struct Analyzer<'h> {
     events: &'h [Event],
-    vals: FxHashMap<(Key, Val), ValInfo>,
+    vals: KeyValMap<ValInfo>,
     key_slots: FxHashMap<Key, u32>,
     keys: Vec<KeyState>,
     /// Completion position -> invocation position, only where the completion
@@ -224,7 +224,7 @@ pub fn analyze(h: &History) -> Analysis {
         events: &h.events,
         // About one value per four events (a send's invoke and completion, a
         // poll's); reserving avoids rehashing a large table as it grows.
-        vals: FxHashMap::with_capacity_and_hasher(h.events.len() / 4, Default::default()),
+        vals: KeyValMap::with_capacity_and_hasher(h.events.len() / 4, Default::default()),
         key_slots: FxHashMap::default(),
         keys: Vec::new(),
         fallback: FxHashMap::default(),
@@ -422,7 +422,7 @@ impl<'h> Analyzer<'h> {
                             &mut self.keys,
                             key,
                         );
-                        let vi = self.vals.entry((key, value)).or_default();
+                        let vi = self.vals.entry(KeyVal(key, value)).or_default();
                         if vi.status != WStatus::Ok {
                             vi.writer = pos;
                             vi.status = status;
@@ -516,7 +516,7 @@ impl<'h> Analyzer<'h> {
                             let ks = &mut self.keys[slot as usize];
                             let mut hi: Offset = 0;
                             for &(o, v) in pairs {
-                                let vi = self.vals.entry((k, v)).or_default();
+                                let vi = self.vals.entry(KeyVal(k, v)).or_default();
                                 if vi.reader == NONE {
                                     vi.reader = pos;
                                 }
@@ -639,7 +639,7 @@ impl<'h> Analyzer<'h> {
                     w.more = ks.log[i..j].to_vec();
                     // Who observed the first two values there.
                     for (n, &(_, v)) in ks.log[i..j].iter().take(2).enumerate() {
-                        if let Some(vi) = self.vals.get(&(ks.key, v)) {
+                        if let Some(vi) = self.vals.get(&KeyVal(ks.key, v)) {
                             w.ops[n] = if vi.status == WStatus::Ok || vi.reader == NONE {
                                 vi.writer
                             } else {
@@ -666,7 +666,7 @@ impl<'h> Analyzer<'h> {
                     return Some(o);
                 }
                 self.vals
-                    .get(&(ks.key, v))
+                    .get(&KeyVal(ks.key, v))
                     .and_then(|vi| (vi.first_off != NO_OFF).then_some(vi.first_off))
             };
             let (Some(a), Some(b)) = (resolve(d.a), resolve(d.b)) else {
@@ -703,7 +703,7 @@ impl<'h> Analyzer<'h> {
 
     /// Returns (lost, unseen, duplicated) counts.
     fn per_value(&mut self) -> (u64, u64, u64) {
-        for (&(k, v), vi) in &self.vals {
+        for (&KeyVal(k, v), vi) in &self.vals {
             if vi.ok_reader != NONE && vi.first_off != NO_OFF {
                 if let Some(&s) = self.key_slots.get(&k) {
                     let ks = &mut self.keys[s as usize];
@@ -717,7 +717,7 @@ impl<'h> Analyzer<'h> {
             }
         }
         let (mut lost, mut unseen, mut dup) = (0, 0, 0);
-        for (&(k, v), vi) in &self.vals {
+        for (&KeyVal(k, v), vi) in &self.vals {
             let ks = self.key_slots.get(&k).map(|&s| &self.keys[s as usize]);
             if vi.first_off != NO_OFF && vi.last_off != vi.first_off {
                 dup += 1;
