@@ -18,6 +18,8 @@ use crate::spec::{ClusterKind, ClusterSpec};
 use crate::tansu;
 use crate::wire;
 
+pub mod layout;
+
 /// Name of the state file inside the cluster directory.
 pub const STATE_FILE: &str = "cluster.json";
 
@@ -45,6 +47,17 @@ pub struct Node {
     pub log: PathBuf,
     /// Configuration file (Kafka only).
     pub config: Option<PathBuf>,
+    /// `host:port` the broker really listens on for clients, when clients
+    /// reach it through a fault proxy at `host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Network namespace the broker runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Extra environment for the next starts (e.g. libfaketime for a clock
+    /// skew); see [`Cluster::set_node_env`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -60,8 +73,31 @@ impl Node {
         })
     }
 
-    fn ports(&self) -> impl Iterator<Item = u16> {
-        std::iter::once(self.port).chain(self.controller_port)
+    /// `host:port` the broker itself listens on: [`Node::addr`] unless it
+    /// sits behind a fault proxy. Readiness and status probe this address.
+    pub fn direct_addr(&self) -> String {
+        self.listen.clone().unwrap_or_else(|| self.addr())
+    }
+
+    /// Ports that must be free on `host` before the broker starts. Empty in
+    /// a namespace (its address only exists there, and nothing else runs
+    /// there) and for proxied ports (the proxy holds them).
+    fn ports(&self, spec: &ClusterSpec) -> Vec<u16> {
+        if self.namespace.is_some() {
+            return Vec::new();
+        }
+        let i = self.id as usize;
+        if !spec.network.proxied {
+            return std::iter::once(self.port)
+                .chain(self.controller_port)
+                .collect();
+        }
+        let mut ports = vec![spec.listen_port(i)];
+        if spec.kind == ClusterKind::Kafka {
+            ports.push(spec.controller_listen_port(i));
+            ports.push(spec.replication_ports(i).1);
+        }
+        ports
     }
 }
 
@@ -175,13 +211,19 @@ impl Cluster {
             .map(|i| Node {
                 id: i as u32,
                 name: format!("broker-{i}"),
-                host: kafka::HOST.to_string(),
+                host: spec.advertised_host(i),
                 port: spec.client_port(i),
                 controller_port: (spec.kind == ClusterKind::Kafka).then(|| spec.controller_port(i)),
                 pid: None,
                 start_ticks: None,
                 log: spec.dir.join("logs").join(format!("broker-{i}.log")),
                 config: (spec.kind == ClusterKind::Kafka).then(|| kafka::config_path(&spec, i)),
+                listen: spec
+                    .network
+                    .proxied
+                    .then(|| format!("{}:{}", spec.bind_host(i), spec.listen_port(i))),
+                namespace: spec.namespace(i).map(str::to_string),
+                env: Vec::new(),
             })
             .collect();
         let mut cluster = Cluster {
@@ -194,8 +236,8 @@ impl Cluster {
         };
 
         for node in &cluster.nodes {
-            for port in node.ports() {
-                check_port_free(&node.host, port, &node.name)?;
+            for port in node.ports(&cluster.spec) {
+                check_port_free(&cluster.spec.bind_host(node.id as usize), port, &node.name)?;
             }
         }
         for dir in ["data", "logs"] {
@@ -205,7 +247,7 @@ impl Cluster {
         }
         if cluster.spec.kind == ClusterKind::Kafka {
             for i in 0..cluster.spec.brokers {
-                kafka::write_config(&cluster.spec, i)?;
+                layout::write_kafka_config(&cluster.spec, i)?;
                 kafka::format_once(&cluster.program, &cluster.spec, i)?;
             }
         }
@@ -288,11 +330,12 @@ impl Cluster {
                     Some(ProcState::Gone) | None => ProcessStatus::Down,
                 };
                 let addr = node.addr();
-                let accepting = wire::accepts_tcp(&addr, timeout);
+                let direct = node.direct_addr();
+                let accepting = wire::accepts_tcp(&direct, timeout);
                 // A paused broker cannot answer; don't wait for it to time out.
                 let answering = accepting
                     && process != ProcessStatus::Paused
-                    && wire::answers_api_versions(&addr, timeout);
+                    && wire::answers_api_versions(&direct, timeout);
                 NodeStatus {
                     name: node.name.clone(),
                     addr,
@@ -397,8 +440,8 @@ impl Cluster {
         }
         let launch = self.launch(node)?;
         let n = &self.nodes[node];
-        for port in n.ports() {
-            check_port_free(&n.host, port, &n.name)?;
+        for port in n.ports(&self.spec) {
+            check_port_free(&self.spec.bind_host(node), port, &n.name)?;
         }
         if self.storage.as_deref().is_some_and(tansu::is_scratch) {
             self.wipe_scratch_store()?;
@@ -524,24 +567,46 @@ impl Cluster {
     /// The command line of node `node`.
     pub fn launch(&self, node: usize) -> Result<Launch, DeployError> {
         self.check_index(node)?;
-        Ok(match self.spec.kind {
+        let mut launch = match self.spec.kind {
             ClusterKind::Kafka => {
-                kafka::write_config(&self.spec, node)?;
+                layout::write_kafka_config(&self.spec, node)?;
                 kafka::format_once(&self.program, &self.spec, node)?;
                 kafka::start_command(&self.program, &self.spec, node)
             }
             ClusterKind::Tansu | ClusterKind::TansuMemory => {
                 let storage = self.storage.as_deref().unwrap_or("sqlite://tansu.db");
-                tansu::broker_command(&self.program, &self.spec, storage, node)
+                layout::tansu_command(&self.program, &self.spec, storage, node)
             }
-        })
+        };
+        let n = &self.nodes[node];
+        for (k, v) in &n.env {
+            launch.env_remove.retain(|x| x != k);
+            launch.env.push((k.clone(), v.clone()));
+        }
+        if let Some(ns) = &n.namespace {
+            launch = layout::in_namespace(launch, ns);
+        }
+        Ok(launch)
+    }
+
+    /// Sets extra environment variables for node `node`'s next starts (an
+    /// empty list removes them); saved in the state file. A running broker
+    /// is not affected until it is restarted.
+    pub fn set_node_env(
+        &mut self,
+        node: usize,
+        env: Vec<(String, String)>,
+    ) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        self.nodes[node].env = env;
+        self.save()
     }
 
     fn wait_answering(&mut self, node: usize, id: ProcessId) -> Result<(), DeployError> {
         let timeout = self.start_timeout();
         let deadline = Instant::now() + timeout;
         let n = &self.nodes[node];
-        let addr = n.addr();
+        let addr = n.direct_addr();
         loop {
             if let Some(status) = id.reap() {
                 return self.startup_failed(node, status);
@@ -760,6 +825,9 @@ mod tests {
                     start_ticks: Some(42),
                     log: dir.path().join(format!("logs/broker-{i}.log")),
                     config: None,
+                    listen: None,
+                    namespace: None,
+                    env: Vec::new(),
                 })
                 .collect(),
             spec,

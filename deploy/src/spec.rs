@@ -92,6 +92,75 @@ pub struct ClusterSpec {
     /// tansu, 120 s for Kafka.
     #[serde(default)]
     pub start_timeout: Option<Duration>,
+    /// Fault proxies and network namespaces (default: neither; brokers
+    /// listen on and advertise `127.0.0.1:<client port>`).
+    #[serde(default, skip_serializing_if = "NetworkSpec::is_plain")]
+    pub network: NetworkSpec,
+}
+
+/// How brokers are reached, for link faults and partitions.
+///
+/// - `proxied`: every broker *advertises* its client port (`base_port + i`,
+///   so the bootstrap list does not change) but *listens* on another one;
+///   the caller runs a fault proxy from each advertised port to the real one
+///   ([`ClusterSpec::proxy_routes`]). For Kafka without namespaces the
+///   controller quorum and replication go through proxies too.
+/// - `netns`: broker `i` runs inside network namespace `namespaces[i]` (made
+///   by the caller, e.g. with [`crate::netns::Topology`]) and binds
+///   `hosts[i]`, an address the root namespace reaches over a bridge.
+///   Kafka brokers then talk to each other directly over the bridge, where
+///   partitions can cut them; with `proxied` too, only client traffic goes
+///   through the proxies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NetworkSpec {
+    #[serde(default)]
+    pub proxied: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsPlacement>,
+}
+
+impl NetworkSpec {
+    /// True for the default layout (no proxy, no namespace).
+    pub fn is_plain(&self) -> bool {
+        !self.proxied && self.netns.is_none()
+    }
+}
+
+/// Which namespace each broker runs in and the address it binds there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsPlacement {
+    pub namespaces: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
+/// What kind of traffic a proxy route carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    /// Clients (and, for tansu, everything) to the broker's client listener.
+    Client,
+    /// Kafka controller quorum traffic to the node's controller listener.
+    Controller,
+    /// Kafka replication (follower fetches) to the broker's inter-broker listener.
+    Replication,
+}
+
+impl LinkKind {
+    /// True for broker-to-broker traffic.
+    pub fn is_peer(self) -> bool {
+        self != LinkKind::Client
+    }
+}
+
+/// One fault proxy the caller must run: listen on `listen`, forward to `upstream`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyRoute {
+    /// Broker index the traffic goes to.
+    pub node: usize,
+    pub kind: LinkKind,
+    pub listen: std::net::SocketAddr,
+    pub upstream: std::net::SocketAddr,
 }
 
 impl ClusterSpec {
@@ -106,7 +175,129 @@ impl ClusterSpec {
             kafka_home: None,
             tansu_bin: None,
             start_timeout: None,
+            network: NetworkSpec::default(),
         }
+    }
+
+    /// Same spec with another network layout.
+    pub fn with_network(mut self, network: NetworkSpec) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// Port `slot * brokers + i` above the base port (slot 0: advertised
+    /// client ports, slot 1: Kafka controller ports or tansu's real client
+    /// ports behind proxies, 2..: Kafka's real and replication ports).
+    fn slot_port(&self, slot: usize, i: usize) -> u16 {
+        self.base_port
+            .saturating_add((slot * self.brokers) as u16)
+            .saturating_add(i as u16)
+    }
+
+    /// How many consecutive ports from the base port the cluster takes.
+    pub fn ports_needed(&self) -> usize {
+        let slots = match (self.kind, self.network.proxied) {
+            (ClusterKind::Kafka, false) => 2,
+            (ClusterKind::Kafka, true) => 6,
+            (_, false) => 1,
+            (_, true) => 2,
+        };
+        slots * self.brokers
+    }
+
+    /// The port broker `i` really listens on for clients (its advertised
+    /// port unless it sits behind a proxy).
+    pub fn listen_port(&self, i: usize) -> u16 {
+        match (self.kind, self.network.proxied) {
+            (_, false) => self.client_port(i),
+            (ClusterKind::Kafka, true) => self.slot_port(2, i),
+            (_, true) => self.slot_port(1, i),
+        }
+    }
+
+    /// The address broker `i` binds (its namespace's address, or 127.0.0.1).
+    pub fn bind_host(&self, i: usize) -> String {
+        self.network
+            .netns
+            .as_ref()
+            .and_then(|n| n.hosts.get(i).cloned())
+            .unwrap_or_else(|| crate::kafka::HOST.to_string())
+    }
+
+    /// The host clients are given for broker `i`.
+    pub fn advertised_host(&self, i: usize) -> String {
+        if self.network.proxied {
+            crate::kafka::HOST.to_string()
+        } else {
+            self.bind_host(i)
+        }
+    }
+
+    /// Kafka's real controller port (behind a proxy only without namespaces).
+    pub(crate) fn controller_listen_port(&self, i: usize) -> u16 {
+        if self.network.proxied && self.network.netns.is_none() {
+            self.slot_port(3, i)
+        } else {
+            self.controller_port(i)
+        }
+    }
+
+    /// Kafka's inter-broker (REPLICATION) listener: (advertised, real) port.
+    pub(crate) fn replication_ports(&self, i: usize) -> (u16, u16) {
+        if self.network.netns.is_some() {
+            (self.slot_port(5, i), self.slot_port(5, i))
+        } else {
+            (self.slot_port(4, i), self.slot_port(5, i))
+        }
+    }
+
+    /// The namespace broker `i` runs in, if any.
+    pub fn namespace(&self, i: usize) -> Option<&str> {
+        self.network
+            .netns
+            .as_ref()
+            .and_then(|n| n.namespaces.get(i))
+            .map(String::as_str)
+    }
+
+    /// The fault proxies a `proxied` cluster needs, by broker (empty otherwise).
+    pub fn proxy_routes(&self) -> Vec<ProxyRoute> {
+        if !self.network.proxied {
+            return Vec::new();
+        }
+        let addr = |host: &str, port: u16| -> std::net::SocketAddr {
+            let ip = host
+                .parse::<std::net::IpAddr>()
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+            std::net::SocketAddr::new(ip, port)
+        };
+        let local = crate::kafka::HOST;
+        let mut routes = Vec::new();
+        for i in 0..self.brokers {
+            let bind = self.bind_host(i);
+            routes.push(ProxyRoute {
+                node: i,
+                kind: LinkKind::Client,
+                listen: addr(local, self.client_port(i)),
+                upstream: addr(&bind, self.listen_port(i)),
+            });
+            if self.kind == ClusterKind::Kafka && self.network.netns.is_none() {
+                routes.push(ProxyRoute {
+                    node: i,
+                    kind: LinkKind::Controller,
+                    listen: addr(local, self.controller_port(i)),
+                    upstream: addr(&bind, self.controller_listen_port(i)),
+                });
+                let (adv, real) = self.replication_ports(i);
+                routes.push(ProxyRoute {
+                    node: i,
+                    kind: LinkKind::Replication,
+                    listen: addr(local, adv),
+                    upstream: addr(&bind, real),
+                });
+            }
+        }
+        routes
     }
 
     /// Same spec with another broker count.
@@ -147,10 +338,17 @@ impl ClusterSpec {
                 self.brokers
             )));
         }
-        let ports_needed = match self.kind {
-            ClusterKind::Kafka => 2 * self.brokers,
-            _ => self.brokers,
-        };
+        if let Some(n) = &self.network.netns {
+            if n.namespaces.len() != self.brokers || n.hosts.len() != self.brokers {
+                return Err(DeployError::InvalidSpec(format!(
+                    "network namespaces: {} namespace(s) and {} address(es) for {} broker(s)",
+                    n.namespaces.len(),
+                    n.hosts.len(),
+                    self.brokers
+                )));
+            }
+        }
+        let ports_needed = self.ports_needed();
         if self.base_port == 0 || self.base_port as usize + ports_needed - 1 > u16::MAX as usize {
             return Err(DeployError::InvalidSpec(format!(
                 "base port {} with {} port(s) does not fit in 1..=65535",
