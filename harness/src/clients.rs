@@ -182,8 +182,11 @@ fn relay(
                     EventType::Fail => &progress.fail,
                     _ => &progress.info,
                 };
-                if e.kind == EventType::Ok && progress.ok.load(Ordering::Relaxed) == 0 {
-                    progress.first_ok_ns.store(time, Ordering::Relaxed);
+                if e.kind == EventType::Ok
+                    && e.f.has_mops()
+                    && progress.first_ok_ns.load(Ordering::Relaxed) == 0
+                {
+                    progress.first_ok_ns.store(time.max(1), Ordering::Relaxed);
                 }
                 c.fetch_add(1, Ordering::Relaxed);
             }

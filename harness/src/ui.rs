@@ -29,6 +29,11 @@ impl Log {
         }
     }
 
+    /// Time since gregor started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     pub fn set_file(&self, path: &Path) {
         if let Ok(f) = std::fs::OpenOptions::new()
             .create(true)
