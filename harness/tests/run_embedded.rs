@@ -147,3 +147,41 @@ fn a_killed_memory_broker_loses_acknowledged_writes_and_gregor_says_so() {
         "bad types {bad:?}"
     );
 }
+
+#[test]
+fn cluster_up_is_idempotent_and_down_stops_exactly_its_brokers() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("c");
+    let dir_s = dir.to_str().unwrap();
+    let up = plain(&["cluster", "up", "--dir", dir_s, "--base-port", "19450"]);
+    assert_eq!(up.status.code(), Some(0), "{}", describe(&up));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap()).unwrap();
+    let pids: Vec<u64> = state["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["pid"].as_u64())
+        .collect();
+    assert_eq!(pids.len(), 3, "three brokers: {state:#}");
+    let again = plain(&["cluster", "up", "--dir", dir_s, "--base-port", "19450"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already up"),
+        "{}",
+        describe(&again)
+    );
+    let status = plain(&["cluster", "status", "--dir", dir_s]);
+    let s = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(s.matches("answering").count(), 3, "{s}");
+    let down = plain(&["cluster", "down", "--dir", dir_s]);
+    assert_eq!(down.status.code(), Some(0), "{}", describe(&down));
+    for p in pids {
+        assert!(
+            !Path::new(&format!("/proc/{p}")).exists()
+                || std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "broker pid {p} still alive after down"
+        );
+    }
+}
