@@ -320,10 +320,11 @@ pub async fn run(
 
     // Signals: stop the workload, heal, check what exists.
     let interrupted = Arc::new(AtomicBool::new(false));
-    spawn_signal_watch(interrupted.clone());
+    let aborted = Arc::new(AtomicBool::new(false));
+    spawn_signal_watch(interrupted.clone(), aborted.clone());
 
     let target = bring_up(&s, &run_dir, log)?;
-    let result = run_on(&s, &run_dir, &target, log, interrupted).await;
+    let result = run_on(&s, &run_dir, &target, log, interrupted, aborted).await;
     if target.started_here {
         if let Some(c) = &target.cluster {
             let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
@@ -341,7 +342,9 @@ pub async fn run(
     })
 }
 
-fn spawn_signal_watch(flag: Arc<AtomicBool>) {
+/// First SIGINT/SIGTERM sets `interrupted` (stop the workload, heal,
+/// short final reads, check); a second sets `aborted` (skip final reads).
+fn spawn_signal_watch(interrupted: Arc<AtomicBool>, aborted: Arc<AtomicBool>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -350,11 +353,13 @@ fn spawn_signal_watch(flag: Arc<AtomicBool>) {
         ) else {
             return;
         };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+        for flag in [interrupted, aborted] {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            flag.store(true, Ordering::SeqCst);
         }
-        flag.store(true, Ordering::SeqCst);
     });
 }
 
@@ -364,6 +369,7 @@ async fn run_on(
     target: &Target_,
     log: &ui::Log,
     interrupted: Arc<AtomicBool>,
+    aborted: Arc<AtomicBool>,
 ) -> anyhow::Result<(CheckResult, i32)> {
     let settings = client_settings(s, &target.bootstrap);
     let wl = workload_config(s, settings.clone());
@@ -494,9 +500,18 @@ async fn run_on(
         ));
     }
 
-    // Final reads, unless interrupted.
-    if !interrupted.load(Ordering::SeqCst) && !end.highest.is_empty() {
-        let limit = secs(s.workload.final_time_limit, 60.0);
+    // Final reads: after an interrupt they are shorter (10 s at most), and a
+    // second signal skips or stops them.
+    let final_state = if end.highest.is_empty() {
+        "none needed"
+    } else if aborted.load(Ordering::SeqCst) {
+        log.line("second signal: skipping final reads");
+        "skipped"
+    } else {
+        let mut limit = secs(s.workload.final_time_limit, 60.0);
+        if interrupted.load(Ordering::SeqCst) {
+            limit = limit.min(Duration::from_secs(10));
+        }
         log.line(&format!(
             "final reads of {} key(s), up to {:.0}s",
             end.highest.len(),
@@ -513,25 +528,39 @@ async fn run_on(
         );
         let fr = tokio::select! {
             r = fr => Some(r),
-            _ = wait_flag(interrupted.clone()) => None,
+            _ = wait_flag(aborted.clone()) => None,
         };
         match fr {
-            Some(Ok(missing)) if missing.is_empty() => log.line(&format!(
-                "final reads reached every key in {:.1}s",
-                t.elapsed().as_secs_f64()
-            )),
-            Some(Ok(missing)) => log.line(&format!(
-                "final reads did not reach the highest offset of {} key(s) within the limit: {:?}",
-                missing.len(),
-                missing.keys().take(10).collect::<Vec<_>>()
-            )),
-            Some(Err(e)) => log.line(&format!("final reads failed: {e}")),
-            None => log.line("interrupted during final reads"),
+            Some(Ok(missing)) if missing.is_empty() => {
+                log.line(&format!(
+                    "final reads reached every key in {:.1}s",
+                    t.elapsed().as_secs_f64()
+                ));
+                "complete"
+            }
+            Some(Ok(missing)) => {
+                log.line(&format!(
+                    "final reads did not reach the highest offset of {} key(s) within the limit: {:?}",
+                    missing.len(),
+                    missing.keys().take(10).collect::<Vec<_>>()
+                ));
+                "incomplete"
+            }
+            Some(Err(e)) => {
+                log.line(&format!("final reads failed: {e}"));
+                "failed"
+            }
+            None => {
+                log.line("second signal during final reads: stopped them");
+                "skipped"
+            }
         }
-    }
+    };
     rec.flush().context("cannot write history.jsonl")?;
     drop(rec);
 
+    meta.extra
+        .insert("final-reads".into(), serde_json::json!(final_state));
     meta.keys = wl
         .keymap
         .table(0..wl.gen.keys.max(end.max_key.map_or(0, |k| k + 1)));
