@@ -494,8 +494,11 @@ async fn run_on(
     }
     let first_ok = progress.first_ok_ns.load(Ordering::Relaxed);
     if first_ok > 0 {
+        let since_start =
+            log.elapsed().saturating_sub(zero.elapsed()) + Duration::from_nanos(first_ok);
         log.line(&format!(
-            "time to first op: {:.2}s after the workload started",
+            "time to first op: {:.2}s after `gregor run` started ({:.2}s after the workload started)",
+            since_start.as_secs_f64(),
             first_ok as f64 / 1e9
         ));
     }
