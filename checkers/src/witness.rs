@@ -145,12 +145,21 @@ impl Witness {
             }
             Kind::Duplicate => {
                 let offs: Vec<String> = self.more.iter().map(|(o, _)| o.to_string()).collect();
+                let sent = if self.ops[0] == NO_OP {
+                    "its send is not in the history".to_string()
+                } else {
+                    format!("it was sent once, by {}", op(self.ops[0]))
+                };
+                let read = if self.ops[1] == NO_OP {
+                    String::new()
+                } else {
+                    format!(" and first read by {}", op(self.ops[1]))
+                };
                 format!(
-                    "value {} of key {k} is stored at {} offsets ({}); it was sent once ({}), so the log holds a duplicate",
+                    "value {} of key {k} is stored at {} offsets ({}); {sent}{read}, so the log holds a duplicate",
                     v(0),
                     self.n,
                     offs.join(", "),
-                    if self.ops[0] == NO_OP { "writer unknown".to_string() } else { format!("by {}", op(self.ops[0])) },
                 )
             }
             Kind::LostWrite => format!(

@@ -489,3 +489,68 @@ fn an_indeterminate_send_that_was_read_is_neither_lost_nor_aborted() {
     assert_eq!(res.valid, Validity::True, "{:?}", res.anomalies);
     assert_eq!(res.stats.acknowledged, 1);
 }
+
+#[test]
+fn every_example_names_its_ops_and_key_in_a_one_line_explanation() {
+    // One history with every type this crate finds.
+    let mut h = Hb::new();
+    h.assign(0, &[1, 2]);
+    h.op(1, EventType::Ok, F::Send, vec![s(1, 10, 0), s(1, 11, 2)]); // int-send-skip
+    h.send(1, 1, 12, 1);
+    h.send(1, 1, 13, 3);
+    h.send(1, 1, 14, 4);
+    h.send(1, 1, 99, 5); // unseen
+    h.send(2, 2, 20, 1);
+    h.send(2, 2, 21, 0); // nonmonotonic-send
+    h.op(2, EventType::Ok, F::Send, vec![s(2, 22, 3), s(2, 23, 2)]); // int-nonmonotonic-send
+    h.send_fail(3, 2, 24);
+    h.poll(0, &[(1, &[(0, 10), (2, 11)])]); // int-poll-skip (offset 1 holds 12)
+    h.poll(0, &[(1, &[(1, 12), (4, 14), (4, 15)])]); // nonmonotonic, int-nonmonotonic, lost 13, inconsistent
+    h.poll(0, &[(2, &[(0, 21), (2, 23), (6, 24), (7, 21)])]); // G1a, duplicate, int-poll-skip
+    h.assign(6, &[2]);
+    h.poll(6, &[(2, &[(0, 21)])]);
+    h.poll(6, &[(2, &[(3, 22)])]); // poll-skip
+    h.txn(7, EventType::Ok, vec![s(2, 30, 8), r(&[(2, &[(8, 30)])])]); // precommitted-read
+    let res = run(&h);
+    if std::env::var("PRINT_EXAMPLES").is_ok() {
+        for (k, g) in &res.anomalies {
+            for ex in &g.examples {
+                println!("{k}: {}", ex["explanation"]);
+            }
+        }
+    }
+    for kind in [
+        "duplicate",
+        "inconsistent-offsets",
+        "lost-write",
+        "unseen",
+        "poll-skip",
+        "nonmonotonic-poll",
+        "int-poll-skip",
+        "int-nonmonotonic-poll",
+        "nonmonotonic-send",
+        "int-send-skip",
+        "int-nonmonotonic-send",
+        "G1a",
+        "precommitted-read",
+    ] {
+        let g = res
+            .anomalies
+            .get(kind)
+            .unwrap_or_else(|| panic!("{kind} missing from {:?}", res.anomaly_types));
+        for ex in &g.examples {
+            let e = ex["explanation"].as_str().expect("an explanation");
+            assert!(!e.contains('\n'), "{kind}: {e}");
+            let ops = ex["ops"].as_array().expect("ops");
+            assert!(!ops.is_empty(), "{kind}: {ex}");
+            for op in ops {
+                assert!(
+                    e.contains(&format!("op {op}")),
+                    "{kind}: {e} should name op {op}"
+                );
+            }
+            assert!(e.contains(&format!("key {}", ex["key"])), "{kind}: {e}");
+            assert!(ex.get("process").is_some(), "{kind}: {ex}");
+        }
+    }
+}
