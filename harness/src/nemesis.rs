@@ -2,25 +2,55 @@
 //! action recorded in the history, and everything healed at the end.
 //!
 //! A [`Nemesis`] runs on its own thread (cluster control is blocking: a
-//! restarted broker is waited for). It sleeps an interval (with jitter),
-//! picks one of the enabled [`Fault`]s at random, resolves its [`Target`],
-//! breaks the targets, records the action, waits the fault's duration,
-//! heals and records that. [`Breakage`] remembers what is broken so that
-//! [`Breakage::heal_all`] (called at the end, on error, on SIGINT and from
-//! `Drop` during a panic) leaves no broker killed or paused.
+//! restarted broker is waited for). It takes the enabled [`Fault`]s in turn
+//! (or at random), sleeps an interval (with jitter), resolves the fault's
+//! [`Target`], breaks the targets, records the action, waits the fault's
+//! duration, heals and records that. [`Breakage`] remembers what is broken
+//! so that [`Breakage::heal_all`] (called after every fault, at the end, on
+//! error, on SIGINT and from `Drop` during a panic) leaves no broker
+//! killed, paused or skewed, no link slowed and no partition in place.
+//!
+//! Faults and what they need:
+//!
+//! | fault | how | history `f` (fault / heal) |
+//! | --- | --- | --- |
+//! | `kill`, `leader-kill`, `controller-kill` | SIGKILL, restart | `kill` / `start` |
+//! | `stop` | SIGTERM, restart | `stop` / `start` |
+//! | `pause`, `leader-pause` | SIGSTOP, SIGCONT | `pause` / `resume` |
+//! | `rolling-restart` | each broker stopped and started in turn | `stop` / `start` per broker |
+//! | `delay`, `bandwidth`, `reset`, `blackhole` | fault proxy in front of each broker | `start-delay` / `stop-delay`… |
+//! | `partition`, `leader-partition` | nftables rules between network namespaces | `start-partition` / `stop-partition`… |
+//! | `clock-skew` | restart with libfaketime (`FAKETIME=±N`) | `start-clock-skew` / `stop-clock-skew` |
+//!
+//! Link faults need a proxied cluster and partitions a namespaced one
+//! ([`Net`]); [`NemesisConfig::check_cluster`] refuses a fault the cluster
+//! cannot take, with the reason. On tansu, brokers never talk to each other
+//! (they share one SQLite file), so a partition can only separate brokers
+//! from the clients: `partition` cuts the isolated side off the clients as
+//! well, and there is no controller (`controller-kill` and the `controller`
+//! target are refused).
 
-use std::collections::BTreeMap;
+pub mod net;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gregor_deploy::Cluster;
+use gregor_deploy::netns::Grudge;
+use gregor_deploy::proxy::LinkFault;
+use gregor_deploy::{Cluster, ClusterKind};
 use gregor_history::{EventType, Process, Recorder, Value, F};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use net::{LinkScope, Net};
+
+use crate::scenario::NemesisSection;
+
 /// A kind of fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fault {
     /// kill -9 the targets, restart them after the fault's duration.
     Kill,
@@ -30,36 +60,87 @@ pub enum Fault {
     Pause,
     /// Restart every broker, one at a time, each rejoining before the next.
     RollingRestart,
-    /// kill -9 the leader of the target partition's key.
+    /// kill -9 the leader of key 0's partition.
     LeaderKill,
-    /// SIGSTOP the leader of the target partition's key.
+    /// SIGSTOP the leader of key 0's partition.
     LeaderPause,
+    /// kill -9 the active KRaft controller (Apache Kafka only).
+    ControllerKill,
+    /// Network partition of the shape `nemesis.partition` (default: the
+    /// targets isolated from the other brokers and from the clients).
+    Partition,
+    /// The leader of key 0's partition isolated from clients and peers.
+    LeaderPartition,
+    /// Latency `delay-ms ± jitter-ms` on every chunk, both ways, on the
+    /// targets' links (through the fault proxies).
+    Delay,
+    /// Bandwidth limited to `bandwidth` bytes/s each way on the targets' links.
+    Bandwidth,
+    /// Every connection to the targets reset (RST), new ones too, while it lasts.
+    Reset,
+    /// Nothing forwarded to or from the targets; connections stay open.
+    Blackhole,
+    /// Targets restarted with their wall clock shifted by `clock-skew` seconds
+    /// (libfaketime; the monotonic clock is left alone).
+    ClockSkew,
 }
 
 impl Fault {
-    pub const NAMES: [&'static str; 6] = [
+    pub const ALL: [Fault; 14] = [
+        Fault::Kill,
+        Fault::Stop,
+        Fault::Pause,
+        Fault::RollingRestart,
+        Fault::LeaderKill,
+        Fault::LeaderPause,
+        Fault::ControllerKill,
+        Fault::Partition,
+        Fault::LeaderPartition,
+        Fault::Delay,
+        Fault::Bandwidth,
+        Fault::Reset,
+        Fault::Blackhole,
+        Fault::ClockSkew,
+    ];
+
+    /// Every fault name `--nemesis` and `nemesis.faults` accept.
+    pub const NAMES: [&'static str; 14] = [
         "kill",
         "stop",
         "pause",
         "rolling-restart",
         "leader-kill",
         "leader-pause",
+        "controller-kill",
+        "partition",
+        "leader-partition",
+        "delay",
+        "bandwidth",
+        "reset",
+        "blackhole",
+        "clock-skew",
     ];
 
     pub fn parse(s: &str) -> Option<Fault> {
-        Some(match s {
-            "kill" => Fault::Kill,
-            "stop" => Fault::Stop,
-            "pause" => Fault::Pause,
-            "rolling-restart" => Fault::RollingRestart,
-            "leader-kill" => Fault::LeaderKill,
-            "leader-pause" => Fault::LeaderPause,
-            _ => return None,
-        })
+        let i = Fault::NAMES.iter().position(|n| *n == s)?;
+        Some(Fault::ALL[i])
     }
 
     pub fn name(self) -> &'static str {
         Fault::NAMES[self as usize]
+    }
+
+    /// Needs the fault proxies in front of the brokers.
+    pub fn needs_proxy(self) -> bool {
+        matches!(
+            self,
+            Fault::Delay | Fault::Bandwidth | Fault::Reset | Fault::Blackhole
+        )
+    }
+
+    /// Needs the brokers in network namespaces (root and nftables).
+    pub fn needs_netns(self) -> bool {
+        matches!(self, Fault::Partition | Fault::LeaderPartition)
     }
 }
 
@@ -73,9 +154,13 @@ pub enum Target {
     Node(usize),
     /// The broker leading key 0's partition (from metadata).
     Leader,
+    /// The active KRaft controller (Apache Kafka; not applicable to tansu).
+    Controller,
 }
 
 impl Target {
+    pub const NAMES: &'static str = "one, minority, majority, all, broker-N, leader, controller";
+
     pub fn parse(s: &str) -> Option<Target> {
         Some(match s {
             "one" => Target::One,
@@ -83,33 +168,360 @@ impl Target {
             "majority" => Target::Majority,
             "all" => Target::All,
             "leader" => Target::Leader,
+            "controller" => Target::Controller,
             _ => Target::Node(s.strip_prefix("broker-")?.parse().ok()?),
         })
     }
 }
+
+/// How the next fault is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// The enabled faults in turn, in the order given.
+    #[default]
+    Rotate,
+    /// A random enabled fault each time (seeded).
+    Random,
+}
+
+/// The shape of a `partition` fault.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PartitionShape {
+    /// The targets cut off from the other brokers and from the clients.
+    #[default]
+    Isolate,
+    /// Brokers `0..n/2` against the rest (clients stay with the larger half).
+    Halves,
+    /// A seeded random minority against the majority (clients with the majority).
+    RandomHalves,
+    /// The other brokers split in two halves that cannot hear each other,
+    /// the target hearing both (Jepsen's bridge); clients stay with the
+    /// first, larger group.
+    Bridge,
+}
+
+impl PartitionShape {
+    pub const NAMES: &'static str = "isolate, halves, random-halves, bridge";
+
+    pub fn parse(s: &str) -> Option<PartitionShape> {
+        Some(match s {
+            "isolate" => PartitionShape::Isolate,
+            "halves" => PartitionShape::Halves,
+            "random-halves" => PartitionShape::RandomHalves,
+            "bridge" => PartitionShape::Bridge,
+            _ => return None,
+        })
+    }
+}
+
+/// Settings of the link faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkSettings {
+    pub delay: Duration,
+    pub jitter: Duration,
+    /// Bytes per second each way for `bandwidth`.
+    pub bandwidth: u64,
+    pub scope: LinkScope,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        LinkSettings {
+            delay: Duration::from_millis(100),
+            jitter: Duration::from_millis(10),
+            bandwidth: 100_000,
+            scope: LinkScope::All,
+        }
+    }
+}
+
+/// A nemesis setting the cluster cannot honour, or a bad setting.
+#[derive(Debug, thiserror::Error)]
+pub enum NemesisError {
+    #[error("nemesis.{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("fault `{fault}` cannot run here: {reason}")]
+    Unavailable { fault: String, reason: String },
+}
+
+/// Finds the node leading a partition: its `host:port` as advertised.
+pub type LeaderOf = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+/// Finds the active controller: its node index.
+pub type ControllerOf = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
+/// Hook run after a broker restarts.
+pub type AfterStart = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What the nemesis does.
 #[derive(Clone)]
 pub struct NemesisConfig {
     pub faults: Vec<Fault>,
     pub interval: Duration,
+    /// How long a fault lasts, unless `durations` names it.
     pub duration: Duration,
+    pub durations: BTreeMap<Fault, Duration>,
     pub jitter: f64,
     pub target: Target,
     pub seed: u64,
-    /// Finds the node leading a partition (for leader faults): returns the
-    /// leader's `host:port` as advertised in metadata.
-    pub leader_of: Option<Arc<dyn Fn() -> Option<String> + Send + Sync>>,
+    pub schedule: Schedule,
+    pub link: LinkSettings,
+    pub partition: PartitionShape,
+    /// Wall-clock offset of `clock-skew`, in seconds (negative: behind).
+    pub clock_skew: i64,
+    pub leader_of: Option<LeaderOf>,
+    pub controller_of: Option<ControllerOf>,
     /// Called with a broker's address right after it was restarted (e.g. to
     /// recreate topics on a broker that forgets everything).
     pub after_start: Option<AfterStart>,
+    /// Proxies and namespaces, for link faults and partitions.
+    pub net: Option<Arc<Net>>,
 }
 
-/// Hook run after a broker restarts.
-pub type AfterStart = Arc<dyn Fn(&str) + Send + Sync>;
+impl Default for NemesisConfig {
+    fn default() -> Self {
+        NemesisConfig {
+            faults: vec![],
+            interval: Duration::from_secs(10),
+            duration: Duration::from_secs(5),
+            durations: BTreeMap::new(),
+            jitter: 0.2,
+            target: Target::One,
+            seed: 0,
+            schedule: Schedule::Rotate,
+            link: LinkSettings::default(),
+            partition: PartitionShape::Isolate,
+            clock_skew: 300,
+            leader_of: None,
+            controller_of: None,
+            after_start: None,
+            net: None,
+        }
+    }
+}
 
-/// Restarts of a killed broker tried before giving up.
-const START_ATTEMPTS: u32 = 5;
+fn invalid(field: &str, message: String) -> NemesisError {
+    NemesisError::Invalid {
+        field: field.into(),
+        message,
+    }
+}
+
+impl NemesisConfig {
+    /// The configuration a scenario's `nemesis` section describes (hooks
+    /// and network are left empty for the runner to fill in).
+    pub fn from_section(n: &NemesisSection, seed: u64) -> Result<NemesisConfig, NemesisError> {
+        let d = NemesisConfig::default();
+        let mut faults = Vec::new();
+        for f in n.faults.iter().flatten() {
+            faults.push(Fault::parse(f).ok_or_else(|| {
+                invalid(
+                    "faults",
+                    format!(
+                        "unknown fault {f:?}; known faults: {}",
+                        Fault::NAMES.join(", ")
+                    ),
+                )
+            })?);
+        }
+        let secs =
+            |v: Option<f64>, default: Duration| v.map(Duration::from_secs_f64).unwrap_or(default);
+        let interval = secs(n.interval, d.interval);
+        let mut durations = BTreeMap::new();
+        for (name, s) in &n.durations {
+            let f = Fault::parse(name).ok_or_else(|| {
+                invalid(
+                    "durations",
+                    format!(
+                        "unknown fault {name:?}; known faults: {}",
+                        Fault::NAMES.join(", ")
+                    ),
+                )
+            })?;
+            if !(*s > 0.0 && s.is_finite()) {
+                return Err(invalid(
+                    "durations",
+                    format!("{name}: {s} must be a positive number"),
+                ));
+            }
+            durations.insert(f, Duration::from_secs_f64(*s));
+        }
+        let target = match &n.target {
+            Some(t) => Target::parse(t).ok_or_else(|| {
+                invalid(
+                    "target",
+                    format!("unknown target {t:?}; use {}", Target::NAMES),
+                )
+            })?,
+            None => Target::One,
+        };
+        let schedule = match n.schedule.as_deref() {
+            None | Some("rotate") => Schedule::Rotate,
+            Some("random") => Schedule::Random,
+            Some(s) => {
+                return Err(invalid(
+                    "schedule",
+                    format!("{s:?} is not one of rotate, random"),
+                ))
+            }
+        };
+        let partition = match &n.partition {
+            None => PartitionShape::Isolate,
+            Some(p) => PartitionShape::parse(p).ok_or_else(|| {
+                invalid(
+                    "partition",
+                    format!("{p:?} is not one of {}", PartitionShape::NAMES),
+                )
+            })?,
+        };
+        let scope = match &n.link_scope {
+            None => LinkScope::All,
+            Some(s) => LinkScope::parse(s).ok_or_else(|| {
+                invalid(
+                    "link-scope",
+                    format!("{s:?} is not one of clients, peers, all"),
+                )
+            })?,
+        };
+        let ms = |field: &str, v: Option<f64>, default: Duration| match v {
+            None => Ok(default),
+            Some(x) if x >= 0.0 && x.is_finite() => Ok(Duration::from_secs_f64(x / 1000.0)),
+            Some(x) => Err(invalid(
+                field,
+                format!("{x} is not a number of milliseconds >= 0"),
+            )),
+        };
+        let link = LinkSettings {
+            delay: ms("delay-ms", n.delay_ms, d.link.delay)?,
+            jitter: ms("jitter-ms", n.jitter_ms, d.link.jitter)?,
+            bandwidth: n.bandwidth.unwrap_or(d.link.bandwidth),
+            scope,
+        };
+        Ok(NemesisConfig {
+            faults,
+            interval,
+            duration: secs(n.duration, interval / 2),
+            durations,
+            jitter: n.jitter.unwrap_or(d.jitter),
+            target,
+            seed,
+            schedule,
+            link,
+            partition,
+            clock_skew: n.clock_skew.map_or(d.clock_skew, |s| s.round() as i64),
+            ..d
+        })
+    }
+
+    /// True when some enabled fault needs the fault proxies.
+    pub fn needs_proxy(&self) -> bool {
+        self.faults.iter().any(|f| f.needs_proxy())
+    }
+
+    /// True when some enabled fault needs network namespaces.
+    pub fn needs_netns(&self) -> bool {
+        self.faults.iter().any(|f| f.needs_netns())
+    }
+
+    /// Refuses faults that a `kind` cluster of `brokers` brokers cannot
+    /// take here, naming the fault and the reason. `net` is what the
+    /// cluster was started with.
+    pub fn check_cluster(
+        &self,
+        kind: ClusterKind,
+        brokers: usize,
+        net: Option<&Net>,
+    ) -> Result<(), NemesisError> {
+        let refuse = |fault: &str, reason: String| {
+            Err(NemesisError::Unavailable {
+                fault: fault.into(),
+                reason,
+            })
+        };
+        let controller = self.faults.contains(&Fault::ControllerKill)
+            || (self.target == Target::Controller && !self.faults.is_empty());
+        if controller && kind.is_tansu() {
+            return refuse(
+                if self.faults.contains(&Fault::ControllerKill) {
+                    "controller-kill"
+                } else {
+                    "target controller"
+                },
+                "not applicable to tansu: its brokers have no controller \
+                 (they share one SQLite store and all call themselves node 111)"
+                    .into(),
+            );
+        }
+        if let Target::Node(i) = self.target {
+            if i >= brokers {
+                return Err(invalid(
+                    "target",
+                    format!("broker-{i} does not exist: the cluster has {brokers} broker(s)"),
+                ));
+            }
+        }
+        for &f in &self.faults {
+            if f.needs_proxy() && !net.is_some_and(Net::has_proxies) {
+                return refuse(
+                    f.name(),
+                    "the cluster was not started behind fault proxies".into(),
+                );
+            }
+            if f.needs_netns() && !net.is_some_and(Net::has_topology) {
+                return refuse(
+                    f.name(),
+                    "the cluster was not started in network namespaces".into(),
+                );
+            }
+            if f == Fault::ClockSkew {
+                if let Err(e) = libfaketime() {
+                    return refuse(f.name(), e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn duration_of(&self, f: Fault) -> Duration {
+        self.durations.get(&f).copied().unwrap_or(self.duration)
+    }
+}
+
+/// The libfaketime library to preload for `clock-skew`: `$GREGOR_LIBFAKETIME`
+/// or the multithreaded build the Debian `faketime` package installs.
+pub fn libfaketime() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("GREGOR_LIBFAKETIME").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("GREGOR_LIBFAKETIME={} is not a file", p.display()))
+        };
+    }
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+        "/usr/local/lib/faketime/libfaketimeMT.so.1",
+    ];
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            "libfaketime is not installed (`apt-get install faketime`, or set \
+             GREGOR_LIBFAKETIME to libfaketimeMT.so.1)"
+                .into()
+        })
+}
+
+/// The environment that shifts a process's wall clock by `offset_secs`.
+pub fn clock_skew_env(lib: &std::path::Path, offset_secs: i64) -> Vec<(String, String)> {
+    vec![
+        ("LD_PRELOAD".into(), lib.display().to_string()),
+        ("FAKETIME".into(), format!("{offset_secs:+}")),
+        // Timers and timeouts keep working: only the wall clock moves.
+        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+    ]
+}
 
 /// How a node is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +536,13 @@ pub struct Breakage {
     rec: Option<Arc<Recorder>>,
     broken: BTreeMap<usize, Broken>,
     after_start: Option<AfterStart>,
+    net: Option<Arc<Net>>,
+    /// Link faults in force: history name (`delay`…) → targets.
+    links: BTreeMap<&'static str, Vec<usize>>,
+    /// The partition in force: history name and the nodes cut off.
+    partition: Option<(&'static str, Vec<usize>)>,
+    /// Nodes running with a skewed clock.
+    skewed: BTreeSet<usize>,
 }
 
 fn record(rec: &Option<Arc<Recorder>>, f: &str, value: serde_json::Value, error: Option<String>) {
@@ -138,6 +557,10 @@ fn record(rec: &Option<Arc<Recorder>>, f: &str, value: serde_json::Value, error:
     }
 }
 
+fn joined(errors: Vec<String>) -> Option<String> {
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
 impl Breakage {
     pub fn new(cluster: Arc<Mutex<Cluster>>, rec: Option<Arc<Recorder>>) -> Breakage {
         Breakage {
@@ -145,6 +568,10 @@ impl Breakage {
             rec,
             broken: BTreeMap::new(),
             after_start: None,
+            net: None,
+            links: BTreeMap::new(),
+            partition: None,
+            skewed: BTreeSet::new(),
         }
     }
 
@@ -154,27 +581,66 @@ impl Breakage {
         self
     }
 
+    /// Proxies and namespaces to break links and partition with.
+    pub fn with_net(mut self, net: Option<Arc<Net>>) -> Breakage {
+        self.net = net;
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn names(&self, nodes: &[usize]) -> serde_json::Value {
-        let c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        let c = self.lock();
         serde_json::json!(nodes
             .iter()
-            .map(|&i| c.nodes()[i].name.clone())
+            .filter_map(|&i| c.nodes().get(i).map(|n| n.name.clone()))
             .collect::<Vec<_>>())
     }
 
     /// Applies `fault` to `nodes`, recording the action.
-    fn apply(&mut self, fault: Fault, nodes: &[usize]) {
+    pub fn apply(&mut self, fault: Fault, nodes: &[usize], cfg: &NemesisConfig, seed: u64) {
+        if nodes.is_empty() {
+            let why = match fault {
+                Fault::ControllerKill => "the active controller could not be found",
+                _ => "no target found",
+            };
+            record(
+                &self.rec,
+                fault.name(),
+                serde_json::json!([]),
+                Some(why.into()),
+            );
+            return;
+        }
+        match fault {
+            Fault::Kill
+            | Fault::Stop
+            | Fault::Pause
+            | Fault::LeaderKill
+            | Fault::LeaderPause
+            | Fault::ControllerKill => self.apply_process(fault, nodes),
+            Fault::RollingRestart => self.rolling_restart(&AtomicBool::new(false)),
+            Fault::Delay | Fault::Bandwidth | Fault::Reset | Fault::Blackhole => {
+                self.apply_link(fault, nodes, &cfg.link)
+            }
+            Fault::Partition | Fault::LeaderPartition => {
+                self.apply_partition(fault, nodes, cfg.partition, seed)
+            }
+            Fault::ClockSkew => self.apply_clock_skew(nodes, cfg.clock_skew),
+        }
+    }
+
+    fn apply_process(&mut self, fault: Fault, nodes: &[usize]) {
         let mut errors = Vec::new();
         {
             let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
             for &n in nodes {
                 let r = match fault {
-                    Fault::Kill | Fault::LeaderKill => c.kill(n).map(|_| Broken::Down),
                     Fault::Stop => c.stop(n).map(|_| Broken::Down),
                     Fault::Pause | Fault::LeaderPause => c.pause(n).map(|_| Broken::Paused),
-                    Fault::RollingRestart => {
-                        unreachable!("rolling restarts are applied by rolling_restart")
-                    }
+                    _ => c.kill(n).map(|_| Broken::Down),
                 };
                 match r {
                     Ok(b) => {
@@ -185,61 +651,162 @@ impl Breakage {
             }
         }
         let f = match fault {
-            Fault::Kill | Fault::LeaderKill => "kill",
             Fault::Stop => "stop",
             Fault::Pause | Fault::LeaderPause => "pause",
-            Fault::RollingRestart => "rolling-restart",
+            _ => "kill",
         };
         let names = self.names(nodes);
-        record(
-            &self.rec,
-            f,
-            names,
-            (!errors.is_empty()).then(|| errors.join("; ")),
-        );
+        record(&self.rec, f, names, joined(errors));
     }
 
-    /// Undoes every fault: resumes paused brokers, restarts stopped or
-    /// killed ones. Recorded as `resume` and `start` events.
+    fn apply_link(&mut self, fault: Fault, nodes: &[usize], s: &LinkSettings) {
+        let link = match fault {
+            Fault::Delay => LinkFault::latency(s.delay, s.jitter),
+            Fault::Bandwidth => LinkFault::bandwidth(s.bandwidth),
+            Fault::Reset => LinkFault::reset(),
+            _ => LinkFault::blackhole(),
+        };
+        let name = fault.name();
+        let error = match &self.net {
+            Some(net) if net.has_proxies() => {
+                if net.set_links(nodes, s.scope, &link) == 0 {
+                    Some(format!(
+                        "no proxied link in scope {:?} for these brokers",
+                        s.scope
+                    ))
+                } else {
+                    self.links.insert(name, nodes.to_vec());
+                    None
+                }
+            }
+            _ => Some("the cluster has no fault proxies".into()),
+        };
+        let names = self.names(nodes);
+        record(&self.rec, &format!("start-{name}"), names, error);
+    }
+
+    fn apply_partition(&mut self, fault: Fault, nodes: &[usize], shape: PartitionShape, seed: u64) {
+        let n = self.lock().nodes().len();
+        let (grudge, cut) = if fault == Fault::LeaderPartition {
+            (Grudge::isolate(n, nodes[0]), vec![nodes[0]])
+        } else {
+            partition_plan(n, shape, nodes, seed)
+        };
+        let name = fault.name();
+        let error = match &self.net {
+            Some(net) => match net.partition(&grudge, &cut) {
+                Ok(()) => {
+                    self.partition = Some((name, cut.clone()));
+                    None
+                }
+                Err(e) => {
+                    let _ = net.heal_partitions();
+                    Some(e.to_string())
+                }
+            },
+            None => Some("the cluster was not started in network namespaces".into()),
+        };
+        let names = self.names(&cut);
+        record(&self.rec, &format!("start-{name}"), names, error);
+    }
+
+    fn apply_clock_skew(&mut self, nodes: &[usize], offset: i64) {
+        let mut errors = Vec::new();
+        match libfaketime() {
+            Err(e) => errors.push(e),
+            Ok(lib) => {
+                let env = clock_skew_env(&lib, offset);
+                for &n in nodes {
+                    self.skewed.insert(n);
+                    if let Err(e) = self.restart_with_env(n, env.clone()) {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+        let names = self.names(nodes);
+        record(&self.rec, "start-clock-skew", names, joined(errors));
+    }
+
+    /// Stops node `n`, sets its extra environment, starts it again.
+    fn restart_with_env(&mut self, n: usize, env: Vec<(String, String)>) -> Result<(), String> {
+        let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        c.set_node_env(n, env).map_err(|e| e.to_string())?;
+        if self.broken.contains_key(&n) {
+            return Ok(()); // down or paused: the heal restarts it with the new env
+        }
+        c.stop(n).map_err(|e| e.to_string())?;
+        let r = c.start(n).map_err(|e| e.to_string());
+        if r.is_ok() {
+            if let Some(h) = &self.after_start {
+                h(&c.nodes()[n].addr());
+            }
+        } else {
+            self.broken.insert(n, Broken::Down);
+        }
+        r
+    }
+
+    /// Undoes every fault: lifts partitions and link faults, restores
+    /// clocks, resumes paused brokers, restarts stopped or killed ones.
+    /// Recorded as `stop-<fault>`, `resume` and `start` events.
     pub fn heal_all(&mut self) {
+        if let Some((name, cut)) = self.partition.take() {
+            let err = self
+                .net
+                .as_ref()
+                .and_then(|n| n.heal_partitions().err())
+                .map(|e| e.to_string());
+            let names = self.names(&cut);
+            record(&self.rec, &format!("stop-{name}"), names, err);
+        }
+        if !self.links.is_empty() {
+            if let Some(net) = &self.net {
+                net.heal_links();
+            }
+            for (name, nodes) in std::mem::take(&mut self.links) {
+                let names = self.names(&nodes);
+                record(&self.rec, &format!("stop-{name}"), names, None);
+            }
+        }
+        if !self.skewed.is_empty() {
+            let skewed: Vec<usize> = std::mem::take(&mut self.skewed).into_iter().collect();
+            let mut errors = Vec::new();
+            for &n in &skewed {
+                if let Err(e) = self.restart_with_env(n, Vec::new()) {
+                    errors.push(e);
+                }
+            }
+            let names = self.names(&skewed);
+            record(&self.rec, "stop-clock-skew", names, joined(errors));
+        }
+        self.heal_processes();
+    }
+
+    fn heal_processes(&mut self) {
         let broken = std::mem::take(&mut self.broken);
+        if broken.is_empty() {
+            return;
+        }
         let (mut resumed, mut started, mut errors) = (vec![], vec![], vec![]);
         {
             let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
             for (n, how) in broken {
                 let r = match how {
                     Broken::Paused => c.resume(n).map(|_| resumed.push(n)),
-                    // tansu 0.6.0 brokers sometimes die at start-up on
-                    // SQLite's lock ("database is locked" while registering,
-                    // then a panic): every failed attempt is kept in the
-                    // event's error, and the restart is retried.
-                    Broken::Down => {
-                        let mut r = c.start(n);
-                        for attempt in 1..START_ATTEMPTS {
-                            match &r {
-                                Err(e) => errors.push(format!(
-                                    "restart attempt {attempt} of {}: {e}",
-                                    c.nodes()[n].name
-                                )),
-                                Ok(()) => break,
-                            }
-                            std::thread::sleep(Duration::from_millis(500 * attempt as u64));
-                            r = c.start(n);
+                    Broken::Down => c.start(n).map(|_| {
+                        if let Some(h) = &self.after_start {
+                            h(&c.nodes()[n].addr());
                         }
-                        r.map(|_| {
-                            if let Some(h) = &self.after_start {
-                                h(&c.nodes()[n].addr());
-                            }
-                            started.push(n)
-                        })
-                    }
+                        started.push(n)
+                    }),
                 };
                 if let Err(e) = r {
                     errors.push(e.to_string());
                 }
             }
         }
-        let err = (!errors.is_empty()).then(|| errors.join("; "));
+        let err = joined(errors);
         if !resumed.is_empty() {
             record(&self.rec, "resume", self.names(&resumed), err.clone());
         }
@@ -255,32 +822,67 @@ impl Breakage {
 
     /// Restarts every node, one at a time (each waits to answer again).
     fn rolling_restart(&mut self, stop: &AtomicBool) {
-        let n = self
-            .cluster
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .nodes()
-            .len();
+        let n = self.lock().nodes().len();
         for i in 0..n {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            self.apply(Fault::Stop, &[i]);
+            self.apply_process(Fault::Stop, &[i]);
             self.heal_all();
         }
     }
 
     pub fn is_healed(&self) -> bool {
         self.broken.is_empty()
+            && self.links.is_empty()
+            && self.partition.is_none()
+            && self.skewed.is_empty()
     }
 }
 
 impl Drop for Breakage {
     fn drop(&mut self) {
-        if !self.broken.is_empty() {
+        if !self.is_healed() {
             self.heal_all();
         }
     }
+}
+
+/// The grudge between brokers and the brokers cut off from the clients for
+/// a `partition` of `shape` over `n` brokers; `targets` are the isolated
+/// nodes (isolate) or the bridge (first target).
+pub fn partition_plan(
+    n: usize,
+    shape: PartitionShape,
+    targets: &[usize],
+    seed: u64,
+) -> (Grudge, Vec<usize>) {
+    let grudge = match shape {
+        PartitionShape::Isolate => {
+            let mut t = targets.to_vec();
+            t.sort_unstable();
+            t.dedup();
+            return (Grudge::minority(n, &t), t);
+        }
+        PartitionShape::Halves => Grudge::halves(n),
+        PartitionShape::RandomHalves => Grudge::random_halves(n, seed),
+        PartitionShape::Bridge => Grudge::bridge(n, targets.first().copied().unwrap_or(0)),
+    };
+    // Clients stay with the largest group (the first of equal ones).
+    let groups = grudge.components(n);
+    let keep = groups
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, g)| (g.len(), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    let cut = groups
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != keep)
+        .flat_map(|(_, g)| g)
+        .collect();
+    (grudge, cut)
 }
 
 /// Sleeps up to `d`, waking early when `stop` is set. Returns true if stopped.
@@ -295,7 +897,8 @@ fn nap(stop: &AtomicBool, d: Duration) -> bool {
     stop.load(Ordering::SeqCst)
 }
 
-/// Resolves a target to node indices.
+/// Resolves a target to node indices (empty when a leader or controller
+/// cannot be found).
 fn resolve(
     target: &Target,
     cfg: &NemesisConfig,
@@ -330,6 +933,13 @@ fn resolve(
                 None => vec![all[0]],
             }
         }
+        Target::Controller => cfg
+            .controller_of
+            .as_ref()
+            .and_then(|f| f())
+            .filter(|&i| i < n)
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -341,38 +951,82 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e656d65);
-    let mut breakage =
-        Breakage::new(cluster.clone(), Some(rec)).with_after_start(cfg.after_start.clone());
+    let mut breakage = Breakage::new(cluster.clone(), Some(rec))
+        .with_after_start(cfg.after_start.clone())
+        .with_net(cfg.net.clone());
     if cfg.faults.is_empty() {
         return;
     }
+    let mut step = 0usize;
     loop {
+        let fault = match cfg.schedule {
+            Schedule::Rotate => cfg.faults[step % cfg.faults.len()],
+            Schedule::Random => cfg.faults[rng.random_range(0..cfg.faults.len())],
+        };
+        step += 1;
+        let duration = cfg.duration_of(fault);
         let wait = cfg
             .interval
             .mul_f64(1.0 + cfg.jitter * rng.random_range(-1.0..=1.0))
-            .saturating_sub(cfg.duration);
+            .saturating_sub(duration);
         if nap(&stop, wait) {
             break;
         }
-        let fault = cfg.faults[rng.random_range(0..cfg.faults.len())];
-        match fault {
-            Fault::RollingRestart => breakage.rolling_restart(&stop),
-            Fault::LeaderKill | Fault::LeaderPause => {
-                let nodes = resolve(&Target::Leader, &cfg, &cluster, &mut rng);
-                breakage.apply(fault, &nodes);
-            }
-            _ => {
-                let nodes = resolve(&cfg.target, &cfg, &cluster, &mut rng);
-                breakage.apply(fault, &nodes);
-            }
+        let target = match fault {
+            Fault::LeaderKill | Fault::LeaderPause | Fault::LeaderPartition => Target::Leader,
+            Fault::ControllerKill => Target::Controller,
+            _ => cfg.target.clone(),
+        };
+        if fault == Fault::RollingRestart {
+            breakage.rolling_restart(&stop);
+        } else {
+            let nodes = resolve(&target, &cfg, &cluster, &mut rng);
+            let seed = rng.random();
+            breakage.apply(fault, &nodes, &cfg, seed);
         }
-        let stopped = nap(&stop, cfg.duration);
+        let stopped = nap(&stop, duration);
         breakage.heal_all();
         if stopped {
             break;
         }
     }
     breakage.heal_all();
+}
+
+/// The active KRaft controller of a Kafka cluster, from
+/// `kafka-metadata-quorum.sh describe --status` (`LeaderId`), asked of the
+/// first broker that runs. Node ids are broker indices.
+pub fn kafka_controller_lookup(cluster: Arc<Mutex<Cluster>>) -> ControllerOf {
+    Arc::new(move || {
+        let (script, addrs) = {
+            let c = cluster.lock().unwrap_or_else(|p| p.into_inner());
+            let home = gregor_deploy::kafka::kafka_home(c.spec()).ok()?;
+            let addrs: Vec<String> = (0..c.nodes().len())
+                .filter(|&i| c.is_running(i) && !c.is_paused(i))
+                .map(|i| c.nodes()[i].addr())
+                .collect();
+            (home.join("bin/kafka-metadata-quorum.sh"), addrs)
+        };
+        for addr in addrs {
+            let out = std::process::Command::new(&script)
+                .args(["--bootstrap-server", &addr, "describe", "--status"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            if let Some(id) = parse_quorum_leader(&String::from_utf8_lossy(&out.stdout)) {
+                return Some(id);
+            }
+        }
+        None
+    })
+}
+
+/// The `LeaderId` of `kafka-metadata-quorum.sh describe --status` output.
+pub fn parse_quorum_leader(text: &str) -> Option<usize> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == "LeaderId").then(|| v.trim().parse().ok())?
+    })
 }
 
 #[cfg(test)]
@@ -384,9 +1038,13 @@ mod tests {
         for n in Fault::NAMES {
             assert_eq!(Fault::parse(n).map(|f| f.name()), Some(n));
         }
+        for f in Fault::ALL {
+            assert_eq!(Fault::parse(f.name()), Some(f));
+        }
         assert_eq!(Fault::parse("explode"), None);
         assert_eq!(Target::parse("broker-2"), Some(Target::Node(2)));
         assert_eq!(Target::parse("majority"), Some(Target::Majority));
+        assert_eq!(Target::parse("controller"), Some(Target::Controller));
         assert_eq!(Target::parse("broker-x"), None);
     }
 
@@ -396,5 +1054,124 @@ mod tests {
         let t = std::time::Instant::now();
         assert!(nap(&stop, Duration::from_secs(10)));
         assert!(t.elapsed() < Duration::from_secs(1));
+    }
+
+    fn section(yaml: &str) -> NemesisSection {
+        crate::scenario::Scenario::parse(yaml, "t.yaml")
+            .expect("scenario parses")
+            .nemesis
+    }
+
+    #[test]
+    fn a_scenario_section_gives_per_fault_durations_and_link_settings() {
+        let n = section(
+            "nemesis:\n  faults: [kill, delay, partition]\n  interval: 8\n  \
+             durations: {partition: 6, delay: 2.5}\n  delay-ms: 250\n  jitter-ms: 20\n  \
+             bandwidth: 50000\n  link-scope: clients\n  partition: halves\n  schedule: random\n",
+        );
+        let c = NemesisConfig::from_section(&n, 1).unwrap();
+        assert_eq!(c.faults, vec![Fault::Kill, Fault::Delay, Fault::Partition]);
+        assert_eq!(c.duration_of(Fault::Partition), Duration::from_secs(6));
+        assert_eq!(c.duration_of(Fault::Delay), Duration::from_millis(2500));
+        assert_eq!(
+            c.duration_of(Fault::Kill),
+            Duration::from_secs(4),
+            "half the interval"
+        );
+        assert_eq!(c.link.delay, Duration::from_millis(250));
+        assert_eq!(c.link.jitter, Duration::from_millis(20));
+        assert_eq!(c.link.bandwidth, 50_000);
+        assert_eq!(c.link.scope, LinkScope::Clients);
+        assert_eq!(c.partition, PartitionShape::Halves);
+        assert_eq!(c.schedule, Schedule::Random);
+        assert!(c.needs_proxy() && c.needs_netns());
+    }
+
+    #[test]
+    fn bad_nemesis_settings_name_the_field_and_the_choices() {
+        let e = section("nemesis:\n  durations: {explode: 3}\n");
+        let err = NemesisConfig::from_section(&e, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("durations") && err.contains("explode") && err.contains("blackhole"),
+            "{err}"
+        );
+        let e = section("nemesis:\n  partition: ring\n");
+        let err = NemesisConfig::from_section(&e, 0).unwrap_err().to_string();
+        assert!(err.contains("partition") && err.contains("bridge"), "{err}");
+    }
+
+    #[test]
+    fn tansu_refuses_controller_faults_and_faults_without_their_machinery() {
+        let mut c = NemesisConfig {
+            faults: vec![Fault::ControllerKill],
+            ..NemesisConfig::default()
+        };
+        let err = c
+            .check_cluster(ClusterKind::Tansu, 3, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("controller-kill") && err.contains("not applicable to tansu"),
+            "{err}"
+        );
+        c.faults = vec![Fault::Kill];
+        c.target = Target::Controller;
+        assert!(c.check_cluster(ClusterKind::Tansu, 3, None).is_err());
+        assert!(c.check_cluster(ClusterKind::Kafka, 3, None).is_ok());
+        c.target = Target::One;
+        c.faults = vec![Fault::Partition];
+        let err = c
+            .check_cluster(ClusterKind::Tansu, 3, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("partition") && err.contains("namespaces"),
+            "{err}"
+        );
+        c.faults = vec![Fault::Delay];
+        let err = c
+            .check_cluster(ClusterKind::Tansu, 3, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delay") && err.contains("proxies"), "{err}");
+        c.faults = vec![Fault::Kill];
+        c.target = Target::Node(5);
+        assert!(c.check_cluster(ClusterKind::Tansu, 3, None).is_err());
+    }
+
+    #[test]
+    fn partition_shapes_cut_the_expected_brokers_off_the_clients() {
+        let (g, cut) = partition_plan(3, PartitionShape::Isolate, &[2], 0);
+        assert_eq!(cut, vec![2]);
+        assert_eq!(g.components(3), vec![vec![0, 1], vec![2]]);
+        let (g, cut) = partition_plan(5, PartitionShape::Halves, &[], 0);
+        assert_eq!(g.components(5), vec![vec![0, 1], vec![2, 3, 4]]);
+        assert_eq!(cut, vec![0, 1], "clients stay with the majority");
+        let (g, cut) = partition_plan(5, PartitionShape::RandomHalves, &[], 9);
+        assert_eq!(cut.len(), 2);
+        assert_eq!(g, Grudge::random_halves(5, 9));
+        let (g, cut) = partition_plan(5, PartitionShape::Bridge, &[2], 0);
+        assert_eq!(g, Grudge::bridge(5, 2));
+        assert!(!cut.contains(&2) || cut.len() < 3, "{cut:?}");
+        let (_, cut) = partition_plan(3, PartitionShape::Isolate, &[0, 1, 1], 0);
+        assert_eq!(cut, vec![0, 1]);
+    }
+
+    #[test]
+    fn the_quorum_leader_is_read_from_describe_status() {
+        let out = "ClusterId:              Z3JlZ29y\nLeaderId:               2\nLeaderEpoch:            7\nHighWatermark:          123\n";
+        assert_eq!(parse_quorum_leader(out), Some(2));
+        assert_eq!(parse_quorum_leader("LeaderId: -1\n"), None);
+        assert_eq!(parse_quorum_leader("nothing\n"), None);
+    }
+
+    #[test]
+    fn a_clock_skew_preloads_libfaketime_and_keeps_the_monotonic_clock() {
+        let env = clock_skew_env(std::path::Path::new("/lib/libfaketimeMT.so.1"), -300);
+        let get = |k: &str| env.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("LD_PRELOAD"), Some("/lib/libfaketimeMT.so.1"));
+        assert_eq!(get("FAKETIME"), Some("-300"));
+        assert_eq!(get("FAKETIME_DONT_FAKE_MONOTONIC"), Some("1"));
+        assert_eq!(clock_skew_env(std::path::Path::new("/x"), 60)[1].1, "+60");
     }
 }

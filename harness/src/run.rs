@@ -19,7 +19,7 @@ use gregor_workloads::{
     WorkloadConfig,
 };
 
-use crate::nemesis::{self, Breakage, Fault, NemesisConfig, Target};
+use crate::nemesis::{self, Breakage, Fault, NemesisConfig};
 use crate::scenario::{self, Scenario};
 use crate::{clients, store, ui};
 
@@ -231,6 +231,9 @@ struct Target_ {
     cluster: Option<Arc<Mutex<Cluster>>>,
     started_here: bool,
     label: String,
+    /// Fault proxies and namespaces of a local cluster; dropped (proxies
+    /// shut, namespaces removed) after the cluster is down.
+    net: Option<Arc<nemesis::Net>>,
 }
 
 /// First base port from 19092 (in steps of 100) whose ports are all free.
@@ -252,6 +255,7 @@ fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Targe
             cluster: None,
             started_here: false,
             label: format!("bootstrap {b}"),
+            net: None,
         });
     }
     let kind: ClusterKind = s
@@ -263,19 +267,67 @@ fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Targe
         .map_err(|e| anyhow!("{e}"))?;
     let brokers = s.cluster.brokers.unwrap_or(kind.default_brokers());
     let mut spec = ClusterSpec::new(kind, run_dir.join("cluster")).with_brokers(brokers);
-    let ports = if kind == ClusterKind::Kafka {
-        brokers * 2
+    // Link faults put a proxy in front of every broker; partitions put
+    // every broker in its own network namespace. Refused here, before
+    // anything starts, when the host cannot do them.
+    let ncfg =
+        NemesisConfig::from_section(&s.nemesis, s.seed.unwrap_or(0)).map_err(|e| anyhow!("{e}"))?;
+    let topology = if ncfg.needs_netns() {
+        let t = nemesis::net::create_topology(brokers).map_err(|e| {
+            anyhow!(
+                "partition faults cannot run here ({e}); run as root with nftables, \
+                 or drop partition and leader-partition from the faults"
+            )
+        })?;
+        log.line(&format!(
+            "brokers in network namespaces gregor-{}-N on {}",
+            t.prefix(),
+            t.subnet()
+        ));
+        Some(t)
     } else {
-        brokers
+        None
     };
+    spec = spec.with_network(nemesis::net::network_spec(
+        ncfg.needs_proxy(),
+        topology.as_ref(),
+    ));
+    let ports = spec.ports_needed();
     spec = spec.with_base_port(s.cluster.base_port.unwrap_or_else(|| free_base_port(ports)));
     spec.kafka_home = s.cluster.kafka_home.clone().map(PathBuf::from);
+    let proxied = spec.network.proxied;
+    let (spec_for_net, seed) = (spec.clone(), s.seed.unwrap_or(0));
+    let start_net = move || {
+        tokio::runtime::Handle::current().block_on(nemesis::Net::start(
+            &spec_for_net,
+            topology,
+            seed,
+        ))
+    };
+    // The proxies run on this runtime; blocking here must not starve them.
+    let multi = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let net = if multi {
+        tokio::task::block_in_place(start_net)
+    } else {
+        start_net()
+    }
+    .context("cannot start the fault proxies")?;
+    ncfg.check_cluster(kind, brokers, Some(&net))
+        .map_err(|e| anyhow!("{e}"))?;
     log.line(&format!(
-        "starting {kind} cluster: {brokers} broker(s) from port {}",
-        spec.base_port
+        "starting {kind} cluster: {brokers} broker(s) from port {}{}",
+        spec.base_port,
+        if proxied { " behind fault proxies" } else { "" }
     ));
     let t = Instant::now();
-    let cluster = Cluster::up(spec).context("cannot start the local cluster")?;
+    let up = || Cluster::up(spec);
+    let cluster = if multi {
+        tokio::task::block_in_place(up)
+    } else {
+        up()
+    }
+    .context("cannot start the local cluster")?;
     let bootstrap = cluster.bootstrap();
     log.line(&format!(
         "cluster up in {:.1}s at {bootstrap}",
@@ -286,6 +338,7 @@ fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Targe
         cluster: Some(Arc::new(Mutex::new(cluster))),
         started_here: true,
         label: kind.to_string(),
+        net: Some(Arc::new(net)),
     })
 }
 
@@ -423,21 +476,15 @@ async fn run_on(
         .collect();
     let nemesis_thread = match (&target.cluster, faults.is_empty()) {
         (Some(cluster), false) => {
-            let cfg = NemesisConfig {
-                faults,
-                interval: secs(s.nemesis.interval, 10.0),
-                duration: secs(s.nemesis.duration, 5.0),
-                jitter: s.nemesis.jitter.unwrap_or(0.2),
-                target: s
-                    .nemesis
-                    .target
-                    .as_deref()
-                    .and_then(Target::parse)
-                    .unwrap_or(Target::One),
-                seed: s.seed.unwrap_or(0),
-                leader_of: Some(leader_lookup(&settings, &wl.keymap)),
-                after_start: forgetful_restart_hook(cluster, &wl),
-            };
+            let mut cfg = NemesisConfig::from_section(&s.nemesis, s.seed.unwrap_or(0))
+                .map_err(|e| anyhow!("{e}"))?;
+            cfg.faults = faults;
+            cfg.leader_of = Some(leader_lookup(&settings, &wl.keymap));
+            cfg.after_start = forgetful_restart_hook(cluster, &wl);
+            cfg.net = target.net.clone();
+            if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
+                cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
+            }
             let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());
             Some(
                 std::thread::Builder::new()

@@ -144,8 +144,27 @@ pub struct NemesisSection {
     /// Random extra fraction of the interval, 0..1.
     pub jitter: Option<f64>,
     /// Which brokers a fault hits: `one` (random), `minority`, `majority`,
-    /// `all`, `broker-N`, or `leader` (of `leader-key`'s partition).
+    /// `all`, `broker-N`, `leader` (of key 0's partition) or `controller`
+    /// (the active KRaft controller; Apache Kafka only).
     pub target: Option<String>,
+    /// Seconds per fault, overriding `duration`, e.g. `{partition: 10}`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub durations: BTreeMap<String, f64>,
+    /// `rotate` (default: the faults in turn) or `random`.
+    pub schedule: Option<String>,
+    /// Shape of `partition`: `isolate` (default: the targets cut off from
+    /// the other brokers and the clients), `halves`, `random-halves`, `bridge`.
+    pub partition: Option<String>,
+    /// Link faults hit traffic from `clients`, `peers` or `all` (default).
+    pub link_scope: Option<String>,
+    /// `delay`: added latency per chunk each way, in ms (default 100).
+    pub delay_ms: Option<f64>,
+    /// `delay`: jitter, in ms (default 10).
+    pub jitter_ms: Option<f64>,
+    /// `bandwidth`: bytes per second each way (default 100000).
+    pub bandwidth: Option<u64>,
+    /// `clock-skew`: wall-clock offset in seconds, negative for behind (default 300).
+    pub clock_skew: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -292,8 +311,19 @@ impl Scenario {
         }
         if let Some(t) = &self.nemesis.target {
             if crate::nemesis::Target::parse(t).is_none() {
-                return bad("nemesis.target", format!("unknown target {t:?}; use one, minority, majority, all, broker-N or leader"));
+                return bad(
+                    "nemesis.target",
+                    format!(
+                        "unknown target {t:?}; use {}",
+                        crate::nemesis::Target::NAMES
+                    ),
+                );
             }
+        }
+        if let Err(crate::nemesis::NemesisError::Invalid { field, message }) =
+            crate::nemesis::NemesisConfig::from_section(&self.nemesis, 0)
+        {
+            return bad(&format!("nemesis.{field}"), message);
         }
         Ok(())
     }
