@@ -10,9 +10,11 @@
 //! - (b) `History::read` + `check`;
 //!
 //! and the peak heap of (b) per event (a counting global allocator), split
-//! into the history itself and the queue analysis. Times are CPU seconds of
-//! the benchmark thread (best of 3; wall time is printed too), so that
-//! compilers running beside it disturb them less. `check` is also broken
+//! into the history itself and the queue analysis. Times are best of 3, as
+//! CPU seconds of the process (all threads; steadier than wall time when
+//! compilers run beside it) and as wall seconds: `check` runs its analyses
+//! on two threads for large histories, so its wall time can be below its
+//! CPU time. `check` is also broken
 //! down into the queue analysis and the two other analyses it runs
 //! (transactional cycles, committed offsets).
 //!
@@ -282,15 +284,15 @@ fn parse_floor(path: &Path) -> usize {
     n
 }
 
-/// CPU time of this thread, in seconds: steadier than wall time on a
-/// machine shared with compilers.
-fn thread_cpu() -> f64 {
+/// CPU time of this process (all its threads), in seconds: steadier than
+/// wall time on a machine shared with compilers.
+fn process_cpu() -> f64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
@@ -299,10 +301,10 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> ((f64, f64), T) {
     let (mut cpu, mut wall) = (f64::MAX, f64::MAX);
     let mut out = None;
     for _ in 0..runs {
-        let (c, t) = (thread_cpu(), Instant::now());
+        let (c, t) = (process_cpu(), Instant::now());
         let r = f();
         wall = wall.min(t.elapsed().as_secs_f64());
-        cpu = cpu.min(thread_cpu() - c);
+        cpu = cpu.min(process_cpu() - c);
         out = Some(r);
     }
     ((cpu, wall), out.expect("at least one run"))
@@ -355,7 +357,7 @@ fn bench(dir: &Path, n: usize, procs: u64) {
     let (tl, _) = best_of(2, || gregor_checkers::linear::check_commits(&h, &opts));
     drop(h);
     println!(
-        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} | peak heap {:>3.0} B/event (history {:.0} + queue analysis {:.0}) | (b) {:>4.0} ns/event",
+        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} (b)/(a) {:.2}x | peak heap {:>3.0} B/event (history {:.0} + queue analysis {:.0}) | (b) {:>4.0} ns/event",
         bytes as f64 / 1e6,
         ta.0,
         tb.0,
@@ -367,6 +369,7 @@ fn bench(dir: &Path, n: usize, procs: u64) {
         tb.0 / ta.0,
         ta.1,
         tb.1,
+        tb.1 / ta.1,
         peak as f64 / events as f64,
         history_heap as f64 / events as f64,
         queue_peak as f64 / events as f64,

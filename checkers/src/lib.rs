@@ -186,6 +186,9 @@ pub fn is_allowed(kind: &str, opts: &CheckOpts) -> bool {
         || (opts.ww_deps && kind.starts_with("G1c"))
 }
 
+/// Histories at least this long are checked on two threads.
+const PARALLEL_FROM: usize = 50_000;
+
 /// Runs every checker over a history.
 ///
 /// Validity is `false` if any type that [`is_allowed`] rejects was found;
@@ -194,7 +197,23 @@ pub fn is_allowed(kind: &str, opts: &CheckOpts) -> bool {
 /// Without a completed poll, unread acknowledged sends are counted in the
 /// stats but not reported as `unseen`.
 pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
-    let q = queue::analyze(history);
+    // The analyses are independent: on a large history, run the cycle and
+    // committed-offset checks beside the queue analysis.
+    let others = |_: ()| {
+        let mut v = txn::check(history, opts);
+        v.extend(linear::check_commits(history, opts));
+        v
+    };
+    let (q, others) = if history.len() >= PARALLEL_FROM {
+        std::thread::scope(|s| {
+            let t = s.spawn(|| others(()));
+            let q = queue::analyze(history);
+            let o = t.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (q, o)
+        })
+    } else {
+        (queue::analyze(history), others(()))
+    };
     let mut anomalies: BTreeMap<String, AnomalyGroup> = BTreeMap::new();
     for (kind, count, examples) in q.anomalies {
         if kind == "unseen" && !q.has_completed_poll {
@@ -202,9 +221,6 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
         }
         anomalies.insert(kind.to_string(), AnomalyGroup { count, examples });
     }
-    let others = txn::check(history, opts)
-        .into_iter()
-        .chain(linear::check_commits(history, opts));
     for (kind, witness) in others {
         let g = anomalies.entry(kind).or_default();
         g.count += 1;
