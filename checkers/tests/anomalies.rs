@@ -554,3 +554,27 @@ fn every_example_names_its_ops_and_key_in_a_one_line_explanation() {
         }
     }
 }
+
+#[test]
+fn a_large_history_checked_on_two_threads_still_finds_a_single_lost_write() {
+    let mut h = Hb::new();
+    h.assign(0, &[1]);
+    let mut lost = 0;
+    for v in 0..15_000u64 {
+        let w = h.send(1, 1, v, v);
+        if v == 7_777 {
+            lost = w;
+        } else {
+            h.poll(0, &[(1, &[(v, v)])]);
+        }
+    }
+    assert!(
+        h.events.len() >= 50_000,
+        "large enough for the threaded path"
+    );
+    let res = run(&h);
+    assert_eq!(res.anomalies["lost-write"].count, 1);
+    assert_eq!(res.anomalies["lost-write"].examples[0]["ops"][0], lost);
+    // The skip over it is reported too.
+    assert_eq!(types(&res), ["lost-write", "poll-skip"]);
+}
