@@ -276,6 +276,22 @@ pub struct NemesisConfig {
     pub net: Option<Arc<Net>>,
 }
 
+impl std::fmt::Debug for NemesisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NemesisConfig")
+            .field("faults", &self.faults)
+            .field("interval", &self.interval)
+            .field("duration", &self.duration)
+            .field("durations", &self.durations)
+            .field("target", &self.target)
+            .field("schedule", &self.schedule)
+            .field("link", &self.link)
+            .field("partition", &self.partition)
+            .field("clock_skew", &self.clock_skew)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for NemesisConfig {
     fn default() -> Self {
         NemesisConfig {
@@ -1089,15 +1105,35 @@ mod tests {
 
     #[test]
     fn bad_nemesis_settings_name_the_field_and_the_choices() {
-        let e = section("nemesis:\n  durations: {explode: 3}\n");
-        let err = NemesisConfig::from_section(&e, 0).unwrap_err().to_string();
+        let e = NemesisSection {
+            durations: [("explode".to_string(), 3.0)].into(),
+            ..NemesisSection::default()
+        };
+        let err = NemesisConfig::from_section(&e, 0)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("durations") && err.contains("explode") && err.contains("blackhole"),
             "{err}"
         );
-        let e = section("nemesis:\n  partition: ring\n");
-        let err = NemesisConfig::from_section(&e, 0).unwrap_err().to_string();
+        let e = NemesisSection {
+            partition: Some("ring".into()),
+            ..NemesisSection::default()
+        };
+        let err = NemesisConfig::from_section(&e, 0)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("partition") && err.contains("bridge"), "{err}");
+        // and a scenario file says where
+        let err = crate::scenario::Scenario::parse("nemesis:\n  link-scope: nobody\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.yaml") && err.contains("nemesis.link-scope"),
+            "{err}"
+        );
     }
 
     #[test]

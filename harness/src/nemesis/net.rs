@@ -11,7 +11,7 @@
 //! Cleanup: [`Net::heal`] clears every link fault and partition rule;
 //! dropping the last handle shuts the proxies down and destroys the
 //! topology (namespaces, bridge, nft table, and any process left inside).
-//! Namespaces are named `gregor-r<pid>-<i>` ([`topology_prefix`]), so
+//! Namespaces are named `gregor-r<pid>-<k>-<i>` ([`topology_prefix`]), so
 //! `gregor cluster heal` ([`gregor_deploy::netns::stale_prefixes`]) finds
 //! what a killed gregor left behind, and [`owner_pid`] tells whether that
 //! gregor still runs.
@@ -55,22 +55,36 @@ impl LinkScope {
     }
 }
 
-/// The prefix of this process's topology: `r<pid>`. Two live gregor
-/// processes never share it, and a leftover with our prefix belongs to a
-/// dead process (the pid is ours now).
+/// A fresh topology prefix for this process: `r<pid>-<k>`, k counting the
+/// topologies this process made. Two live gregor processes never share
+/// one, and a leftover with one of our prefixes belongs to a dead process
+/// (the pid is ours now).
 pub fn topology_prefix() -> String {
-    format!("r{}", std::process::id())
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("r{}-{k}", std::process::id())
 }
 
 /// The pid of the gregor process that made a topology prefix, if the
-/// prefix is one of ours (`r<pid>`).
+/// prefix is one of ours (`r<pid>-<k>`).
 pub fn owner_pid(prefix: &str) -> Option<u32> {
-    prefix.strip_prefix('r')?.parse().ok()
+    let (pid, k) = prefix.strip_prefix('r')?.split_once('-')?;
+    k.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// True when a topology prefix belongs to a gregor process that is gone
+/// (or is not one of ours at all), i.e. `gregor cluster heal` may remove it.
+pub fn is_orphan(prefix: &str) -> bool {
+    match owner_pid(prefix) {
+        Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        None => true,
+    }
 }
 
 /// Creates the namespaces for `brokers` brokers, after removing anything a
-/// dead process with our pid left behind. Fails with the reason when the
-/// host cannot do partitions (not root, no nft).
+/// dead process with the same prefix left behind. Fails with the reason
+/// when the host cannot do partitions (not root, no nft).
 pub fn create_topology(brokers: usize) -> Result<Topology, NetnsError> {
     netns::check_support()?;
     let prefix = topology_prefix();
@@ -140,6 +154,11 @@ impl Net {
     /// True when partitions can be applied.
     pub fn has_topology(&self) -> bool {
         self.topology.is_some()
+    }
+
+    /// The namespaces the brokers run in, if any.
+    pub fn topology(&self) -> Option<&Topology> {
+        self.topology.as_ref()
     }
 
     /// The topology's prefix, if any.
@@ -239,10 +258,13 @@ mod tests {
 
     #[test]
     fn the_prefix_names_the_owning_process() {
-        let p = topology_prefix();
-        assert_eq!(owner_pid(&p), Some(std::process::id()));
+        let (a, b) = (topology_prefix(), topology_prefix());
+        assert_ne!(a, b, "each topology of a process gets its own prefix");
+        assert_eq!(owner_pid(&a), Some(std::process::id()));
+        assert!(!is_orphan(&a), "we are alive");
         assert_eq!(owner_pid("quick-test"), None);
-        assert!(p.len() <= 32 && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(is_orphan("quick-test"));
+        assert!(a.len() <= 32 && a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
     }
 
     #[test]
