@@ -85,16 +85,17 @@ impl<'a> P<'a> {
 
     fn mops(&mut self) -> Option<Vec<Mop>> {
         self.lit(b"[")?;
-        // Most ops hold one micro-op: allocate exactly, not serde's 4.
-        let mut out = Vec::with_capacity(1);
         if self.eat(b']') {
             return Some(Vec::new());
         }
+        // Collected on the stack first so that the vector is allocated once
+        // at its exact size (serde would allocate 4 and grow): a history
+        // holds millions of these.
+        let mut buf: Small<Mop, 4> = Small::new();
         loop {
-            out.push(self.mop()?);
+            buf.push(self.mop()?);
             if self.eat(b']') {
-                out.shrink_to_fit();
-                return Some(out);
+                return Some(buf.into_vec());
             }
             self.lit(b",")?;
         }
@@ -105,13 +106,21 @@ impl<'a> P<'a> {
             let key = self.u64()?;
             self.lit(b",")?;
             let mop = if self.eat(b'[') {
-                let offset = if self.lit(b"null").is_some() { None } else { Some(self.u64()?) };
+                let offset = if self.lit(b"null").is_some() {
+                    None
+                } else {
+                    Some(self.u64()?)
+                };
                 self.lit(b",")?;
                 let value = self.u64()?;
                 self.lit(b"]")?;
                 Mop::Send { key, value, offset }
             } else {
-                Mop::Send { key, value: self.u64()?, offset: None }
+                Mop::Send {
+                    key,
+                    value: self.u64()?,
+                    offset: None,
+                }
             };
             self.lit(b"]")?;
             Some(mop)
@@ -120,7 +129,11 @@ impl<'a> P<'a> {
                 return Some(Mop::Poll { reads: None });
             }
             self.lit(b",")?;
-            let reads = if self.lit(b"null").is_some() { None } else { Some(self.reads()?) };
+            let reads = if self.lit(b"null").is_some() {
+                None
+            } else {
+                Some(self.reads()?)
+            };
             self.lit(b"]")?;
             Some(Mop::Poll { reads })
         } else {
@@ -130,15 +143,15 @@ impl<'a> P<'a> {
 
     fn reads(&mut self) -> Option<Reads> {
         self.lit(b"{")?;
-        let mut out = Vec::new();
         if self.eat(b'}') {
-            return Some(out);
+            return Some(Vec::new());
         }
+        let mut out: Small<(Key, Vec<(Offset, Val)>), 8> = Small::new();
         loop {
             self.lit(b"\"")?;
             let key: Key = self.u64()?;
             self.lit(b"\":[")?;
-            let mut pairs: Vec<(Offset, Val)> = Vec::new();
+            let mut pairs: Small<(Offset, Val), 32> = Small::new();
             if !self.eat(b']') {
                 loop {
                     self.lit(b"[")?;
@@ -148,16 +161,14 @@ impl<'a> P<'a> {
                     self.lit(b"]")?;
                     pairs.push((o, v));
                     if self.eat(b']') {
-                        pairs.shrink_to_fit();
                         break;
                     }
                     self.lit(b",")?;
                 }
             }
-            out.push((key, pairs));
+            out.push((key, pairs.into_vec()));
             if self.eat(b'}') {
-                out.shrink_to_fit();
-                return Some(out);
+                return Some(out.into_vec());
             }
             self.lit(b",")?;
         }
@@ -179,9 +190,45 @@ impl<'a> P<'a> {
     }
 }
 
+/// Up to `N` items on the stack, then a vector; [`Small::into_vec`]
+/// allocates exactly once, at the final length.
+struct Small<T, const N: usize> {
+    buf: [Option<T>; N],
+    len: usize,
+    spill: Vec<T>,
+}
+
+impl<T, const N: usize> Small<T, N> {
+    #[inline]
+    fn new() -> Self {
+        Small { buf: [const { None }; N], len: 0, spill: Vec::new() }
+    }
+
+    #[inline]
+    fn push(&mut self, x: T) {
+        if self.len < N {
+            self.buf[self.len] = Some(x);
+            self.len += 1;
+        } else {
+            self.spill.push(x);
+        }
+    }
+
+    #[inline]
+    fn into_vec(mut self) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.len + self.spill.len());
+        out.extend(self.buf[..self.len].iter_mut().filter_map(Option::take));
+        out.append(&mut self.spill);
+        out
+    }
+}
+
 /// Parses a line of the common shape, or returns `None` (use serde).
 pub(crate) fn parse(line: &str) -> Option<Event> {
-    let mut p = P { b: line.as_bytes(), i: 0 };
+    let mut p = P {
+        b: line.as_bytes(),
+        i: 0,
+    };
     p.lit(b"{\"index\":")?;
     let index = p.u64()?;
     p.lit(b",\"time\":")?;
@@ -223,7 +270,16 @@ pub(crate) fn parse(line: &str) -> Option<Event> {
     if p.i != p.b.len() {
         return None;
     }
-    Some(Event { index, time, process, kind, f, value, error, extra: Vec::new() })
+    Some(Event {
+        index,
+        time,
+        process,
+        kind,
+        f,
+        value,
+        error,
+        extra: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -282,20 +338,81 @@ mod tests {
     }
 
     #[test]
+    fn long_polls_and_transactions_spill_past_the_stack_buffers_intact() {
+        let pairs: Vec<String> = (0..40).map(|i| format!("[{i},{}]", i * 3)).collect();
+        let keys: Vec<String> = (0..10).map(|k| format!("\"{k}\":[{}]", pairs.join(","))).collect();
+        let sends: Vec<String> = (0..6).map(|i| format!("[\"send\",1,[{i},{i}]]")).collect();
+        let line = format!(
+            r#"{{"index":0,"time":1,"process":1,"type":"ok","f":"txn","value":[{},["poll",{{{}}}]]}}"#,
+            sends.join(","),
+            keys.join(",")
+        );
+        let e = parse(&line).expect("fast path");
+        assert_eq!(e, serde(&line));
+        assert_eq!(e.mops().len(), 7);
+        match &e.mops()[6] {
+            Mop::Poll { reads: Some(r) } => {
+                assert_eq!(r.len(), 10);
+                assert!(r.iter().all(|(_, p)| p.len() == 40 && p.capacity() == 40));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn every_event_the_writer_emits_round_trips_through_the_fast_path() {
         // A spread of shapes, serialized by the real writer.
         let mut events = Vec::new();
         for i in 0..200u64 {
-            let kind = [EventType::Invoke, EventType::Ok, EventType::Fail, EventType::Info][(i % 4) as usize];
+            let kind = [
+                EventType::Invoke,
+                EventType::Ok,
+                EventType::Fail,
+                EventType::Info,
+            ][(i % 4) as usize];
             let (f, value) = match i % 5 {
-                0 => (F::Send, Value::Mops(vec![Mop::Send { key: i % 7, value: i * 13, offset: (i % 3 != 0).then_some(i) }])),
-                1 => (F::Poll, Value::Mops(vec![Mop::Poll { reads: (i % 2 == 0).then(|| vec![(i % 5, (0..i % 4).map(|o| (o, o * i)).collect())]) }])),
-                2 => (F::Txn, Value::Mops(vec![Mop::Send { key: 1, value: i, offset: Some(3) }, Mop::Poll { reads: Some(vec![]) }])),
+                0 => (
+                    F::Send,
+                    Value::Mops(vec![Mop::Send {
+                        key: i % 7,
+                        value: i * 13,
+                        offset: (i % 3 != 0).then_some(i),
+                    }]),
+                ),
+                1 => (
+                    F::Poll,
+                    Value::Mops(vec![Mop::Poll {
+                        reads: (i % 2 == 0)
+                            .then(|| vec![(i % 5, (0..i % 4).map(|o| (o, o * i)).collect())]),
+                    }]),
+                ),
+                2 => (
+                    F::Txn,
+                    Value::Mops(vec![
+                        Mop::Send {
+                            key: 1,
+                            value: i,
+                            offset: Some(3),
+                        },
+                        Mop::Poll {
+                            reads: Some(vec![]),
+                        },
+                    ]),
+                ),
                 3 => (F::Assign, Value::Keys((0..i % 4).collect())),
                 _ => (F::Subscribe, Value::None),
             };
             let error = (kind == EventType::Info).then(|| format!("timeout {i}"));
-            events.push(Event { index: i, time: i * 1000, process: Process::Client(i % 9), kind, f, value, error, extra: vec![] });
+            events.push(Event {
+                index: i,
+                time: i * 1000,
+                process: Process::Client(i % 9),
+                kind,
+                f,
+                value,
+                error,
+                extra: vec![],
+            });
         }
         for e in events {
             let line = e.to_json();
