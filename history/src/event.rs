@@ -73,7 +73,9 @@ impl<'de> Deserialize<'de> for Process {
                 if v == "nemesis" {
                     Ok(Process::Nemesis)
                 } else {
-                    Err(E::custom(format!("process {v:?} is neither an integer nor \"nemesis\"")))
+                    Err(E::custom(format!(
+                        "process {v:?} is neither an integer nor \"nemesis\""
+                    )))
                 }
             }
         }
@@ -171,13 +173,19 @@ pub type Reads = Vec<(Key, Vec<(Offset, Val)>)>;
 pub enum Mop {
     /// `["send", key, value]` on invoke; `["send", key, [offset, value]]` on ok
     /// (`offset` null when the client did not learn it).
-    Send { key: Key, value: Val, offset: Option<Offset> },
+    Send {
+        key: Key,
+        value: Val,
+        offset: Option<Offset>,
+    },
     /// `["poll"]` on invoke; `["poll", {"key": [[offset, value], ...]}]` on ok.
     Poll { reads: Option<Reads> },
     /// `["commit", {"key": next_offset}]`: offsets committed for the group.
     Commit { offsets: BTreeMap<Key, Offset> },
     /// `["committed", {"key": next_offset_or_null}]`: committed offsets fetched.
-    Committed { offsets: BTreeMap<Key, Option<Offset>> },
+    Committed {
+        offsets: BTreeMap<Key, Option<Offset>>,
+    },
 }
 
 /// The value of an event, typed by its function.
@@ -320,7 +328,10 @@ impl Serialize for MopsSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut q = s.serialize_seq(Some(self.mops.len()))?;
         for m in self.mops {
-            q.serialize_element(&MopSer { mop: m, ack: self.ack })?;
+            q.serialize_element(&MopSer {
+                mop: m,
+                ack: self.ack,
+            })?;
         }
         q.end()
     }
@@ -337,7 +348,10 @@ impl Serialize for Event {
         match &self.value {
             Value::Mops(mops) => m.serialize_entry(
                 "value",
-                &MopsSer { mops, ack: self.kind == EventType::Ok },
+                &MopsSer {
+                    mops,
+                    ack: self.kind == EventType::Ok,
+                },
             )?,
             Value::Keys(k) => m.serialize_entry("value", k)?,
             Value::Json(j) => m.serialize_entry("value", j)?,
@@ -429,7 +443,9 @@ impl<'de> Deserialize<'de> for SendTail {
                     .next_element()?
                     .ok_or_else(|| de::Error::custom("send result lacks its value"))?;
                 if a.next_element::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom("send result has more than [offset, value]"));
+                    return Err(de::Error::custom(
+                        "send result has more than [offset, value]",
+                    ));
                 }
                 Ok(SendTail::Acked(off, val))
             }
@@ -459,11 +475,17 @@ impl<'de> Deserialize<'de> for Mop {
                             .next_element()?
                             .ok_or_else(|| de::Error::custom("send lacks its value"))?;
                         match tail {
-                            SendTail::Plain(value) => Mop::Send { key, value, offset: None },
+                            SendTail::Plain(value) => Mop::Send {
+                                key,
+                                value,
+                                offset: None,
+                            },
                             SendTail::Acked(offset, value) => Mop::Send { key, value, offset },
                         }
                     }
-                    "poll" => Mop::Poll { reads: a.next_element_seed(OptSeed(ReadsVisitor))?.flatten() },
+                    "poll" => Mop::Poll {
+                        reads: a.next_element_seed(OptSeed(ReadsVisitor))?.flatten(),
+                    },
                     "commit" => Mop::Commit {
                         offsets: a
                             .next_element_seed(Seeded(KeyMapVisitor(Default::default())))?
@@ -481,7 +503,9 @@ impl<'de> Deserialize<'de> for Mop {
                     }
                 };
                 if a.next_element::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom(format!("micro-op {tag:?} has extra elements")));
+                    return Err(de::Error::custom(format!(
+                        "micro-op {tag:?} has extra elements"
+                    )));
                 }
                 Ok(mop)
             }
@@ -545,7 +569,10 @@ impl<'de> Deserialize<'de> for Event {
                             // value in place, typed by f, in one pass.
                             Some(fv) => {
                                 value = Some(a.next_value_seed(ValueSeed(fv)).map_err(|e| {
-                                    de::Error::custom(format!("field `value` of a {} op: {e}", fv.as_str()))
+                                    de::Error::custom(format!(
+                                        "field `value` of a {} op: {e}",
+                                        fv.as_str()
+                                    ))
                                 })?)
                             }
                             None => raw = Some(a.next_value::<&'de RawValue>()?),
@@ -597,8 +624,12 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         Ok(match self.0 {
-            f if f.has_mops() => Option::<Vec<Mop>>::deserialize(d)?.map_or(Value::None, Value::Mops),
-            F::Assign | F::Subscribe => Option::<Vec<Key>>::deserialize(d)?.map_or(Value::None, Value::Keys),
+            f if f.has_mops() => {
+                Option::<Vec<Mop>>::deserialize(d)?.map_or(Value::None, Value::Mops)
+            }
+            F::Assign | F::Subscribe => {
+                Option::<Vec<Key>>::deserialize(d)?.map_or(Value::None, Value::Keys)
+            }
             _ => match serde_json::Value::deserialize(d)? {
                 serde_json::Value::Null => Value::None,
                 v => Value::Json(v),
@@ -636,7 +667,9 @@ mod tests {
         let e = Event::from_json(LINES[3]).unwrap();
         assert_eq!(
             e.mops(),
-            &[Mop::Poll { reads: Some(vec![(2, vec![(17, 41), (18, 42)])]) }]
+            &[Mop::Poll {
+                reads: Some(vec![(2, vec![(17, 41), (18, 42)])])
+            }]
         );
         let n = Event::from_json(LINES[4]).unwrap();
         assert_eq!(n.process, Process::Nemesis);
@@ -647,7 +680,14 @@ mod tests {
     fn an_acknowledged_send_with_unknown_offset_keeps_null() {
         let l = r#"{"index":1,"time":5,"process":0,"type":"ok","f":"send","value":[["send",2,[null,41]]],"error":null}"#;
         let e = Event::from_json(l).unwrap();
-        assert_eq!(e.mops(), &[Mop::Send { key: 2, value: 41, offset: None }]);
+        assert_eq!(
+            e.mops(),
+            &[Mop::Send {
+                key: 2,
+                value: 41,
+                offset: None
+            }]
+        );
         assert!(e.to_json().contains("[null,41]"));
     }
 
@@ -672,15 +712,22 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field_and_the_problem() {
-        let l = r#"{"index":0,"time":1,"process":0,"type":"ok","f":"send","value":[["send","x",1]]}"#;
+        let l =
+            r#"{"index":0,"time":1,"process":0,"type":"ok","f":"send","value":[["send","x",1]]}"#;
         let err = Event::from_json(l).unwrap_err().to_string();
         assert!(err.contains("value") && err.contains("send"), "{err}");
         let l = r#"{"index":0,"time":1,"process":0,"type":"done","f":"send"}"#;
         let err = Event::from_json(l).unwrap_err().to_string();
         assert!(err.contains("done"), "{err}");
         let l = r#"{"index":0,"time":1,"process":-3,"type":"ok","f":"send"}"#;
-        assert!(Event::from_json(l).unwrap_err().to_string().contains("negative"));
+        assert!(Event::from_json(l)
+            .unwrap_err()
+            .to_string()
+            .contains("negative"));
         let l = r#"{"index":0,"process":1,"type":"ok","f":"send"}"#;
-        assert!(Event::from_json(l).unwrap_err().to_string().contains("time"));
+        assert!(Event::from_json(l)
+            .unwrap_err()
+            .to_string()
+            .contains("time"));
     }
 }

@@ -76,7 +76,10 @@ pub enum MetaError {
 impl RunMeta {
     pub fn read(path: &Path) -> Result<RunMeta, MetaError> {
         let p = path.display().to_string();
-        let s = std::fs::read_to_string(path).map_err(|source| MetaError::Io { path: p.clone(), source })?;
+        let s = std::fs::read_to_string(path).map_err(|source| MetaError::Io {
+            path: p.clone(),
+            source,
+        })?;
         serde_json::from_str(&s).map_err(|source| MetaError::Json { path: p, source })
     }
 
@@ -94,8 +97,18 @@ mod tests {
     #[test]
     fn metadata_round_trips_through_a_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = RunMeta { seed: 7, scenario: "queue".into(), ..Default::default() };
-        m.keys.insert(3, TopicPartition { topic: "t".into(), partition: 3 });
+        let mut m = RunMeta {
+            seed: 7,
+            scenario: "queue".into(),
+            ..Default::default()
+        };
+        m.keys.insert(
+            3,
+            TopicPartition {
+                topic: "t".into(),
+                partition: 3,
+            },
+        );
         m.client.sub_via = SubVia::Subscribe;
         let p = dir.path().join("meta.json");
         m.write(&p).unwrap();

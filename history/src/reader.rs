@@ -21,7 +21,11 @@ pub enum HistoryError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 /// A whole history in memory, in file order.
@@ -34,12 +38,18 @@ pub struct History {
 
 impl History {
     pub fn new(events: Vec<Event>) -> History {
-        History { events, truncated_tail: None }
+        History {
+            events,
+            truncated_tail: None,
+        }
     }
 
     /// Reads a JSONL history file.
     pub fn read(path: &Path) -> Result<History, HistoryError> {
-        let file = File::open(path).map_err(|source| HistoryError::Io { path: path.into(), source })?;
+        let file = File::open(path).map_err(|source| HistoryError::Io {
+            path: path.into(),
+            source,
+        })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Self::read_sized(BufReader::with_capacity(1 << 20, file), path, size)
     }
@@ -62,9 +72,10 @@ impl History {
         let mut truncated_tail = None;
         loop {
             line.clear();
-            let n = r
-                .read_line(&mut line)
-                .map_err(|source| HistoryError::Io { path: path.into(), source })?;
+            let n = r.read_line(&mut line).map_err(|source| HistoryError::Io {
+                path: path.into(),
+                source,
+            })?;
             if n == 0 {
                 break;
             }
@@ -88,12 +99,19 @@ impl History {
                     ));
                 }
                 Err(e) => {
-                    return Err(HistoryError::Parse { path: path.into(), line: lineno, message: e.to_string() })
+                    return Err(HistoryError::Parse {
+                        path: path.into(),
+                        line: lineno,
+                        message: e.to_string(),
+                    })
                 }
             }
         }
         events.shrink_to_fit();
-        Ok(History { events, truncated_tail })
+        Ok(History {
+            events,
+            truncated_tail,
+        })
     }
 
     /// Parses a history held in a string (tests, small tools).
@@ -131,7 +149,9 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_io_error_naming_the_path() {
-        let err = History::read(Path::new("/nonexistent/h.jsonl")).unwrap_err().to_string();
+        let err = History::read(Path::new("/nonexistent/h.jsonl"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/h.jsonl"), "{err}");
     }
 }
