@@ -36,6 +36,11 @@ pub struct CheckOpts {
     pub subscribe: bool,
     /// Infer write-write dependencies from offset order (`G1c*` allowed).
     pub ww_deps: bool,
+    /// Final reads did not reach the end of every key (skipped after a
+    /// second signal, cut off by their time limit, or failed): an `unseen`
+    /// write may be slow rather than lost, so `unseen` alone makes the
+    /// verdict `unknown` instead of `false`.
+    pub final_reads_incomplete: bool,
 }
 
 impl CheckOpts {
@@ -43,6 +48,11 @@ impl CheckOpts {
         CheckOpts {
             subscribe: m.client.sub_via == SubVia::Subscribe,
             ww_deps: m.ww_deps,
+            final_reads_incomplete: m
+                .extra
+                .get("final-reads")
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| matches!(v, "incomplete" | "skipped" | "failed")),
         }
     }
 }
@@ -186,6 +196,39 @@ pub fn is_allowed(kind: &str, opts: &CheckOpts) -> bool {
         || (opts.ww_deps && kind.starts_with("G1c"))
 }
 
+/// Types that leave the verdict open rather than failing it: a search
+/// that ran out of budget (`cycle-search-timeout` when a class it did not
+/// finish could be bad; `linearizability-unknown`), and `unseen` when final
+/// reads did not complete.
+fn is_uncertain(kind: &str, opts: &CheckOpts, found: &BTreeMap<String, AnomalyGroup>) -> bool {
+    match kind {
+        "linearizability-unknown" => true,
+        "unseen" => opts.final_reads_incomplete,
+        "cycle-search-timeout" => {
+            let unsearched = found
+                .get(kind)
+                .into_iter()
+                .flat_map(|g| &g.examples)
+                .flat_map(|w| {
+                    w.get("unsearched")
+                        .and_then(|u| u.as_array())
+                        .cloned()
+                        .unwrap_or_default()
+                });
+            let mut any = false;
+            for class in unsearched {
+                any = true;
+                if class.as_str().is_some_and(|c| !is_allowed(c, opts)) {
+                    return true;
+                }
+            }
+            // No list of classes: assume the worst.
+            !any
+        }
+        _ => false,
+    }
+}
+
 /// Histories at least this long are checked on two threads.
 const PARALLEL_FROM: usize = 50_000;
 
@@ -229,14 +272,18 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
         }
     }
     let anomaly_types: Vec<String> = anomalies.keys().cloned().collect();
+    let uncertain = |k: &str| is_uncertain(k, opts, &anomalies);
     let bad_types: Vec<String> = anomaly_types
         .iter()
-        .filter(|k| !is_allowed(k, opts))
+        .filter(|k| !is_allowed(k, opts) && !uncertain(k))
         .cloned()
         .collect();
     let valid = if !bad_types.is_empty() {
         Validity::False
-    } else if history.is_empty() || !q.has_completed_poll {
+    } else if history.is_empty()
+        || !q.has_completed_poll
+        || anomaly_types.iter().any(|k| uncertain(k))
+    {
         Validity::Unknown
     } else {
         Validity::True

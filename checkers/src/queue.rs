@@ -590,6 +590,9 @@ impl<'h> Analyzer<'h> {
                     ks.known.push((o, e.time));
                 }
             }
+            // Final reads start from the beginning on purpose: they say
+            // nothing about how far behind consumers were during the run.
+            let final_read = e.extra("final") == Some(&serde_json::Value::Bool(true));
             if has_poll {
                 self.completed_polls += 1;
                 for &(slot, _, _, hi) in &op_reads {
@@ -603,7 +606,7 @@ impl<'h> Analyzer<'h> {
                     while *j < ks.known.len() && ks.known[*j].0 < next {
                         *j += 1;
                     }
-                    if let Some(&(_, t)) = ks.known.get(*j) {
+                    if let Some(&(_, t)) = ks.known.get(*j).filter(|_| !final_read) {
                         let l = invoke_time.saturating_sub(t);
                         ks.worst_lag = ks.worst_lag.max(l);
                         if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
