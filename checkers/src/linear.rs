@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use gregor_history::{EventType, History, Key, Mop, Offset, Process};
 use serde_json::json;
 
+use crate::hash::FxHashMap;
 use crate::CheckOpts;
 pub use wgl::{Entry, Failure, Model, Outcome};
 
@@ -101,8 +102,8 @@ struct Origin {
 /// Like [`check_commits`], with an explicit step budget per key.
 pub fn check_commits_with(history: &History, budget: u64) -> Vec<(String, serde_json::Value)> {
     let mut per_key: BTreeMap<Key, Vec<Entry<RegisterOp>>> = BTreeMap::new();
-    let mut origin: HashMap<u64, Origin> = HashMap::new();
-    let mut pending: HashMap<Process, usize> = HashMap::new();
+    let mut origin: FxHashMap<u64, Origin> = FxHashMap::default();
+    let mut pending: FxHashMap<Process, usize> = FxHashMap::default();
     let is_offsets = |m: &Mop| matches!(m, Mop::Commit { .. } | Mop::Committed { .. });
     let mut add = |inv: usize, comp: Option<usize>| {
         let ie = &history.events[inv];
@@ -234,7 +235,7 @@ fn explain(
     key: Key,
     entries: &[Entry<RegisterOp>],
     f: &Failure<Register>,
-    origin: &HashMap<u64, Origin>,
+    origin: &FxHashMap<u64, Origin>,
 ) -> serde_json::Value {
     let by_id: HashMap<u64, &Entry<RegisterOp>> = entries.iter().map(|e| (e.id, e)).collect();
     let stuck = by_id.get(&f.stuck).copied();

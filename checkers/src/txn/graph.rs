@@ -47,6 +47,45 @@ impl Builder {
         }
     }
 
+    /// Per vertex: whether some edge so far starts or ends there.
+    pub fn touched(&self) -> Vec<bool> {
+        let mut t = vec![false; self.n];
+        for &(a, b, _) in &self.edges {
+            t[a as usize] = true;
+            t[b as usize] = true;
+        }
+        t
+    }
+
+    /// Whether the edges so far, plus `extra` edges over `extra_nodes` more
+    /// vertices (numbered from the builder's vertex count), contain a cycle.
+    ///
+    /// A cheap yes/no test (no relationships, no components kept) used to
+    /// skip building the full graph when a history has no cycle at all.
+    pub fn has_cycle_with(&self, extra_nodes: usize, extra: &[(u32, u32)]) -> bool {
+        let n = self.n + extra_nodes;
+        let mut start = vec![0u32; n + 1];
+        for &(a, _, _) in &self.edges {
+            start[a as usize + 1] += 1;
+        }
+        for &(a, _) in extra {
+            start[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut targets = vec![0u32; self.edges.len() + extra.len()];
+        let pairs = self.edges.iter().map(|&(a, b, _)| (a, b));
+        for (a, b) in pairs.chain(extra.iter().copied()) {
+            let slot = &mut fill[a as usize];
+            targets[*slot as usize] = b;
+            *slot += 1;
+        }
+        drop(fill);
+        has_cycle(&start, &targets)
+    }
+
     /// Counting-sort the edges by source into CSR form (linear time).
     /// Parallel edges between one pair stay separate; that only costs a
     /// little redundant work in searches.
@@ -73,6 +112,44 @@ impl Builder {
             rels,
         }
     }
+}
+
+/// Whether a CSR graph has a directed cycle: an iterative depth-first
+/// search with three colours (a back edge to a vertex still on the path
+/// closes a cycle).
+fn has_cycle(start: &[u32], targets: &[u32]) -> bool {
+    const WHITE: u8 = 0;
+    const GREY: u8 = 1;
+    const BLACK: u8 = 2;
+    let n = start.len() - 1;
+    let mut colour = vec![WHITE; n];
+    // (vertex, next edge position)
+    let mut call: Vec<(u32, u32)> = Vec::new();
+    for root in 0..n {
+        if colour[root] != WHITE || start[root] == start[root + 1] {
+            continue;
+        }
+        colour[root] = GREY;
+        call.push((root as u32, start[root]));
+        while let Some(&mut (v, ref mut pos)) = call.last_mut() {
+            if *pos < start[v as usize + 1] {
+                let w = targets[*pos as usize] as usize;
+                *pos += 1;
+                match colour[w] {
+                    WHITE => {
+                        colour[w] = GREY;
+                        call.push((w as u32, start[w]));
+                    }
+                    GREY => return true,
+                    _ => {}
+                }
+            } else {
+                colour[v as usize] = BLACK;
+                call.pop();
+            }
+        }
+    }
+    false
 }
 
 /// An immutable directed graph in CSR form.
@@ -194,6 +271,19 @@ mod tests {
         let mut sccs = g.nontrivial_sccs();
         sccs.sort();
         assert_eq!(sccs, vec![vec![0, 1, 2], vec![4, 5]]);
+    }
+
+    #[test]
+    fn cycle_test_sees_cycles_through_extra_vertices_only_when_they_close() {
+        let mut b = Builder::new(3);
+        b.link(0, 1, WR);
+        // 1 -> 3 -> 0 closes a cycle through the extra vertex 3.
+        assert!(b.has_cycle_with(1, &[(1, 3), (3, 0)]));
+        // 1 -> 3 -> 2 does not.
+        assert!(!b.has_cycle_with(1, &[(1, 3), (3, 2)]));
+        assert!(!b.has_cycle_with(0, &[]));
+        b.link(1, 0, WW);
+        assert!(b.has_cycle_with(0, &[]));
     }
 
     #[test]
