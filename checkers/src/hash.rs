@@ -101,9 +101,102 @@ impl Hasher for PassHasher {
 
 pub type KeyValMap<V> = HashMap<KeyVal, V, BuildHasherDefault<PassHasher>>;
 
+/// `(key, value) -> V`. Values below `limit` (usually small integers,
+/// unique across keys) index a table directly, which answers most lookups
+/// with one memory access and no hashing; a pair whose value is too large,
+/// or whose table entry another key took first, is hashed instead.
+pub struct ValTable<V> {
+    /// Entry `v`: (key, data), key [`VACANT`] while unused.
+    dense: Vec<(u64, V)>,
+    limit: usize,
+    spill: KeyValMap<V>,
+}
+
+/// Marks an unused table entry; pairs with this key are always hashed.
+const VACANT: u64 = u64::MAX;
+
+impl<V: Default> ValTable<V> {
+    /// A table indexing values below `limit` directly (it grows on demand,
+    /// to the largest such value seen).
+    pub fn new(limit: usize) -> ValTable<V> {
+        ValTable {
+            dense: Vec::new(),
+            limit,
+            spill: KeyValMap::default(),
+        }
+    }
+
+    /// The data of `(k, v)`, inserted as default if absent.
+    #[inline]
+    pub fn entry(&mut self, k: u64, v: u64) -> &mut V {
+        let i = v as usize;
+        if k != VACANT && v < self.limit as u64 {
+            if i >= self.dense.len() {
+                let len = (i + 1).max(2 * self.dense.len()).min(self.limit);
+                self.dense.resize_with(len, || (VACANT, V::default()));
+            }
+            let held = self.dense[i].0;
+            if held == k || held == VACANT {
+                let e = &mut self.dense[i];
+                e.0 = k;
+                return &mut e.1;
+            }
+        }
+        self.spill.entry(KeyVal(k, v)).or_default()
+    }
+
+    /// The data of `(k, v)`, if present.
+    #[inline]
+    pub fn get(&self, k: u64, v: u64) -> Option<&V> {
+        if k != VACANT {
+            match self.dense.get(v as usize) {
+                Some((held, x)) if *held == k => return Some(x),
+                // Below `limit` a pair is hashed only when another key took
+                // its entry first.
+                Some((VACANT, _)) => return None,
+                _ => {}
+            }
+        }
+        self.spill.get(&KeyVal(k, v))
+    }
+
+    /// Every pair and its data, table first, then hashed pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (KeyVal, &V)> + '_ {
+        self.dense
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, _))| *k != VACANT)
+            .map(|(v, (k, x))| (KeyVal(*k, v as u64), x))
+            .chain(self.spill.iter().map(|(kv, x)| (*kv, x)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_value_table_keeps_pairs_apart_whatever_their_keys_and_values() {
+        let mut t: ValTable<u32> = ValTable::new(100);
+        *t.entry(1, 5) += 1;
+        *t.entry(2, 5) += 10; // entry 5 taken by key 1: hashed
+        *t.entry(1, 5) += 1;
+        *t.entry(3, 1000) += 7; // beyond the limit: hashed
+        *t.entry(VACANT, 3) += 4; // the marker key: hashed
+        assert_eq!(t.get(1, 5), Some(&2));
+        assert_eq!(t.get(2, 5), Some(&10));
+        assert_eq!(t.get(3, 1000), Some(&7));
+        assert_eq!(t.get(VACANT, 3), Some(&4));
+        assert_eq!(t.get(1, 6), None);
+        assert_eq!(t.get(1, 50), None);
+        assert_eq!(t.get(2, 1000), None);
+        let mut all: Vec<(u64, u64, u32)> = t.iter().map(|(KeyVal(k, v), x)| (k, v, *x)).collect();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            vec![(1, 5, 2), (2, 5, 10), (3, 1000, 7), (VACANT, 3, 4)]
+        );
+    }
     use std::hash::BuildHasher;
 
     fn h(k: u64, v: u64) -> u64 {

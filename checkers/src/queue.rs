@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 
 use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, F};
 
-use crate::hash::{FxHashMap, FxHashSet, KeyVal, KeyValMap};
+use crate::hash::{FxHashMap, FxHashSet, KeyVal, ValTable};
 use crate::witness::{Found, Kind, Witness, NO_OP};
 use crate::{Latency, Stats};
 
@@ -197,7 +197,7 @@ pub struct Analysis {
 
 struct Analyzer<'h> {
     events: &'h [Event],
-    vals: KeyValMap<ValInfo>,
+    vals: ValTable<ValInfo>,
     key_slots: FxHashMap<Key, u32>,
     keys: Vec<KeyState>,
     /// Completion position -> invocation position, only where the completion
@@ -222,9 +222,9 @@ struct Analyzer<'h> {
 pub fn analyze(h: &History) -> Analysis {
     let mut a = Analyzer {
         events: &h.events,
-        // About one value per four events (a send's invoke and completion, a
-        // poll's); reserving avoids rehashing a large table as it grows.
-        vals: KeyValMap::with_capacity_and_hasher(h.events.len() / 4, Default::default()),
+        // Values are usually numbered from 0, at most one per event: those
+        // index a table directly (at most 40 bytes per event).
+        vals: ValTable::new(h.events.len() + 1024),
         key_slots: FxHashMap::default(),
         keys: Vec::new(),
         fallback: FxHashMap::default(),
@@ -422,7 +422,7 @@ impl<'h> Analyzer<'h> {
                             &mut self.keys,
                             key,
                         );
-                        let vi = self.vals.entry(KeyVal(key, value)).or_default();
+                        let vi = self.vals.entry(key, value);
                         if vi.status != WStatus::Ok {
                             vi.writer = pos;
                             vi.status = status;
@@ -516,7 +516,7 @@ impl<'h> Analyzer<'h> {
                             let ks = &mut self.keys[slot as usize];
                             let mut hi: Offset = 0;
                             for &(o, v) in pairs {
-                                let vi = self.vals.entry(KeyVal(k, v)).or_default();
+                                let vi = self.vals.entry(k, v);
                                 if vi.reader == NONE {
                                     vi.reader = pos;
                                 }
@@ -642,7 +642,7 @@ impl<'h> Analyzer<'h> {
                     w.more = ks.log[i..j].to_vec();
                     // Who observed the first two values there.
                     for (n, &(_, v)) in ks.log[i..j].iter().take(2).enumerate() {
-                        if let Some(vi) = self.vals.get(&KeyVal(ks.key, v)) {
+                        if let Some(vi) = self.vals.get(ks.key, v) {
                             w.ops[n] = if vi.status == WStatus::Ok || vi.reader == NONE {
                                 vi.writer
                             } else {
@@ -669,7 +669,7 @@ impl<'h> Analyzer<'h> {
                     return Some(o);
                 }
                 self.vals
-                    .get(&KeyVal(ks.key, v))
+                    .get(ks.key, v)
                     .and_then(|vi| (vi.first_off != NO_OFF).then_some(vi.first_off))
             };
             let (Some(a), Some(b)) = (resolve(d.a), resolve(d.b)) else {
@@ -706,7 +706,7 @@ impl<'h> Analyzer<'h> {
 
     /// Returns (lost, unseen, duplicated) counts.
     fn per_value(&mut self) -> (u64, u64, u64) {
-        for (&KeyVal(k, v), vi) in &self.vals {
+        for (KeyVal(k, v), vi) in self.vals.iter() {
             if vi.ok_reader != NONE && vi.first_off != NO_OFF {
                 if let Some(&s) = self.key_slots.get(&k) {
                     let ks = &mut self.keys[s as usize];
@@ -720,7 +720,7 @@ impl<'h> Analyzer<'h> {
             }
         }
         let (mut lost, mut unseen, mut dup) = (0, 0, 0);
-        for (&KeyVal(k, v), vi) in &self.vals {
+        for (KeyVal(k, v), vi) in self.vals.iter() {
             let ks = self.key_slots.get(&k).map(|&s| &self.keys[s as usize]);
             if vi.first_off != NO_OFF && vi.last_off != vi.first_off {
                 dup += 1;
@@ -820,7 +820,7 @@ impl<'h> Analyzer<'h> {
             .worst_lag
             .map(|(_, _, pos)| self.events[pos as usize].index);
         stats.completed_polls = self.completed_polls;
-        stats.read_values = self.vals.values().filter(|vi| vi.reader != NONE).count() as u64;
+        stats.read_values = self.vals.iter().filter(|(_, vi)| vi.reader != NONE).count() as u64;
         for &c in self.consume.values() {
             *stats.subscribe_consume_counts.entry(c as u64).or_default() += 1;
             if c > 1 {

@@ -201,7 +201,11 @@ struct Small<T, const N: usize> {
 impl<T, const N: usize> Small<T, N> {
     #[inline]
     fn new() -> Self {
-        Small { buf: [const { None }; N], len: 0, spill: Vec::new() }
+        Small {
+            buf: [const { None }; N],
+            len: 0,
+            spill: Vec::new(),
+        }
     }
 
     #[inline]
@@ -225,10 +229,30 @@ impl<T, const N: usize> Small<T, N> {
 
 /// Parses a line of the common shape, or returns `None` (use serde).
 pub(crate) fn parse(line: &str) -> Option<Event> {
-    let mut p = P {
-        b: line.as_bytes(),
-        i: 0,
-    };
+    match parse_prefix(line.as_bytes()) {
+        Some((e, end)) if end == line.len() => Some(e),
+        _ => None,
+    }
+}
+
+/// Parses one line of the common shape at the start of `b`, returning the
+/// event and the length of the line: `b` must continue with `'\n'` or end
+/// right after the line. The grammar admits no newline, so a line parsed
+/// here is exactly the text before the first newline of `b`; `None` (use
+/// serde on the whole line) when the line has another shape or `b` ends
+/// inside it.
+pub(crate) fn parse_line(b: &[u8]) -> Option<(Event, usize)> {
+    let (e, end) = parse_prefix(b)?;
+    match b.get(end) {
+        None | Some(b'\n') => Some((e, end)),
+        _ => None,
+    }
+}
+
+/// Parses the common shape from the start of `b`; returns the event and
+/// where it ended (just after the closing brace).
+fn parse_prefix(b: &[u8]) -> Option<(Event, usize)> {
+    let mut p = P { b, i: 0 };
     p.lit(b"{\"index\":")?;
     let index = p.u64()?;
     p.lit(b",\"time\":")?;
@@ -267,19 +291,19 @@ pub(crate) fn parse(line: &str) -> Option<Event> {
         error = Some(p.simple_str()?.to_string());
     }
     p.lit(b"}")?;
-    if p.i != p.b.len() {
-        return None;
-    }
-    Some(Event {
-        index,
-        time,
-        process,
-        kind,
-        f,
-        value,
-        error,
-        extra: Vec::new(),
-    })
+    Some((
+        Event {
+            index,
+            time,
+            process,
+            kind,
+            f,
+            value,
+            error,
+            extra: Vec::new(),
+        },
+        p.i,
+    ))
 }
 
 #[cfg(test)]
@@ -340,7 +364,9 @@ mod tests {
     #[test]
     fn long_polls_and_transactions_spill_past_the_stack_buffers_intact() {
         let pairs: Vec<String> = (0..40).map(|i| format!("[{i},{}]", i * 3)).collect();
-        let keys: Vec<String> = (0..10).map(|k| format!("\"{k}\":[{}]", pairs.join(","))).collect();
+        let keys: Vec<String> = (0..10)
+            .map(|k| format!("\"{k}\":[{}]", pairs.join(",")))
+            .collect();
         let sends: Vec<String> = (0..6).map(|i| format!("[\"send\",1,[{i},{i}]]")).collect();
         let line = format!(
             r#"{{"index":0,"time":1,"process":1,"type":"ok","f":"txn","value":[{},["poll",{{{}}}]]}}"#,

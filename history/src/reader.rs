@@ -63,54 +63,79 @@ impl History {
     /// sized once from the average length of the first lines instead of
     /// doubling (a 1M-event history would otherwise hold up to twice the
     /// memory it needs).
+    ///
+    /// Lines are parsed where they lie in the reader's buffer (only a line
+    /// cut by the buffer's end is copied): the fast path finds the end of a
+    /// common line while parsing it, so such lines are neither copied nor
+    /// scanned twice. Other lines are checked for UTF-8 and go to serde.
     fn read_sized<R: BufRead>(mut r: R, path: &Path, size: u64) -> Result<History, HistoryError> {
-        const SAMPLE: usize = 4096;
-        let mut events = Vec::new();
-        let mut bytes = 0u64;
-        let mut line = String::new();
-        let mut lineno = 0usize;
-        let mut truncated_tail = None;
+        let mut st = Lines {
+            path,
+            size,
+            events: Vec::new(),
+            bytes: 0,
+            lineno: 0,
+            truncated_tail: None,
+        };
+        let io = |source| HistoryError::Io {
+            path: path.into(),
+            source,
+        };
+        // A line cut by the end of the buffer, completed by the next fill.
+        let mut carry: Vec<u8> = Vec::new();
         loop {
-            line.clear();
-            let n = r.read_line(&mut line).map_err(|source| HistoryError::Io {
-                path: path.into(),
-                source,
-            })?;
-            if n == 0 {
+            let buf = r.fill_buf().map_err(io)?;
+            if buf.is_empty() {
                 break;
             }
-            lineno += 1;
-            bytes += n as u64;
-            if lineno == SAMPLE && size > bytes {
-                let estimate = size as f64 / (bytes as f64 / SAMPLE as f64) * 1.02;
-                events.reserve((estimate as usize).saturating_sub(events.len()));
-            }
-            let complete = line.ends_with('\n');
-            let text = line.trim();
-            if text.is_empty() {
-                continue;
-            }
-            match Event::from_json(text) {
-                Ok(e) => events.push(e),
-                Err(e) if !complete => {
-                    truncated_tail = Some(format!(
-                        "{}:{lineno}: last line is incomplete and was ignored ({e})",
-                        path.display()
-                    ));
-                }
-                Err(e) => {
-                    return Err(HistoryError::Parse {
-                        path: path.into(),
-                        line: lineno,
-                        message: e.to_string(),
-                    })
+            let len = buf.len();
+            let mut at = 0;
+            if !carry.is_empty() {
+                match find_newline(buf) {
+                    Some(nl) => {
+                        carry.extend_from_slice(&buf[..=nl]);
+                        st.line(&carry)?;
+                        carry.clear();
+                        at = nl + 1;
+                    }
+                    None => {
+                        carry.extend_from_slice(buf);
+                        r.consume(len);
+                        continue;
+                    }
                 }
             }
+            while at < len {
+                let rest = &buf[at..];
+                if let Some((e, end)) = crate::fast::parse_line(rest) {
+                    if end < rest.len() {
+                        // Ends with its newline, inside the buffer.
+                        st.fast(e, end + 1);
+                        at += end + 1;
+                        continue;
+                    }
+                }
+                match find_newline(rest) {
+                    Some(nl) => {
+                        st.line(&rest[..=nl])?;
+                        at += nl + 1;
+                    }
+                    None => {
+                        carry.extend_from_slice(rest);
+                        at = len;
+                    }
+                }
+            }
+            r.consume(len);
         }
+        if !carry.is_empty() {
+            st.line(&carry)?;
+        }
+        let mut events = st.events;
         events.shrink_to_fit();
         Ok(History {
             events,
-            truncated_tail,
+            truncated_tail: st.truncated_tail,
         })
     }
 
@@ -126,6 +151,94 @@ impl History {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
+}
+
+/// Where the lines go, and what is known about them so far.
+struct Lines<'p> {
+    path: &'p Path,
+    size: u64,
+    events: Vec<Event>,
+    bytes: u64,
+    lineno: usize,
+    truncated_tail: Option<String>,
+}
+
+impl Lines<'_> {
+    /// Counts one line of `n` bytes (newline included).
+    #[inline]
+    fn count(&mut self, n: usize) {
+        const SAMPLE: usize = 4096;
+        self.lineno += 1;
+        self.bytes += n as u64;
+        if self.lineno == SAMPLE && self.size > self.bytes {
+            let estimate = self.size as f64 / (self.bytes as f64 / SAMPLE as f64) * 1.02;
+            self.events
+                .reserve((estimate as usize).saturating_sub(self.events.len()));
+        }
+    }
+
+    /// A line the fast path parsed, `n` bytes with its newline.
+    #[inline]
+    fn fast(&mut self, e: Event, n: usize) {
+        self.count(n);
+        self.events.push(e);
+    }
+
+    /// Any line, raw, with its newline unless it is the last one.
+    fn line(&mut self, raw: &[u8]) -> Result<(), HistoryError> {
+        self.count(raw.len());
+        let complete = raw.ends_with(b"\n");
+        let line = std::str::from_utf8(raw).map_err(|_| HistoryError::Io {
+            path: self.path.into(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+        })?;
+        let text = line.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        match Event::from_json(text) {
+            Ok(e) => self.events.push(e),
+            Err(e) if !complete => {
+                self.truncated_tail = Some(format!(
+                    "{}:{}: last line is incomplete and was ignored ({e})",
+                    self.path.display(),
+                    self.lineno
+                ));
+            }
+            Err(e) => {
+                return Err(HistoryError::Parse {
+                    path: self.path.into(),
+                    line: self.lineno,
+                    message: e.to_string(),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Position of the first newline, eight bytes at a time.
+#[inline]
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ NL;
+        // The lowest zero byte of x is exactly the first newline.
+        let z = x.wrapping_sub(ONES) & !x & HIGH;
+        if z != 0 {
+            return Some(i + (z.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b'\n').map(|p| i + p)
 }
 
 #[cfg(test)]
@@ -145,6 +258,46 @@ mod tests {
         let s = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"poll\"}\nnot json\n{}\n";
         let err = History::parse_str(s).unwrap_err().to_string();
         assert!(err.starts_with("<string>:2:"), "{err}");
+    }
+
+    #[test]
+    fn lines_cut_by_any_buffer_size_read_the_same_as_whole() {
+        let s = concat!(
+            "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"send\",\"value\":[[\"send\",1,5]]}\n",
+            "\n",
+            "  {\"index\":1,\"time\":2,\"process\":0,\"type\":\"ok\",\"f\":\"send\",\"value\":[[\"send\",1,[0,5]]]}\r\n",
+            "{\"time\":3,\"index\":2,\"process\":1,\"type\":\"invoke\",\"f\":\"poll\",\"value\":[[\"poll\"]]}\n",
+            "{\"index\":3,\"time\":4,\"process\":1,\"type\":\"ok\",\"f\":\"poll\",\"value\":[[\"poll\",{\"1\":[[0,5]]}]]}",
+        );
+        let whole = History::parse_str(s).unwrap();
+        assert_eq!(whole.len(), 4);
+        assert!(whole.truncated_tail.is_none());
+        for cap in 1..=s.len() + 1 {
+            let r = std::io::BufReader::with_capacity(cap, s.as_bytes());
+            let h = History::from_reader(r, Path::new("<string>")).unwrap();
+            assert_eq!(h.events, whole.events, "buffer of {cap} bytes");
+        }
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_an_error_naming_the_path() {
+        let mut s = b"{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"".to_vec();
+        s.extend_from_slice(&[0xff, 0xfe]);
+        s.extend_from_slice(b"\"}\n");
+        let err = History::from_reader(&s[..], Path::new("h.jsonl"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("h.jsonl") && err.contains("UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn newlines_are_found_at_every_position_of_a_word() {
+        for n in 0..20 {
+            let mut b = vec![b'x'; 20];
+            b[n] = b'\n';
+            assert_eq!(find_newline(&b), Some(n));
+            assert_eq!(find_newline(&b[..n]), None);
+        }
     }
 
     #[test]
