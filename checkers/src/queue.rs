@@ -326,7 +326,10 @@ impl<'h> Analyzer<'h> {
 
     fn collect(&mut self) {
         let events = self.events;
-        let mut pending: FxHashMap<u64, u32> = FxHashMap::default();
+        // Process -> (position, time) of its pending invocation: the time
+        // is kept here so that pairing never reaches back into the history
+        // (with many processes the invocation is far behind, out of cache).
+        let mut pending: FxHashMap<u64, (u32, u64)> = FxHashMap::default();
         let mut procs: FxHashMap<u64, ProcState> = FxHashMap::default();
         let mut known_scratch: Vec<(u32, Offset)> = Vec::new();
         // Per op: key slot -> (last offset read, its value, highest offset).
@@ -346,11 +349,13 @@ impl<'h> Analyzer<'h> {
                 continue;
             };
             if e.kind == EventType::Invoke {
-                pending.insert(p, pos);
+                pending.insert(p, (pos, e.time));
                 continue;
             }
-            let inv = pending.remove(&p);
-            let invoke_time = inv.map_or(e.time, |i| events[i as usize].time);
+            let (inv, invoke_time) = match pending.remove(&p) {
+                Some((i, t)) => (Some(i), t),
+                None => (None, e.time),
+            };
             if e.kind == EventType::Ok {
                 let d = e.time.saturating_sub(invoke_time);
                 match f_slot(&e.f) {

@@ -23,8 +23,11 @@ pub(super) fn acyclic_by_time(h: &History) -> bool {
     let n = h.events.len();
     let mut pending: FxMap<Process, usize> = FxMap::default();
     let mut writers = Writers::new(n);
-    // (key, value, reader's point, reader's invocation)
+    // Reads of values with no writer yet: (key, value, reader's point,
+    // reader's invocation). A value's first writer never changes once
+    // known, so other reads are checked on the spot.
     let mut reads: Vec<(Key, Val, u32, u32)> = Vec::new();
+    let mut holds = true;
     if n >= u32::MAX as usize {
         return false;
     }
@@ -50,7 +53,10 @@ pub(super) fn acyclic_by_time(h: &History) -> bool {
                 if let Mop::Poll { reads: Some(r) } = m {
                     for (k, pairs) in r {
                         for &(_, v) in pairs {
-                            reads.push((*k, v, t, inv as u32));
+                            match writers.get(*k, v) {
+                                Some(w) => holds &= before(w, t, inv as u32),
+                                None => reads.push((*k, v, t, inv as u32)),
+                            }
                         }
                     }
                 }
@@ -85,12 +91,20 @@ pub(super) fn acyclic_by_time(h: &History) -> bool {
     for inv in left {
         add(inv, None, false, &mut reads);
     }
-    reads.iter().all(|&(k, v, t, inv)| match writers.get(k, v) {
-        // A writer's point is its invocation: equal to the reader's
-        // invocation only when the reader is the writer (no edge).
-        Some(w) => w < t || w == inv,
-        None => true,
-    })
+    holds
+        && reads.iter().all(|&(k, v, t, inv)| match writers.get(k, v) {
+            Some(w) => before(w, t, inv),
+            None => true,
+        })
+}
+
+/// Whether a wr edge from the writer invoked at `w` to the reader with
+/// point `t`, invoked at `inv`, increases the time point (or is no edge).
+#[inline]
+fn before(w: u32, t: u32, inv: u32) -> bool {
+    // A writer's point is its invocation: equal to the reader's invocation
+    // only when the reader is the writer (a self-edge, which is dropped).
+    w < t || w == inv
 }
 
 /// (key, value) -> invocation position of its first writer. Values are
