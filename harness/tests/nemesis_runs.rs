@@ -262,3 +262,62 @@ fn sigint_in_the_middle_of_a_partition_heals_it_and_removes_namespaces_and_broke
     eprintln!("gregor finished {stopped_after:?} after SIGINT");
     assert_nothing_left(pid, &pids, 19740..19746);
 }
+
+#[test]
+fn gregor_cluster_heal_removes_what_a_killed_gregor_left_mid_partition() {
+    if !supported() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "name: killed\nseed: 8\ntime-limit: 90\n\
+         cluster: {kind: tansu, brokers: 3, base-port: 19780}\n\
+         workload: {concurrency: 2, rate: 40, keys: 2}\n\
+         nemesis: {faults: [partition], interval: 1, duration: 80, jitter: 0, target: broker-0}\n",
+    );
+    let store = dir.path().join("store");
+    let mut child = spawn(&scenario, &store);
+    let pid = child.id();
+    let (status, pids) = watch(
+        &mut child,
+        &store,
+        Some("start-partition"),
+        // SAFETY: kill(2) on the child we spawned and have not reaped.
+        || assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0),
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), None, "killed by the signal");
+    let ns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        ns.contains(&format!("gregor-r{pid}-")),
+        "a killed gregor leaves its namespaces: {ns}"
+    );
+    // The run directory is found through store/latest.
+    let run_dir = std::fs::canonicalize(store.join("latest")).unwrap();
+    let heal = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["cluster", "heal", "--dir"])
+        .arg(run_dir.join("cluster"))
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&heal.stdout),
+        String::from_utf8_lossy(&heal.stderr)
+    );
+    assert_eq!(heal.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("r{pid}-")),
+        "heal names the leftovers: {text}"
+    );
+    // The brokers lived in the namespaces: removing them stops the brokers.
+    assert_nothing_left(pid, &pids, 19780..19783);
+}
