@@ -241,6 +241,7 @@ pub(crate) fn parse(line: &str) -> Option<Event> {
 /// here is exactly the text before the first newline of `b`; `None` (use
 /// serde on the whole line) when the line has another shape or `b` ends
 /// inside it.
+#[inline(always)]
 pub(crate) fn parse_line(b: &[u8]) -> Option<(Event, usize)> {
     let (e, end) = parse_prefix(b)?;
     match b.get(end) {
@@ -251,6 +252,7 @@ pub(crate) fn parse_line(b: &[u8]) -> Option<(Event, usize)> {
 
 /// Parses the common shape from the start of `b`; returns the event and
 /// where it ended (just after the closing brace).
+#[inline(always)]
 fn parse_prefix(b: &[u8]) -> Option<(Event, usize)> {
     let mut p = P { b, i: 0 };
     p.lit(b"{\"index\":")?;
