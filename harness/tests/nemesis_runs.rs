@@ -320,4 +320,22 @@ fn gregor_cluster_heal_removes_what_a_killed_gregor_left_mid_partition() {
     );
     // The brokers lived in the namespaces: removing them stops the brokers.
     assert_nothing_left(pid, &pids, 19780..19783);
+    stop_orphaned_clients(&run_dir);
+}
+
+/// The `gregor __clients` child of a SIGKILLed gregor can outlive it until
+/// its next write to the closed pipe: stop the one of this test's run now.
+fn stop_orphaned_clients(run_dir: &Path) {
+    let needle = run_dir.join("scenario.yaml").display().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("__clients") && cmdline.contains(&needle) {
+            // SAFETY: kill(2) on the client process of the gregor this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
 }
