@@ -496,6 +496,13 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
                 }
             }
             for prefix in gregor_deploy::netns::stale_prefixes().unwrap_or_default() {
+                // A gregor run that is still going owns its namespaces.
+                if !crate::nemesis::net::is_orphan(&prefix) {
+                    log.line(&format!(
+                        "kept the network namespaces of {prefix}: its gregor process still runs"
+                    ));
+                    continue;
+                }
                 match gregor_deploy::netns::cleanup_stale(&prefix) {
                     Ok(c) => {
                         log.line(&format!(

@@ -300,6 +300,8 @@ fn gregor_cluster_heal_removes_what_a_killed_gregor_left_mid_partition() {
         ns.contains(&format!("gregor-r{pid}-")),
         "a killed gregor leaves its namespaces: {ns}"
     );
+    // A live run's namespaces (this test process owns one) are kept.
+    let live = gregor_harness::nemesis::net::create_topology(1).unwrap();
     // The run directory is found through store/latest.
     let run_dir = std::fs::canonicalize(store.join("latest")).unwrap();
     let heal = Command::new(env!("CARGO_BIN_EXE_gregor"))
@@ -318,6 +320,19 @@ fn gregor_cluster_heal_removes_what_a_killed_gregor_left_mid_partition() {
         text.contains(&format!("r{pid}-")),
         "heal names the leftovers: {text}"
     );
+    let ns = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        ns.contains(&live.namespace(0).unwrap()),
+        "heal removed the namespaces of a live gregor: {ns}\n{text}"
+    );
+    live.destroy().unwrap();
     // The brokers lived in the namespaces: removing them stops the brokers.
     assert_nothing_left(pid, &pids, 19780..19783);
     stop_orphaned_clients(&run_dir);
