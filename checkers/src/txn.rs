@@ -18,6 +18,15 @@
 //!   only to the *frontier* of ops that completed without a completed
 //!   successor yet, so the edges stay linear in the history size.
 //!
+//! Most histories have no cycle at all, and the process and realtime edges
+//! are most of the graph (they grow with concurrency), so the graph is only
+//! built when a cycle is possible: without ww/rw inference, one pass first
+//! tries to place every op at a point of its own lifetime so that every wr
+//! edge goes forward in time (`quick`), which proves the graph acyclic;
+//! otherwise the data edges plus a linear "time chain" standing in for both
+//! orders are tested for a cycle (`may_cycle`). Only if that finds one is
+//! the exact graph built and searched as below, so results never change.
+//!
 //! Strongly connected components are found with an iterative Tarjan; in each
 //! one, a breadth-first search finds a short cycle per class and names it like Elle:
 //! `G0` (ww only), `G1c` (ww + wr, at least one wr), `G-single` (exactly one
