@@ -496,10 +496,10 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
                 }
             }
             for prefix in gregor_deploy::netns::stale_prefixes().unwrap_or_default() {
-                // A gregor run that is still going owns its namespaces.
+                // Only runs' namespaces (r<pid>-<k>) whose gregor is gone.
                 if !crate::nemesis::net::is_orphan(&prefix) {
                     log.line(&format!(
-                        "kept the network namespaces of {prefix}: its gregor process still runs"
+                        "kept the network namespaces of {prefix}: not left by a dead gregor run"
                     ));
                     continue;
                 }
