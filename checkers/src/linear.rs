@@ -112,7 +112,7 @@ pub fn check_commits_with(history: &History, budget: u64) -> Vec<(String, serde_
         if kind == EventType::Fail {
             return;
         }
-        let id = ce.map_or(ie.index, |c| c.index);
+        let id = ce.map_or_else(|| ie.index, |c| c.index);
         let ret = if kind == EventType::Ok {
             comp.map(|c| c as u64)
         } else {
