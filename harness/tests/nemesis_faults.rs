@@ -374,3 +374,54 @@ fn a_clock_skewed_broker_runs_under_libfaketime_and_is_restarted_without_it() {
     drop(b);
     s.down();
 }
+
+#[test]
+fn a_leader_partition_cuts_the_reported_leader_off_until_the_nemesis_stops() {
+    let Some(s) = Setup::start(19680, false, true) else {
+        return;
+    };
+    let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
+    assert_eq!(
+        wire::create_topic(&addrs[0], "lp", 1, 1, Duration::from_secs(5)).unwrap(),
+        0
+    );
+    let (_, before) = leader(&addrs, "lp").expect("a leader");
+    let lookup_addrs = addrs.clone();
+    let cfg = NemesisConfig {
+        faults: vec![Fault::LeaderPartition],
+        interval: Duration::from_millis(300),
+        duration: Duration::from_secs(30),
+        jitter: 0.0,
+        leader_of: Some(Arc::new(move || leader(&lookup_addrs, "lp").map(|l| l.1))),
+        net: Some(s.net.clone()),
+        ..NemesisConfig::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, r, st) = (s.cluster.clone(), s.rec.clone(), stop.clone());
+    let thread = std::thread::spawn(move || nemesis::run(cfg, c, r, st));
+    eventually("the leader is partitioned", Duration::from_secs(10), || {
+        !s.nemesis_events().is_empty()
+    });
+    let i = addrs.iter().position(|a| *a == before).unwrap();
+    let others: Vec<&String> = addrs.iter().filter(|a| **a != before).collect();
+    assert!(
+        !answers(&before),
+        "the partitioned leader {before} still answers clients"
+    );
+    assert!(
+        others.iter().all(|a| answers(a)),
+        "the other brokers answer"
+    );
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    assert!(answers(&before), "healed when the nemesis stopped");
+    let name = format!(r#"["broker-{i}"]"#);
+    assert_eq!(
+        s.nemesis_events(),
+        vec![
+            ("start-leader-partition".to_string(), name.clone()),
+            ("stop-leader-partition".to_string(), name),
+        ]
+    );
+    s.down();
+}
