@@ -280,6 +280,9 @@ pub fn child_main(
         .gen
         .seed
         .wrapping_add(first_process.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    // Die with the parent: a killed `gregor run` must not leave clients.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let zero = Instant::now() - Duration::from_nanos(mono_ns().saturating_sub(time_zero));
     let rec = match Recorder::to_writer(Box::new(std::io::stdout()), zero) {
         Ok(r) => r,
