@@ -116,8 +116,12 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     w.op_timeout.get_or_insert(10.0);
     w.final_time_limit.get_or_insert(60.0);
     let c = &mut s.client;
-    c.acks.get_or_insert_with(|| "all".into());
-    c.idempotence.get_or_insert(true);
+    let acks_all = matches!(
+        c.acks.get_or_insert_with(|| "all".into()).as_str(),
+        "all" | "-1"
+    );
+    // librdkafka refuses an idempotent producer without acks=all.
+    c.idempotence.get_or_insert(acks_all);
     c.sub_via.get_or_insert_with(|| "assign".into());
     c.commit.get_or_insert_with(|| "none".into());
     c.isolation_level.get_or_insert_with(|| {

@@ -221,6 +221,14 @@ impl Scenario {
             &["tansu", "tansu-memory", "kafka"],
         )?;
         one_of("client.acks", &self.client.acks, &["0", "1", "all", "-1"])?;
+        if let (Some(a @ ("0" | "1")), Some(true)) =
+            (self.client.acks.as_deref(), self.client.idempotence)
+        {
+            return bad(
+                "client.idempotence",
+                format!("idempotent producers need acks: all, not {a:?} (librdkafka refuses the combination); set idempotence: false"),
+            );
+        }
         one_of(
             "client.sub-via",
             &self.client.sub_via,

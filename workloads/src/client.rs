@@ -266,8 +266,9 @@ impl Client {
     }
 
     /// Enqueues the sends and waits for their delivery reports.
-    /// Returns per send: Ok(offset), or Err((definite, message)).
-    async fn deliver(&self, sends: &[(Key, Val)]) -> Vec<Result<Offset, (bool, String)>> {
+    /// Returns per send: Ok(offset) (`None` when the broker does not say,
+    /// as with `acks=0`), or Err((definite, message)).
+    async fn deliver(&self, sends: &[(Key, Val)]) -> Vec<Result<Option<Offset>, (bool, String)>> {
         let mut futs = Vec::with_capacity(sends.len());
         let mut early: Vec<Option<(bool, String)>> = Vec::with_capacity(sends.len());
         for &(key, value) in sends {
@@ -311,7 +312,7 @@ impl Client {
             .zip(early)
             .map(|(r, e)| match (r, e) {
                 (_, Some(e)) => Err(e),
-                (Some(Ok(Ok(d))), None) => Ok(d.offset.max(0) as Offset),
+                (Some(Ok(Ok(d))), None) => Ok((d.offset >= 0).then_some(d.offset as Offset)),
                 (Some(Ok(Err((e, _)))), None) => Err((kafka_error_is_definite(&e), e.to_string())),
                 (Some(Err(_)), None) | (None, None) => Err((false, "delivery report lost".into())),
             })
@@ -327,8 +328,10 @@ impl Client {
         );
         let results = self.deliver(sends).await;
         let mut learned = Learned::default();
-        let offsets: Vec<Option<Offset>> =
-            results.iter().map(|r| r.as_ref().ok().copied()).collect();
+        let offsets: Vec<Option<Offset>> = results
+            .iter()
+            .map(|r| r.as_ref().ok().copied().flatten())
+            .collect();
         let errors: Vec<&(bool, String)> =
             results.iter().filter_map(|r| r.as_ref().err()).collect();
         if errors.is_empty() {
@@ -454,10 +457,17 @@ impl Client {
         match self.settings.commit {
             CommitMode::None | CommitMode::Auto => {}
             CommitMode::Async => {
+                // librdkafka delivers the result of a manual async commit
+                // only to a C `offset_commit_cb`, never as the event
+                // rdkafka listens for, so `commit_callback` would never
+                // see it: commit synchronously on a blocking thread the
+                // worker does not wait for, and note the result.
                 let tpl = self.position_list(&self.positions);
-                let _ = self
-                    .consumer
-                    .commit(&tpl, rdkafka::consumer::CommitMode::Async);
+                let c = self.consumer.clone();
+                tokio::task::spawn_blocking(move || {
+                    let r = c.commit(&tpl, rdkafka::consumer::CommitMode::Sync);
+                    c.context().commit_callback(r, &tpl);
+                });
             }
             CommitMode::Sync => {
                 let offsets = self.positions.clone();
@@ -688,8 +698,10 @@ impl Client {
                     let r = self.deliver(&[(*key, *value)]).await.remove(0);
                     match r {
                         Ok(o) => {
-                            offsets.push(Some(o));
-                            learned.acked.push((*key, o));
+                            offsets.push(o);
+                            if let Some(o) = o {
+                                learned.acked.push((*key, o));
+                            }
                         }
                         Err((_, msg)) => {
                             offsets.push(None);
@@ -789,6 +801,36 @@ pub async fn final_reads(
     let mut missing: BTreeMap<Key, Offset> = targets.clone();
     if keys.is_empty() {
         return Ok(missing);
+    }
+    // Sends whose offsets the workers never learned (acks=0, sends after
+    // the last poll of a key) are below the high watermark: read up to it.
+    // Not with transactions: the last offset may be a commit or abort
+    // marker, which no consumer ever returns.
+    let tps: Vec<(Key, String, i32)> = keys
+        .iter()
+        .filter(|_| !settings.txn)
+        .map(|&k| (k, keymap.topic(k), keymap.partition(k)))
+        .collect();
+    let consumer = c.consumer.clone();
+    let marks = tokio::task::spawn_blocking(move || {
+        tps.into_iter()
+            .filter_map(|(k, t, p)| {
+                consumer
+                    .fetch_watermarks(&t, p, Duration::from_secs(5))
+                    .ok()
+                    .map(|(low, high)| (k, low, high))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (k, low, high) in marks {
+        if high > low && high > 0 {
+            let last = (high - 1) as Offset;
+            if let Some(t) = missing.get_mut(&k) {
+                *t = (*t).max(last);
+            }
+        }
     }
     if c.assign(&keys) != Outcome::Ok {
         return Ok(missing);

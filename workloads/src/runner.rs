@@ -137,12 +137,18 @@ async fn worker(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .initial_keys();
-    let first = if cfg.gen.subscribe {
-        Op::Subscribe(initial)
-    } else {
-        Op::Assign(initial)
-    };
-    client.perform(&first).await;
+    // A workload that never reads leaves its consumers unassigned: an
+    // assigned consumer fetches in the background whether or not anyone
+    // polls it, and that load on the brokers is not the workload's.
+    let reads = cfg.gen.poll_weight > 0 || cfg.gen.txn_weight > 0;
+    if reads {
+        let first = if cfg.gen.subscribe {
+            Op::Subscribe(initial)
+        } else {
+            Op::Assign(initial)
+        };
+        client.perform(&first).await;
+    }
     // Stagger workers so they do not all fire at once.
     let mut next = Instant::now() + interval.mul_f64(worker as f64 / cfg.concurrency.max(1) as f64);
     loop {

@@ -132,6 +132,19 @@ pub async fn ensure_topic(
             brokers,
         });
     }
+    // Some brokers (tansu 0.6) accept any replication factor and report
+    // that many replicas; a factor above the brokers in the metadata
+    // cannot be real, so refuse it here, as Kafka itself would.
+    if let Some(r) = spec.replication {
+        if r as usize > brokers {
+            return Err(TopicError::Unsatisfiable {
+                topic: topic.into(),
+                partitions: spec.partitions,
+                replication: r,
+                message: format!("the cluster's metadata names only {brokers} broker(s)"),
+            });
+        }
+    }
     let admin: AdminClient<DefaultClientContext> =
         settings
             .consumer_config()
