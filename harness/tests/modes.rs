@@ -328,6 +328,15 @@ fn subscribe_without_commits_is_valid_and_records_rebalances() {
         .filter(|n| n["rebalance"] == "assign")
         .count();
     assert!(assigned >= 1, "no rebalance noted\n{}", r.describe());
+    // The same rebalances, where the checker looks for them.
+    let logged: usize = r
+        .client_events()
+        .filter_map(|e| e.extra("rebalance-log"))
+        .filter_map(|v| v.as_array())
+        .flatten()
+        .filter(|n| n["rebalance"] == "assign" && n["keys"].is_array())
+        .count();
+    assert_eq!(logged, assigned);
 }
 
 #[test]

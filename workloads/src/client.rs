@@ -214,6 +214,20 @@ impl Client {
         if kind != EventType::Invoke {
             let notes = self.consumer.context().take();
             if !notes.is_empty() {
+                // Rebalances also go where the checkers look for them
+                // (Jepsen's `rebalance-log`): the keys moved during this op
+                // are not held to read order within it.
+                let rebalances: Vec<serde_json::Value> = notes
+                    .iter()
+                    .filter(|n| n.get("rebalance").is_some() && n.get("keys").is_some())
+                    .cloned()
+                    .collect();
+                if !rebalances.is_empty() {
+                    extra.push((
+                        "rebalance-log".to_string(),
+                        serde_json::Value::Array(rebalances),
+                    ));
+                }
                 extra.push(("client-notes".to_string(), serde_json::Value::Array(notes)));
             }
         }
