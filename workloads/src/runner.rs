@@ -112,6 +112,42 @@ impl Shared {
     }
 }
 
+/// A new client for a worker (at its start or after its client crashed).
+/// A transactional producer cannot initialise while the brokers are down
+/// or paused: keep trying (no op is open, so nothing is recorded) until it
+/// can or the workload stops (`None`). Configuration errors end the worker.
+async fn recreate(
+    shared: &Shared,
+    process: u64,
+    worker: u64,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<Option<Client>, ClientError> {
+    let cfg = &shared.cfg;
+    loop {
+        match Client::new(
+            process,
+            worker,
+            &cfg.settings,
+            &cfg.keymap,
+            shared.rec.clone(),
+        )
+        .await
+        {
+            Ok(c) => return Ok(Some(c)),
+            Err(e @ ClientError::Create { .. }) => return Err(e),
+            Err(ClientError::InitTxn { .. }) => {
+                if *stop.borrow() {
+                    return Ok(None);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return Ok(None),
+                }
+            }
+        }
+    }
+}
+
 async fn worker(
     shared: Arc<Shared>,
     worker: u64,
@@ -124,14 +160,9 @@ async fn worker(
         Duration::ZERO
     };
     let mut process = cfg.first_process + worker;
-    let mut client = Client::new(
-        process,
-        worker,
-        &cfg.settings,
-        &cfg.keymap,
-        shared.rec.clone(),
-    )
-    .await?;
+    let Some(mut client) = recreate(&shared, process, worker, &mut stop).await? else {
+        return Ok(());
+    };
     let initial = shared
         .gen
         .lock()
@@ -169,14 +200,10 @@ async fn worker(
                 process = shared.next_process.fetch_add(1, Ordering::SeqCst);
                 let held: Vec<Key> = client.held().iter().copied().collect();
                 drop(client);
-                client = Client::new(
-                    process,
-                    worker,
-                    &cfg.settings,
-                    &cfg.keymap,
-                    shared.rec.clone(),
-                )
-                .await?;
+                client = match recreate(&shared, process, worker, &mut stop).await? {
+                    Some(c) => c,
+                    None => break,
+                };
                 let op = if cfg.gen.subscribe {
                     Op::Subscribe(held)
                 } else {
@@ -212,14 +239,10 @@ async fn worker(
                 process = shared.next_process.fetch_add(1, Ordering::SeqCst);
                 let held: Vec<Key> = client.held().iter().copied().collect();
                 drop(client);
-                client = Client::new(
-                    process,
-                    worker,
-                    &cfg.settings,
-                    &cfg.keymap,
-                    shared.rec.clone(),
-                )
-                .await?;
+                client = match recreate(&shared, process, worker, &mut stop).await? {
+                    Some(c) => c,
+                    None => break,
+                };
                 if !held.is_empty() {
                     let op = if cfg.gen.subscribe {
                         Op::Subscribe(held)
