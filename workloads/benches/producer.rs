@@ -3,6 +3,14 @@
 //! cluster, in one run. The goal: gregor records at least 80% of
 //! the bare loop's ops/s.
 //!
+//! Three sides, each with C sends in flight: the bare loop on one shared
+//! producer, the bare loop with a producer per task, and gregor's
+//! `run_workers` (a producer per worker process, as Jepsen's clients
+//! have). The second isolates gregor's own per-op cost (generator,
+//! recording) from the cost of its topology: one producer batches the C
+//! in-flight sends into fewer Produce requests, which tansu (one SQLite
+//! transaction per request) rewards.
+//!
 //! `cargo bench -p gregor-workloads --bench producer`
 //! Environment: `GREGOR_BENCH_SECS` (per side, default 10),
 //! `GREGOR_BENCH_CONCURRENCY` (in-flight sends, default 8),
