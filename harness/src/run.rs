@@ -430,6 +430,9 @@ async fn run_on(
 ) -> anyhow::Result<(CheckResult, i32)> {
     let settings = client_settings(s, &target.bootstrap);
     let wl = workload_config(s, settings.clone());
+    settings
+        .validate()
+        .context("the client settings of the scenario")?;
     let topic = wl.keymap.topic(0);
     let info = ensure_topic(&settings, &topic, &wl.topic, Duration::from_secs(30))
         .await

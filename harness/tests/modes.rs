@@ -648,6 +648,22 @@ fn a_replication_factor_above_the_brokers_is_a_clear_error() {
 }
 
 #[test]
+fn a_librdkafka_property_it_rejects_is_a_clear_error_before_the_workload() {
+    let out = run_refused(
+        "bad-property",
+        "time-limit: 5\ncluster: {kind: tansu, brokers: 1, base-port: 19975}\n\
+         nemesis: {faults: []}\nclient: {producer: {no.such.property: x}}\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot create the producer client") && err.contains("no.such.property"),
+        "{err}"
+    );
+    assert!(!err.contains("client process died"), "{err}");
+}
+
+#[test]
 fn topic_configs_and_an_explicit_replication_factor_are_accepted_and_recorded() {
     let r = run(
         "topic-configs",

@@ -148,6 +148,28 @@ impl ClientSettings {
         c
     }
 
+    /// Builds (without connecting) a producer and a consumer from these
+    /// settings, so that a property librdkafka rejects is reported once,
+    /// before a run, rather than by every worker.
+    pub fn validate(&self) -> Result<(), crate::ClientError> {
+        use rdkafka::consumer::BaseConsumer;
+        use rdkafka::producer::BaseProducer;
+        let txn_id = self.txn.then(|| format!("{}-txn-check", self.group_id));
+        self.producer_config(txn_id.as_deref())
+            .create::<BaseProducer>()
+            .map_err(|source| crate::ClientError::Create {
+                what: "producer",
+                source,
+            })?;
+        self.consumer_config()
+            .create::<BaseConsumer>()
+            .map_err(|source| crate::ClientError::Create {
+                what: "consumer",
+                source,
+            })?;
+        Ok(())
+    }
+
     /// What a checker needs to know of these settings.
     pub fn meta(&self) -> ClientMeta {
         ClientMeta {
@@ -164,6 +186,32 @@ impl ClientSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_property_librdkafka_rejects_is_an_error_naming_it() {
+        let mut s = ClientSettings::default();
+        assert!(s.validate().is_ok());
+        s.producer.insert("no.such.property".into(), "x".into());
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("producer") && e.contains("no.such.property"),
+            "{e}"
+        );
+        let mut s = ClientSettings {
+            acks: "0".into(),
+            ..ClientSettings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("producer") && e.contains("idempotence"), "{e}");
+        s.idempotence = false;
+        s.consumer
+            .insert("isolation.level".into(), "sometimes".into());
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("consumer") && e.contains("isolation.level"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn passthrough_properties_override_the_defaults() {
