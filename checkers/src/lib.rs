@@ -41,6 +41,9 @@ pub struct CheckOpts {
     /// write may be slow rather than lost, so `unseen` alone makes the
     /// verdict `unknown` instead of `false`.
     pub final_reads_incomplete: bool,
+    /// Producers used `acks=0`: an `ok` send only means it was handed to
+    /// the client, so `lost-write` and `unseen` are reported but allowed.
+    pub acks_zero: bool,
 }
 
 impl CheckOpts {
@@ -53,6 +56,7 @@ impl CheckOpts {
                 .get("final-reads")
                 .and_then(|v| v.as_str())
                 .is_some_and(|v| matches!(v, "incomplete" | "skipped" | "failed")),
+            acks_zero: m.client.acks == "0",
         }
     }
 }
@@ -194,6 +198,7 @@ pub fn is_allowed(kind: &str, opts: &CheckOpts) -> bool {
         || kind.starts_with("G0")
         || (opts.subscribe && (kind == "poll-skip" || kind == "nonmonotonic-poll"))
         || (opts.ww_deps && kind.starts_with("G1c"))
+        || (opts.acks_zero && (kind == "lost-write" || kind == "unseen"))
 }
 
 /// Types that leave the verdict open rather than failing it: a search

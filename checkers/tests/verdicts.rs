@@ -55,3 +55,16 @@ fn final_reads_from_the_beginning_do_not_count_as_realtime_lag() {
     let lag = r.stats.worst_realtime_lag_ms.unwrap_or(0.0);
     assert!(lag < 2000.0, "final reads inflated the lag to {lag} ms");
 }
+
+#[test]
+fn with_acks_0_an_unread_send_is_reported_but_allowed() {
+    let h = History::parse_str(TAIL_UNREAD).unwrap();
+    let opts = CheckOpts {
+        acks_zero: true,
+        ..Default::default()
+    };
+    let r = check(&h, &opts);
+    assert_eq!(r.valid, Validity::True);
+    assert!(r.anomaly_types.contains(&"unseen".to_string()));
+    assert!(r.bad_types.is_empty());
+}

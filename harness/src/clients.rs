@@ -209,8 +209,11 @@ fn supervise(
         if let Some(out) = child.stdout.take() {
             relay(out, &rec, &progress, &mut tally, &mut open);
         }
-        let status = child
-            .wait()
+        let waited = child.wait();
+        // Exit 3 is the child's own verdict on its input (bad settings):
+        // starting it again would fail the same way.
+        let config_error = waited.as_ref().is_ok_and(|s| s.code() == Some(3));
+        let status = waited
             .map(|s| s.to_string())
             .unwrap_or_else(|e| e.to_string());
         let stopping = stop.load(Ordering::SeqCst);
@@ -234,6 +237,12 @@ fn supervise(
             return tally;
         }
         tally.deaths.push(status);
+        if config_error {
+            tally
+                .deaths
+                .push("not restarted: it rejected its settings (see logs/clients.log)".into());
+            return tally;
+        }
         // Process numbers of the dead child are never reused.
         tally.next_process += 1;
         std::thread::sleep(Duration::from_millis(200));

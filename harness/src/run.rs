@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, Context};
 use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
-use gregor_history::{History, Recorder, RunMeta, SubVia};
+use gregor_history::{History, Key, Recorder, RunMeta, SubVia};
 use gregor_workloads::{
     ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, TopicSpec,
     WorkloadConfig,
@@ -74,6 +74,16 @@ impl Overrides {
     }
 }
 
+/// The local cluster kind a scenario asks for (tansu by default).
+fn cluster_kind(s: &Scenario) -> anyhow::Result<ClusterKind> {
+    s.cluster
+        .kind
+        .as_deref()
+        .unwrap_or("tansu")
+        .parse()
+        .map_err(|e| anyhow!("{e}"))
+}
+
 /// A scenario with every default filled in.
 pub fn resolve(mut s: Scenario) -> Scenario {
     let attach = s.cluster.bootstrap.is_some();
@@ -88,13 +98,7 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     s.time_limit.get_or_insert(60.0);
     if !attach {
         s.cluster.kind.get_or_insert_with(|| "tansu".into());
-        let kind: ClusterKind = s
-            .cluster
-            .kind
-            .as_deref()
-            .unwrap_or("tansu")
-            .parse()
-            .unwrap_or(ClusterKind::Tansu);
+        let kind = cluster_kind(&s).unwrap_or(ClusterKind::Tansu);
         s.cluster.brokers.get_or_insert(kind.default_brokers());
     }
     let keys = *s.workload.keys.get_or_insert(8);
@@ -262,13 +266,7 @@ fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Targe
             net: None,
         });
     }
-    let kind: ClusterKind = s
-        .cluster
-        .kind
-        .as_deref()
-        .unwrap_or("tansu")
-        .parse()
-        .map_err(|e| anyhow!("{e}"))?;
+    let kind = cluster_kind(s)?;
     let brokers = s.cluster.brokers.unwrap_or(kind.default_brokers());
     let mut spec = ClusterSpec::new(kind, run_dir.join("cluster")).with_brokers(brokers);
     // Link faults put a proxy in front of every broker; partitions put
@@ -559,7 +557,9 @@ async fn run_on(
 
     // Final reads: after an interrupt they are shorter (10 s at most), and a
     // second signal skips or stops them.
-    let final_state = if end.highest.is_empty() {
+    // Every key sent to, also those whose offsets no op learned (acks=0).
+    let sent_keys: Vec<Key> = end.max_key.map(|m| (0..=m).collect()).unwrap_or_default();
+    let final_state = if end.highest.is_empty() && sent_keys.is_empty() {
         "none needed"
     } else if aborted.load(Ordering::SeqCst) {
         log.line("second signal: skipping final reads");
@@ -571,7 +571,7 @@ async fn run_on(
         }
         log.line(&format!(
             "final reads of {} key(s), up to {:.0}s",
-            end.highest.len(),
+            end.highest.len().max(sent_keys.len()),
             limit.as_secs_f64()
         ));
         let t = Instant::now();
@@ -581,6 +581,7 @@ async fn run_on(
             &wl.keymap,
             rec.clone(),
             &end.highest,
+            &sent_keys,
             Instant::now() + limit,
         );
         let fr = tokio::select! {

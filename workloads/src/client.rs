@@ -802,6 +802,7 @@ pub async fn final_reads(
     keymap: &KeyMap,
     rec: Arc<Recorder>,
     targets: &BTreeMap<Key, Offset>,
+    also: &[Key],
     deadline: Instant,
 ) -> Result<BTreeMap<Key, Offset>, ClientError> {
     let mut s = settings.clone();
@@ -811,7 +812,9 @@ pub async fn final_reads(
     s.group_id = format!("{}-final", settings.group_id);
     let mut c = Client::new(process, u64::MAX, &s, keymap, rec).await?;
     c.final_reads = true;
-    let keys: Vec<Key> = targets.keys().copied().collect();
+    let mut keys: Vec<Key> = targets.keys().copied().collect();
+    keys.extend(also.iter().copied().filter(|k| !targets.contains_key(k)));
+    keys.sort_unstable();
     let mut missing: BTreeMap<Key, Offset> = targets.clone();
     if keys.is_empty() {
         return Ok(missing);
@@ -841,9 +844,9 @@ pub async fn final_reads(
     for (k, low, high) in marks {
         if high > low && high > 0 {
             let last = (high - 1) as Offset;
-            if let Some(t) = missing.get_mut(&k) {
-                *t = (*t).max(last);
-            }
+            // Keys with no known offset (acks=0) are read to the watermark.
+            let t = missing.entry(k).or_insert(last);
+            *t = (*t).max(last);
         }
     }
     if c.assign(&keys) != Outcome::Ok {

@@ -148,6 +148,33 @@ async fn recreate(
     }
 }
 
+/// Replaces a crashed client by a new one under a fresh process number,
+/// which takes over the old one's keys (`always`: even when it held none).
+/// `None` when the run stops first.
+async fn renumber(
+    shared: &Arc<Shared>,
+    old: Client,
+    worker: u64,
+    stop: &mut watch::Receiver<bool>,
+    always: bool,
+) -> Result<Option<Client>, ClientError> {
+    let process = shared.next_process.fetch_add(1, Ordering::SeqCst);
+    let held: Vec<Key> = old.held().iter().copied().collect();
+    drop(old);
+    let Some(mut client) = recreate(shared, process, worker, stop).await? else {
+        return Ok(None);
+    };
+    if always || !held.is_empty() {
+        let op = if shared.cfg.gen.subscribe {
+            Op::Subscribe(held)
+        } else {
+            Op::Assign(held)
+        };
+        client.perform(&op).await;
+    }
+    Ok(Some(client))
+}
+
 async fn worker(
     shared: Arc<Shared>,
     worker: u64,
@@ -159,7 +186,7 @@ async fn worker(
     } else {
         Duration::ZERO
     };
-    let mut process = cfg.first_process + worker;
+    let process = cfg.first_process + worker;
     let Some(mut client) = recreate(&shared, process, worker, &mut stop).await? else {
         return Ok(());
     };
@@ -197,19 +224,10 @@ async fn worker(
         if let Some(every) = cfg.crash_every {
             if client.created.elapsed() >= every {
                 client.crash();
-                process = shared.next_process.fetch_add(1, Ordering::SeqCst);
-                let held: Vec<Key> = client.held().iter().copied().collect();
-                drop(client);
-                client = match recreate(&shared, process, worker, &mut stop).await? {
-                    Some(c) => c,
+                match renumber(&shared, client, worker, &mut stop, true).await? {
+                    Some(c) => client = c,
                     None => break,
-                };
-                let op = if cfg.gen.subscribe {
-                    Op::Subscribe(held)
-                } else {
-                    Op::Assign(held)
-                };
-                client.perform(&op).await;
+                }
                 continue;
             }
         }
@@ -236,20 +254,9 @@ async fn worker(
                 p.info.fetch_add(1, Ordering::Relaxed);
                 // Jepsen's convention: the client is considered crashed and
                 // the worker continues under a new process number.
-                process = shared.next_process.fetch_add(1, Ordering::SeqCst);
-                let held: Vec<Key> = client.held().iter().copied().collect();
-                drop(client);
-                client = match recreate(&shared, process, worker, &mut stop).await? {
-                    Some(c) => c,
+                match renumber(&shared, client, worker, &mut stop, false).await? {
+                    Some(c) => client = c,
                     None => break,
-                };
-                if !held.is_empty() {
-                    let op = if cfg.gen.subscribe {
-                        Op::Subscribe(held)
-                    } else {
-                        Op::Assign(held)
-                    };
-                    client.perform(&op).await;
                 }
             }
         }
