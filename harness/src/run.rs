@@ -228,6 +228,7 @@ pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> Workloa
         concurrency: w.concurrency.unwrap_or(6),
         rate: w.rate.unwrap_or(200.0),
         crash_every: w.crash_clients.map(Duration::from_secs_f64),
+        shared_producer: w.shared_producer.unwrap_or(false),
         first_process: 0,
         settings,
     }

@@ -93,6 +93,9 @@ pub struct WorkloadSection {
     pub reassign_probability: Option<f64>,
     /// Seconds between deliberate client crashes (none by default).
     pub crash_clients: Option<f64>,
+    /// One producer shared by every worker (more batching) instead of one
+    /// per worker (Jepsen's model); not with transactions.
+    pub shared_producer: Option<bool>,
     /// Seconds before an op is recorded as `info`.
     pub op_timeout: Option<f64>,
     /// Seconds allowed for final reads.

@@ -109,6 +109,7 @@ async fn gregor(
     c: u64,
     secs: f64,
     seed: u64,
+    shared_producer: bool,
 ) -> (u64, f64, u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("history.jsonl");
@@ -135,6 +136,7 @@ async fn gregor(
         concurrency: c,
         rate: 0.0,
         crash_every: None,
+        shared_producer,
         first_process: 0,
     };
     let progress = Arc::new(Progress::default());
@@ -191,6 +193,7 @@ fn main() {
         );
         let (mut bare_n, mut bare_t, mut greg_n, mut greg_t) = (0, 0.0, 0, 0.0);
         let (mut own_n, mut own_t) = (0, 0.0);
+        let (mut gs_n, mut gs_t) = (0, 0.0);
         for round in 0..rounds {
             let (n, t) = bare(&settings, &keymap, c, secs, true).await;
             println!("  round {round}: bare loop, 1 shared producer   {n:>8} sends in {t:.1} s = {:>8.0} ops/s", n as f64 / t);
@@ -200,14 +203,19 @@ fn main() {
             println!("  round {round}: bare loop, {c} producers        {n:>8} sends in {t:.1} s = {:>8.0} ops/s", n as f64 / t);
             own_n += n;
             own_t += t;
-            let (n, t, events) = gregor(&settings, &keymap, c, secs, round + 1).await;
-            println!("  round {round}: gregor run_workers ({c} clients) {n:>8} sends in {t:.1} s = {:>8.0} ops/s ({events} events recorded)", n as f64 / t);
+            let (n, t, events) = gregor(&settings, &keymap, c, secs, 2 * round + 1, false).await;
+            println!("  round {round}: gregor, a producer per worker  {n:>8} sends in {t:.1} s = {:>8.0} ops/s ({events} events recorded)", n as f64 / t);
             greg_n += n;
             greg_t += t;
+            let (n, t, events) = gregor(&settings, &keymap, c, secs, 2 * round + 2, true).await;
+            println!("  round {round}: gregor, shared producer        {n:>8} sends in {t:.1} s = {:>8.0} ops/s ({events} events recorded)", n as f64 / t);
+            gs_n += n;
+            gs_t += t;
         }
         let (b, o, g) = (bare_n as f64 / bare_t, own_n as f64 / own_t, greg_n as f64 / greg_t);
-        println!("bare, shared producer {b:.0} ops/s; bare, a producer per task {o:.0} ops/s; gregor {g:.0} ops/s");
-        println!("gregor = {:.1}% of the shared-producer loop, {:.1}% of the producer-per-task loop (goal >= 80%)", 100.0 * g / b, 100.0 * g / o);
+        let gs = gs_n as f64 / gs_t;
+        println!("bare, shared producer {b:.0} ops/s; bare, a producer per task {o:.0} ops/s; gregor per worker {g:.0} ops/s; gregor shared {gs:.0} ops/s");
+        println!("same producer layout: gregor (shared) = {:.1}% of the shared-producer loop; gregor (per worker) = {:.1}% of the producer-per-task loop (goal >= 80%)", 100.0 * gs / b, 100.0 * g / o);
     });
     let _ = cluster.down();
 }

@@ -158,17 +158,35 @@ impl Client {
         keymap: &KeyMap,
         rec: Arc<Recorder>,
     ) -> Result<Client, ClientError> {
+        Self::with_producer(process, worker, settings, keymap, rec, None).await
+    }
+
+    /// Like [`Client::new`], but sends through `shared` when given (one
+    /// producer for every worker: more batching, no per-worker producer
+    /// state; not for transactions, whose ids are per worker).
+    pub async fn with_producer(
+        process: u64,
+        worker: u64,
+        settings: &ClientSettings,
+        keymap: &KeyMap,
+        rec: Arc<Recorder>,
+        shared: Option<Arc<FutureProducer>>,
+    ) -> Result<Client, ClientError> {
         let txn_id = settings
             .txn
             .then(|| format!("{}-txn-{worker}", settings.group_id));
-        let producer: FutureProducer = settings
-            .producer_config(txn_id.as_deref())
-            .create()
-            .map_err(|source| ClientError::Create {
-                what: "producer",
-                source,
-            })?;
-        let producer = Arc::new(producer);
+        let producer = match shared.filter(|_| txn_id.is_none()) {
+            Some(p) => p,
+            None => Arc::new(
+                settings
+                    .producer_config(txn_id.as_deref())
+                    .create()
+                    .map_err(|source| ClientError::Create {
+                        what: "producer",
+                        source,
+                    })?,
+            ),
+        };
         if let Some(id) = txn_id {
             let p = producer.clone();
             let timeout = settings.op_timeout;

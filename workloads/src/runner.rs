@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gregor_history::{Key, Offset, Recorder};
+use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 
 use crate::client::{Client, ClientError, Outcome};
@@ -27,6 +28,10 @@ pub struct WorkloadConfig {
     pub rate: f64,
     /// Crash and recreate each client this often (`crash-clients`).
     pub crash_every: Option<Duration>,
+    /// All workers send through one producer (more batching, as a single
+    /// application would); otherwise each worker has its own, as Jepsen's
+    /// clients do. Ignored with transactions.
+    pub shared_producer: bool,
     /// Process number of the first worker (the others follow; renumbered
     /// processes come after all of them).
     pub first_process: u64,
@@ -65,6 +70,8 @@ struct Shared {
     topics: tokio::sync::Mutex<BTreeSet<String>>,
     next_process: AtomicU64,
     progress: Arc<Progress>,
+    /// One producer for all workers (`shared_producer`), else `None`.
+    producer: Option<Arc<FutureProducer>>,
 }
 
 impl Shared {
@@ -124,12 +131,13 @@ async fn recreate(
 ) -> Result<Option<Client>, ClientError> {
     let cfg = &shared.cfg;
     loop {
-        match Client::new(
+        match Client::with_producer(
             process,
             worker,
             &cfg.settings,
             &cfg.keymap,
             shared.rec.clone(),
+            shared.producer.clone(),
         )
         .await
         {
@@ -273,7 +281,25 @@ pub async fn run_workers(
     progress: Arc<Progress>,
 ) -> WorkloadEnd {
     let first_topic = cfg.keymap.topic(0);
+    let producer = if cfg.shared_producer && !cfg.settings.txn {
+        match cfg
+            .settings
+            .producer_config(None)
+            .create::<FutureProducer>()
+        {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                return WorkloadEnd {
+                    errors: vec![format!("cannot create the shared producer: {e}")],
+                    ..Default::default()
+                }
+            }
+        }
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
+        producer,
         gen: Mutex::new(Generator::new(cfg.gen.clone())),
         next_process: AtomicU64::new(cfg.first_process + cfg.concurrency),
         highest: Mutex::new(BTreeMap::new()),
