@@ -539,6 +539,9 @@ pub fn clock_skew_env(lib: &std::path::Path, offset_secs: i64) -> Vec<(String, S
     ]
 }
 
+/// Restarts of a killed broker tried before giving up.
+const START_ATTEMPTS: u32 = 5;
+
 /// How a node is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Broken {
@@ -810,12 +813,30 @@ impl Breakage {
             for (n, how) in broken {
                 let r = match how {
                     Broken::Paused => c.resume(n).map(|_| resumed.push(n)),
-                    Broken::Down => c.start(n).map(|_| {
-                        if let Some(h) = &self.after_start {
-                            h(&c.nodes()[n].addr());
+                    // tansu 0.6.0 brokers sometimes die at start-up on
+                    // SQLite's lock ("database is locked" while registering,
+                    // then a panic): every failed attempt is kept in the
+                    // event's error, and the restart is retried.
+                    Broken::Down => {
+                        let mut r = c.start(n);
+                        for attempt in 1..START_ATTEMPTS {
+                            match &r {
+                                Err(e) => errors.push(format!(
+                                    "restart attempt {attempt} of {}: {e}",
+                                    c.nodes()[n].name
+                                )),
+                                Ok(()) => break,
+                            }
+                            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+                            r = c.start(n);
                         }
-                        started.push(n)
-                    }),
+                        r.map(|_| {
+                            if let Some(h) = &self.after_start {
+                                h(&c.nodes()[n].addr());
+                            }
+                            started.push(n)
+                        })
+                    }
                 };
                 if let Err(e) = r {
                     errors.push(e.to_string());

@@ -100,7 +100,18 @@ fn a_run_with_broker_kills_on_the_shared_sqlite_cluster_is_valid() {
         kills >= 2,
         "expected at least two kills in 25 s, saw {kills}"
     );
-    assert_eq!(kills, starts, "every killed broker is restarted");
+    let nemesis: Vec<String> = h
+        .events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis)
+        .map(|e| e.to_json())
+        .collect();
+    assert_eq!(
+        kills,
+        starts,
+        "every killed broker is restarted:\n{}",
+        nemesis.join("\n")
+    );
     let acked = r["stats"]["acknowledged"].as_u64().unwrap();
     assert!(acked > 200, "only {acked} acknowledged sends");
     for f in [
