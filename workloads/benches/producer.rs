@@ -41,6 +41,14 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// A well-mixed hash of `x` (SplitMix64's finalizer).
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// The bare loop: `c` tasks, each with one send in flight at a time, on
 /// one shared FutureProducer (`shared`) or one each (as gregor's worker
 /// processes have), configured exactly as gregor's producers are.
@@ -77,7 +85,11 @@ async fn bare(
             tokio::spawn(async move {
                 let mut v: u64 = w << 40;
                 while !stop.load(Ordering::Relaxed) {
-                    let key = v % PARTITIONS as u64;
+                    // Keys spread at random over the partitions, as
+                    // gregor's generator spreads them: sending in lockstep
+                    // to one partition would let librdkafka batch all the
+                    // tasks' sends into one request, which no workload does.
+                    let key = splitmix(v) % PARTITIONS as u64;
                     let topic = km.topic(key);
                     let (k, val) = (key.to_string(), v.to_string());
                     let r = FutureRecord::to(&topic)
