@@ -2,14 +2,13 @@
 //! cluster. They need the tansu binary (CI installs it; `find_tansu` looks
 //! at $GREGOR_TANSU, PATH and ~/.cargo/bin) and fail loudly without it.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{describe, repo};
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use gregor_history::{EventType, History, Process};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn gregor(args: &[&str], store: &Path) -> Output {
     assert!(
@@ -34,15 +33,6 @@ fn results(store: &Path) -> serde_json::Value {
     let text =
         std::fs::read_to_string(store.join("latest/results.json")).expect("results.json written");
     serde_json::from_str(&text).expect("results.json is JSON")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Every invoke is followed by exactly one completion of the same process

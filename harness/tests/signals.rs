@@ -5,15 +5,14 @@
 //!
 //! They need the tansu binary (see run_embedded.rs) and fail loudly without.
 
+mod common;
+use common::{describe, repo};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use gregor_history::History;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// Starts `gregor run` on a long one-broker scenario on `port`.
 fn start(store: &Path, port: u16, faults: &str) -> Child {
@@ -118,15 +117,6 @@ fn wait_output(child: Child, limit: Duration) -> Output {
             panic!("gregor did not exit within {limit:?}");
         }
     }
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
