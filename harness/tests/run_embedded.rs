@@ -186,3 +186,30 @@ fn cluster_up_is_idempotent_and_down_stops_exactly_its_brokers() {
         );
     }
 }
+
+/// Runs only where Apache Kafka is installed (`KAFKA_HOME`): a KRaft
+/// cluster of 3 nodes, 20 s with broker kills, must be valid.
+#[test]
+fn a_run_with_broker_kills_on_apache_kafka_is_valid_when_kafka_home_is_set() {
+    let Ok(home) = std::env::var("KAFKA_HOME") else {
+        eprintln!("skipped: KAFKA_HOME is not set (Apache Kafka is not installed here)");
+        return;
+    };
+    let store = tempfile::tempdir().unwrap();
+    let yaml = store.path().join("kafka.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "name: kafka-kill\nseed: 3\ntime-limit: 20\n\
+             cluster: {{kind: kafka, brokers: 3, kafka-home: \"{home}\", base-port: 19550}}\n\
+             topic: {{replication: 3, configs: {{min.insync.replicas: \"2\"}}}}\n\
+             workload: {{concurrency: 4, rate: 100, keys: 4, final-time-limit: 60}}\n\
+             nemesis: {{faults: [kill], interval: 6, duration: 3}}\n"
+        ),
+    )
+    .unwrap();
+    let out = gregor(&["run", yaml.to_str().unwrap()], store.path());
+    let r = results(store.path());
+    assert_eq!(out.status.code(), Some(0), "{}\n{r:#}", describe(&out));
+    assert_eq!(r["valid"], serde_json::json!(true));
+}
