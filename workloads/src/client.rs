@@ -68,7 +68,17 @@ impl RecordingContext {
     }
 }
 
-impl ClientContext for RecordingContext {}
+impl ClientContext for RecordingContext {
+    /// librdkafka's warnings about consumer positions reset by the broker
+    /// ("offset reset (at offset 107, broker 111) to BEGINNING: fetch failed
+    /// due to requested offset not available on the broker …") are kept as
+    /// client notes: they explain a poll that goes backwards.
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        if fac == "OFFSET" {
+            self.note(serde_json::json!({ "offset-reset": message }));
+        }
+    }
+}
 
 impl ConsumerContext for RecordingContext {
     fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {

@@ -94,7 +94,7 @@ impl ClientSettings {
             .set("socket.timeout.ms", "5000")
             .set("reconnect.backoff.max.ms", "1000")
             .set("topic.metadata.refresh.interval.ms", "5000")
-            .set("log_level", "3");
+            .set("log_level", "4");
         for (k, v) in &self.common {
             c.set(k, v);
         }
