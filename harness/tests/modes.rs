@@ -13,15 +13,14 @@
 //! They need the tansu binary (see run_embedded.rs) and fail loudly without.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use gregor_history::{Event, EventType, History, Mop, Process, RunMeta, F};
 use serde_json::Value as Json;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+mod common;
+use common::repo;
 
 /// A finished run: its exit status, results and history.
 struct Run {
@@ -39,10 +38,8 @@ impl Run {
         let clients =
             std::fs::read_to_string(self.dir.join("logs/clients.log")).unwrap_or_default();
         format!(
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}\n--- harness.log\n{log}\n--- clients.log (tail)\n{}\n--- results\n{:#}",
-            self.out.status.code(),
-            String::from_utf8_lossy(&self.out.stdout),
-            String::from_utf8_lossy(&self.out.stderr),
+            "{}\n--- harness.log\n{log}\n--- clients.log (tail)\n{}\n--- results\n{:#}",
+            common::describe(&self.out),
             tail(&clients, 2000),
             self.results
         )
