@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Installs what gregor needs on a fresh Debian machine, skipping what is
-# already there: build tools for librdkafka, iproute2 + nftables for network
-# partitions, faketime for clock skew, cargo-nextest for the tests, and the tansu broker (built from
-# crates.io: about 20 minutes the first time, skipped afterwards).
+# already there:
+#   - apt: build tools for librdkafka, Java and Maven (Apache Kafka runs from
+#     Maven Central's jars), iproute2 + nftables for network partitions,
+#     faketime for clock skew, fuse3, chromium for the report's browser tests;
+#   - cargo-nextest for the tests;
+#   - with --tansu: the tansu broker (a second Kafka-API broker under test),
+#     built from crates.io: about 35 minutes the first time, skipped afterwards.
 set -euo pipefail
+
+want_tansu=false
+for arg in "$@"; do
+  case "$arg" in
+    --tansu) want_tansu=true ;;
+    *) echo "deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need_apt=()
-for pair in make:make g++:g++ pkg-config:pkg-config ip:iproute2 nft:nftables curl:curl; do
+for pair in make:make g++:g++ pkg-config:pkg-config ip:iproute2 nft:nftables curl:curl \
+            java:default-jre-headless mvn:maven chromium:chromium; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
-dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
-dpkg -s faketime >/dev/null 2>&1 || need_apt+=(faketime)   # clock-skew fault
+for pkg in zlib1g-dev faketime fuse3 fonts-dejavu-core; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]} with apt-get"
   $SUDO apt-get update -qq
@@ -32,10 +46,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-TANSU_VERSION=0.6.0
-if command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  echo "deps: tansu $TANSU_VERSION present at $(command -v tansu)"
-else
-  echo "deps: building tansu $TANSU_VERSION from crates.io (about 20 minutes, once per machine)"
-  cargo install --locked "tansu@$TANSU_VERSION" --features libsql
+if $want_tansu; then
+  TANSU_VERSION=0.6.0
+  if command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    echo "deps: tansu $TANSU_VERSION present at $(command -v tansu)"
+  else
+    echo "deps: building tansu $TANSU_VERSION from crates.io (about 35 minutes, once per machine)"
+    cargo install --locked "tansu@$TANSU_VERSION" --features libsql
+  fi
 fi

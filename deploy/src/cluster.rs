@@ -134,6 +134,9 @@ pub struct Cluster {
     program: PathBuf,
     /// tansu storage URL (`sqlite://tansu.db`, `memory://tansu/`...).
     storage: Option<String>,
+    /// Where Kafka nodes' code comes from (Kafka only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kafka: Option<kafka::KafkaDist>,
     nodes: Vec<Node>,
     #[serde(skip)]
     already_up: bool,
@@ -187,8 +190,15 @@ impl Cluster {
             existing.remove_state()?;
         }
 
-        let (program, storage) = match spec.kind {
-            ClusterKind::Kafka => (kafka::kafka_home(&spec)?, None),
+        let (program, storage, dist) = match spec.kind {
+            ClusterKind::Kafka => {
+                let dist = kafka::kafka_dist(&spec)?;
+                let program = match &dist {
+                    kafka::KafkaDist::Home { home } => home.clone(),
+                    kafka::KafkaDist::Jars { libs, .. } => libs.clone(),
+                };
+                (program, None, Some(dist))
+            }
             ClusterKind::Tansu | ClusterKind::TansuMemory => {
                 let bin = match &spec.tansu_bin {
                     Some(bin) if bin.is_file() => bin.clone(),
@@ -203,7 +213,7 @@ impl Cluster {
                 };
                 let engines = tansu::storage_engines(&bin);
                 let storage = tansu::storage_url(spec.kind, &engines);
-                (bin, Some(storage))
+                (bin, Some(storage), None)
             }
         };
 
@@ -231,6 +241,7 @@ impl Cluster {
             spec,
             program,
             storage,
+            kafka: dist,
             nodes,
             already_up: false,
         };
@@ -245,22 +256,100 @@ impl Cluster {
             std::fs::create_dir_all(&path)
                 .map_err(|e| DeployError::io("create directory", &path, e))?;
         }
-        if cluster.spec.kind == ClusterKind::Kafka {
+        if let Some(dist) = &cluster.kafka {
+            kafka::write_logging_config(dist, &cluster.spec)?;
             for i in 0..cluster.spec.brokers {
                 layout::write_kafka_config(&cluster.spec, i)?;
-                kafka::format_once(&cluster.program, &cluster.spec, i)?;
             }
+            // Each format is a JVM start: run them side by side.
+            let spec = &cluster.spec;
+            std::thread::scope(|scope| {
+                let jobs: Vec<_> = (0..spec.brokers)
+                    .map(|i| scope.spawn(move || kafka::format_once(dist, spec, i)))
+                    .collect();
+                jobs.into_iter()
+                    .map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
         }
 
         cluster.save()?;
-        for i in 0..cluster.nodes.len() {
-            if let Err(err) = cluster.start(i) {
-                // Leave nothing behind: stop what was started, forget the state.
-                let _ = cluster.down_locked();
-                return Err(err);
-            }
+        let started = if cluster.spec.kind == ClusterKind::Kafka {
+            // A KRaft quorum forms only when a majority of its voters run:
+            // started one by one, the first would wait for the others in vain.
+            cluster.start_all_at_once()
+        } else {
+            (0..cluster.nodes.len()).try_for_each(|i| cluster.start(i))
+        };
+        if let Err(err) = started {
+            // Leave nothing behind: stop what was started, forget the state.
+            let _ = cluster.down_locked();
+            return Err(err);
         }
         Ok(cluster)
+    }
+
+    /// Spawns every node, then waits until each answers and the metadata
+    /// lists every broker.
+    fn start_all_at_once(&mut self) -> Result<(), DeployError> {
+        let mut ids = Vec::with_capacity(self.nodes.len());
+        for i in 0..self.nodes.len() {
+            ids.push(self.spawn(i)?);
+        }
+        for (i, id) in ids.into_iter().enumerate() {
+            self.wait_answering(i, id)?;
+        }
+        self.wait_all_registered()
+    }
+
+    /// Waits until a node's metadata lists every broker of the cluster.
+    fn wait_all_registered(&self) -> Result<(), DeployError> {
+        let deadline = Instant::now() + self.start_timeout();
+        let want = self.nodes.len();
+        let mut last = String::from("no answer");
+        loop {
+            for node in &self.nodes {
+                match wire::metadata(&node.direct_addr(), &[], Duration::from_secs(2)) {
+                    Ok(meta) if meta.brokers.len() >= want => return Ok(()),
+                    Ok(meta) => {
+                        last = format!(
+                            "{} lists {} of {want} brokers",
+                            node.name,
+                            meta.brokers.len()
+                        )
+                    }
+                    Err(e) => last = format!("{}: {e}", node.name),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DeployError::NotReady(format!(
+                    "the cluster did not list all {want} brokers within {} s ({last})",
+                    self.start_timeout().as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The node index of the active KRaft controller (the metadata quorum's
+    /// leader, from DescribeQuorum), asked of the running nodes in turn.
+    /// None for tansu or when no node answers.
+    pub fn active_controller(&self) -> Option<usize> {
+        if self.kind() != ClusterKind::Kafka {
+            return None;
+        }
+        let timeout = Duration::from_secs(3);
+        (0..self.nodes.len())
+            .filter(|&i| self.is_running(i) && !self.is_paused(i))
+            .flat_map(|i| [self.nodes[i].direct_addr(), self.nodes[i].addr()])
+            .find_map(|addr| wire::quorum_leader(&addr, timeout).ok())
+            .and_then(|id| usize::try_from(id).ok())
+            .filter(|&id| id < self.nodes.len())
+    }
+
+    /// Where this cluster's Kafka nodes come from (None for tansu).
+    pub fn kafka_dist(&self) -> Option<&kafka::KafkaDist> {
+        self.kafka.as_ref()
     }
 
     /// The cluster recorded in `<dir>/cluster.json`, if any.
@@ -438,6 +527,12 @@ impl Cluster {
         if self.is_running(node) {
             return Ok(());
         }
+        let id = self.spawn(node)?;
+        self.wait_answering(node, id)
+    }
+
+    /// Starts node `node`'s process and records it, without waiting.
+    fn spawn(&mut self, node: usize) -> Result<ProcessId, DeployError> {
         let launch = self.launch(node)?;
         let n = &self.nodes[node];
         for port in n.ports(&self.spec) {
@@ -451,7 +546,7 @@ impl Cluster {
         n.pid = Some(id.pid);
         n.start_ticks = Some(id.start_ticks);
         self.save()?;
-        self.wait_answering(node, id)
+        Ok(id)
     }
 
     /// SIGSTOP node `node`: it keeps its connections but answers nothing.
@@ -569,9 +664,16 @@ impl Cluster {
         self.check_index(node)?;
         let mut launch = match self.spec.kind {
             ClusterKind::Kafka => {
+                let dist = self
+                    .kafka
+                    .clone()
+                    .unwrap_or_else(|| kafka::KafkaDist::Home {
+                        home: self.program.clone(),
+                    });
+                kafka::write_logging_config(&dist, &self.spec)?;
                 layout::write_kafka_config(&self.spec, node)?;
-                kafka::format_once(&self.program, &self.spec, node)?;
-                kafka::start_command(&self.program, &self.spec, node)
+                kafka::format_once(&dist, &self.spec, node)?;
+                kafka::start_command(&dist, &self.spec, node)
             }
             ClusterKind::Tansu | ClusterKind::TansuMemory => {
                 let storage = self.storage.as_deref().unwrap_or("sqlite://tansu.db");
@@ -624,7 +726,7 @@ impl Cluster {
                     addr,
                     secs: timeout.as_secs(),
                     log: n.log.clone(),
-                    tail: process::log_tail(&n.log, LOG_TAIL_LINES),
+                    tail: startup_diagnosis(&n.log),
                 });
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -639,34 +741,45 @@ impl Cluster {
             node: n.name.clone(),
             status,
             log: n.log.clone(),
-            tail: process::log_tail(&n.log, LOG_TAIL_LINES),
+            tail: startup_diagnosis(&n.log),
         })
     }
 }
 
+/// What a user needs when a node did not start: the first ERROR line of its
+/// last start (the cause, not the shutdown noise after it), then the tail.
+fn startup_diagnosis(log: &Path) -> String {
+    let cause = kafka::first_error_line(log)
+        .map(|l| format!("\nfirst error: {l}"))
+        .unwrap_or_default();
+    format!(
+        "{cause}\nlast lines of {}:\n{}",
+        log.display(),
+        process::log_tail(log, LOG_TAIL_LINES)
+    )
+}
+
 /// An exclusive `flock` on `<dir>/cluster.lock`, released on drop.
-struct DirLock {
-    _file: std::fs::File,
+pub(crate) struct DirLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl DirLock {
     fn acquire(dir: &Path) -> Result<DirLock, DeployError> {
-        use std::os::fd::AsRawFd;
-        let path = dir.join("cluster.lock");
+        Self::acquire_file(&dir.join("cluster.lock"))
+    }
+
+    /// An exclusive lock on `path` (created if missing), held until drop.
+    pub(crate) fn acquire_file(path: &Path) -> Result<DirLock, DeployError> {
+        let path = path.to_path_buf();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .map_err(|e| DeployError::io("open", &path, e))?;
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(DeployError::io(
-                "lock",
-                &path,
-                std::io::Error::last_os_error(),
-            ));
-        }
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| DeployError::io("lock", &path, errno.into()))?;
         Ok(DirLock { _file: file })
     }
 }
@@ -814,6 +927,7 @@ mod tests {
             version: STATE_VERSION,
             program: "/bin/tansu".into(),
             storage: Some("sqlite://tansu.db".into()),
+            kafka: None,
             nodes: (0..3)
                 .map(|i| Node {
                     id: i,

@@ -48,24 +48,25 @@ pub enum DeployError {
     },
 
     /// A broker process exited while we waited for it to accept connections.
-    #[error("{node} exited during startup ({status}); last lines of {log}:\n{tail}")]
+    #[error("{node} exited during startup ({status}){tail}")]
     ExitedDuringStartup {
         node: String,
         status: String,
         log: PathBuf,
+        /// The first ERROR line of the log (if any) and its last lines.
         tail: String,
     },
 
     /// A broker did not answer on its port in time.
     #[error(
-        "{node} did not answer a Kafka ApiVersions request on {addr} within {secs} s; \
-         last lines of {log}:\n{tail}"
+        "{node} did not answer a Kafka ApiVersions request on {addr} within {secs} s{tail}"
     )]
     StartTimeout {
         node: String,
         addr: String,
         secs: u64,
         log: PathBuf,
+        /// The first ERROR line of the log (if any) and its last lines.
         tail: String,
     },
 
@@ -114,6 +115,14 @@ pub enum DeployError {
     /// A cluster kind name that is not known.
     #[error("unknown cluster kind {0:?}; known kinds: tansu, tansu-memory, kafka")]
     UnknownKind(String),
+
+    /// A tool gregor needs (java, mvn) is missing, too old, or failed.
+    #[error("{message}")]
+    Tool { tool: String, message: String },
+
+    /// A started cluster never became whole (e.g. brokers missing from metadata).
+    #[error("{0}")]
+    NotReady(String),
 
     /// A specification that cannot work (zero brokers, ports past 65535...).
     #[error("invalid cluster specification: {0}")]

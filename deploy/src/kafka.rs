@@ -15,6 +15,10 @@ use crate::error::DeployError;
 use crate::process::Launch;
 use crate::spec::ClusterSpec;
 
+pub mod dist;
+
+pub use dist::{KafkaDist, KafkaVersion, DEFAULT_KAFKA_VERSION};
+
 /// The fixed KRaft cluster id: the URL-safe base64 (no padding) of the 16
 /// bytes `gregor-kraft-id1`, which is what `kafka-storage.sh random-uuid` prints.
 pub const KAFKA_CLUSTER_ID: &str = "Z3JlZ29yLWtyYWZ0LWlkMQ";
@@ -25,20 +29,32 @@ pub const HOST: &str = "127.0.0.1";
 /// Heap for each broker JVM (small: several brokers share one machine).
 pub const KAFKA_HEAP_OPTS: &str = "-Xmx512m -Xms256m";
 
-/// Resolve the Kafka installation: the spec's, else `$KAFKA_HOME`; it must
-/// contain `bin/kafka-server-start.sh` and `bin/kafka-storage.sh`.
-pub fn kafka_home(spec: &ClusterSpec) -> Result<PathBuf, DeployError> {
-    let home = spec
-        .kafka_home
-        .clone()
-        .or_else(|| std::env::var_os("KAFKA_HOME").map(PathBuf::from))
-        .ok_or_else(|| {
-            DeployError::NotFound(
-                "the kafka cluster needs an Apache Kafka installation: pass --kafka-home DIR \
-                 or set KAFKA_HOME (the directory holding bin/kafka-server-start.sh)"
-                    .into(),
-            )
-        })?;
+/// The Kafka code a spec asks for: its installation (`kafka_home`, else
+/// `$KAFKA_HOME` when no version is named), else the jars of
+/// `kafka_version` (default [`DEFAULT_KAFKA_VERSION`]) from Maven Central.
+pub fn kafka_dist(spec: &ClusterSpec) -> Result<KafkaDist, DeployError> {
+    let home = spec.kafka_home.clone().or_else(|| {
+        spec.kafka_version
+            .is_none()
+            .then(|| std::env::var_os("KAFKA_HOME").filter(|h| !h.is_empty()))
+            .flatten()
+            .map(PathBuf::from)
+    });
+    match home {
+        Some(home) => Ok(KafkaDist::Home {
+            home: kafka_home(&home)?,
+        }),
+        None => KafkaDist::jars(
+            spec.kafka_version
+                .as_deref()
+                .unwrap_or(DEFAULT_KAFKA_VERSION),
+        ),
+    }
+}
+
+/// Checks that `home` is an unpacked Kafka release: it must contain
+/// `bin/kafka-server-start.sh` and `bin/kafka-storage.sh`.
+pub fn kafka_home(home: &Path) -> Result<PathBuf, DeployError> {
     for script in ["bin/kafka-server-start.sh", "bin/kafka-storage.sh"] {
         let path = home.join(script);
         if !path.is_file() {
@@ -49,7 +65,7 @@ pub fn kafka_home(spec: &ClusterSpec) -> Result<PathBuf, DeployError> {
             )));
         }
     }
-    Ok(home)
+    Ok(home.to_path_buf())
 }
 
 /// Where node `i` keeps its log segments and `meta.properties`.
@@ -85,7 +101,7 @@ pub fn server_properties(spec: &ClusterSpec, i: usize) -> Vec<(String, String)> 
     let port = spec.client_port(i);
     let cport = spec.controller_port(i);
     let kv = |k: &str, v: String| (k.to_string(), v);
-    vec![
+    let mut props = vec![
         kv("process.roles", "broker,controller".into()),
         kv("node.id", i.to_string()),
         kv("controller.quorum.voters", quorum_voters(spec)),
@@ -112,7 +128,21 @@ pub fn server_properties(spec: &ClusterSpec, i: usize) -> Vec<(String, String)> 
         kv("group.initial.rebalance.delay.ms", "0".into()),
         kv("unclean.leader.election.enable", "false".into()),
         kv("auto.create.topics.enable", "true".into()),
-    ]
+        // Two cores for several brokers and the clients: fewer threads.
+        kv("num.network.threads", "2".into()),
+        kv("num.io.threads", "2".into()),
+        kv("num.replica.fetchers", "1".into()),
+        kv("background.threads", "2".into()),
+        kv("log.cleaner.threads", "1".into()),
+    ];
+    // The scenario's own broker settings win over these defaults.
+    for (k, v) in &spec.broker_configs {
+        match props.iter_mut().find(|(key, _)| key == k) {
+            Some((_, value)) => value.clone_from(v),
+            None => props.push((k.clone(), v.clone())),
+        }
+    }
+    props
 }
 
 /// Render properties in Java `.properties` syntax (values here never need escaping
@@ -156,37 +186,152 @@ pub fn write_config(spec: &ClusterSpec, i: usize) -> Result<PathBuf, DeployError
     Ok(path)
 }
 
-/// `kafka-storage.sh format -t ID -c FILE` for one node.
-pub fn format_command(home: &Path, spec: &ClusterSpec, i: usize) -> Launch {
+/// Storage formatting for one node: `kafka-storage.sh format -t ID -c FILE`
+/// or that version's `kafka.tools.StorageTool` on the jars.
+pub fn format_command(dist: &KafkaDist, spec: &ClusterSpec, i: usize) -> Launch {
+    let args = vec![
+        "format".into(),
+        "-t".into(),
+        KAFKA_CLUSTER_ID.into(),
+        "-c".into(),
+        config_path(spec, i).display().to_string(),
+    ];
+    match dist {
+        KafkaDist::Home { home } => Launch {
+            program: home.join("bin/kafka-storage.sh"),
+            args,
+            env: common_env(spec, i),
+            env_remove: removed_env(),
+            cwd: spec.dir.clone(),
+        },
+        KafkaDist::Jars { .. } => java_launch(dist, spec, i, "kafka.tools.StorageTool", args),
+    }
+}
+
+/// The node itself: `kafka-server-start.sh FILE` or `java ... kafka.Kafka FILE`.
+pub fn start_command(dist: &KafkaDist, spec: &ClusterSpec, i: usize) -> Launch {
+    let args = vec![config_path(spec, i).display().to_string()];
+    match dist {
+        KafkaDist::Home { home } => Launch {
+            program: home.join("bin/kafka-server-start.sh"),
+            args,
+            env: common_env(spec, i),
+            env_remove: removed_env(),
+            cwd: spec.dir.clone(),
+        },
+        KafkaDist::Jars { .. } => java_launch(dist, spec, i, "kafka.Kafka", args),
+    }
+}
+
+/// JVM flags for several small brokers sharing two cores: the serial
+/// collector (no GC threads competing with the brokers), exit on
+/// out-of-memory instead of limping, no perf-data file, headless.
+pub const KAFKA_JVM_FLAGS: &[&str] = &[
+    "-XX:+UseSerialGC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-UsePerfData",
+    "-Djava.awt.headless=true",
+];
+
+/// `java <heap> <flags> <logging> -cp 'libs/*' MAIN ARGS` for node `i`.
+fn java_launch(
+    dist: &KafkaDist,
+    spec: &ClusterSpec,
+    i: usize,
+    main: &str,
+    main_args: Vec<String>,
+) -> Launch {
+    let KafkaDist::Jars {
+        version,
+        libs,
+        java,
+    } = dist
+    else {
+        unreachable!("java_launch is only called for jars");
+    };
+    let log4j2 = KafkaVersion::parse(version)
+        .map(KafkaVersion::uses_log4j2)
+        .unwrap_or(true);
+    let mut args: Vec<String> = KAFKA_HEAP_OPTS.split(' ').map(str::to_string).collect();
+    args.extend(KAFKA_JVM_FLAGS.iter().map(|f| f.to_string()));
+    let logging = logging_config_path(spec, log4j2);
+    args.push(if log4j2 {
+        format!("-Dlog4j2.configurationFile=file:{}", logging.display())
+    } else {
+        format!("-Dlog4j.configuration=file:{}", logging.display())
+    });
+    args.push(format!(
+        "-Dkafka.logs.dir={}",
+        kafka_log_dir(spec, i).display()
+    ));
+    args.push("-cp".into());
+    args.push(format!("{}/*", libs.display()));
+    args.push(main.into());
+    args.extend(main_args);
     Launch {
-        program: home.join("bin/kafka-storage.sh"),
-        args: vec![
-            "format".into(),
-            "-t".into(),
-            KAFKA_CLUSTER_ID.into(),
-            "-c".into(),
-            config_path(spec, i).display().to_string(),
-        ],
-        env: common_env(spec, i),
+        program: java.clone(),
+        args,
+        env: Vec::new(),
         env_remove: removed_env(),
         cwd: spec.dir.clone(),
     }
 }
 
-/// `kafka-server-start.sh FILE` for one node.
-pub fn start_command(home: &Path, spec: &ClusterSpec, i: usize) -> Launch {
-    Launch {
-        program: home.join("bin/kafka-server-start.sh"),
-        args: vec![config_path(spec, i).display().to_string()],
-        env: common_env(spec, i),
-        env_remove: removed_env(),
-        cwd: spec.dir.clone(),
+/// The logging configuration every node of a jar-run cluster shares.
+pub fn logging_config_path(spec: &ClusterSpec, log4j2: bool) -> PathBuf {
+    spec.dir.join("config").join(if log4j2 {
+        "log4j2.properties"
+    } else {
+        "log4j.properties"
+    })
+}
+
+/// Logs to standard output (the node's `logs/broker-N.log`) at INFO,
+/// with the level as its own word so the first `ERROR` line can be found.
+const LOG4J2_CONFIG: &str = "\
+# Written by gregor: every Kafka node logs to stdout (logs/broker-N.log).
+status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = OUT
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+";
+
+const LOG4J1_CONFIG: &str = "\
+# Written by gregor: every Kafka node logs to stdout (logs/broker-N.log).
+log4j.rootLogger=INFO, out
+log4j.appender.out=org.apache.log4j.ConsoleAppender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+";
+
+/// Writes the logging configuration a jar-run cluster needs (nothing for a tarball).
+pub fn write_logging_config(dist: &KafkaDist, spec: &ClusterSpec) -> Result<(), DeployError> {
+    let KafkaDist::Jars { version, .. } = dist else {
+        return Ok(());
+    };
+    let log4j2 = KafkaVersion::parse(version)?.uses_log4j2();
+    let path = logging_config_path(spec, log4j2);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DeployError::io("create directory", parent, e))?;
     }
+    let text = if log4j2 { LOG4J2_CONFIG } else { LOG4J1_CONFIG };
+    std::fs::write(&path, text).map_err(|e| DeployError::io("write", &path, e))
 }
 
 fn common_env(spec: &ClusterSpec, i: usize) -> Vec<(String, String)> {
     vec![
         ("KAFKA_HEAP_OPTS".into(), KAFKA_HEAP_OPTS.into()),
+        (
+            "KAFKA_JVM_PERFORMANCE_OPTS".into(),
+            KAFKA_JVM_FLAGS.join(" "),
+        ),
         (
             "LOG_DIR".into(),
             kafka_log_dir(spec, i).display().to_string(),
@@ -199,17 +344,31 @@ fn removed_env() -> Vec<String> {
     vec!["JMX_PORT".into()]
 }
 
+/// The first `ERROR` line of a node's log: what a user needs to see when a
+/// node did not start (not the shutdown noise that follows it).
+pub fn first_error_line(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    // Only the last start counts: the log is appended across restarts.
+    let last_start = text.rfind("=== gregor: starting").unwrap_or(0);
+    text[last_start..]
+        .lines()
+        .find(|l| {
+            l.contains(" ERROR ") || l.starts_with("ERROR ") || l.contains("Exception in thread")
+        })
+        .map(|l| l.trim().to_string())
+}
+
 /// True when node `i`'s log directory was already formatted.
 pub fn is_formatted(spec: &ClusterSpec, i: usize) -> bool {
     log_dir(spec, i).join("meta.properties").is_file()
 }
 
 /// Format node `i`'s log directory unless already formatted.
-pub fn format_once(home: &Path, spec: &ClusterSpec, i: usize) -> Result<bool, DeployError> {
+pub fn format_once(dist: &KafkaDist, spec: &ClusterSpec, i: usize) -> Result<bool, DeployError> {
     if is_formatted(spec, i) {
         return Ok(false);
     }
-    let launch = format_command(home, spec, i);
+    let launch = format_command(dist, spec, i);
     let mut cmd = std::process::Command::new(&launch.program);
     cmd.args(&launch.args).current_dir(&launch.cwd);
     for k in &launch.env_remove {
@@ -373,10 +532,91 @@ mod tests {
         assert_eq!(&bits.to_be_bytes(), b"gregor-kraft-id1");
     }
 
+    fn home() -> KafkaDist {
+        KafkaDist::Home {
+            home: "/opt/kafka".into(),
+        }
+    }
+
+    fn jars(version: &str) -> KafkaDist {
+        KafkaDist::Jars {
+            version: version.into(),
+            libs: "/cache/kafka/libs".into(),
+            java: "/usr/bin/java".into(),
+        }
+    }
+
+    #[test]
+    fn scenario_broker_settings_override_the_defaults_and_add_new_ones() {
+        let mut spec = spec();
+        spec.broker_configs
+            .insert("unclean.leader.election.enable".into(), "true".into());
+        spec.broker_configs
+            .insert("unclean.leader.election.interval.ms".into(), "1000".into());
+        let p = parsed(&spec, 0);
+        assert_eq!(p["unclean.leader.election.enable"], "true");
+        assert_eq!(p["unclean.leader.election.interval.ms"], "1000");
+        let text = render_properties(&server_properties(&spec, 0));
+        assert_eq!(text.matches("unclean.leader.election.enable=").count(), 1);
+    }
+
+    #[test]
+    fn jar_nodes_run_kafka_kafka_on_the_cached_classpath_with_small_jvms() {
+        let spec = spec();
+        let cmd = start_command(&jars("4.1.1"), &spec, 1);
+        assert_eq!(cmd.program, PathBuf::from("/usr/bin/java"));
+        let args = cmd.args.join(" ");
+        assert!(
+            args.contains("-Xmx512m") && args.contains("-XX:+UseSerialGC"),
+            "{args}"
+        );
+        assert!(
+            args.contains("-Dlog4j2.configurationFile=file:/tmp/gregor-k/config/log4j2.properties"),
+            "{args}"
+        );
+        assert!(
+            args.ends_with(
+                "-cp /cache/kafka/libs/* kafka.Kafka /tmp/gregor-k/config/broker-1.properties"
+            ),
+            "{args}"
+        );
+        // 3.9 logs through reload4j (log4j 1)
+        let old = start_command(&jars("3.9.1"), &spec, 1).args.join(" ");
+        assert!(old.contains("-Dlog4j.configuration=file:/tmp/gregor-k/config/log4j.properties"));
+        let fmt = format_command(&jars("4.1.1"), &spec, 2).args.join(" ");
+        assert!(
+            fmt.ends_with(&format!(
+                "kafka.tools.StorageTool format -t {KAFKA_CLUSTER_ID} -c /tmp/gregor-k/config/broker-2.properties"
+            )),
+            "{fmt}"
+        );
+    }
+
+    #[test]
+    fn the_first_error_line_of_the_last_start_is_the_reported_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("broker-0.log");
+        std::fs::write(
+            &log,
+            "=== gregor: starting broker-0\n[t] ERROR old failure (x)\n\
+             === gregor: starting broker-0\n[t] INFO fine (y)\n\
+             [t] ERROR [BrokerLifecycleManager id=0] Shutting down because we were unable to register \
+             with the controller quorum. (kafka.server.BrokerLifecycleManager)\n\
+             [t] ERROR later shutdown noise (z)\n",
+        )
+        .unwrap();
+        let line = first_error_line(&log).unwrap();
+        assert!(
+            line.contains("unable to register with the controller quorum"),
+            "{line}"
+        );
+        assert!(first_error_line(&dir.path().join("missing.log")).is_none());
+    }
+
     #[test]
     fn the_format_command_formats_each_node_with_the_fixed_cluster_id() {
         let spec = spec();
-        let cmd = format_command(Path::new("/opt/kafka"), &spec, 2);
+        let cmd = format_command(&home(), &spec, 2);
         assert_eq!(
             cmd.program,
             PathBuf::from("/opt/kafka/bin/kafka-storage.sh")
@@ -396,7 +636,7 @@ mod tests {
     #[test]
     fn the_start_command_uses_a_small_heap_and_a_log_dir_under_the_cluster_dir() {
         let spec = spec();
-        let cmd = start_command(Path::new("/opt/kafka"), &spec, 1);
+        let cmd = start_command(&home(), &spec, 1);
         assert_eq!(
             cmd.program,
             PathBuf::from("/opt/kafka/bin/kafka-server-start.sh")
@@ -413,7 +653,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut spec = spec();
         spec.kafka_home = Some(dir.path().to_path_buf());
-        let err = kafka_home(&spec).unwrap_err().to_string();
+        let err = kafka_dist(&spec).unwrap_err().to_string();
         assert!(
             err.contains("kafka-server-start.sh") && err.contains("not an Apache Kafka"),
             "{err}"
@@ -427,8 +667,11 @@ mod tests {
         std::fs::create_dir_all(log_dir(&spec, 0)).unwrap();
         std::fs::write(log_dir(&spec, 0).join("meta.properties"), "node.id=0\n").unwrap();
         // the kafka home does not even exist: nothing must be run
-        assert!(!format_once(Path::new("/nonexistent"), &spec, 0).unwrap());
-        assert!(format_once(Path::new("/nonexistent"), &spec, 1).is_err());
+        let nowhere = KafkaDist::Home {
+            home: "/nonexistent".into(),
+        };
+        assert!(!format_once(&nowhere, &spec, 0).unwrap());
+        assert!(format_once(&nowhere, &spec, 1).is_err());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! gregor-deploy: local clusters to put on trial.
 //!
-//! [`Cluster::up`] starts a [`ClusterSpec`]: several tansu brokers sharing
-//! one SQLite store (`tansu`), one in-memory tansu broker (`tansu-memory`),
-//! or Apache Kafka nodes in KRaft mode (`kafka`, needs `KAFKA_HOME`). Brokers
+//! [`Cluster::up`] starts a [`ClusterSpec`]: Apache Kafka nodes in KRaft
+//! mode (`kafka`, the default: jars of any version resolved from Maven
+//! Central into a per-version cache by [`kafka::dist`], or a release
+//! tarball), several tansu brokers sharing one SQLite store (`tansu`), or
+//! one scratch tansu broker (`tansu-memory`). Brokers
 //! run detached in their own process groups, log to `<dir>/logs/broker-N.log`,
 //! and are recorded in `<dir>/cluster.json` so that any process can
 //! [`Cluster::load`] the cluster and stop, kill, pause or restart a node.
@@ -33,5 +35,6 @@ pub mod wire;
 
 pub use cluster::{Cluster, Node, NodeStatus, ProcessStatus, STATE_FILE};
 pub use error::DeployError;
+pub use kafka::{KafkaDist, DEFAULT_KAFKA_VERSION};
 pub use spec::{ClusterKind, ClusterSpec, DEFAULT_BASE_PORT};
 pub use tansu::find_tansu;

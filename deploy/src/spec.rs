@@ -22,6 +22,9 @@ pub enum ClusterKind {
 }
 
 impl ClusterKind {
+    /// The kind gregor starts when nothing names one: real Apache Kafka.
+    pub const DEFAULT: ClusterKind = ClusterKind::Kafka;
+
     /// All kinds, in the order they are documented.
     pub const ALL: [ClusterKind; 3] = [
         ClusterKind::Tansu,
@@ -84,8 +87,17 @@ pub struct ClusterSpec {
     pub base_port: u16,
     /// Cluster directory: state file, logs, data.
     pub dir: PathBuf,
-    /// Apache Kafka installation (`bin/kafka-server-start.sh`); falls back to `$KAFKA_HOME`.
+    /// Apache Kafka installation (`bin/kafka-server-start.sh`); falls back
+    /// to `$KAFKA_HOME` when no `kafka_version` is named.
     pub kafka_home: Option<PathBuf>,
+    /// Apache Kafka version to run from Maven Central's jars (default
+    /// [`crate::kafka::DEFAULT_KAFKA_VERSION`]); ignored with a `kafka_home`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_version: Option<String>,
+    /// Broker settings that override gregor's defaults in every node's
+    /// `server.properties` (Kafka only).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub broker_configs: std::collections::BTreeMap<String, String>,
     /// tansu binary; falls back to [`crate::find_tansu`].
     pub tansu_bin: Option<PathBuf>,
     /// How long a starting broker may take to answer; default 30 s for
@@ -173,6 +185,8 @@ impl ClusterSpec {
             base_port: DEFAULT_BASE_PORT,
             dir: dir.into(),
             kafka_home: None,
+            kafka_version: None,
+            broker_configs: Default::default(),
             tansu_bin: None,
             start_timeout: None,
             network: NetworkSpec::default(),

@@ -17,6 +17,7 @@ const API_FETCH: i16 = 1;
 const API_PRODUCE: i16 = 0;
 const API_METADATA: i16 = 3;
 const API_VERSIONS: i16 = 18;
+const API_DESCRIBE_QUORUM: i16 = 55;
 const CLIENT_ID: &str = "gregor-deploy";
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
@@ -169,8 +170,10 @@ pub struct PartitionMeta {
     pub error_code: i16,
     pub partition: i32,
     pub leader: i32,
+    pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    pub offline: Vec<i32>,
 }
 
 /// One topic as listed in a Metadata response.
@@ -234,16 +237,18 @@ pub fn decode_metadata(addr: &str, resp: &[u8]) -> Result<Metadata, WireError> {
             let error_code = r.i16()?;
             let partition = r.i32()?;
             let leader = r.i32()?;
-            let _leader_epoch = r.i32()?;
+            let leader_epoch = r.i32()?;
             let replicas = r.i32_array()?;
             let isr = r.i32_array()?;
-            let _offline = r.i32_array()?;
+            let offline = r.i32_array()?;
             partitions.push(PartitionMeta {
                 error_code,
                 partition,
                 leader,
+                leader_epoch,
                 replicas,
                 isr,
+                offline,
             });
         }
         let _topic_operations = r.i32()?;
@@ -576,12 +581,107 @@ impl<'a> Reader<'a> {
         let n = self.i32()?;
         (0..n.max(0)).map(|_| self.i32()).collect()
     }
+
+    /// An unsigned varint (flexible versions' lengths and tag counts).
+    fn uvarint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(self.malformed("varint longer than 10 bytes".into()))
+    }
+
+    /// Skips a flexible version's tagged fields.
+    fn skip_tags(&mut self) -> Result<(), WireError> {
+        for _ in 0..self.uvarint()? {
+            let _tag = self.uvarint()?;
+            let len = self.uvarint()? as usize;
+            self.take(len)?;
+        }
+        Ok(())
+    }
+
+    /// A compact (flexible) string: varint length + 1, then the bytes.
+    fn compact_string(&mut self) -> Result<Option<String>, WireError> {
+        let len = self.uvarint()?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let bytes = self.take(len as usize - 1)?;
+        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
+/// The KRaft metadata log's topic, whose leader is the active controller.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// DescribeQuorum v0 (the request behind `kafka-metadata-quorum describe
+/// --status`, which a broker forwards to the active controller): the node
+/// id of the quorum's leader, i.e. the active KRaft controller.
+pub fn quorum_leader(addr: &str, timeout: Duration) -> Result<i32, WireError> {
+    let mut body = vec![0u8]; // request header v2: no tagged fields
+    body.push(2); // one topic (compact array: n + 1)
+    body.push(METADATA_TOPIC.len() as u8 + 1);
+    body.extend_from_slice(METADATA_TOPIC.as_bytes());
+    body.push(2); // one partition
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body.extend_from_slice(&[0, 0, 0]); // tags: partition, topic, request
+    let resp = round_trip(addr, API_DESCRIBE_QUORUM, 0, &body, timeout)?;
+    decode_quorum_leader(addr, &resp)
+}
+
+/// Decode a DescribeQuorum v0 response body (after the correlation id).
+pub fn decode_quorum_leader(addr: &str, resp: &[u8]) -> Result<i32, WireError> {
+    let mut r = Reader::new(addr, resp);
+    r.skip_tags()?; // response header v1
+    let error = r.i16()?;
+    if error != 0 {
+        return Err(r.malformed(format!("DescribeQuorum error code {error}")));
+    }
+    if r.uvarint()? < 2 {
+        return Err(r.malformed("DescribeQuorum answered no topic".into()));
+    }
+    let _topic = r.compact_string()?;
+    if r.uvarint()? < 2 {
+        return Err(r.malformed("DescribeQuorum answered no partition".into()));
+    }
+    let _partition = r.i32()?;
+    let error = r.i16()?;
+    if error != 0 {
+        return Err(r.malformed(format!("DescribeQuorum partition error code {error}")));
+    }
+    r.i32()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    #[test]
+    fn a_describe_quorum_answer_yields_its_leader_id() {
+        let mut resp = vec![0u8]; // header tags
+        resp.extend_from_slice(&0i16.to_be_bytes());
+        resp.push(2);
+        resp.push(METADATA_TOPIC.len() as u8 + 1);
+        resp.extend_from_slice(METADATA_TOPIC.as_bytes());
+        resp.push(2);
+        resp.extend_from_slice(&0i32.to_be_bytes());
+        resp.extend_from_slice(&0i16.to_be_bytes());
+        resp.extend_from_slice(&2i32.to_be_bytes()); // leader id
+        resp.extend_from_slice(&7i32.to_be_bytes()); // epoch (ignored)
+        assert_eq!(decode_quorum_leader("x:1", &resp).unwrap(), 2);
+        let mut err = vec![0u8];
+        err.extend_from_slice(&35i16.to_be_bytes());
+        assert!(decode_quorum_leader("x:1", &err)
+            .unwrap_err()
+            .to_string()
+            .contains("error code 35"));
+    }
 
     #[test]
     fn an_api_versions_v0_request_is_framed_as_kafka_expects() {
@@ -664,8 +764,10 @@ mod tests {
                 error_code: 0,
                 partition: 0,
                 leader: 7,
+                leader_epoch: 3,
                 replicas: vec![7, 8],
                 isr: vec![7],
+                offline: vec![],
             }
         );
         assert!(decode_metadata("x:1", &b[..b.len() - 12]).is_err());

@@ -28,7 +28,8 @@ pub const EXIT_ERROR: i32 = 3;
         gregor drives real producers and consumers against a cluster while a nemesis kills \
         and pauses brokers, records every operation in a history, then checks the history for \
         lost, duplicated, reordered or aborted writes and renders a report.\n\n\
-        Start with `gregor run`: it starts a local 3-broker tansu cluster, runs the default \
+        Start with `gregor run`: it starts a local 3-node Apache Kafka cluster (jars from Maven \
+        Central, cached), runs the default \
         workload for 60 s with broker kills, and prints the verdict.\n\n\
         Exit status of run and check: 0 valid, 1 invalid (anomalies found), 2 unknown, 3 error."
 )]
@@ -74,11 +75,16 @@ struct ClientsArgs {
 struct RunArgs {
     /// Scenario file (YAML); see scenarios/ for examples. Flags override it.
     scenario: Option<PathBuf>,
-    /// Local cluster to start: tansu (3 brokers sharing SQLite), tansu-memory
-    /// (1 broker, nothing persisted) or kafka (needs --kafka-home or KAFKA_HOME).
+    /// Local cluster to start: kafka [default] (3 Apache Kafka KRaft nodes
+    /// from Maven Central's jars), tansu (3 brokers sharing SQLite) or
+    /// tansu-memory (1 broker, nothing persisted).
     #[arg(long, value_name = "KIND")]
     cluster: Option<String>,
-    /// Apache Kafka installation for --cluster kafka.
+    /// Apache Kafka version for --cluster kafka, resolved from Maven Central
+    /// once and cached [default: the pinned version, see `gregor cluster fetch --help`].
+    #[arg(long, value_name = "V")]
+    kafka_version: Option<String>,
+    /// An unpacked Apache Kafka release to run instead of Maven's jars.
     #[arg(long, value_name = "DIR", env = "KAFKA_HOME")]
     kafka_home: Option<String>,
     /// Use an existing cluster (no local cluster, no faults by default).
@@ -167,9 +173,13 @@ struct ClusterArgs {
 
 #[derive(Args, Debug, Clone)]
 struct ClusterOpts {
-    /// tansu (3 brokers sharing SQLite), tansu-memory (1 broker) or kafka.
-    #[arg(long, default_value = "tansu", value_name = "KIND")]
+    /// kafka (Apache Kafka KRaft), tansu (3 brokers sharing SQLite) or
+    /// tansu-memory (1 broker).
+    #[arg(long, default_value_t = ClusterKind::DEFAULT.to_string(), value_name = "KIND")]
     cluster: String,
+    /// Apache Kafka version (from Maven Central, cached) [default: the pinned version].
+    #[arg(long, value_name = "V")]
+    kafka_version: Option<String>,
     /// Number of brokers [default: 3 for tansu and kafka, 1 for tansu-memory].
     #[arg(long)]
     brokers: Option<usize>,
@@ -179,9 +189,16 @@ struct ClusterOpts {
     /// Client port of the first broker (the others follow).
     #[arg(long, default_value_t = gregor_deploy::DEFAULT_BASE_PORT)]
     base_port: u16,
-    /// Apache Kafka installation for --cluster kafka.
+    /// An unpacked Apache Kafka release to run instead of Maven's jars.
     #[arg(long, value_name = "DIR", env = "KAFKA_HOME")]
     kafka_home: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct FetchOpts {
+    /// Apache Kafka version to resolve [default: the pinned version].
+    #[arg(long, value_name = "V")]
+    kafka_version: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -190,6 +207,9 @@ enum ClusterAction {
     Up(ClusterOpts),
     /// Stop the processes `up` started.
     Down(DirOpt),
+    /// Resolve an Apache Kafka version's jars from Maven Central into the
+    /// cache (~/.cache/gregor/kafka/V), so later clusters start offline.
+    Fetch(FetchOpts),
     /// Show each broker: process, port, whether it answers Kafka requests.
     Status(DirOpt),
     /// Undo what a killed gregor left: resume paused brokers, restart dead
@@ -256,6 +276,7 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
     let o = Overrides {
         cluster: a.cluster,
         kafka_home: a.kafka_home,
+        kafka_version: a.kafka_version,
         bootstrap: a.bootstrap,
         brokers: a.brokers,
         time_limit: a.time_limit,
@@ -451,6 +472,7 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
                 spec = spec.with_brokers(b);
             }
             spec.kafka_home = o.kafka_home;
+            spec.kafka_version = o.kafka_version;
             let c = Cluster::up(spec)?;
             if c.already_up() {
                 log.line(&format!(
@@ -458,10 +480,27 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
                     o.dir.display()
                 ));
             } else {
-                log.line(&format!("{kind} cluster up ({})", o.dir.display()));
+                let what = c
+                    .kafka_dist()
+                    .map(|d| d.describe())
+                    .unwrap_or_else(|| kind.to_string());
+                log.line(&format!("{what} cluster up ({})", o.dir.display()));
             }
             print_status(&c);
             println!("bootstrap: {}", c.bootstrap());
+            Ok(0)
+        }
+        ClusterAction::Fetch(f) => {
+            let version = f
+                .kafka_version
+                .unwrap_or_else(|| gregor_deploy::DEFAULT_KAFKA_VERSION.into());
+            let t = std::time::Instant::now();
+            let dist = gregor_deploy::KafkaDist::jars(&version)?;
+            log.line(&format!(
+                "{} ready in {:.1}s",
+                dist.describe(),
+                t.elapsed().as_secs_f64()
+            ));
             Ok(0)
         }
         ClusterAction::Down(d) => {

@@ -9,4 +9,5 @@ pub mod nemesis;
 pub mod run;
 pub mod scenario;
 pub mod store;
+pub mod truth;
 pub mod ui;

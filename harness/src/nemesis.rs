@@ -1030,39 +1030,13 @@ pub fn run(
     breakage.heal_all();
 }
 
-/// The active KRaft controller of a Kafka cluster, from
-/// `kafka-metadata-quorum.sh describe --status` (`LeaderId`), asked of the
-/// first broker that runs. Node ids are broker indices.
+/// The active KRaft controller of a Kafka cluster: the quorum leader that
+/// DescribeQuorum (the admin API's describeMetadataQuorum) reports, asked
+/// of the first node that runs. Node ids are broker indices.
 pub fn kafka_controller_lookup(cluster: Arc<Mutex<Cluster>>) -> ControllerOf {
     Arc::new(move || {
-        let (script, addrs) = {
-            let c = cluster.lock().unwrap_or_else(|p| p.into_inner());
-            let home = gregor_deploy::kafka::kafka_home(c.spec()).ok()?;
-            let addrs: Vec<String> = (0..c.nodes().len())
-                .filter(|&i| c.is_running(i) && !c.is_paused(i))
-                .map(|i| c.nodes()[i].addr())
-                .collect();
-            (home.join("bin/kafka-metadata-quorum.sh"), addrs)
-        };
-        for addr in addrs {
-            let out = std::process::Command::new(&script)
-                .args(["--bootstrap-server", &addr, "describe", "--status"])
-                .stdin(std::process::Stdio::null())
-                .output()
-                .ok()?;
-            if let Some(id) = parse_quorum_leader(&String::from_utf8_lossy(&out.stdout)) {
-                return Some(id);
-            }
-        }
-        None
-    })
-}
-
-/// The `LeaderId` of `kafka-metadata-quorum.sh describe --status` output.
-pub fn parse_quorum_leader(text: &str) -> Option<usize> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        (k.trim() == "LeaderId").then(|| v.trim().parse().ok())?
+        let c = cluster.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        c.active_controller()
     })
 }
 
@@ -1212,14 +1186,6 @@ mod tests {
         assert!(!cut.contains(&2) || cut.len() < 3, "{cut:?}");
         let (_, cut) = partition_plan(3, PartitionShape::Isolate, &[0, 1, 1], 0);
         assert_eq!(cut, vec![0, 1]);
-    }
-
-    #[test]
-    fn the_quorum_leader_is_read_from_describe_status() {
-        let out = "ClusterId:              Z3JlZ29y\nLeaderId:               2\nLeaderEpoch:            7\nHighWatermark:          123\n";
-        assert_eq!(parse_quorum_leader(out), Some(2));
-        assert_eq!(parse_quorum_leader("LeaderId: -1\n"), None);
-        assert_eq!(parse_quorum_leader("nothing\n"), None);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::{clients, store, ui};
 pub struct Overrides {
     pub cluster: Option<String>,
     pub kafka_home: Option<String>,
+    pub kafka_version: Option<String>,
     pub bootstrap: Option<String>,
     pub brokers: Option<usize>,
     pub time_limit: Option<f64>,
@@ -54,6 +55,7 @@ impl Overrides {
         };
         set(&mut s.cluster.kind, &self.cluster);
         set(&mut s.cluster.kafka_home, &self.kafka_home);
+        set(&mut s.cluster.kafka_version, &self.kafka_version);
         set(&mut s.cluster.bootstrap, &self.bootstrap);
         set(&mut s.client.acks, &self.acks);
         set(&mut s.client.sub_via, &self.sub_via);
@@ -74,14 +76,12 @@ impl Overrides {
     }
 }
 
-/// The local cluster kind a scenario asks for (tansu by default).
+/// The local cluster kind a scenario asks for ([`ClusterKind::DEFAULT`] if none).
 fn cluster_kind(s: &Scenario) -> anyhow::Result<ClusterKind> {
-    s.cluster
-        .kind
-        .as_deref()
-        .unwrap_or("tansu")
-        .parse()
-        .map_err(|e| anyhow!("{e}"))
+    match s.cluster.kind.as_deref() {
+        None => Ok(ClusterKind::DEFAULT),
+        Some(k) => k.parse().map_err(|e| anyhow!("{e}")),
+    }
 }
 
 /// A scenario with every default filled in.
@@ -97,9 +97,16 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     });
     s.time_limit.get_or_insert(60.0);
     if !attach {
-        s.cluster.kind.get_or_insert_with(|| "tansu".into());
-        let kind = cluster_kind(&s).unwrap_or(ClusterKind::Tansu);
+        s.cluster
+            .kind
+            .get_or_insert_with(|| ClusterKind::DEFAULT.to_string());
+        let kind = cluster_kind(&s).unwrap_or(ClusterKind::DEFAULT);
         s.cluster.brokers.get_or_insert(kind.default_brokers());
+        if kind == ClusterKind::Kafka && s.cluster.kafka_home.is_none() {
+            s.cluster
+                .kafka_version
+                .get_or_insert_with(|| gregor_deploy::DEFAULT_KAFKA_VERSION.into());
+        }
     }
     let keys = *s.workload.keys.get_or_insert(8);
     s.topic.name.get_or_insert_with(|| "gregor".into());
@@ -108,6 +115,7 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     w.concurrency.get_or_insert(6);
     w.rate.get_or_insert(200.0);
     w.max_writes_per_key.get_or_insert(10_000);
+    w.shared_producer.get_or_insert(false);
     let txn = *w.txn.get_or_insert(false);
     w.mix.get_or_insert(scenario::Mix {
         send: 1,
@@ -298,6 +306,8 @@ fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Targe
     let ports = spec.ports_needed();
     spec = spec.with_base_port(s.cluster.base_port.unwrap_or_else(|| free_base_port(ports)));
     spec.kafka_home = s.cluster.kafka_home.clone().map(PathBuf::from);
+    spec.kafka_version.clone_from(&s.cluster.kafka_version);
+    spec.broker_configs.clone_from(&s.cluster.broker_configs);
     let proxied = spec.network.proxied;
     let (spec_for_net, seed) = (spec.clone(), s.seed.unwrap_or(0));
     let start_net = move || {
@@ -332,15 +342,19 @@ fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Targe
     }
     .context("cannot start the local cluster")?;
     let bootstrap = cluster.bootstrap();
+    let label = match cluster.kafka_dist() {
+        Some(dist) => dist.describe(),
+        None => kind.to_string(),
+    };
     log.line(&format!(
-        "cluster up in {:.1}s at {bootstrap}",
+        "{label}: cluster up in {:.1}s at {bootstrap}",
         t.elapsed().as_secs_f64()
     ));
     Ok(Target_ {
         bootstrap,
         cluster: Some(Arc::new(Mutex::new(cluster))),
         started_here: true,
-        label: kind.to_string(),
+        label,
         net: Some(Arc::new(net)),
     })
 }
@@ -469,6 +483,32 @@ async fn run_on(
     let rec = Recorder::create_at(&history_path, zero).context("cannot create history.jsonl")?;
     let started = Instant::now();
     let progress = Arc::new(Progress::default());
+
+    // The brokers' view, sampled beside the history.
+    let mut sample_addrs: Vec<String> = match &target.cluster {
+        Some(c) => c
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .nodes()
+            .iter()
+            .map(|n| n.direct_addr())
+            .collect(),
+        None => Vec::new(),
+    };
+    sample_addrs.extend(target.bootstrap.split(',').map(|a| a.trim().to_string()));
+    sample_addrs.dedup();
+    let sampler = crate::truth::Sampler::start(
+        sample_addrs,
+        wl.keymap.clone(),
+        run_dir.join(gregor_history::cluster::CLUSTER_SAMPLES_FILE),
+        zero,
+    )
+    .map_err(|e| {
+        log.line(&format!(
+            "warning: cannot sample the cluster's metadata: {e}"
+        ))
+    })
+    .ok();
 
     // Nemesis on its own thread.
     let nemesis_stop = Arc::new(AtomicBool::new(false));
@@ -617,12 +657,26 @@ async fn run_on(
     };
     rec.flush().context("cannot write history.jsonl")?;
     drop(rec);
+    if let Some(sampler) = sampler {
+        let n = sampler.stop();
+        meta.extra
+            .insert("cluster-samples".into(), serde_json::json!(n));
+    }
+    let all_keys = 0..wl.gen.keys.max(end.max_key.map_or(0, |k| k + 1));
+    let offsets = {
+        let (settings, keymap) = (settings.clone(), wl.keymap.clone());
+        let keys = all_keys.clone();
+        tokio::task::spawn_blocking(move || crate::truth::broker_offsets(&settings, &keymap, keys))
+            .await
+            .unwrap_or_default()
+    };
+    if let Err(e) = crate::truth::write_broker_offsets(run_dir, &offsets) {
+        log.line(&format!("warning: cannot write the brokers' offsets: {e}"));
+    }
 
     meta.extra
         .insert("final-reads".into(), serde_json::json!(final_state));
-    meta.keys = wl
-        .keymap
-        .table(0..wl.gen.keys.max(end.max_key.map_or(0, |k| k + 1)));
+    meta.keys = wl.keymap.table(all_keys);
     if !end.deaths.is_empty() {
         meta.extra.insert(
             "client-process-deaths".into(),
@@ -769,11 +823,29 @@ mod tests {
         assert_eq!(r.workload.concurrency, Some(3));
         assert_eq!(r.client.acks.as_deref(), Some("all"));
         assert_eq!(r.client.isolation_level.as_deref(), Some("read_committed"));
-        assert_eq!(r.cluster.kind.as_deref(), Some("tansu"));
+        assert_eq!(r.cluster.kind.as_deref(), Some("kafka"));
+        assert_eq!(
+            r.cluster.kafka_version.as_deref(),
+            Some(gregor_deploy::DEFAULT_KAFKA_VERSION)
+        );
         assert_eq!(r.nemesis.faults, Some(vec!["kill".to_string()]));
         // The resolved scenario is itself a valid scenario file.
         let yaml = serde_saphyr::to_string(&r).unwrap();
         assert_eq!(Scenario::parse(&yaml, "resolved").unwrap(), r);
+    }
+
+    #[test]
+    fn the_documented_default_scenario_is_what_resolution_fills_in() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/default.yaml");
+        let mut documented = Scenario::load(std::path::Path::new(path)).unwrap();
+        let mut resolved = resolve(Scenario::default());
+        // The seed is random unless given; the file leaves it out.
+        documented.seed = None;
+        resolved.seed = None;
+        assert_eq!(documented.topic, resolved.topic, "topic section");
+        assert_eq!(documented.cluster, resolved.cluster, "cluster section");
+        assert_eq!(documented.client, resolved.client, "client section");
+        assert_eq!(documented.workload, resolved.workload, "workload section");
     }
 
     #[test]

@@ -48,8 +48,14 @@ pub struct Scenario {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct ClusterSection {
-    /// `tansu` (default), `tansu-memory` or `kafka`.
+    /// `kafka` (default), `tansu` or `tansu-memory`.
     pub kind: Option<String>,
+    /// Apache Kafka version to run, from Maven Central (default: gregor's
+    /// pinned version); ignored with `kafka-home`.
+    pub kafka_version: Option<String>,
+    /// Broker settings written into every Kafka node's `server.properties`,
+    /// over gregor's defaults (e.g. `unclean.leader.election.enable: "true"`).
+    pub broker_configs: BTreeMap<String, String>,
     /// Brokers to start (local clusters).
     pub brokers: Option<usize>,
     /// Use an existing cluster at these `host:port`s instead of starting one.
@@ -223,6 +229,11 @@ impl Scenario {
             &self.cluster.kind,
             &["tansu", "tansu-memory", "kafka"],
         )?;
+        if let Some(v) = &self.cluster.kafka_version {
+            if let Err(e) = gregor_deploy::kafka::KafkaVersion::parse(v) {
+                return bad("cluster.kafka-version", e.to_string());
+            }
+        }
         one_of("client.acks", &self.client.acks, &["0", "1", "all", "-1"])?;
         if let (Some(a @ ("0" | "1")), Some(true)) =
             (self.client.acks.as_deref(), self.client.idempotence)

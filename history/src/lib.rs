@@ -7,12 +7,14 @@
 //! reader used by checkers and reports ([`History`]), and the run metadata
 //! saved beside the history ([`RunMeta`]). It depends on serde only.
 
+pub mod cluster;
 pub mod event;
 mod fast;
 pub mod meta;
 pub mod reader;
 pub mod writer;
 
+pub use cluster::{BrokerOffsets, ClusterSample, PartitionState};
 pub use event::{Event, EventType, Key, Mop, Offset, Process, Reads, Val, Value, F};
 pub use meta::{ClientMeta, MetaError, RunMeta, SubVia, TopicPartition};
 pub use reader::{History, HistoryError};
