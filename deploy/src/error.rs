@@ -58,9 +58,7 @@ pub enum DeployError {
     },
 
     /// A broker did not answer on its port in time.
-    #[error(
-        "{node} did not answer a Kafka ApiVersions request on {addr} within {secs} s{tail}"
-    )]
+    #[error("{node} did not answer a Kafka ApiVersions request on {addr} within {secs} s{tail}")]
     StartTimeout {
         node: String,
         addr: String,

@@ -18,3 +18,124 @@ pub fn describe(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The shared healthy Kafka cluster `scripts/test.sh` starts for tests that
+/// only attach to one (`GREGOR_TEST_KAFKA_BOOTSTRAP`). Without it the test
+/// fails, naming what to do.
+pub fn shared_kafka() -> String {
+    std::env::var("GREGOR_TEST_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
+        panic!(
+            "GREGOR_TEST_KAFKA_BOOTSTRAP is not set: run the tests with `bash scripts/test.sh`, \
+             or start a cluster (`gregor cluster up --dir target/test-kafka --base-port 19700`) \
+             and export GREGOR_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19700,127.0.0.1:19701,127.0.0.1:19702"
+        )
+    })
+}
+
+/// A finished `gregor run`: exit status, run directory, results, history.
+pub struct Finished {
+    pub out: Output,
+    pub dir: PathBuf,
+    pub results: serde_json::Value,
+    pub history: gregor_history::History,
+    _store: tempfile::TempDir,
+}
+
+impl Finished {
+    /// Everything a failing assertion should show.
+    pub fn describe(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("logs/harness.log")).unwrap_or_default();
+        format!(
+            "{}\n--- harness.log\n{log}\n--- results\n{:#}",
+            describe(&self.out),
+            self.results
+        )
+    }
+
+    /// Anomaly types that make the verdict invalid.
+    pub fn bad_types(&self) -> Vec<String> {
+        self.results["bad-types"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every anomaly type found, allowed or not.
+    pub fn anomaly_types(&self) -> Vec<String> {
+        self.results["anomaly-types"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many anomalies of `kind` were found (0 when none).
+    pub fn count(&self, kind: &str) -> u64 {
+        self.results["anomalies"][kind]["count"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// A statistic of the results (0 when absent).
+    pub fn stat(&self, name: &str) -> u64 {
+        self.results["stats"][name].as_u64().unwrap_or(0)
+    }
+
+    /// The first witness of an anomaly type, as text.
+    pub fn witness(&self, kind: &str) -> String {
+        self.results["anomalies"][kind]["examples"][0].to_string()
+    }
+
+    /// The `f` of every nemesis event, in order.
+    pub fn nemesis_fs(&self) -> Vec<String> {
+        self.history
+            .events
+            .iter()
+            .filter(|e| e.process == gregor_history::Process::Nemesis)
+            .map(|e| e.f.to_string())
+            .collect()
+    }
+}
+
+/// Runs `gregor run` on the scenario `yaml` (a name and no seed are added
+/// when missing) in a temporary store, and reads what it wrote.
+pub fn run_yaml(name: &str, yaml: &str) -> Finished {
+    let store = tempfile::tempdir().unwrap();
+    let scenario = store.path().join(format!("{name}.yaml"));
+    let text = if yaml.contains("name:") {
+        yaml.to_string()
+    } else {
+        format!("name: {name}\n{yaml}")
+    };
+    std::fs::write(&scenario, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--store")
+        .arg(store.path().join("runs"))
+        .env("CI", "true")
+        .current_dir(repo())
+        .output()
+        .expect("gregor runs");
+    let dir = store.path().join("runs/latest");
+    let results = std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let history = gregor_history::History::read(&dir.join("history.jsonl"))
+        .unwrap_or_else(|e| panic!("history of {name}: {e}\n{}", describe(&out)));
+    Finished {
+        out,
+        dir,
+        results,
+        history,
+        _store: store,
+    }
+}
