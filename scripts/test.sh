@@ -19,9 +19,9 @@ gregor=target/debug/gregor
 shared=target/test-kafka
 "$gregor" cluster down --dir "$shared" >/dev/null 2>&1 || true
 rm -rf "$shared"
-"$gregor" cluster up --dir "$shared" --base-port 19700
+"$gregor" cluster up --dir "$shared" --base-port 19050
 trap '"$gregor" cluster down --dir "$shared" >/dev/null 2>&1 || true' EXIT
-export GREGOR_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19700,127.0.0.1:19701,127.0.0.1:19702
+export GREGOR_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19050,127.0.0.1:19051,127.0.0.1:19052
 
 cargo nextest run --workspace --locked --profile "${NEXTEST_PROFILE:-default}" "$@"
 cargo test --workspace --locked --doc --quiet

@@ -1,11 +1,13 @@
-//! The nemesis against real tansu clusters, driven in-process: partitions
+//! The nemesis against real clusters, driven in-process: partitions
 //! through network namespaces, latency through the fault proxies, leader
-//! kills, clock skew. Each test starts its own cluster on its own ports
-//! (19600-19699) in its own temporary directory.
+//! kills, clock skew — on tansu (ports 19600-19699) and on Apache Kafka
+//! (ports 19500-19599), where brokers replicate, elect leaders and fence
+//! each other, so each fault must show its effect in the brokers' own
+//! metadata. Each test starts its own cluster in its own temporary directory.
 //!
-//! Partition tests need root and nftables, the clock-skew test libfaketime
-//! (`apt-get install faketime`); without them they print "skipped: ..." and
-//! return, as the deploy crate's namespace tests do.
+//! Partition tests need root and nftables, the clock-skew tests libfaketime
+//! (`apt-get install faketime`); without them they fail naming what is
+//! missing (CI's machine has all three).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,18 @@ use gregor_harness::nemesis::{
 };
 use gregor_history::{History, Process, Recorder};
 
+/// Stops the cluster when a test ends, also when it panics.
+struct Guard(Arc<Mutex<Cluster>>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = c.down();
+    }
+}
+
 struct Setup {
+    _guard: Guard,
     _dir: tempfile::TempDir,
     cluster: Arc<Mutex<Cluster>>,
     net: Arc<Net>,
@@ -31,21 +44,26 @@ impl Setup {
     fn start(base: u16, proxied: bool, netns: bool) -> Option<Setup> {
         assert!(
             gregor_deploy::find_tansu().is_some(),
-            "tansu is not installed: run `bash scripts/deps.sh` first"
+            "tansu is not installed: run `bash scripts/deps.sh --tansu` first"
         );
+        Some(Setup::start_kind(ClusterKind::Tansu, base, proxied, netns))
+    }
+
+    /// A 3-node cluster of `kind` from `base`, behind proxies and/or in namespaces.
+    fn start_kind(kind: ClusterKind, base: u16, proxied: bool, netns: bool) -> Setup {
         let topology = if netns {
             match net::create_topology(3) {
                 Ok(t) => Some(t),
-                Err(e) => {
-                    eprintln!("skipped: {e}");
-                    return None;
-                }
+                Err(e) => panic!(
+                    "partition tests need root, iproute2 and nftables \
+                     (network namespaces, veth, a bridge): {e}"
+                ),
             }
         } else {
             None
         };
         let dir = tempfile::tempdir().unwrap();
-        let spec = ClusterSpec::new(ClusterKind::Tansu, dir.path().join("c"))
+        let spec = ClusterSpec::new(kind, dir.path().join("c"))
             .with_base_port(base)
             .with_network(net::network_spec(proxied, topology.as_ref()));
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -53,14 +71,15 @@ impl Setup {
         let cluster = Arc::new(Mutex::new(Cluster::up(spec).expect("cluster up")));
         let history = dir.path().join("history.jsonl");
         let rec = Recorder::create_at(&history, Instant::now()).unwrap();
-        Some(Setup {
+        Setup {
+            _guard: Guard(cluster.clone()),
             _dir: dir,
             cluster,
             net,
             rec,
             history,
             rt,
-        })
+        }
     }
 
     fn breakage(&self) -> Breakage {
@@ -338,8 +357,7 @@ fn a_leader_kill_on_tansu_moves_the_reported_leader_to_a_live_broker() {
 #[test]
 fn a_clock_skewed_broker_runs_under_libfaketime_and_is_restarted_without_it() {
     if let Err(e) = nemesis::libfaketime() {
-        eprintln!("skipped: {e}");
-        return;
+        panic!("the clock-skew fault needs libfaketime (apt-get install faketime): {e}");
     }
     let s = Setup::start(19660, false, false).unwrap();
     let cfg = NemesisConfig {
@@ -422,6 +440,266 @@ fn a_leader_partition_cuts_the_reported_leader_off_until_the_nemesis_stops() {
             ("start-leader-partition".to_string(), name.clone()),
             ("stop-leader-partition".to_string(), name),
         ]
+    );
+    s.down();
+}
+
+// ------------------------------------------------------------ Apache Kafka
+
+/// The node ids the brokers at `addrs` list as live (unfenced), asked of
+/// each in turn; empty when none answers.
+fn live_brokers(addrs: &[String]) -> Vec<i32> {
+    addrs
+        .iter()
+        .find_map(|a| wire::metadata(a, &[], Duration::from_secs(2)).ok())
+        .map(|m| {
+            let mut ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id).collect();
+            ids.sort_unstable();
+            ids
+        })
+        .unwrap_or_default()
+}
+
+/// Partition 0 of `topic` as the first of `addrs` that answers reports it.
+fn partition0(addrs: &[String], topic: &str) -> Option<wire::PartitionMeta> {
+    addrs.iter().find_map(|a| {
+        let md = wire::metadata(a, &[topic], Duration::from_secs(2)).ok()?;
+        md.topics
+            .into_iter()
+            .find(|t| t.name == topic)?
+            .partitions
+            .into_iter()
+            .next()
+    })
+}
+
+#[test]
+fn on_kafka_an_isolated_broker_is_fenced_by_the_others_and_rejoins_after_heal() {
+    let s = Setup::start_kind(ClusterKind::Kafka, 19500, false, true);
+    let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
+    assert_eq!(live_brokers(&addrs), vec![0, 1, 2]);
+    let cfg = NemesisConfig::default(); // shape: isolate the targets
+    let mut b = s.breakage();
+    b.apply(Fault::Partition, &[1], &cfg, 0);
+    // Cut from clients and from the controller quorum: once its session
+    // times out (9 s) the others fence it and stop listing it.
+    let others = vec![addrs[0].clone(), addrs[2].clone()];
+    eventually(
+        "broker-1 fenced by the majority",
+        Duration::from_secs(60),
+        || live_brokers(&others) == vec![0, 2],
+    );
+    assert!(!answers(&addrs[1]), "isolated broker-1 answers clients");
+    // Its controller listener is unreachable from a peer's namespace.
+    let topo = s.net.topology().unwrap();
+    let cport = s.cluster.lock().unwrap().nodes()[1]
+        .controller_port
+        .unwrap();
+    let to1 = std::net::SocketAddr::from((topo.node_addr(1), cport));
+    assert!(
+        topo.connect_from(0, to1, Duration::from_secs(1)).is_err(),
+        "a peer reaches the isolated broker's controller listener"
+    );
+    b.heal_all();
+    eventually(
+        "broker-1 registered again after heal",
+        Duration::from_secs(60),
+        || live_brokers(&addrs) == vec![0, 1, 2],
+    );
+    drop(b);
+    s.down();
+}
+
+#[test]
+fn on_kafka_a_delay_slows_client_round_trips_of_its_target_only() {
+    let s = Setup::start_kind(ClusterKind::Kafka, 19520, true, false);
+    let delay = Duration::from_millis(200);
+    let cfg = NemesisConfig {
+        link: LinkSettings {
+            delay,
+            jitter: Duration::from_millis(20),
+            ..LinkSettings::default()
+        },
+        ..NemesisConfig::default()
+    };
+    let (a0, a2) = (s.addr(0), s.addr(2));
+    let mut b = s.breakage();
+    b.apply(Fault::Delay, &[2], &cfg, 0);
+    let during = round_trip(&a2);
+    let other = round_trip(&a0);
+    b.heal_all();
+    let after = round_trip(&a2);
+    eprintln!("kafka broker-2 round trip: {during:?} delayed, {after:?} after; broker-0 {other:?}");
+    assert!(during >= 2 * Duration::from_millis(180), "{during:?}");
+    assert!(other < Duration::from_millis(360), "{other:?}");
+    assert!(after < Duration::from_millis(360), "{after:?}");
+    drop(b);
+    s.down();
+}
+
+#[test]
+fn on_kafka_a_leader_kill_makes_the_controller_elect_another_replica() {
+    let s = Setup::start_kind(ClusterKind::Kafka, 19540, false, false);
+    let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
+    assert_eq!(
+        wire::create_topic(&addrs[0], "lk", 1, 3, Duration::from_secs(30)).unwrap(),
+        0
+    );
+    eventually("a leader for lk", Duration::from_secs(30), || {
+        partition0(&addrs, "lk").is_some_and(|p| p.leader >= 0 && p.isr.len() == 3)
+    });
+    let before = partition0(&addrs, "lk").unwrap();
+    let lookup_addrs = addrs.clone();
+    let cfg = NemesisConfig {
+        faults: vec![Fault::LeaderKill],
+        interval: Duration::from_millis(300),
+        duration: Duration::from_secs(20),
+        jitter: 0.0,
+        leader_of: Some(Arc::new(move || leader(&lookup_addrs, "lk").map(|l| l.1))),
+        ..NemesisConfig::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, r, st) = (s.cluster.clone(), s.rec.clone(), stop.clone());
+    let thread = std::thread::spawn(move || nemesis::run(cfg, c, r, st));
+    eventually("the leader is killed", Duration::from_secs(10), || {
+        s.nemesis_events().iter().any(|(f, _)| f == "kill")
+    });
+    assert_eq!(
+        s.nemesis_events()[0].1,
+        format!(r#"["broker-{}"]"#, before.leader),
+        "the nemesis killed the leader the brokers reported"
+    );
+    eventually("a new leader is elected", Duration::from_secs(30), || {
+        partition0(&addrs, "lk").is_some_and(|p| {
+            p.leader >= 0 && p.leader != before.leader && p.leader_epoch > before.leader_epoch
+        })
+    });
+    let during = partition0(&addrs, "lk").unwrap();
+    assert!(!during.isr.contains(&before.leader), "{during:?}");
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    eventually(
+        "the killed node rejoins the ISR",
+        Duration::from_secs(60),
+        || partition0(&addrs, "lk").is_some_and(|p| p.isr.len() == 3),
+    );
+    s.down();
+}
+
+/// The wall-clock time of a log4j line `[2026-12-02 05:01:02,345] ...`, in
+/// seconds since the epoch (UTC, as the JVM here logs).
+fn log_line_time(line: &str) -> Option<i64> {
+    let stamp = line.strip_prefix('[')?.get(..19)?;
+    let (date, time) = stamp.split_once(' ')?;
+    let d: Vec<i64> = date.split('-').filter_map(|x| x.parse().ok()).collect();
+    let t: Vec<i64> = time.split(':').filter_map(|x| x.parse().ok()).collect();
+    if d.len() != 3 || t.len() != 3 {
+        return None;
+    }
+    // days from civil (Howard Hinnant's algorithm)
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2])
+}
+
+#[test]
+fn on_kafka_a_clock_skew_shifts_the_jvms_own_wall_clock() {
+    if let Err(e) = nemesis::libfaketime() {
+        panic!("the clock-skew fault needs libfaketime (apt-get install faketime): {e}");
+    }
+    let s = Setup::start_kind(ClusterKind::Kafka, 19560, false, false);
+    let skew = 3600;
+    let cfg = NemesisConfig {
+        clock_skew: skew,
+        target: Target::Node(1),
+        ..NemesisConfig::default()
+    };
+    let log = s.cluster.lock().unwrap().nodes()[1].log.clone();
+    let mut b = s.breakage();
+    b.apply(Fault::ClockSkew, &[1], &cfg, 0);
+    s.rec.flush().unwrap();
+    assert!(
+        answers(&s.addr(1)),
+        "a skewed node answers; history: {}\nlog tail: {}",
+        std::fs::read_to_string(&s.history).unwrap_or_default(),
+        gregor_deploy::process::log_tail(&log, 30)
+    );
+    // The node's own log lines after the restart carry the skewed time: the
+    // JVM reads the wall clock through libc, where libfaketime sits.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last_start = text.rfind("=== gregor: starting").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let stamped = text[last_start..]
+        .lines()
+        .rev()
+        .find_map(log_line_time)
+        .expect("a timestamped log line after the restart");
+    let shift = stamped - now;
+    assert!(
+        (skew - 120..=skew + 120).contains(&shift),
+        "log time {stamped} is {shift} s from now, not ~{skew} s"
+    );
+    b.heal_all();
+    assert!(answers(&s.addr(1)));
+    drop(b);
+    s.down();
+}
+
+#[test]
+fn on_kafka_a_partitioned_leader_loses_its_leadership_to_a_replica_on_the_majority_side() {
+    let s = Setup::start_kind(ClusterKind::Kafka, 19580, false, true);
+    let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
+    assert_eq!(
+        wire::create_topic(&addrs[0], "lp", 1, 3, Duration::from_secs(30)).unwrap(),
+        0
+    );
+    eventually("a leader for lp", Duration::from_secs(30), || {
+        partition0(&addrs, "lp").is_some_and(|p| p.leader >= 0 && p.isr.len() == 3)
+    });
+    let before = partition0(&addrs, "lp").unwrap();
+    let lookup_addrs = addrs.clone();
+    let cfg = NemesisConfig {
+        faults: vec![Fault::LeaderPartition],
+        interval: Duration::from_millis(300),
+        duration: Duration::from_secs(60),
+        jitter: 0.0,
+        leader_of: Some(Arc::new(move || leader(&lookup_addrs, "lp").map(|l| l.1))),
+        net: Some(s.net.clone()),
+        ..NemesisConfig::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, r, st) = (s.cluster.clone(), s.rec.clone(), stop.clone());
+    let thread = std::thread::spawn(move || nemesis::run(cfg, c, r, st));
+    eventually("the leader is partitioned", Duration::from_secs(10), || {
+        !s.nemesis_events().is_empty()
+    });
+    let old = before.leader as usize;
+    let majority: Vec<String> = (0..3)
+        .filter(|&i| i != old)
+        .map(|i| addrs[i].clone())
+        .collect();
+    eventually(
+        "the majority elects another leader",
+        Duration::from_secs(60),
+        || partition0(&majority, "lp").is_some_and(|p| p.leader >= 0 && p.leader != before.leader),
+    );
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    eventually(
+        "the old leader rejoins the ISR",
+        Duration::from_secs(60),
+        || partition0(&addrs, "lp").is_some_and(|p| p.isr.len() == 3),
     );
     s.down();
 }

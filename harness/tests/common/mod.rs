@@ -26,8 +26,8 @@ pub fn shared_kafka() -> String {
     std::env::var("GREGOR_TEST_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
         panic!(
             "GREGOR_TEST_KAFKA_BOOTSTRAP is not set: run the tests with `bash scripts/test.sh`, \
-             or start a cluster (`gregor cluster up --dir target/test-kafka --base-port 19700`) \
-             and export GREGOR_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19700,127.0.0.1:19701,127.0.0.1:19702"
+             or start a cluster (`gregor cluster up --dir target/test-kafka --base-port 19050`) \
+             and export GREGOR_TEST_KAFKA_BOOTSTRAP=127.0.0.1:19050,127.0.0.1:19051,127.0.0.1:19052"
         )
     })
 }
