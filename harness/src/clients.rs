@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gregor_history::{Event, EventType, Key, Mop, Offset, Process, Recorder, Value};
-use gregor_workloads::{run_workers, Progress};
+use gregor_workloads::{run_workers, Progress, RunId};
 
 use crate::scenario::Scenario;
 
@@ -91,6 +91,8 @@ pub struct ChildSpec {
     pub exe: PathBuf,
     pub scenario: PathBuf,
     pub bootstrap: String,
+    /// Names the run's topics and groups (see `gregor_workloads::runid`).
+    pub run_id: RunId,
     pub time_zero_mono: u64,
     pub log: PathBuf,
 }
@@ -105,6 +107,8 @@ fn spawn_child(spec: &ChildSpec, tally: &Tally) -> std::io::Result<Child> {
         .arg(&spec.scenario)
         .arg("--bootstrap")
         .arg(&spec.bootstrap)
+        .arg("--run-id")
+        .arg(spec.run_id.as_str())
         .arg("--time-zero")
         .arg(spec.time_zero_mono.to_string())
         .arg("--first-process")
@@ -264,11 +268,13 @@ fn supervise(
     }
 }
 
-/// `gregor __clients SCENARIO --bootstrap B --time-zero NS --first-process
-/// P --first-value V`: runs the workers until stdin closes, events on stdout.
+/// `gregor __clients SCENARIO --bootstrap B --run-id ID --time-zero NS
+/// --first-process P --first-value V`: runs the workers until stdin closes,
+/// events on stdout.
 pub fn child_main(
     scenario: &Path,
     bootstrap: &str,
+    run_id: &str,
     time_zero: u64,
     first_process: u64,
     first_value: u64,
@@ -280,8 +286,12 @@ pub fn child_main(
             return 3;
         }
     };
-    let settings = crate::run::client_settings(&s, bootstrap);
-    let mut wl = crate::run::workload_config(&s, settings);
+    let Some(run_id) = RunId::parse(run_id) else {
+        eprintln!("error: bad run id {run_id:?}");
+        return 3;
+    };
+    let settings = crate::run::client_settings(&s, bootstrap, &run_id);
+    let mut wl = crate::run::workload_config(&s, settings, &run_id);
     wl.first_process = first_process;
     wl.gen.first_value = first_value;
     // Each child gets its own stream of choices, reproducible from the seed.

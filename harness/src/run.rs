@@ -15,8 +15,8 @@ use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
 use gregor_history::{History, Key, Recorder, RunMeta, SubVia};
 use gregor_workloads::{
-    ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, TopicSpec,
-    WorkloadConfig,
+    ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, RunId,
+    TopicSpec, WorkloadConfig, DEFAULT_TOPIC_PREFIX,
 };
 
 use crate::nemesis::{self, Breakage, Fault, NemesisConfig};
@@ -102,7 +102,9 @@ pub fn resolve(mut s: Scenario) -> Scenario {
         s.cluster.brokers.get_or_insert(kind.default_brokers());
     }
     let keys = *s.workload.keys.get_or_insert(8);
-    s.topic.name.get_or_insert_with(|| "gregor".into());
+    s.topic
+        .name
+        .get_or_insert_with(|| DEFAULT_TOPIC_PREFIX.into());
     s.topic.partitions.get_or_insert(keys as u32);
     let w = &mut s.workload;
     w.concurrency.get_or_insert(6);
@@ -153,7 +155,12 @@ fn secs(v: Option<f64>, default: f64) -> Duration {
     Duration::from_secs_f64(v.unwrap_or(default))
 }
 
-pub(crate) fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
+/// The base name of a run's topic and consumer group: `<topic.name>-<run id>`.
+fn run_topic(s: &Scenario, run_id: &RunId) -> String {
+    run_id.topic(s.topic.name.as_deref().unwrap_or(DEFAULT_TOPIC_PREFIX))
+}
+
+pub(crate) fn client_settings(s: &Scenario, bootstrap: &str, run_id: &RunId) -> ClientSettings {
     let c = &s.client;
     ClientSettings {
         bootstrap: bootstrap.to_string(),
@@ -182,18 +189,18 @@ pub(crate) fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
         from_beginning: c.from_beginning.unwrap_or(true),
         op_timeout: secs(s.workload.op_timeout, 10.0),
         poll_timeout: Duration::from_millis(500),
-        group_id: format!(
-            "gregor-{}-{}",
-            s.name.as_deref().unwrap_or("run"),
-            s.seed.unwrap_or(0)
-        ),
+        group_id: run_topic(s, run_id),
         common: c.common.clone(),
         producer: c.producer.clone(),
         consumer: c.consumer.clone(),
     }
 }
 
-pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> WorkloadConfig {
+pub(crate) fn workload_config(
+    s: &Scenario,
+    settings: ClientSettings,
+    run_id: &RunId,
+) -> WorkloadConfig {
     let w = &s.workload;
     let mix = w.mix.clone().unwrap_or(scenario::Mix {
         send: 1,
@@ -216,10 +223,7 @@ pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> Workloa
             unread_bias: 0.5,
             first_value: 0,
         },
-        keymap: KeyMap::new(
-            s.topic.name.clone().unwrap_or_else(|| "gregor".into()),
-            partitions,
-        ),
+        keymap: KeyMap::new(run_topic(s, run_id), partitions),
         topic: TopicSpec {
             partitions,
             replication: s.topic.replication,
@@ -427,8 +431,10 @@ async fn run_on(
     interrupted: Arc<AtomicBool>,
     aborted: Arc<AtomicBool>,
 ) -> anyhow::Result<(CheckResult, i32)> {
-    let settings = client_settings(s, &target.bootstrap);
-    let wl = workload_config(s, settings.clone());
+    // A topic and group of its own: no run reads another's records.
+    let run_id = RunId::generate();
+    let settings = client_settings(s, &target.bootstrap, &run_id);
+    let wl = workload_config(s, settings.clone(), &run_id);
     settings
         .validate()
         .context("the client settings of the scenario")?;
@@ -453,6 +459,8 @@ async fn run_on(
         ww_deps: s.checker.ww_deps.unwrap_or(false),
         extra: Default::default(),
     };
+    meta.extra
+        .insert("run-id".into(), serde_json::json!(run_id.as_str()));
     meta.extra.insert(
         "replication-factor".into(),
         serde_json::json!(info.replication),
@@ -511,6 +519,7 @@ async fn run_on(
         exe: std::env::current_exe().context("cannot find the gregor executable")?,
         scenario: run_dir.join("scenario.yaml"),
         bootstrap: target.bootstrap.clone(),
+        run_id: run_id.clone(),
         time_zero_mono: zero_mono,
         log: run_dir.join("logs").join("clients.log"),
     };
