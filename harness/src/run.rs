@@ -117,6 +117,7 @@ pub fn resolve(mut s: Scenario) -> Scenario {
         txn: u32::from(txn) * 2,
     });
     w.max_mops.get_or_insert(3);
+    w.pipeline.get_or_insert(1);
     w.abort_probability.get_or_insert(0.1);
     w.reassign_probability.get_or_insert(0.01);
     w.op_timeout.get_or_insert(10.0);
@@ -234,6 +235,7 @@ pub(crate) fn workload_config(
         crash_every: w.crash_clients.map(Duration::from_secs_f64),
         shared_producer: w.shared_producer.unwrap_or(false),
         first_process: 0,
+        pipeline: w.pipeline.unwrap_or(1),
         settings,
     }
 }

@@ -1073,6 +1073,26 @@ mod tests {
     }
 
     #[test]
+    fn a_send_op_is_ok_only_if_every_send_was_acknowledged() {
+        let sends = [(1, 10), (2, 20)];
+        let (kind, _, err, outcome, learned) = send_completion(&sends, &[Ok(Some(5)), Ok(Some(7))]);
+        assert_eq!((kind, outcome, err), (EventType::Ok, Outcome::Ok, None));
+        assert_eq!(learned.acked, vec![(1, 5), (2, 7)]);
+        // All certainly refused: fail. One unknown among them: info.
+        let refused = || Err((true, "queue full".to_string()));
+        let (kind, ..) = send_completion(&sends, &[refused(), refused()]);
+        assert_eq!(kind, EventType::Fail);
+        let timed_out = Err((false, "timed out".to_string()));
+        let (kind, _, err, outcome, learned) = send_completion(&sends, &[Ok(Some(5)), timed_out]);
+        assert_eq!((kind, outcome), (EventType::Info, Outcome::Info));
+        assert_eq!(err.as_deref(), Some("timed out"));
+        assert!(
+            learned.acked.is_empty(),
+            "nothing learned from an unknown op"
+        );
+    }
+
+    #[test]
     fn keys_no_longer_held_and_keys_never_read_are_not_sought() {
         let mut first = FirstReads::default();
         first.note(&reads(&[(1, &[(5, 50)]), (2, &[]), (3, &[(8, 80)])]));
