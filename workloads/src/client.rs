@@ -422,9 +422,20 @@ impl Client {
     /// Performs one operation, recording its invocation and completion.
     pub async fn perform(&mut self, op: &Op) -> (Outcome, Learned) {
         match op {
-            Op::Send(sends) => self.send(sends).await,
             Op::Poll => self.poll_op().await,
-            Op::Txn { mops, abort } => self.txn(mops, *abort).await,
+            // A transactional producer sends only inside a transaction
+            // (outside one, librdkafka refuses: "Erroneous state"), so a
+            // send op of a transactional workload is a transaction of
+            // sends, as in Jepsen's client.
+            Op::Send(sends) if self.settings.txn => {
+                let mops: Vec<GenMop> = sends
+                    .iter()
+                    .map(|&(key, value)| GenMop::Send { key, value })
+                    .collect();
+                self.txn(F::Send, &mops, false).await
+            }
+            Op::Send(sends) => self.send(sends).await,
+            Op::Txn { mops, abort } => self.txn(F::Txn, mops, *abort).await,
             Op::Assign(keys) => (self.assign(keys), Learned::default()),
             Op::Subscribe(keys) => (self.subscribe(keys), Learned::default()),
         }
@@ -823,13 +834,15 @@ impl Client {
         )
     }
 
-    async fn txn(&mut self, mops: &[GenMop], abort: bool) -> (Outcome, Learned) {
+    /// Performs `mops` in one transaction, recorded as an op `f` (`txn`,
+    /// or `send` for a send op of a transactional workload).
+    async fn txn(&mut self, f: F, mops: &[GenMop], abort: bool) -> (Outcome, Learned) {
         let none = Self::txn_value(mops, &[], &[], false);
-        self.log(EventType::Invoke, F::Txn, none.clone(), None);
+        self.log(EventType::Invoke, f.clone(), none.clone(), None);
         if let Err(e) = self.blocking_txn(|p| p.begin_transaction()).await {
             self.log(
                 EventType::Fail,
-                F::Txn,
+                f.clone(),
                 none,
                 Some(format!("begin_transaction: {e}")),
             );
@@ -887,7 +900,7 @@ impl Client {
             match self.blocking_txn(move |p| p.commit_transaction(t)).await {
                 Ok(()) => {
                     let v = Self::txn_value(mops, &offsets, &reads, true);
-                    self.log(EventType::Ok, F::Txn, v, None);
+                    self.log(EventType::Ok, f.clone(), v, None);
                     return (Outcome::Ok, learned);
                 }
                 Err(e) => failure = Some((false, format!("commit_transaction: {e}"))),
@@ -904,7 +917,7 @@ impl Client {
         self.roll_back(&first).await;
         match aborted {
             Ok(()) => {
-                self.log(EventType::Fail, F::Txn, none, Some(why));
+                self.log(EventType::Fail, f.clone(), none, Some(why));
                 (
                     Outcome::Fail,
                     Learned {
@@ -916,7 +929,7 @@ impl Client {
             Err(e) => {
                 self.log(
                     EventType::Info,
-                    F::Txn,
+                    f.clone(),
                     none,
                     Some(format!("{why}; abort_transaction: {e}")),
                 );
