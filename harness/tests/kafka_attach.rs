@@ -216,12 +216,16 @@ fn two_runs_on_one_cluster_never_see_each_other_and_clean_removes_both() {
 fn aborted_transactions_roll_their_consumers_back_so_no_poll_is_skipped() {
     let store = tempfile::tempdir().unwrap();
     let p = prefix("txn");
+    // 4 keys: the queue checker (as of this commit) loses a process's
+    // place in a key when one op reads 8 or more keys and then that key
+    // again in a later poll of the same op, and reports a false poll-skip;
+    // fewer keys keep this test about rollback.
     let r = run(
         store.path(),
         "txn-aborts",
         &format!(
             "time-limit: 15\nseed: 11\ntopic: {{name: {p}}}\n\
-             workload: {{txn: true, rate: 100, abort-probability: 0.4, concurrency: 4}}\n"
+             workload: {{txn: true, rate: 100, abort-probability: 0.4, concurrency: 4, keys: 4}}\n"
         ),
     );
     // Aborts happened, read something, and were rolled back.
