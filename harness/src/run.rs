@@ -524,6 +524,8 @@ async fn run_on(
         run_id: run_id.clone(),
         time_zero_mono: zero_mono,
         log: run_dir.join("logs").join("clients.log"),
+        // Long enough for a transaction's every step to time out.
+        stop_grace: secs(s.workload.op_timeout, 10.0) * 10,
     };
     let workers = clients::Clients::start(child, rec.clone(), progress.clone(), 0)
         .context("cannot start the client process")?;
