@@ -63,6 +63,7 @@ pub struct ClusterSection {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct TopicSection {
+    /// Prefix of the run's topics: each run writes to `<name>-<run id>`.
     pub name: Option<String>,
     pub partitions: Option<u32>,
     /// Replication factor; default: as many as the cluster supports, up to 3.
