@@ -64,6 +64,8 @@ struct ClientsArgs {
     #[arg(long)]
     bootstrap: String,
     #[arg(long)]
+    run_id: String,
+    #[arg(long)]
     time_zero: u64,
     #[arg(long)]
     first_process: u64,
@@ -215,6 +217,26 @@ enum ClusterAction {
     /// Undo what a killed gregor left: resume paused brokers, restart dead
     /// ones, remove leftover network namespaces and firewall rules.
     Heal(DirOpt),
+    /// List the topics and consumer groups runs left on a cluster
+    /// (`<prefix>-<run id>...`); delete them only with --yes.
+    Clean(CleanOpts),
+}
+
+#[derive(Args, Debug)]
+struct CleanOpts {
+    /// The cluster's bootstrap servers.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    bootstrap: String,
+    /// The runs' `topic.name`.
+    #[arg(long, default_value = gregor_workloads::DEFAULT_TOPIC_PREFIX)]
+    prefix: String,
+    /// Only runs that started at least this many seconds ago (a run still
+    /// going keeps its topic).
+    #[arg(long, value_name = "SECS")]
+    older_than: Option<u64>,
+    /// Delete them; without it, only print what would be deleted.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +265,7 @@ pub fn main() -> i32 {
         Command::Clients(a) => crate::clients::child_main(
             &a.scenario,
             &a.bootstrap,
+            &a.run_id,
             a.time_zero,
             a.first_process,
             a.first_value,
@@ -555,6 +578,69 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
             log.line(&format!("heal: {healed} thing(s) repaired"));
             Ok(0)
         }
+        ClusterAction::Clean(o) => cmd_clean(o, log),
+    }
+}
+
+/// `gregor cluster clean`: what earlier runs left, deleted only on --yes.
+fn cmd_clean(o: CleanOpts, log: &Log) -> anyhow::Result<i32> {
+    use gregor_workloads::{delete_topics_and_groups, list_runs, ClientSettings};
+    use std::time::{Duration, SystemTime};
+    let settings = ClientSettings {
+        bootstrap: o.bootstrap.clone(),
+        ..ClientSettings::default()
+    };
+    let timeout = Duration::from_secs(10);
+    let runs = list_runs(&settings, &o.prefix, timeout)?;
+    let now = SystemTime::now();
+    let min_age = Duration::from_secs(o.older_than.unwrap_or(0));
+    let (mut topics, mut groups) = (Vec::new(), Vec::new());
+    let mut chosen = 0;
+    for r in &runs {
+        let age = now.duration_since(r.run.started()).unwrap_or_default();
+        if age < min_age {
+            continue;
+        }
+        chosen += 1;
+        println!(
+            "run {} (started {}, {}s ago): topics [{}], groups [{}]",
+            r.run,
+            store::rfc3339(r.run.started()),
+            age.as_secs(),
+            r.topics.join(", "),
+            r.groups.join(", ")
+        );
+        topics.extend(r.topics.iter().cloned());
+        groups.extend(r.groups.iter().cloned());
+    }
+    let what = format!(
+        "{} topic(s) and {} consumer group(s) of {chosen} run(s) with prefix {:?}",
+        topics.len(),
+        groups.len(),
+        o.prefix
+    );
+    if chosen == 0 {
+        log.line(&format!("nothing to delete: {what}"));
+        return Ok(0);
+    }
+    if !o.yes {
+        println!("would delete {what}; pass --yes to delete them");
+        return Ok(0);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let failed = rt.block_on(delete_topics_and_groups(
+        &settings, &topics, &groups, timeout,
+    ))?;
+    if failed.is_empty() {
+        println!("deleted {what}");
+        Ok(0)
+    } else {
+        for f in &failed {
+            eprintln!("error: cannot delete {f}");
+        }
+        Ok(EXIT_ERROR)
     }
 }
 

@@ -14,12 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gregor_history::{Event, EventType, Key, Mop, Offset, Process, Recorder, Value};
-use gregor_workloads::{run_workers, Progress};
+use gregor_workloads::{run_workers, Progress, RunId};
 
 use crate::scenario::Scenario;
 
@@ -83,6 +83,9 @@ pub struct Clients {
     stop: Arc<AtomicBool>,
     stdin: Arc<Mutex<Option<ChildStdin>>>,
     supervisor: Option<std::thread::JoinHandle<Tally>>,
+    /// The current child's pid, to kill it if it does not stop in time.
+    pid: Arc<AtomicU32>,
+    stop_grace: Duration,
 }
 
 /// How to start a child.
@@ -91,8 +94,15 @@ pub struct ChildSpec {
     pub exe: PathBuf,
     pub scenario: PathBuf,
     pub bootstrap: String,
+    /// Names the run's topics and groups (see `gregor_workloads::runid`).
+    pub run_id: RunId,
     pub time_zero_mono: u64,
     pub log: PathBuf,
+    /// How long a child may take to finish its open ops once asked to stop
+    /// before it is killed (they are then recorded as `info`): librdkafka
+    /// calls that ought to time out have been seen blocking for minutes
+    /// after a broker restart.
+    pub stop_grace: Duration,
 }
 
 fn spawn_child(spec: &ChildSpec, tally: &Tally) -> std::io::Result<Child> {
@@ -105,6 +115,8 @@ fn spawn_child(spec: &ChildSpec, tally: &Tally) -> std::io::Result<Child> {
         .arg(&spec.scenario)
         .arg("--bootstrap")
         .arg(&spec.bootstrap)
+        .arg("--run-id")
+        .arg(spec.run_id.as_str())
         .arg("--time-zero")
         .arg(spec.time_zero_mono.to_string())
         .arg("--first-process")
@@ -134,22 +146,38 @@ impl Clients {
         };
         let mut child = spawn_child(&spec, &tally)?;
         *stdin_slot.lock().unwrap_or_else(|p| p.into_inner()) = child.stdin.take();
-        let (st, slot) = (stop.clone(), stdin_slot.clone());
+        let pid = Arc::new(AtomicU32::new(child.id()));
+        let stop_grace = spec.stop_grace;
+        let (st, slot, pid2) = (stop.clone(), stdin_slot.clone(), pid.clone());
         let supervisor = std::thread::Builder::new()
             .name("clients".into())
-            .spawn(move || supervise(spec, child, rec, progress, st, slot, tally))?;
+            .spawn(move || supervise(spec, child, rec, progress, st, slot, pid2, tally))?;
         Ok(Clients {
             stop,
             stdin: stdin_slot,
             supervisor: Some(supervisor),
+            pid,
+            stop_grace,
         })
     }
 
     /// Asks the children to finish their current ops and exit; returns the
     /// tally once the last one is gone.
+    /// A child still running after `stop_grace` is killed (SIGKILL): its
+    /// open ops are then recorded as `info`, as for a crashed child.
     pub fn stop(mut self) -> Tally {
         self.stop.store(true, Ordering::SeqCst);
         self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let deadline = Instant::now() + self.stop_grace;
+        while self.supervisor.as_ref().is_some_and(|h| !h.is_finished()) {
+            if Instant::now() >= deadline {
+                let pid = self.pid.load(Ordering::SeqCst) as libc::pid_t;
+                // SAFETY: kill(2) on the pid of our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.supervisor
             .take()
             .and_then(|h| h.join().ok())
@@ -195,6 +223,7 @@ fn relay(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn supervise(
     spec: ChildSpec,
     mut child: Child,
@@ -202,6 +231,7 @@ fn supervise(
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
     stdin_slot: Arc<Mutex<Option<ChildStdin>>>,
+    pid: Arc<AtomicU32>,
     mut tally: Tally,
 ) -> Tally {
     loop {
@@ -249,6 +279,7 @@ fn supervise(
         match spawn_child(&spec, &tally) {
             Ok(mut c) => {
                 *stdin_slot.lock().unwrap_or_else(|p| p.into_inner()) = c.stdin.take();
+                pid.store(c.id(), Ordering::SeqCst);
                 if stop.load(Ordering::SeqCst) {
                     stdin_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
                 }
@@ -264,11 +295,13 @@ fn supervise(
     }
 }
 
-/// `gregor __clients SCENARIO --bootstrap B --time-zero NS --first-process
-/// P --first-value V`: runs the workers until stdin closes, events on stdout.
+/// `gregor __clients SCENARIO --bootstrap B --run-id ID --time-zero NS
+/// --first-process P --first-value V`: runs the workers until stdin closes,
+/// events on stdout.
 pub fn child_main(
     scenario: &Path,
     bootstrap: &str,
+    run_id: &str,
     time_zero: u64,
     first_process: u64,
     first_value: u64,
@@ -280,8 +313,12 @@ pub fn child_main(
             return 3;
         }
     };
-    let settings = crate::run::client_settings(&s, bootstrap);
-    let mut wl = crate::run::workload_config(&s, settings);
+    let Some(run_id) = RunId::parse(run_id) else {
+        eprintln!("error: bad run id {run_id:?}");
+        return 3;
+    };
+    let settings = crate::run::client_settings(&s, bootstrap, &run_id);
+    let mut wl = crate::run::workload_config(&s, settings, &run_id);
     wl.first_process = first_process;
     wl.gen.first_value = first_value;
     // Each child gets its own stream of choices, reproducible from the seed.
@@ -329,4 +366,57 @@ pub fn child_main(
     }
     let _ = rec.flush();
     i32::from(!end.errors.is_empty()) * 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_child_that_does_not_stop_is_killed_after_the_grace_and_its_open_op_is_info() {
+        let dir = tempfile::tempdir().unwrap();
+        // A "client process" that opens an op and then hangs, deaf to its
+        // stdin closing (as one stuck in a librdkafka call).
+        let exe = dir.path().join("stuck-client");
+        std::fs::write(
+            &exe,
+            "#!/bin/sh\necho '{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"value\":[[\"poll\"]]}'\nexec sleep 60\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let rec = Recorder::create(&dir.path().join("history.jsonl")).unwrap();
+        let spec = ChildSpec {
+            exe,
+            scenario: dir.path().join("none.yaml"),
+            bootstrap: "127.0.0.1:1".into(),
+            run_id: RunId::generate(),
+            time_zero_mono: mono_ns(),
+            log: dir.path().join("clients.log"),
+            stop_grace: Duration::from_millis(500),
+        };
+        let clients = Clients::start(spec, rec.clone(), Arc::new(Progress::default()), 0).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let tally = clients.stop();
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "stop waited {:?}",
+            t.elapsed()
+        );
+        assert!(tally.deaths.is_empty(), "{:?}", tally.deaths);
+        rec.flush().unwrap();
+        let h = gregor_history::History::read(&dir.path().join("history.jsonl")).unwrap();
+        let kinds: Vec<EventType> = h.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![EventType::Invoke, EventType::Info],
+            "{:?}",
+            h.events
+        );
+        assert!(h.events[1]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("died")));
+    }
 }

@@ -15,8 +15,8 @@ use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
 use gregor_history::{History, Key, Recorder, RunMeta, SubVia};
 use gregor_workloads::{
-    ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, TopicSpec,
-    WorkloadConfig,
+    ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, RunId,
+    TopicSpec, WorkloadConfig, DEFAULT_TOPIC_PREFIX,
 };
 
 use crate::nemesis::{self, Breakage, Fault, NemesisConfig};
@@ -109,7 +109,9 @@ pub fn resolve(mut s: Scenario) -> Scenario {
         }
     }
     let keys = *s.workload.keys.get_or_insert(8);
-    s.topic.name.get_or_insert_with(|| "gregor".into());
+    s.topic
+        .name
+        .get_or_insert_with(|| DEFAULT_TOPIC_PREFIX.into());
     s.topic.partitions.get_or_insert(keys as u32);
     let w = &mut s.workload;
     w.concurrency.get_or_insert(6);
@@ -123,6 +125,7 @@ pub fn resolve(mut s: Scenario) -> Scenario {
         txn: u32::from(txn) * 2,
     });
     w.max_mops.get_or_insert(3);
+    w.pipeline.get_or_insert(1);
     w.abort_probability.get_or_insert(0.1);
     w.reassign_probability.get_or_insert(0.01);
     w.op_timeout.get_or_insert(10.0);
@@ -161,7 +164,12 @@ fn secs(v: Option<f64>, default: f64) -> Duration {
     Duration::from_secs_f64(v.unwrap_or(default))
 }
 
-pub(crate) fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
+/// The base name of a run's topic and consumer group: `<topic.name>-<run id>`.
+fn run_topic(s: &Scenario, run_id: &RunId) -> String {
+    run_id.topic(s.topic.name.as_deref().unwrap_or(DEFAULT_TOPIC_PREFIX))
+}
+
+pub(crate) fn client_settings(s: &Scenario, bootstrap: &str, run_id: &RunId) -> ClientSettings {
     let c = &s.client;
     ClientSettings {
         bootstrap: bootstrap.to_string(),
@@ -190,18 +198,18 @@ pub(crate) fn client_settings(s: &Scenario, bootstrap: &str) -> ClientSettings {
         from_beginning: c.from_beginning.unwrap_or(true),
         op_timeout: secs(s.workload.op_timeout, 10.0),
         poll_timeout: Duration::from_millis(500),
-        group_id: format!(
-            "gregor-{}-{}",
-            s.name.as_deref().unwrap_or("run"),
-            s.seed.unwrap_or(0)
-        ),
+        group_id: run_topic(s, run_id),
         common: c.common.clone(),
         producer: c.producer.clone(),
         consumer: c.consumer.clone(),
     }
 }
 
-pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> WorkloadConfig {
+pub(crate) fn workload_config(
+    s: &Scenario,
+    settings: ClientSettings,
+    run_id: &RunId,
+) -> WorkloadConfig {
     let w = &s.workload;
     let mix = w.mix.clone().unwrap_or(scenario::Mix {
         send: 1,
@@ -224,10 +232,7 @@ pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> Workloa
             unread_bias: 0.5,
             first_value: 0,
         },
-        keymap: KeyMap::new(
-            s.topic.name.clone().unwrap_or_else(|| "gregor".into()),
-            partitions,
-        ),
+        keymap: KeyMap::new(run_topic(s, run_id), partitions),
         topic: TopicSpec {
             partitions,
             replication: s.topic.replication,
@@ -238,6 +243,7 @@ pub(crate) fn workload_config(s: &Scenario, settings: ClientSettings) -> Workloa
         crash_every: w.crash_clients.map(Duration::from_secs_f64),
         shared_producer: w.shared_producer.unwrap_or(false),
         first_process: 0,
+        pipeline: w.pipeline.unwrap_or(1),
         settings,
     }
 }
@@ -441,8 +447,10 @@ async fn run_on(
     interrupted: Arc<AtomicBool>,
     aborted: Arc<AtomicBool>,
 ) -> anyhow::Result<(CheckResult, i32)> {
-    let settings = client_settings(s, &target.bootstrap);
-    let wl = workload_config(s, settings.clone());
+    // A topic and group of its own: no run reads another's records.
+    let run_id = RunId::generate();
+    let settings = client_settings(s, &target.bootstrap, &run_id);
+    let wl = workload_config(s, settings.clone(), &run_id);
     settings
         .validate()
         .context("the client settings of the scenario")?;
@@ -467,6 +475,8 @@ async fn run_on(
         ww_deps: s.checker.ww_deps.unwrap_or(false),
         extra: Default::default(),
     };
+    meta.extra
+        .insert("run-id".into(), serde_json::json!(run_id.as_str()));
     meta.extra.insert(
         "replication-factor".into(),
         serde_json::json!(info.replication),
@@ -551,8 +561,11 @@ async fn run_on(
         exe: std::env::current_exe().context("cannot find the gregor executable")?,
         scenario: run_dir.join("scenario.yaml"),
         bootstrap: target.bootstrap.clone(),
+        run_id: run_id.clone(),
         time_zero_mono: zero_mono,
         log: run_dir.join("logs").join("clients.log"),
+        // Long enough for a transaction's every step to time out.
+        stop_grace: secs(s.workload.op_timeout, 10.0) * 10,
     };
     let workers = clients::Clients::start(child, rec.clone(), progress.clone(), 0)
         .context("cannot start the client process")?;

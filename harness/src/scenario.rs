@@ -69,6 +69,7 @@ pub struct ClusterSection {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct TopicSection {
+    /// Prefix of the run's topics: each run writes to `<name>-<run id>`.
     pub name: Option<String>,
     pub partitions: Option<u32>,
     /// Replication factor; default: as many as the cluster supports, up to 3.
@@ -102,6 +103,9 @@ pub struct WorkloadSection {
     /// One producer shared by every worker (more batching) instead of one
     /// per worker (Jepsen's model); not with transactions.
     pub shared_producer: Option<bool>,
+    /// Send ops each worker keeps in flight, each under a process number of
+    /// its own (1: one op at a time, as Jepsen's clients). Not with `txn`.
+    pub pipeline: Option<u64>,
     /// Seconds before an op is recorded as `info`.
     pub op_timeout: Option<f64>,
     /// Seconds allowed for final reads.
@@ -304,11 +308,31 @@ impl Scenario {
         if self.workload.concurrency == Some(0) {
             return bad("workload.concurrency", "must be at least 1".into());
         }
+        if self.workload.pipeline == Some(0) {
+            return bad("workload.pipeline", "must be at least 1".into());
+        }
+        if self.workload.pipeline.is_some_and(|n| n > 1) && self.workload.txn == Some(true) {
+            return bad(
+                "workload.pipeline",
+                "transactions cannot be pipelined (a transactional producer has one transaction open at a time); use 1 with txn".into(),
+            );
+        }
         if self.workload.keys == Some(0) {
             return bad("workload.keys", "must be at least 1".into());
         }
         if self.topic.partitions == Some(0) {
             return bad("topic.partitions", "must be at least 1".into());
+        }
+        if let Some(n) = &self.topic.name {
+            // The prefix of the run's topics `<name>-<run id>[-<n>]`, which
+            // Kafka limits to 249 characters of these.
+            let ok = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);
+            if n.is_empty() || n.len() > 200 || !n.bytes().all(ok) {
+                return bad(
+                    "topic.name",
+                    format!("{n:?} is not a usable topic prefix (1 to 200 of a-z A-Z 0-9 . _ -)"),
+                );
+            }
         }
         if self.cluster.brokers == Some(0) {
             return bad("cluster.brokers", "must be at least 1".into());
@@ -400,5 +424,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("time-limit"), "{e}");
+        let e = Scenario::parse("topic:\n  name: \"my topic\"\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("topic.name") && e.contains("my topic"), "{e}");
+        let e = Scenario::parse("workload:\n  txn: true\n  pipeline: 8\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("workload.pipeline") && e.contains("txn"), "{e}");
+        assert!(Scenario::parse("workload:\n  pipeline: 8\n", "s.yaml").is_ok());
     }
 }

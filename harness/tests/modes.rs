@@ -608,7 +608,13 @@ fn key_rotation_creates_new_topics_on_demand() {
         .keys
         .get(&high)
         .expect("the key table names every key");
-    assert_ne!(tp.topic, "gregor", "{tp:?}");
+    // ... named after the run's own topic: `<prefix>-<run id>-<n>`.
+    let base = &r.meta.keys.get(&0).expect("key 0 mapped").topic;
+    assert!(base.starts_with("gregor-2"), "the run's topic: {base}");
+    assert!(
+        tp.topic.starts_with(&format!("{base}-")),
+        "{tp:?} under {base}"
+    );
 }
 
 /// Runs `gregor run` on a scenario expected to fail before any workload.

@@ -1,35 +1,35 @@
 //! Send-only throughput: gregor's recorded workload against a bare rdkafka
-//! producer loop with the same settings, against the same one-broker tansu
-//! cluster, in one run. The goal: gregor records at least 80% of
-//! the bare loop's ops/s.
+//! producer loop with the same settings, against the same cluster, in one
+//! run, in both of gregor's modes:
 //!
-//! Three sides, each with C sends in flight: the bare loop on one shared
-//! producer, the bare loop with a producer per task, and gregor's
-//! `run_workers` (a producer per worker process, as Jepsen's clients
-//! have). The second isolates gregor's own per-op cost (generator,
-//! recording) from the cost of its topology: one producer batches the C
-//! in-flight sends into fewer Produce requests, which tansu (one SQLite
-//! transaction per request) rewards.
+//! - one at a time: C tasks, each with its own producer and one send in
+//!   flight, against `run_workers` with C workers (`pipeline: 1`, a
+//!   producer per worker, as Jepsen's clients have). Goal: gregor records
+//!   at least 80% of the bare loop's sends/s.
+//! - pipelined: C tasks, each with its own producer and N sends in flight,
+//!   against C workers with `pipeline: N`. Goal: at least 50%.
 //!
 //! `cargo bench -p gregor-workloads --bench producer`
-//! Environment: `GREGOR_BENCH_SECS` (per side, default 10),
-//! `GREGOR_BENCH_CONCURRENCY` (in-flight sends, default 8),
-//! `GREGOR_BENCH_ACKS` (default all), `GREGOR_BENCH_ROUNDS` (default 2:
-//! bare, gregor, bare, gregor — alternated so drift in the broker's speed
-//! hits both sides alike).
+//! Environment: `GREGOR_BENCH_BOOTSTRAP` (an existing cluster, e.g. a
+//! 3-node Kafka; default: a one-broker tansu started here),
+//! `GREGOR_BENCH_SECS` (per side, default 10), `GREGOR_BENCH_CONCURRENCY`
+//! (workers / tasks, default 4), `GREGOR_BENCH_PIPELINE` (sends in flight
+//! per pipelining worker, default 64), `GREGOR_BENCH_ACKS` (default all),
+//! `GREGOR_BENCH_ROUNDS` (default 2: the sides alternate so drift in the
+//! broker's speed hits them alike). Every bench run writes to a fresh topic.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
 use gregor_history::Recorder;
 use gregor_workloads::{
-    ensure_topic, run_workers, ClientSettings, GenConfig, KeyMap, Progress, TopicSpec,
+    ensure_topic, run_workers, ClientSettings, GenConfig, KeyMap, Progress, RunId, TopicSpec,
     WorkloadConfig,
 };
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
 
 const PORT: u16 = 19990;
 const PARTITIONS: u32 = 8;
@@ -49,58 +49,50 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The bare loop: `c` tasks, each with one send in flight at a time, on
-/// one shared FutureProducer (`shared`) or one each (as gregor's worker
-/// processes have), configured exactly as gregor's producers are.
+/// The bare loop: `c` tasks, each with a producer of its own configured
+/// exactly as gregor's are, keeping `window` sends in flight.
 async fn bare(
     settings: &ClientSettings,
     keymap: &KeyMap,
     c: u64,
+    window: usize,
     secs: f64,
-    shared: bool,
 ) -> (u64, f64) {
-    let make = || -> Arc<FutureProducer> {
-        Arc::new(
-            settings
-                .producer_config(None)
-                .create()
-                .expect("bare producer"),
-        )
-    };
-    let one = make();
-    let producers: Vec<Arc<FutureProducer>> = (0..c)
-        .map(|_| if shared { one.clone() } else { make() })
-        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..c)
         .map(|w| {
-            let (p, stop, ok, km) = (
-                producers[w as usize].clone(),
-                stop.clone(),
-                ok.clone(),
-                keymap.clone(),
-            );
+            let p: FutureProducer = settings
+                .producer_config(None)
+                .create()
+                .expect("bare producer");
+            let (stop, ok, km) = (stop.clone(), ok.clone(), keymap.clone());
             tokio::spawn(async move {
                 let mut v: u64 = w << 40;
+                let mut inflight = FuturesUnordered::new();
                 while !stop.load(Ordering::Relaxed) {
-                    // Keys spread at random over the partitions, as
-                    // gregor's generator spreads them: sending in lockstep
-                    // to one partition would let librdkafka batch all the
-                    // tasks' sends into one request, which no workload does.
-                    let key = splitmix(v) % PARTITIONS as u64;
-                    let topic = km.topic(key);
-                    let (k, val) = (key.to_string(), v.to_string());
-                    let r = FutureRecord::to(&topic)
-                        .partition(km.partition(key))
-                        .key(&k)
-                        .payload(&val);
-                    if p.send(r, Timeout::Never).await.is_ok() {
+                    while inflight.len() < window {
+                        // Keys spread at random over the partitions, as
+                        // gregor's generator spreads them.
+                        let key = splitmix(v) % PARTITIONS as u64;
+                        let topic = km.topic(key);
+                        let (k, val) = (key.to_string(), v.to_string());
+                        let r = FutureRecord::to(&topic)
+                            .partition(km.partition(key))
+                            .key(&k)
+                            .payload(&val);
+                        match p.send_result(r) {
+                            Ok(f) => inflight.push(f),
+                            Err(_) => break, // queue full: wait for one
+                        }
+                        v += 1;
+                    }
+                    if let Some(Ok(Ok(_))) = inflight.next().await {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    v += 1;
                 }
+                while inflight.next().await.is_some() {}
             })
         })
         .collect();
@@ -119,9 +111,9 @@ async fn gregor(
     settings: &ClientSettings,
     keymap: &KeyMap,
     c: u64,
+    pipeline: u64,
     secs: f64,
     seed: u64,
-    shared_producer: bool,
 ) -> (u64, f64, u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("history.jsonl");
@@ -148,8 +140,9 @@ async fn gregor(
         concurrency: c,
         rate: 0.0,
         crash_every: None,
-        shared_producer,
+        shared_producer: false,
         first_process: 0,
+        pipeline,
     };
     let progress = Arc::new(Progress::default());
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -166,23 +159,49 @@ async fn gregor(
     (n, elapsed, events)
 }
 
+#[derive(Default)]
+struct Tally(u64, f64);
+
+impl Tally {
+    fn add(&mut self, n: u64, t: f64) -> f64 {
+        self.0 += n;
+        self.1 += t;
+        n as f64 / t
+    }
+    fn rate(&self) -> f64 {
+        self.0 as f64 / self.1.max(1e-9)
+    }
+}
+
 fn main() {
     let secs: f64 = env("GREGOR_BENCH_SECS", 10.0);
-    let c: u64 = env("GREGOR_BENCH_CONCURRENCY", 8);
+    let c: u64 = env("GREGOR_BENCH_CONCURRENCY", 4);
+    let n: u64 = env("GREGOR_BENCH_PIPELINE", 64);
     let rounds: u64 = env("GREGOR_BENCH_ROUNDS", 2);
     let acks: String = env("GREGOR_BENCH_ACKS", "all".to_string());
+    let attach: Option<String> = std::env::var("GREGOR_BENCH_BOOTSTRAP").ok();
     let dir = tempfile::tempdir().expect("temp dir");
-    let spec = ClusterSpec::new(ClusterKind::Tansu, dir.path().join("cluster"))
-        .with_brokers(1)
-        .with_base_port(PORT);
-    let mut cluster = Cluster::up(spec).expect("a one-broker tansu cluster (is tansu installed?)");
+    let mut cluster = match &attach {
+        Some(_) => None,
+        None => {
+            let spec = ClusterSpec::new(ClusterKind::Tansu, dir.path().join("cluster"))
+                .with_brokers(1)
+                .with_base_port(PORT);
+            Some(Cluster::up(spec).expect("a one-broker tansu cluster (is tansu installed?)"))
+        }
+    };
+    let bootstrap = match (&attach, &cluster) {
+        (Some(b), _) => b.clone(),
+        (None, Some(c)) => c.bootstrap(),
+        (None, None) => unreachable!("a cluster was started"),
+    };
     let settings = ClientSettings {
-        bootstrap: cluster.bootstrap(),
+        bootstrap: bootstrap.clone(),
         acks: acks.clone(),
         idempotence: acks == "all",
         ..ClientSettings::default()
     };
-    let keymap = KeyMap::new("bench", PARTITIONS);
+    let keymap = KeyMap::new(RunId::generate().topic("bench"), PARTITIONS);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -200,34 +219,35 @@ fn main() {
         .await
         .expect("topic");
         println!(
-            "send-only, acks={acks}, idempotence={}, {c} in flight, {secs} s per side, {rounds} round(s)",
+            "send-only on {bootstrap} (topic {}), acks={acks}, idempotence={}, {c} worker(s), pipeline {n}, {secs} s per side, {rounds} round(s)",
+            keymap.topic(0),
             settings.idempotence
         );
-        let (mut bare_n, mut bare_t, mut greg_n, mut greg_t) = (0, 0.0, 0, 0.0);
-        let (mut own_n, mut own_t) = (0, 0.0);
-        let (mut gs_n, mut gs_t) = (0, 0.0);
+        let (mut b1, mut g1, mut bn, mut gn) = (Tally::default(), Tally::default(), Tally::default(), Tally::default());
         for round in 0..rounds {
-            let (n, t) = bare(&settings, &keymap, c, secs, true).await;
-            println!("  round {round}: bare loop, 1 shared producer   {n:>8} sends in {t:.1} s = {:>8.0} ops/s", n as f64 / t);
-            bare_n += n;
-            bare_t += t;
-            let (n, t) = bare(&settings, &keymap, c, secs, false).await;
-            println!("  round {round}: bare loop, {c} producers        {n:>8} sends in {t:.1} s = {:>8.0} ops/s", n as f64 / t);
-            own_n += n;
-            own_t += t;
-            let (n, t, events) = gregor(&settings, &keymap, c, secs, 2 * round + 1, false).await;
-            println!("  round {round}: gregor, a producer per worker  {n:>8} sends in {t:.1} s = {:>8.0} ops/s ({events} events recorded)", n as f64 / t);
-            greg_n += n;
-            greg_t += t;
-            let (n, t, events) = gregor(&settings, &keymap, c, secs, 2 * round + 2, true).await;
-            println!("  round {round}: gregor, shared producer        {n:>8} sends in {t:.1} s = {:>8.0} ops/s ({events} events recorded)", n as f64 / t);
-            gs_n += n;
-            gs_t += t;
+            let (k, t) = bare(&settings, &keymap, c, 1, secs).await;
+            let r = b1.add(k, t);
+            println!("  round {round}: bare, 1 in flight per producer     {k:>8} sends in {t:.1} s = {r:>8.0}/s");
+            let (k, t, ev) = gregor(&settings, &keymap, c, 1, secs, 4 * round + 1).await;
+            let r = g1.add(k, t);
+            println!("  round {round}: gregor, pipeline 1                 {k:>8} sends in {t:.1} s = {r:>8.0}/s ({ev} events recorded)");
+            let (k, t) = bare(&settings, &keymap, c, n as usize, secs).await;
+            let r = bn.add(k, t);
+            println!("  round {round}: bare, {n} in flight per producer    {k:>8} sends in {t:.1} s = {r:>8.0}/s");
+            let (k, t, ev) = gregor(&settings, &keymap, c, n, secs, 4 * round + 3).await;
+            let r = gn.add(k, t);
+            println!("  round {round}: gregor, pipeline {n}                {k:>8} sends in {t:.1} s = {r:>8.0}/s ({ev} events recorded)");
         }
-        let (b, o, g) = (bare_n as f64 / bare_t, own_n as f64 / own_t, greg_n as f64 / greg_t);
-        let gs = gs_n as f64 / gs_t;
-        println!("bare, shared producer {b:.0} ops/s; bare, a producer per task {o:.0} ops/s; gregor per worker {g:.0} ops/s; gregor shared {gs:.0} ops/s");
-        println!("same producer layout: gregor (shared) = {:.1}% of the shared-producer loop; gregor (per worker) = {:.1}% of the producer-per-task loop (goal >= 80%)", 100.0 * gs / b, 100.0 * g / o);
+        println!(
+            "one at a time: gregor {:.0}/s = {:.1}% of bare {:.0}/s (goal >= 80%); per worker {:.0}/s vs {:.0}/s",
+            g1.rate(), 100.0 * g1.rate() / b1.rate(), b1.rate(), g1.rate() / c as f64, b1.rate() / c as f64
+        );
+        println!(
+            "pipelined ({n} in flight): gregor {:.0}/s = {:.1}% of bare {:.0}/s (goal >= 50%)",
+            gn.rate(), 100.0 * gn.rate() / bn.rate(), bn.rate()
+        );
     });
-    let _ = cluster.down();
+    if let Some(c) = cluster.as_mut() {
+        let _ = c.down();
+    }
 }

@@ -5,6 +5,13 @@
 //! runs the operation with a timeout, and records exactly one of `ok`,
 //! `fail` (certainly did not happen) or `info` (unknown). After an `info`
 //! the caller must drop the client and continue under a new process number.
+//!
+//! A `fail`ed or `info` op that read something (an aborted transaction, on
+//! purpose or after an error) rolls its consumer back to the first offset
+//! it read of each key ([`FirstReads`]), as Jepsen's client does: its reads
+//! did not happen, so the process's next read must start there again, or
+//! the checker would see the process skip the values it read in vain
+//! (`poll-skip`). Kafka does not rewind a consumer after an abort by itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -126,6 +133,38 @@ pub struct Learned {
 
 type Consumer_ = StreamConsumer<RecordingContext>;
 
+/// The first offset an operation read of each key: where its consumer goes
+/// back to when the operation fails or ends unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FirstReads(BTreeMap<Key, Offset>);
+
+impl FirstReads {
+    /// Notes the records one read returned (in the order they came); only
+    /// the first offset of each key counts.
+    pub fn note(&mut self, reads: &BTreeMap<Key, Vec<(Offset, Val)>>) {
+        for (&k, records) in reads {
+            if let Some(&(o, _)) = records.first() {
+                self.0.entry(k).or_insert(o);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Where to seek, per key: the first offset read, for the keys still
+    /// held (a key given up since cannot be sought, and its next reader
+    /// starts afresh anyway).
+    pub fn targets(&self, held: &BTreeSet<Key>) -> BTreeMap<Key, Offset> {
+        self.0
+            .iter()
+            .filter(|(k, _)| held.contains(k))
+            .map(|(&k, &o)| (k, o))
+            .collect()
+    }
+}
+
 /// One worker process's producer and consumer.
 pub struct Client {
     pub process: u64,
@@ -155,6 +194,115 @@ fn kafka_error_is_definite(e: &KafkaError) -> bool {
                 | RDKafkaErrorCode::InvalidRecord
         )
     )
+}
+
+/// One send's delivery: its offset (`None` when the broker does not say,
+/// as with `acks=0`), or (definitely failed?, message).
+type Delivery = Result<Option<Offset>, (bool, String)>;
+
+/// A send handed to librdkafka, or refused at once (definitely not sent).
+type Pending = Result<rdkafka::producer::DeliveryFuture, String>;
+
+/// Hands the sends to the producer without waiting.
+fn enqueue(producer: &FutureProducer, keymap: &KeyMap, sends: &[(Key, Val)]) -> Vec<Pending> {
+    sends
+        .iter()
+        .map(|&(key, value)| {
+            let topic = keymap.topic(key);
+            let (k, v) = (key.to_string(), value.to_string());
+            let record = FutureRecord::to(&topic)
+                .partition(keymap.partition(key))
+                .key(&k)
+                .payload(&v);
+            producer.send_result(record).map_err(|(e, _)| e.to_string())
+        })
+        .collect()
+}
+
+/// Waits up to `timeout` for every delivery report.
+async fn await_deliveries(pending: Vec<Pending>, timeout: Duration) -> Vec<Delivery> {
+    let mut early: Vec<Option<(bool, String)>> = Vec::with_capacity(pending.len());
+    let mut futs = Vec::with_capacity(pending.len());
+    for p in pending {
+        match p {
+            Ok(f) => {
+                futs.push(Some(f));
+                early.push(None);
+            }
+            Err(e) => {
+                futs.push(None);
+                early.push(Some((true, e)));
+            }
+        }
+    }
+    let all = join_all(futs.into_iter().map(|f| async move {
+        match f {
+            Some(f) => Some(f.await),
+            None => None,
+        }
+    }));
+    let results = match tokio::time::timeout(timeout, all).await {
+        Ok(r) => r,
+        Err(_) => {
+            return early
+                .into_iter()
+                .map(|e| {
+                    Err(e.unwrap_or((false, "timed out waiting for the delivery report".into())))
+                })
+                .collect()
+        }
+    };
+    results
+        .into_iter()
+        .zip(early)
+        .map(|(r, e)| match (r, e) {
+            (_, Some(e)) => Err(e),
+            (Some(Ok(Ok(d))), None) => Ok((d.offset >= 0).then_some(d.offset as Offset)),
+            (Some(Ok(Err((e, _)))), None) => Err((kafka_error_is_definite(&e), e.to_string())),
+            (Some(Err(_)), None) | (None, None) => Err((false, "delivery report lost".into())),
+        })
+        .collect()
+}
+
+/// How a send op ends given its deliveries: `ok` if all were acknowledged,
+/// `fail` if all certainly failed, else `info`.
+fn send_completion(
+    sends: &[(Key, Val)],
+    results: &[Delivery],
+) -> (EventType, Value, Option<String>, Outcome, Learned) {
+    let mut learned = Learned::default();
+    let offsets: Vec<Option<Offset>> = results
+        .iter()
+        .map(|r| r.as_ref().ok().copied().flatten())
+        .collect();
+    let errors: Vec<&(bool, String)> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if errors.is_empty() {
+        for (i, &(k, _)) in sends.iter().enumerate() {
+            if let Some(o) = offsets[i] {
+                learned.acked.push((k, o));
+            }
+        }
+        let v = Client::send_mops(sends, Some(&offsets));
+        (EventType::Ok, v, None, Outcome::Ok, learned)
+    } else if errors.len() == sends.len() && errors.iter().all(|(definite, _)| *definite) {
+        let v = Client::send_mops(sends, None);
+        (
+            EventType::Fail,
+            v,
+            Some(errors[0].1.clone()),
+            Outcome::Fail,
+            learned,
+        )
+    } else {
+        let v = Client::send_mops(sends, None);
+        (
+            EventType::Info,
+            v,
+            Some(errors[0].1.clone()),
+            Outcome::Info,
+            learned,
+        )
+    }
 }
 
 impl Client {
@@ -274,9 +422,20 @@ impl Client {
     /// Performs one operation, recording its invocation and completion.
     pub async fn perform(&mut self, op: &Op) -> (Outcome, Learned) {
         match op {
-            Op::Send(sends) => self.send(sends).await,
             Op::Poll => self.poll_op().await,
-            Op::Txn { mops, abort } => self.txn(mops, *abort).await,
+            // A transactional producer sends only inside a transaction
+            // (outside one, librdkafka refuses: "Erroneous state"), so a
+            // send op of a transactional workload is a transaction of
+            // sends, as in Jepsen's client.
+            Op::Send(sends) if self.settings.txn => {
+                let mops: Vec<GenMop> = sends
+                    .iter()
+                    .map(|&(key, value)| GenMop::Send { key, value })
+                    .collect();
+                self.txn(F::Send, &mops, false).await
+            }
+            Op::Send(sends) => self.send(sends).await,
+            Op::Txn { mops, abort } => self.txn(F::Txn, mops, *abort).await,
             Op::Assign(keys) => (self.assign(keys), Learned::default()),
             Op::Subscribe(keys) => (self.subscribe(keys), Learned::default()),
         }
@@ -308,57 +467,9 @@ impl Client {
     }
 
     /// Enqueues the sends and waits for their delivery reports.
-    /// Returns per send: Ok(offset) (`None` when the broker does not say,
-    /// as with `acks=0`), or Err((definite, message)).
-    async fn deliver(&self, sends: &[(Key, Val)]) -> Vec<Result<Option<Offset>, (bool, String)>> {
-        let mut futs = Vec::with_capacity(sends.len());
-        let mut early: Vec<Option<(bool, String)>> = Vec::with_capacity(sends.len());
-        for &(key, value) in sends {
-            let topic = self.keymap.topic(key);
-            let (k, v) = (key.to_string(), value.to_string());
-            let record = FutureRecord::to(&topic)
-                .partition(self.keymap.partition(key))
-                .key(&k)
-                .payload(&v);
-            match self.producer.send_result(record) {
-                Ok(f) => {
-                    futs.push(Some(f));
-                    early.push(None);
-                }
-                Err((e, _)) => {
-                    futs.push(None);
-                    early.push(Some((true, e.to_string())));
-                }
-            }
-        }
-        let pending = join_all(futs.into_iter().map(|f| async move {
-            match f {
-                Some(f) => Some(f.await),
-                None => None,
-            }
-        }));
-        let results = match tokio::time::timeout(self.settings.op_timeout, pending).await {
-            Ok(r) => r,
-            Err(_) => {
-                return early
-                    .into_iter()
-                    .map(|e| {
-                        Err(e
-                            .unwrap_or((false, "timed out waiting for the delivery report".into())))
-                    })
-                    .collect()
-            }
-        };
-        results
-            .into_iter()
-            .zip(early)
-            .map(|(r, e)| match (r, e) {
-                (_, Some(e)) => Err(e),
-                (Some(Ok(Ok(d))), None) => Ok((d.offset >= 0).then_some(d.offset as Offset)),
-                (Some(Ok(Err((e, _)))), None) => Err((kafka_error_is_definite(&e), e.to_string())),
-                (Some(Err(_)), None) | (None, None) => Err((false, "delivery report lost".into())),
-            })
-            .collect()
+    async fn deliver(&self, sends: &[(Key, Val)]) -> Vec<Delivery> {
+        let pending = enqueue(&self.producer, &self.keymap, sends);
+        await_deliveries(pending, self.settings.op_timeout).await
     }
 
     async fn send(&mut self, sends: &[(Key, Val)]) -> (Outcome, Learned) {
@@ -369,46 +480,51 @@ impl Client {
             None,
         );
         let results = self.deliver(sends).await;
-        let mut learned = Learned::default();
-        let offsets: Vec<Option<Offset>> = results
-            .iter()
-            .map(|r| r.as_ref().ok().copied().flatten())
-            .collect();
-        let errors: Vec<&(bool, String)> =
-            results.iter().filter_map(|r| r.as_ref().err()).collect();
-        if errors.is_empty() {
-            for (i, &(k, _)) in sends.iter().enumerate() {
-                if let Some(o) = offsets[i] {
-                    learned.acked.push((k, o));
-                }
-            }
-            self.log(
-                EventType::Ok,
-                F::Send,
-                Self::send_mops(sends, Some(&offsets)),
-                None,
-            );
-            (Outcome::Ok, learned)
-        } else if errors.len() == sends.len() && errors.iter().all(|(definite, _)| *definite) {
-            self.log(
-                EventType::Fail,
-                F::Send,
-                Self::send_mops(sends, None),
-                Some(errors[0].1.clone()),
-            );
-            (Outcome::Fail, learned)
-        } else {
-            self.log(
-                EventType::Info,
-                F::Send,
-                Self::send_mops(sends, None),
-                Some(errors[0].1.clone()),
-            );
-            (Outcome::Info, learned)
+        let (kind, value, error, outcome, learned) = send_completion(sends, &results);
+        self.log(kind, F::Send, value, error);
+        (outcome, learned)
+    }
+
+    /// A send op of `process` (one of a pipelining worker's in-flight
+    /// slots, see [`crate::runner`]) through this client's producer: the
+    /// invoke is recorded and the records enqueued now, in call order; the
+    /// returned future awaits the delivery reports and records the
+    /// completion the moment they are in. No consumer notes are attached:
+    /// they belong to the client's own process.
+    pub fn send_detached(
+        &self,
+        process: u64,
+        sends: Vec<(Key, Val)>,
+    ) -> impl std::future::Future<Output = (Outcome, Learned)> + Send + 'static {
+        let rec = self.rec.clone();
+        let record = move |kind, value, error| {
+            rec.log(gregor_history::Event {
+                index: 0,
+                time: 0,
+                process: Process::Client(process),
+                kind,
+                f: F::Send,
+                value,
+                error,
+                extra: Vec::new(),
+            })
+        };
+        record(EventType::Invoke, Self::send_mops(&sends, None), None);
+        let pending = enqueue(&self.producer, &self.keymap, &sends);
+        let timeout = self.settings.op_timeout;
+        async move {
+            let results = await_deliveries(pending, timeout).await;
+            let (kind, value, error, outcome, learned) = send_completion(&sends, &results);
+            record(kind, value, error);
+            (outcome, learned)
         }
     }
 
-    /// Receives records until none arrives for a short while.
+    /// Waits up to `first_wait` for a record, then takes the records already
+    /// fetched without waiting again (at most 1000), as one Kafka `poll`
+    /// does. (Waiting for a quiet gap instead kept a poll open as long as
+    /// other workers kept writing: a poll took 20 ms at least and often
+    /// hundreds, and a worker spent most of its time in polls.)
     async fn receive(
         &mut self,
         first_wait: Duration,
@@ -447,7 +563,7 @@ impl Client {
                             m.offset()
                         )),
                     }
-                    wait = Duration::from_millis(20);
+                    wait = Duration::ZERO;
                 }
             }
         }
@@ -718,13 +834,15 @@ impl Client {
         )
     }
 
-    async fn txn(&mut self, mops: &[GenMop], abort: bool) -> (Outcome, Learned) {
+    /// Performs `mops` in one transaction, recorded as an op `f` (`txn`,
+    /// or `send` for a send op of a transactional workload).
+    async fn txn(&mut self, f: F, mops: &[GenMop], abort: bool) -> (Outcome, Learned) {
         let none = Self::txn_value(mops, &[], &[], false);
-        self.log(EventType::Invoke, F::Txn, none.clone(), None);
+        self.log(EventType::Invoke, f.clone(), none.clone(), None);
         if let Err(e) = self.blocking_txn(|p| p.begin_transaction()).await {
             self.log(
                 EventType::Fail,
-                F::Txn,
+                f.clone(),
                 none,
                 Some(format!("begin_transaction: {e}")),
             );
@@ -733,6 +851,7 @@ impl Client {
         let mut offsets = Vec::new();
         let mut reads = Vec::new();
         let mut learned = Learned::default();
+        let mut first = FirstReads::default();
         let mut failure: Option<(bool, String)> = None;
         for m in mops {
             match m {
@@ -754,6 +873,7 @@ impl Client {
                 }
                 GenMop::Poll => {
                     let (r, _) = self.receive(Duration::from_millis(100)).await;
+                    first.note(&r);
                     for (k, v) in &r {
                         if let Some(o) = v.iter().map(|(o, _)| *o).max() {
                             learned.read.push((*k, o));
@@ -780,7 +900,7 @@ impl Client {
             match self.blocking_txn(move |p| p.commit_transaction(t)).await {
                 Ok(()) => {
                     let v = Self::txn_value(mops, &offsets, &reads, true);
-                    self.log(EventType::Ok, F::Txn, v, None);
+                    self.log(EventType::Ok, f.clone(), v, None);
                     return (Outcome::Ok, learned);
                 }
                 Err(e) => failure = Some((false, format!("commit_transaction: {e}"))),
@@ -792,9 +912,12 @@ impl Client {
             .as_ref()
             .map(|f| f.1.clone())
             .unwrap_or_else(|| "aborted on purpose".into());
-        match self.blocking_txn(move |p| p.abort_transaction(t)).await {
+        let aborted = self.blocking_txn(move |p| p.abort_transaction(t)).await;
+        // Either way the reads did not count: read them again.
+        self.roll_back(&first).await;
+        match aborted {
             Ok(()) => {
-                self.log(EventType::Fail, F::Txn, none, Some(why));
+                self.log(EventType::Fail, f.clone(), none, Some(why));
                 (
                     Outcome::Fail,
                     Learned {
@@ -806,12 +929,48 @@ impl Client {
             Err(e) => {
                 self.log(
                     EventType::Info,
-                    F::Txn,
+                    f.clone(),
                     none,
                     Some(format!("{why}; abort_transaction: {e}")),
                 );
                 (Outcome::Info, Learned::default())
             }
+        }
+    }
+
+    /// Seeks the consumer back to the first offsets a failed op read, so
+    /// that the next read starts there; the positions follow. What happened
+    /// is noted on the op's completion (`client-notes`: `rolled-back-to`,
+    /// or `rollback-error`).
+    async fn roll_back(&mut self, first: &FirstReads) {
+        let targets = first.targets(&self.held);
+        if targets.is_empty() {
+            return;
+        }
+        let tpl = self.position_list(&targets);
+        let c = self.consumer.clone();
+        let timeout = self.settings.op_timeout;
+        let r = tokio::task::spawn_blocking(move || c.seek_partitions(tpl, timeout)).await;
+        let mut errors = Vec::new();
+        match r {
+            Ok(Ok(tpl)) => {
+                for e in tpl.elements() {
+                    if let Err(err) = e.error() {
+                        errors.push(format!("{}/{}: {err}", e.topic(), e.partition()));
+                    }
+                }
+            }
+            Ok(Err(e)) => errors.push(e.to_string()),
+            Err(e) => errors.push(e.to_string()),
+        }
+        let ctx = self.consumer.context();
+        if errors.is_empty() {
+            self.positions.extend(targets.iter().map(|(&k, &o)| (k, o)));
+            ctx.note(serde_json::json!({ "rolled-back-to": targets }));
+        } else {
+            ctx.note(
+                serde_json::json!({ "rollback-error": errors.join("; "), "targets": targets }),
+            );
         }
     }
 
@@ -890,4 +1049,70 @@ pub async fn final_reads(
         missing.retain(|k, target| read_high.get(k).is_none_or(|r| r < target));
     }
     Ok(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reads(pairs: &[(Key, &[(Offset, Val)])]) -> BTreeMap<Key, Vec<(Offset, Val)>> {
+        pairs.iter().map(|(k, r)| (*k, r.to_vec())).collect()
+    }
+
+    #[test]
+    fn a_failed_op_goes_back_to_the_first_offset_it_read_of_each_key() {
+        let mut first = FirstReads::default();
+        assert!(first.is_empty());
+        // Two polls in one transaction: key 1 read at 5..6, then 7; key 2
+        // only in the second poll.
+        first.note(&reads(&[(1, &[(5, 50), (6, 60)])]));
+        first.note(&reads(&[(1, &[(7, 70)]), (2, &[(3, 30)])]));
+        let held: BTreeSet<Key> = [1, 2].into_iter().collect();
+        assert_eq!(
+            first.targets(&held),
+            [(1, 5), (2, 3)].into_iter().collect::<BTreeMap<_, _>>()
+        );
+    }
+
+    #[test]
+    fn the_first_offset_is_the_first_returned_even_when_a_later_one_is_lower() {
+        // A consumer sent backwards within one op (an offset reset) must
+        // come back to where the op began, not to the lowest offset.
+        let mut first = FirstReads::default();
+        first.note(&reads(&[(4, &[(9, 90), (0, 1)])]));
+        first.note(&reads(&[(4, &[(1, 2)])]));
+        let held: BTreeSet<Key> = [4].into_iter().collect();
+        assert_eq!(first.targets(&held).get(&4), Some(&9));
+    }
+
+    #[test]
+    fn a_send_op_is_ok_only_if_every_send_was_acknowledged() {
+        let sends = [(1, 10), (2, 20)];
+        let (kind, _, err, outcome, learned) = send_completion(&sends, &[Ok(Some(5)), Ok(Some(7))]);
+        assert_eq!((kind, outcome, err), (EventType::Ok, Outcome::Ok, None));
+        assert_eq!(learned.acked, vec![(1, 5), (2, 7)]);
+        // All certainly refused: fail. One unknown among them: info.
+        let refused = || Err((true, "queue full".to_string()));
+        let (kind, ..) = send_completion(&sends, &[refused(), refused()]);
+        assert_eq!(kind, EventType::Fail);
+        let timed_out = Err((false, "timed out".to_string()));
+        let (kind, _, err, outcome, learned) = send_completion(&sends, &[Ok(Some(5)), timed_out]);
+        assert_eq!((kind, outcome), (EventType::Info, Outcome::Info));
+        assert_eq!(err.as_deref(), Some("timed out"));
+        assert!(
+            learned.acked.is_empty(),
+            "nothing learned from an unknown op"
+        );
+    }
+
+    #[test]
+    fn keys_no_longer_held_and_keys_never_read_are_not_sought() {
+        let mut first = FirstReads::default();
+        first.note(&reads(&[(1, &[(5, 50)]), (2, &[]), (3, &[(8, 80)])]));
+        let held: BTreeSet<Key> = [1, 2].into_iter().collect();
+        assert_eq!(
+            first.targets(&held),
+            [(1, 5)].into_iter().collect::<BTreeMap<_, _>>()
+        );
+    }
 }

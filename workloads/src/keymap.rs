@@ -2,7 +2,9 @@
 //!
 //! Key `k` lives in partition `k % P` of topic `prefix` when `k < P`, and of
 //! topic `prefix-{k / P}` otherwise (keys retired by the generator's write
-//! cap move on to fresh topics, created on demand).
+//! cap move on to fresh topics, created on demand). A run's prefix is
+//! `<topic.name>-<run id>` ([`crate::runid`]), so rotated topics keep the
+//! run id too.
 
 use std::collections::BTreeMap;
 

@@ -6,11 +6,13 @@
 //! - [`runner`]: many workers at a target rate until told to stop.
 //! - [`topic`]: topic creation through the admin API.
 //! - [`keymap`]: the key <-> topic-partition bijection.
+//! - [`runid`]: run ids, which name each run's topics and groups.
 //! - [`settings`]: librdkafka configuration from gregor's settings.
 
 pub mod client;
 pub mod generator;
 pub mod keymap;
+pub mod runid;
 pub mod runner;
 pub mod settings;
 pub mod topic;
@@ -18,6 +20,10 @@ pub mod topic;
 pub use client::{final_reads, Client, ClientError, Outcome};
 pub use generator::{GenConfig, GenMop, Generator, Op};
 pub use keymap::KeyMap;
+pub use runid::{RunId, DEFAULT_TOPIC_PREFIX};
 pub use runner::{run_workers, Progress, WorkloadConfig, WorkloadEnd};
 pub use settings::{ClientSettings, CommitMode};
-pub use topic::{ensure_topic, TopicError, TopicInfo, TopicSpec};
+pub use topic::{
+    delete_topics_and_groups, ensure_topic, list_runs, RunLeftovers, TopicError, TopicInfo,
+    TopicSpec,
+};

@@ -1,4 +1,18 @@
 //! Runs the client workers of a workload until told to stop.
+//!
+//! A worker performs one operation at a time under its process number,
+//! unless it pipelines (`pipeline` > 1): then it keeps up to `pipeline`
+//! send ops in flight on its producer. A process has at most one
+//! operation outstanding in a history, so each in-flight slot is a
+//! process of its own: the worker takes `pipeline` process numbers beside
+//! its own, sends under a free one, and takes the number back when that
+//! op's delivery reports are in (its completion is recorded then, by the
+//! task awaiting them, not when the worker next looks). A slot whose op
+//! ended `info` continues under a fresh number (Jepsen's rule). The
+//! worker's own process keeps doing everything else (assign, poll) while
+//! sends are in flight, so reads overlap writes as they would in an
+//! application. Transactions never pipeline: a transactional producer has
+//! one transaction open at a time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +49,8 @@ pub struct WorkloadConfig {
     /// Process number of the first worker (the others follow; renumbered
     /// processes come after all of them).
     pub first_process: u64,
+    /// Send ops each worker keeps in flight (1: one op at a time).
+    pub pipeline: u64,
 }
 
 /// Counters shared with progress displays.
@@ -75,6 +91,25 @@ struct Shared {
 }
 
 impl Shared {
+    /// Counts a completed op for progress displays.
+    fn count(&self, outcome: Outcome) {
+        let p = &self.progress;
+        p.ops.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Outcome::Ok => {
+                if p.ok.fetch_add(1, Ordering::Relaxed) == 0 {
+                    p.first_ok_ns.store(self.rec.now(), Ordering::Relaxed);
+                }
+            }
+            Outcome::Fail => {
+                p.fail.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Info => {
+                p.info.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn learn(&self, acked: &[(Key, Offset)], read: &[(Key, Offset)]) {
         self.gen
             .lock()
@@ -183,6 +218,70 @@ async fn renumber(
     Ok(Some(client))
 }
 
+/// The in-flight slots of a pipelining worker: one process number each.
+struct Slots {
+    /// Process numbers with no op outstanding.
+    free: Vec<u64>,
+    total: usize,
+    done_tx: tokio::sync::mpsc::UnboundedSender<(u64, Outcome)>,
+    done_rx: tokio::sync::mpsc::UnboundedReceiver<(u64, Outcome)>,
+}
+
+impl Slots {
+    fn new(shared: &Shared, n: u64) -> Slots {
+        let free: Vec<u64> = (0..n)
+            .map(|_| shared.next_process.fetch_add(1, Ordering::SeqCst))
+            .rev()
+            .collect();
+        let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+        Slots {
+            total: free.len(),
+            free,
+            done_tx,
+            done_rx,
+        }
+    }
+
+    /// A slot whose op completed is free again, under a fresh number if
+    /// the op ended `info`.
+    fn give_back(&mut self, shared: &Shared, process: u64, outcome: Outcome) {
+        let p = if outcome == Outcome::Info {
+            shared.next_process.fetch_add(1, Ordering::SeqCst)
+        } else {
+            process
+        };
+        self.free.push(p);
+    }
+
+    /// A free slot's process number, waiting for one if all are busy;
+    /// `None` if the run stops first.
+    async fn take(&mut self, shared: &Shared, stop: &mut watch::Receiver<bool>) -> Option<u64> {
+        while let Ok((p, o)) = self.done_rx.try_recv() {
+            self.give_back(shared, p, o);
+        }
+        loop {
+            if let Some(p) = self.free.pop() {
+                return Some(p);
+            }
+            tokio::select! {
+                Some((p, o)) = self.done_rx.recv() => self.give_back(shared, p, o),
+                _ = stop.changed() => return None,
+            }
+        }
+    }
+
+    /// Waits (up to `limit`) until no op is in flight.
+    async fn drain(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.free.len() < self.total {
+            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
+                Ok(Some((p, _))) => self.free.push(p),
+                _ => break,
+            }
+        }
+    }
+}
+
 async fn worker(
     shared: Arc<Shared>,
     worker: u64,
@@ -215,6 +314,8 @@ async fn worker(
         };
         client.perform(&first).await;
     }
+    let mut slots =
+        (cfg.pipeline > 1 && !cfg.settings.txn).then(|| Slots::new(&shared, cfg.pipeline));
     // Stagger workers so they do not all fire at once.
     let mut next = Instant::now() + interval.mul_f64(worker as f64 / cfg.concurrency.max(1) as f64);
     loop {
@@ -245,29 +346,38 @@ async fn worker(
             .unwrap_or_else(|p| p.into_inner())
             .next_op();
         shared.ensure_topics(&op).await;
+        if let (Some(slots), Op::Send(sends)) = (&mut slots, &op) {
+            let Some(process) = slots.take(&shared, &mut stop).await else {
+                break;
+            };
+            let done = client.send_detached(process, sends.clone());
+            let (sh, tx) = (shared.clone(), slots.done_tx.clone());
+            tokio::spawn(async move {
+                let (outcome, learned) = done.await;
+                sh.learn(&learned.acked, &learned.read);
+                sh.count(outcome);
+                let _ = tx.send((process, outcome));
+            });
+            continue;
+        }
         let (outcome, learned) = client.perform(&op).await;
         shared.learn(&learned.acked, &learned.read);
-        let p = &shared.progress;
-        p.ops.fetch_add(1, Ordering::Relaxed);
-        match outcome {
-            Outcome::Ok => {
-                if p.ok.fetch_add(1, Ordering::Relaxed) == 0 {
-                    p.first_ok_ns.store(shared.rec.now(), Ordering::Relaxed);
-                }
-            }
-            Outcome::Fail => {
-                p.fail.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Info => {
-                p.info.fetch_add(1, Ordering::Relaxed);
-                // Jepsen's convention: the client is considered crashed and
-                // the worker continues under a new process number.
-                match renumber(&shared, client, worker, &mut stop, false).await? {
-                    Some(c) => client = c,
-                    None => break,
-                }
+        shared.count(outcome);
+        if outcome == Outcome::Info {
+            // Jepsen's convention: the client is considered crashed and
+            // the worker continues under a new process number.
+            match renumber(&shared, client, worker, &mut stop, false).await? {
+                Some(c) => client = c,
+                None => break,
             }
         }
+    }
+    if let Some(slots) = &mut slots {
+        // Let the sends in flight complete (each within the op timeout),
+        // so that their completions are recorded.
+        slots
+            .drain(cfg.settings.op_timeout + Duration::from_secs(1))
+            .await;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 
+use crate::runid::RunId;
 use crate::settings::ClientSettings;
 
 /// What a topic should look like.
@@ -236,4 +237,111 @@ pub async fn ensure_topic(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// What a run left on a cluster: its topics and consumer groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunLeftovers {
+    pub run: RunId,
+    pub topics: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// The runs whose topics or groups carry `prefix` (see [`crate::runid`]),
+/// oldest first. Other topics and groups are never listed.
+pub fn list_runs(
+    settings: &ClientSettings,
+    prefix: &str,
+    timeout: Duration,
+) -> Result<Vec<RunLeftovers>, TopicError> {
+    let c: BaseConsumer = settings
+        .consumer_config()
+        .create()
+        .map_err(|e| TopicError::Other {
+            topic: prefix.into(),
+            message: e.to_string(),
+        })?;
+    let unreachable = |e: rdkafka::error::KafkaError| TopicError::Unreachable {
+        bootstrap: settings.bootstrap.clone(),
+        message: e.to_string(),
+    };
+    let md = c.fetch_metadata(None, timeout).map_err(unreachable)?;
+    let mut runs: BTreeMap<RunId, RunLeftovers> = BTreeMap::new();
+    fn entry(runs: &mut BTreeMap<RunId, RunLeftovers>, run: RunId) -> &mut RunLeftovers {
+        runs.entry(run.clone()).or_insert_with(|| RunLeftovers {
+            run,
+            topics: vec![],
+            groups: vec![],
+        })
+    }
+    for t in md.topics() {
+        if let Some(run) = RunId::of(prefix, t.name()) {
+            entry(&mut runs, run).topics.push(t.name().to_string());
+        }
+    }
+    let groups = c.fetch_group_list(None, timeout).map_err(unreachable)?;
+    for g in groups.groups() {
+        if let Some(run) = RunId::of(prefix, g.name()) {
+            entry(&mut runs, run).groups.push(g.name().to_string());
+        }
+    }
+    let mut out: Vec<RunLeftovers> = runs.into_values().collect();
+    for r in &mut out {
+        r.topics.sort();
+        r.groups.sort();
+    }
+    Ok(out)
+}
+
+/// Deletes these topics and consumer groups; returns one line per name that
+/// could not be deleted (empty: all gone).
+pub async fn delete_topics_and_groups(
+    settings: &ClientSettings,
+    topics: &[String],
+    groups: &[String],
+    timeout: Duration,
+) -> Result<Vec<String>, TopicError> {
+    let admin: AdminClient<DefaultClientContext> =
+        settings
+            .consumer_config()
+            .create()
+            .map_err(|e| TopicError::Other {
+                topic: topics.first().cloned().unwrap_or_default(),
+                message: e.to_string(),
+            })?;
+    let unreachable = |e: rdkafka::error::KafkaError| TopicError::Unreachable {
+        bootstrap: settings.bootstrap.clone(),
+        message: e.to_string(),
+    };
+    let opts = AdminOptions::new().operation_timeout(Some(timeout));
+    let mut failed = Vec::new();
+    if !topics.is_empty() {
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        for r in admin
+            .delete_topics(&names, &opts)
+            .await
+            .map_err(unreachable)?
+        {
+            if let Err((name, code)) = r {
+                if code != RDKafkaErrorCode::UnknownTopicOrPartition {
+                    failed.push(format!("topic {name}: {code}"));
+                }
+            }
+        }
+    }
+    if !groups.is_empty() {
+        let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+        for r in admin
+            .delete_groups(&names, &opts)
+            .await
+            .map_err(unreachable)?
+        {
+            if let Err((name, code)) = r {
+                if code != RDKafkaErrorCode::GroupIdNotFound {
+                    failed.push(format!("group {name}: {code}"));
+                }
+            }
+        }
+    }
+    Ok(failed)
 }
