@@ -559,10 +559,18 @@ impl<'h> Analyzer<'h> {
                                     (r.1, r.2, r.3) = (lo, lv, r.3.max(hi));
                                 }
                                 None => {
-                                    if op_reads.len() >= 7 {
-                                        op_read_idx.insert(slot, op_reads.len());
-                                    }
                                     op_reads.push((slot, lo, lv, hi));
+                                    match op_reads.len() {
+                                        // From the 8th key on, lookups use the index:
+                                        // it must hold every key the op read so far.
+                                        8 => op_read_idx.extend(
+                                            op_reads.iter().enumerate().map(|(i, r)| (r.0, i)),
+                                        ),
+                                        n if n > 8 => {
+                                            op_read_idx.insert(slot, n - 1);
+                                        }
+                                        _ => {}
+                                    }
                                 }
                             }
                             if st.subscribed {
@@ -575,7 +583,7 @@ impl<'h> Analyzer<'h> {
                     _ => {}
                 }
             }
-            if op_reads.len() >= 7 {
+            if !op_read_idx.is_empty() {
                 op_read_idx.clear();
             }
             if matches!(e.kind, EventType::Ok | EventType::Info) {
