@@ -83,10 +83,17 @@ pub enum Fault {
     /// Targets restarted with their wall clock shifted by `clock-skew` seconds
     /// (libfaketime; the monotonic clock is left alone).
     ClockSkew,
+    /// The leader of key 0's partition loses its followers (the other
+    /// brokers' links to it blackholed, clients still reach it) for the
+    /// first half of the duration, so its ISR shrinks to itself while it
+    /// keeps acknowledging; then it is killed, the links heal, and it is
+    /// restarted at the end. With unclean election on, a stale follower
+    /// takes over and the old leader truncates what only it had.
+    LaggingLeaderKill,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 15] = [
         Fault::Kill,
         Fault::Stop,
         Fault::Pause,
@@ -101,10 +108,11 @@ impl Fault {
         Fault::Reset,
         Fault::Blackhole,
         Fault::ClockSkew,
+        Fault::LaggingLeaderKill,
     ];
 
     /// Every fault name `--nemesis` and `nemesis.faults` accept.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "kill",
         "stop",
         "pause",
@@ -119,6 +127,7 @@ impl Fault {
         "reset",
         "blackhole",
         "clock-skew",
+        "lagging-leader-kill",
     ];
 
     pub fn parse(s: &str) -> Option<Fault> {
@@ -134,7 +143,11 @@ impl Fault {
     pub fn needs_proxy(self) -> bool {
         matches!(
             self,
-            Fault::Delay | Fault::Bandwidth | Fault::Reset | Fault::Blackhole
+            Fault::Delay
+                | Fault::Bandwidth
+                | Fault::Reset
+                | Fault::Blackhole
+                | Fault::LaggingLeaderKill
         )
     }
 
@@ -452,6 +465,12 @@ impl NemesisConfig {
                 reason,
             })
         };
+        if kind.is_tansu() && self.faults.contains(&Fault::LaggingLeaderKill) {
+            return refuse(
+                "lagging-leader-kill",
+                "not applicable to tansu: its brokers do not replicate to each other".into(),
+            );
+        }
         let controller = self.faults.contains(&Fault::ControllerKill)
             || (self.target == Target::Controller && !self.faults.is_empty());
         if controller && kind.is_tansu() {
@@ -648,6 +667,28 @@ impl Breakage {
                 self.apply_partition(fault, nodes, cfg.partition, seed)
             }
             Fault::ClockSkew => self.apply_clock_skew(nodes, cfg.clock_skew),
+            Fault::LaggingLeaderKill => {
+                // Its first step; `lagging_leader_kill` does the rest.
+                let peers = LinkSettings {
+                    scope: LinkScope::Peers,
+                    ..cfg.link.clone()
+                };
+                self.apply_link(Fault::Blackhole, nodes, &peers)
+            }
+        }
+    }
+
+    /// The second half of [`Fault::LaggingLeaderKill`]: kill the (now
+    /// lagging-free) leader, then let its peers' links heal, so a stale
+    /// follower is all that is left to elect.
+    pub fn lagging_leader_kill(&mut self, nodes: &[usize]) {
+        self.apply_process(Fault::LeaderKill, nodes);
+        if let Some(nodes) = self.links.remove(Fault::Blackhole.name()) {
+            if let Some(net) = &self.net {
+                net.heal_links();
+            }
+            let names = self.names(&nodes);
+            record(&self.rec, "stop-blackhole", names, None);
         }
     }
 
@@ -1010,18 +1051,31 @@ pub fn run(
             break;
         }
         let target = match fault {
-            Fault::LeaderKill | Fault::LeaderPause | Fault::LeaderPartition => Target::Leader,
+            Fault::LeaderKill
+            | Fault::LeaderPause
+            | Fault::LeaderPartition
+            | Fault::LaggingLeaderKill => Target::Leader,
             Fault::ControllerKill => Target::Controller,
             _ => cfg.target.clone(),
         };
         if fault == Fault::RollingRestart {
             breakage.rolling_restart(&stop);
+        } else if fault == Fault::LaggingLeaderKill {
+            let nodes = resolve(&target, &cfg, &cluster, &mut rng);
+            breakage.apply(fault, &nodes, &cfg, 0);
+            if nap(&stop, duration / 2) {
+                break;
+            }
+            if !nodes.is_empty() {
+                breakage.lagging_leader_kill(&nodes);
+            }
         } else {
             let nodes = resolve(&target, &cfg, &cluster, &mut rng);
             let seed = rng.random();
             breakage.apply(fault, &nodes, &cfg, seed);
         }
-        let stopped = nap(&stop, duration);
+        let lag_half = if fault == Fault::LaggingLeaderKill { 2 } else { 1 };
+        let stopped = nap(&stop, duration / lag_half);
         breakage.heal_all();
         if stopped {
             break;

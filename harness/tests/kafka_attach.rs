@@ -25,12 +25,7 @@ mod common;
 use common::{describe, repo};
 
 fn bootstrap() -> String {
-    std::env::var("GREGOR_TEST_KAFKA_BOOTSTRAP").unwrap_or_else(|_| {
-        panic!(
-            "GREGOR_TEST_KAFKA_BOOTSTRAP is not set: these tests need a running Apache Kafka \
-             cluster, e.g. GREGOR_TEST_KAFKA_BOOTSTRAP=127.0.0.1:29200,127.0.0.1:29201,127.0.0.1:29202"
-        )
-    })
+    common::shared_kafka()
 }
 
 struct Run {

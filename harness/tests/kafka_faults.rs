@@ -117,7 +117,8 @@ fn acks_1_with_a_paused_leader_loses_acknowledged_writes_and_gregor_finds_them()
     let r = run_yaml(
         "kafka-acks1-leader-pause",
         "seed: 5\ntime-limit: 50\ntopic: {partitions: 3}\n\
-         workload: {concurrency: 30, rate: 3000, keys: 3, op-timeout: 40, final-time-limit: 90}\n\
+         workload: {concurrency: 4, pipeline: 32, rate: 5000, keys: 3, mix: {send: 4, poll: 1}, \
+                    op-timeout: 40, final-time-limit: 90}\n\
          client: {acks: \"1\", idempotence: false}\n\
          nemesis: {faults: [leader-pause], interval: 22, duration: 15, jitter: 0}\n",
     );
@@ -190,4 +191,72 @@ fn transactions_under_leader_kill_keep_read_committed_isolation() {
         r.bad_types(),
         r.describe()
     );
+}
+
+#[test]
+fn unclean_leader_election_after_the_isr_shrank_to_the_leader_loses_acknowledged_writes() {
+    // acks=1, min ISR 1, unclean election on (the controller runs it every
+    // second instead of every 5 minutes). The leader's followers are cut
+    // off (their links to it blackholed) until the ISR is the leader alone,
+    // it keeps acknowledging, then it is killed: only a stale follower is
+    // left, the controller elects it uncleanly, and the old leader
+    // truncates what only it had when it comes back.
+    let r = run_yaml(
+        "kafka-unclean-election",
+        "seed: 13\ntime-limit: 60\n\
+         cluster: {broker-configs: {unclean.leader.election.enable: \"true\", \
+                   unclean.leader.election.interval.ms: \"1000\", replica.lag.time.max.ms: \"4000\"}}\n\
+         topic: {partitions: 1, replication: 3, \
+                 configs: {min.insync.replicas: \"1\", unclean.leader.election.enable: \"true\"}}\n\
+         workload: {concurrency: 4, pipeline: 8, rate: 1000, keys: 1, mix: {send: 4, poll: 1}, \
+                    op-timeout: 20, final-time-limit: 90}\n\
+         client: {acks: \"1\", idempotence: false}\n\
+         nemesis: {faults: [lagging-leader-kill], interval: 30, duration: 24, jitter: 0}\n",
+    );
+    let fs = r.nemesis_fs();
+    for f in ["start-blackhole", "kill", "stop-blackhole", "start"] {
+        assert!(fs.iter().any(|x| x == f), "no {f} in {fs:?}");
+    }
+    let found = r.count("lost-write") + r.count("inconsistent-offsets");
+    eprintln!(
+        "unclean election finding: lost-write {} (e.g. {}), inconsistent-offsets {} (e.g. {}) of {} acknowledged",
+        r.count("lost-write"),
+        r.witness("lost-write"),
+        r.count("inconsistent-offsets"),
+        r.witness("inconsistent-offsets"),
+        r.stat("acknowledged")
+    );
+    assert!(found > 0, "no loss found\n{}", r.describe());
+}
+
+#[test]
+fn every_other_fault_heals_on_kafka_and_safe_settings_lose_nothing() {
+    // stop, pause, rolling restart, controller kill, link faults on client
+    // links and a network partition of random halves, in turn.
+    let r = run_yaml(
+        "kafka-every-fault",
+        "seed: 17\ntime-limit: 80\n\
+         workload: {concurrency: 4, rate: 80, keys: 4, op-timeout: 20, final-time-limit: 90}\n\
+         nemesis: {faults: [stop, pause, rolling-restart, controller-kill, bandwidth, reset, \
+                   blackhole, partition], partition: random-halves, interval: 9, duration: 4, \
+                   jitter: 0, bandwidth: 20000}\n",
+    );
+    let fs = r.nemesis_fs();
+    for f in [
+        "stop",
+        "pause",
+        "resume",
+        "kill",
+        "start",
+        "start-bandwidth",
+        "stop-bandwidth",
+        "start-reset",
+        "start-blackhole",
+        "start-partition",
+        "stop-partition",
+    ] {
+        assert!(fs.iter().any(|x| x == f), "no {f} in {fs:?}\n{}", r.describe());
+    }
+    assert_no_loss(&r);
+    assert!(r.bad_types().is_empty(), "{:?}\n{}", r.bad_types(), r.describe());
 }

@@ -1,16 +1,20 @@
 //! Every producer and consumer mode of the workload, run by the `gregor`
-//! binary against a healthy one-broker tansu cluster (shared-SQLite kind,
-//! no faults): acks 0 / 1 / all, idempotence on and off, assign and
+//! binary against two healthy clusters, no faults: a one-broker tansu
+//! cluster of its own (module `tansu`, base ports in 19800-19999), and the
+//! shared 3-node Apache Kafka cluster that `scripts/test.sh` starts (module
+//! `kafka`, `GREGOR_TEST_KAFKA_BOOTSTRAP`; every run has a topic and groups
+//! of its own). Modes: acks 0 / 1 / all, idempotence on and off, assign and
 //! subscribe, commit none / auto / sync / async, transactions, deliberate
 //! client crashes, key rotation, and topic settings the cluster cannot
 //! satisfy.
 //!
-//! Each test writes its own scenario (its own base port in 19800-19999),
-//! runs it in its own temporary store, and asserts that the history is well
-//! formed and that the checkers pass. Where tansu mishandles a feature, the
-//! test pins the broker's actual behaviour and says so ("tansu finding").
+//! Each test writes its own scenario, runs it in its own temporary store,
+//! and asserts that the history is well formed and that the checkers pass.
+//! Where tansu mishandles a feature, the test pins the broker's actual
+//! behaviour and says so ("tansu finding").
 //!
-//! They need the tansu binary (see run_embedded.rs) and fail loudly without.
+//! The tansu tests need the tansu binary, the Kafka tests the shared
+//! cluster; both fail loudly without.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -127,18 +131,46 @@ fn tail(s: &str, n: usize) -> &str {
     &s[start..]
 }
 
-/// Runs `gregor run` on a scenario made of `yaml` plus a one-broker tansu
-/// cluster on `port`, no faults, unless `yaml` says otherwise.
-fn run(name: &str, port: u16, yaml: &str) -> Run {
-    assert!(
-        gregor_deploy::find_tansu().is_some(),
-        "tansu is not installed: run `bash .ci/install-tansu` first"
-    );
+/// Where a mode runs: a one-broker tansu cluster of its own on a base
+/// port, or the shared Apache Kafka cluster.
+#[derive(Clone, Copy, Debug)]
+enum On {
+    Tansu(u16),
+    Kafka,
+}
+
+impl On {
+    /// The scenario's `cluster:` line.
+    fn cluster(self) -> String {
+        match self {
+            On::Tansu(port) => {
+                assert!(
+                    gregor_deploy::find_tansu().is_some(),
+                    "tansu is not installed: run `bash scripts/deps.sh --tansu` first"
+                );
+                format!("cluster: {{kind: tansu, brokers: 1, base-port: {port}}}\n")
+            }
+            On::Kafka => format!("cluster: {{bootstrap: \"{}\"}}\n", common::shared_kafka()),
+        }
+    }
+
+    /// Brokers in the cluster.
+    fn brokers(self) -> u32 {
+        match self {
+            On::Tansu(_) => 1,
+            On::Kafka => 3,
+        }
+    }
+}
+
+/// Runs `gregor run` on a scenario made of `yaml` plus the cluster `on`,
+/// no faults, unless `yaml` says otherwise.
+fn run(on: On, name: &str, yaml: &str) -> Run {
     let store = tempfile::tempdir().unwrap();
     let scenario = store.path().join(format!("{name}.yaml"));
     let mut text = format!("name: {name}\nseed: 5\n");
     if !yaml.contains("cluster:") {
-        text += &format!("cluster: {{kind: tansu, brokers: 1, base-port: {port}}}\n");
+        text += &on.cluster();
     }
     if !yaml.contains("nemesis:") {
         text += "nemesis: {faults: []}\n";
@@ -229,10 +261,10 @@ fn assert_well_formed(r: &Run) {
 
 const WORKLOAD: &str = "concurrency: 3, rate: 60, keys: 3, final-time-limit: 20";
 
-fn plain_run(name: &str, port: u16, client: &str) -> Run {
+fn plain_run(on: On, name: &str, client: &str) -> Run {
     run(
+        on,
         name,
-        port,
         &format!("workload: {{{WORKLOAD}}}\nclient: {{{client}}}\n"),
     )
 }
@@ -254,9 +286,8 @@ fn assert_sends_and_reads(r: &Run) {
 
 // ------------------------------------------------------------------ acks
 
-#[test]
-fn acks_all_with_idempotence_is_valid_and_every_send_has_an_offset() {
-    let r = plain_run("acks-all-idem", 19800, "acks: all, idempotence: true");
+fn acks_all_with_idempotence_is_valid_and_every_send_has_an_offset(on: On) {
+    let r = plain_run(on, "acks-all-idem", "acks: all, idempotence: true");
     assert_sends_and_reads(&r);
     let offsets = r.ok_send_offsets();
     assert!(offsets.iter().all(Option::is_some), "{offsets:?}");
@@ -265,26 +296,23 @@ fn acks_all_with_idempotence_is_valid_and_every_send_has_an_offset() {
     assert_eq!(r.count(F::Send, EventType::Info), 0, "{}", r.describe());
 }
 
-#[test]
-fn acks_all_without_idempotence_is_valid() {
-    let r = plain_run("acks-all-plain", 19810, "acks: all, idempotence: false");
+fn acks_all_without_idempotence_is_valid(on: On) {
+    let r = plain_run(on, "acks-all-plain", "acks: all, idempotence: false");
     assert_sends_and_reads(&r);
     assert!(r.ok_send_offsets().iter().all(Option::is_some));
     assert!(!r.meta.client.idempotence);
 }
 
-#[test]
-fn acks_1_is_valid_and_every_send_has_an_offset() {
-    let r = plain_run("acks-1", 19820, "acks: '1', idempotence: false");
+fn acks_1_is_valid_and_every_send_has_an_offset(on: On) {
+    let r = plain_run(on, "acks-1", "acks: '1', idempotence: false");
     assert_sends_and_reads(&r);
     assert!(r.ok_send_offsets().iter().all(Option::is_some));
     assert_eq!(r.meta.client.acks, "1");
 }
 
-#[test]
-fn acks_0_sends_have_no_offsets_and_final_reads_still_find_every_value() {
+fn acks_0_sends_have_no_offsets_and_final_reads_still_find_every_value(on: On) {
     // Idempotence is off by default with acks 0 (librdkafka needs acks=all).
-    let r = plain_run("acks-0", 19830, "acks: '0'");
+    let r = plain_run(on, "acks-0", "acks: '0'");
     assert!(!r.meta.client.idempotence);
     assert_sends_and_reads(&r);
     let offsets = r.ok_send_offsets();
@@ -314,9 +342,8 @@ fn acks_0_with_idempotence_is_refused_before_the_run() {
 
 // -------------------------------------------------------------- consumers
 
-#[test]
-fn subscribe_without_commits_is_valid_and_records_rebalances() {
-    let r = plain_run("subscribe", 19850, "sub-via: subscribe, commit: none");
+fn subscribe_without_commits_is_valid_and_records_rebalances(on: On) {
+    let r = plain_run(on, "subscribe", "sub-via: subscribe, commit: none");
     assert_sends_and_reads(&r);
     assert!(r.count(F::Subscribe, EventType::Ok) >= 3);
     let assigned = r
@@ -336,9 +363,8 @@ fn subscribe_without_commits_is_valid_and_records_rebalances() {
     assert_eq!(logged, assigned);
 }
 
-#[test]
-fn assign_with_sync_commits_records_commits_and_committed_offsets() {
-    let r = plain_run("assign-sync", 19860, "sub-via: assign, commit: sync");
+fn assign_with_sync_commits_records_commits_and_committed_offsets(on: On) {
+    let r = plain_run(on, "assign-sync", "sub-via: assign, commit: sync");
     assert_sends_and_reads(&r);
     let commits = r.count(F::Commit, EventType::Ok);
     let fetched = r.count(F::Committed, EventType::Ok);
@@ -347,9 +373,8 @@ fn assign_with_sync_commits_records_commits_and_committed_offsets() {
     assert_committed_follow_commits(&r);
 }
 
-#[test]
-fn subscribe_with_sync_commits_records_commits_and_committed_offsets() {
-    let r = plain_run("subscribe-sync", 19870, "sub-via: subscribe, commit: sync");
+fn subscribe_with_sync_commits_records_commits_and_committed_offsets(on: On) {
+    let r = plain_run(on, "subscribe-sync", "sub-via: subscribe, commit: sync");
     assert_sends_and_reads(&r);
     assert!(r.count(F::Commit, EventType::Ok) >= 5, "{}", r.describe());
     assert!(
@@ -392,11 +417,8 @@ fn assert_committed_follow_commits(r: &Run) {
     assert!(checked >= 5, "too few committed offsets fetched: {checked}");
 }
 
-#[test]
-fn subscribe_with_async_commits_notes_their_results() {
-    let r = plain_run(
-        "subscribe-async",
-        19880,
+fn subscribe_with_async_commits_notes_their_results(on: On) {
+    let r = plain_run(on, "subscribe-async",
         "sub-via: subscribe, commit: async",
     );
     assert_sends_and_reads(&r);
@@ -416,9 +438,8 @@ fn subscribe_with_async_commits_notes_their_results() {
     );
 }
 
-#[test]
-fn subscribe_with_auto_commit_is_valid() {
-    let r = plain_run("subscribe-auto", 19890, "sub-via: subscribe, commit: auto");
+fn subscribe_with_auto_commit_is_valid(on: On) {
+    let r = plain_run(on, "subscribe-auto", "sub-via: subscribe, commit: auto");
     assert_sends_and_reads(&r);
     assert!(r.meta.client.auto_commit);
     assert_eq!(
@@ -433,9 +454,7 @@ fn an_op_that_outlives_its_timeout_is_info_and_the_worker_goes_on_renumbered() {
     // The only broker is paused (SIGSTOP) for 2 s every 4 s; ops time out
     // after 1 s. The 2 s between pauses leave room, even on a loaded CI
     // machine, for the renumbered clients to get sends acknowledged.
-    let r = run(
-        "op-timeout",
-        19945,
+    let r = run(On::Tansu(19945), "op-timeout",
         &format!(
             "workload: {{{WORKLOAD}, op-timeout: 1}}\n\
              nemesis: {{faults: [pause], interval: 4, duration: 2, jitter: 0}}\n"
@@ -481,9 +500,7 @@ fn an_op_that_outlives_its_timeout_is_info_and_the_worker_goes_on_renumbered() {
 
 #[test]
 fn transactions_with_read_committed() {
-    let r = run(
-        "txn",
-        19900,
+    let r = run(On::Tansu(19900), "txn",
         "workload: {concurrency: 3, rate: 40, keys: 3, txn: true, final-time-limit: 20}\n\
          client: {isolation-level: read_committed}\n",
     );
@@ -558,11 +575,8 @@ fn transactions_with_read_committed() {
 
 // ------------------------------------------------------- workload features
 
-#[test]
-fn crash_clients_recreates_clients_under_new_process_numbers() {
-    let r = run(
-        "crash-clients",
-        19910,
+fn crash_clients_recreates_clients_under_new_process_numbers(on: On) {
+    let r = run(on, "crash-clients",
         &format!("workload: {{{WORKLOAD}, crash-clients: 2}}\n"),
     );
     assert_sends_and_reads(&r);
@@ -580,11 +594,8 @@ fn crash_clients_recreates_clients_under_new_process_numbers() {
     assert!(processes.len() > 3 + crashes.len() - 1, "{processes:?}");
 }
 
-#[test]
-fn key_rotation_creates_new_topics_on_demand() {
-    let r = run(
-        "rotation",
-        19920,
+fn key_rotation_creates_new_topics_on_demand(on: On) {
+    let r = run(on, "rotation",
         "workload: {concurrency: 3, rate: 80, keys: 2, max-writes-per-key: 20, final-time-limit: 20}\n\
          topic: {partitions: 2}\n",
     );
@@ -632,21 +643,23 @@ fn run_refused(name: &str, yaml: &str) -> Output {
         .expect("gregor runs")
 }
 
-#[test]
-fn a_replication_factor_above_the_brokers_is_a_clear_error() {
-    // tansu finding: tansu 0.6 accepts CreateTopics with replication
-    // factor 5 on a one-broker cluster and then reports 5 replicas per
-    // partition in Metadata; gregor refuses it itself (exit 3, before any
-    // workload) rather than certify a replication that cannot exist.
+/// tansu finding: tansu 0.6 accepts CreateTopics with replication factor 5
+/// on a one-broker cluster and then reports 5 replicas per partition in
+/// Metadata; gregor refuses it itself (exit 3, before any workload) rather
+/// than certify a replication that cannot exist. Kafka refuses it too.
+fn a_replication_factor_above_the_brokers_is_a_clear_error(on: On) {
     let out = run_refused(
         "rf",
-        "time-limit: 5\ncluster: {kind: tansu, brokers: 1, base-port: 19930}\n\
-         nemesis: {faults: []}\ntopic: {replication: 5}\n",
+        &format!(
+            "time-limit: 5\n{}nemesis: {{faults: []}}\ntopic: {{replication: 5}}\n",
+            on.cluster()
+        ),
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("replication factor 5") && err.contains("only 1 broker"),
+        err.contains("replication factor 5")
+            && err.contains(&format!("only {} broker", on.brokers())),
         "{err}"
     );
 }
@@ -667,11 +680,8 @@ fn a_librdkafka_property_it_rejects_is_a_clear_error_before_the_workload() {
     assert!(!err.contains("client process died"), "{err}");
 }
 
-#[test]
-fn topic_configs_and_an_explicit_replication_factor_are_accepted_and_recorded() {
-    let r = run(
-        "topic-configs",
-        19940,
+fn topic_configs_and_an_explicit_replication_factor_are_accepted_and_recorded(on: On) {
+    let r = run(on, "topic-configs",
         &format!(
             "workload: {{{WORKLOAD}}}\n\
              topic: {{replication: 1, configs: {{min.insync.replicas: '1', retention.ms: '3600000'}}}}\n"
@@ -679,4 +689,79 @@ fn topic_configs_and_an_explicit_replication_factor_are_accepted_and_recorded() 
     );
     assert_sends_and_reads(&r);
     assert_eq!(r.meta.extra["replication-factor"], serde_json::json!(1));
+}
+
+// ------------------------------------------------------------ Kafka only
+
+fn transactions_commit_and_abort_with_read_committed(on: On) {
+    let r = run(
+        on,
+        "txn-kafka",
+        "workload: {concurrency: 3, rate: 40, keys: 3, txn: true, abort-probability: 0.3, \
+                    final-time-limit: 30}\n\
+         client: {isolation-level: read_committed}\n",
+    );
+    assert!(r.meta.client.txn);
+    let ok = r.count(F::Txn, EventType::Ok);
+    let aborted = r.count(F::Txn, EventType::Fail);
+    assert!(ok >= 10, "{ok} committed\n{}", r.describe());
+    assert!(aborted >= 1, "no transaction aborted\n{}", r.describe());
+    // read_committed never returns a value of an aborted transaction.
+    let aborted_values: std::collections::BTreeSet<(u64, u64)> = r
+        .client_events()
+        .filter(|e| e.f == F::Txn && e.kind == EventType::Fail)
+        .flat_map(|e| e.mops().iter())
+        .filter_map(|m| match m {
+            Mop::Send { key, value, .. } => Some((*key, *value)),
+            _ => None,
+        })
+        .collect();
+    let read: Vec<(u64, u64)> = r
+        .client_events()
+        .filter(|e| e.kind == EventType::Ok)
+        .flat_map(|e| e.mops().iter())
+        .flat_map(|m| match m {
+            Mop::Poll { reads: Some(reads) } => reads
+                .iter()
+                .flat_map(|(k, pairs)| pairs.iter().map(move |(_, v)| (*k, *v)))
+                .collect(),
+            _ => vec![],
+        })
+        .filter(|kv| aborted_values.contains(kv))
+        .collect();
+    assert!(read.is_empty(), "aborted values read: {read:?}");
+    r.assert_valid();
+}
+
+/// Each mode as two tests: `tansu::NAME` on its own one-broker tansu
+/// cluster (base port given), `kafka::NAME` on the shared Kafka cluster.
+macro_rules! on_both {
+    ($($name:ident = $port:expr;)*) => {
+        mod tansu {
+            $( #[test] fn $name() { super::$name(super::On::Tansu($port)) } )*
+        }
+        mod kafka {
+            $( #[test] fn $name() { super::$name(super::On::Kafka) } )*
+            #[test]
+            fn transactions_commit_and_abort_with_read_committed() {
+                super::transactions_commit_and_abort_with_read_committed(super::On::Kafka)
+            }
+        }
+    };
+}
+
+on_both! {
+    acks_all_with_idempotence_is_valid_and_every_send_has_an_offset = 19800;
+    acks_all_without_idempotence_is_valid = 19810;
+    acks_1_is_valid_and_every_send_has_an_offset = 19820;
+    acks_0_sends_have_no_offsets_and_final_reads_still_find_every_value = 19830;
+    subscribe_without_commits_is_valid_and_records_rebalances = 19850;
+    assign_with_sync_commits_records_commits_and_committed_offsets = 19860;
+    subscribe_with_sync_commits_records_commits_and_committed_offsets = 19870;
+    subscribe_with_async_commits_notes_their_results = 19880;
+    subscribe_with_auto_commit_is_valid = 19890;
+    crash_clients_recreates_clients_under_new_process_numbers = 19910;
+    key_rotation_creates_new_topics_on_demand = 19920;
+    topic_configs_and_an_explicit_replication_factor_are_accepted_and_recorded = 19940;
+    a_replication_factor_above_the_brokers_is_a_clear_error = 19930;
 }

@@ -1,6 +1,8 @@
 //! End-to-end runs of the `gregor` binary against the embedded tansu
-//! cluster. They need the tansu binary (CI installs it; `find_tansu` looks
-//! at $GREGOR_TANSU, PATH and ~/.cargo/bin) and fail loudly without it.
+//! cluster, and `gregor cluster up/status/down` of both cluster kinds.
+//! The tansu tests need the tansu binary (`scripts/deps.sh --tansu`;
+//! `find_tansu` looks at $GREGOR_TANSU, PATH and ~/.cargo/bin) and fail
+//! loudly without it. Runs on Apache Kafka are in kafka_faults.rs.
 
 mod common;
 use common::{describe, repo};
@@ -188,11 +190,24 @@ fn a_killed_memory_broker_loses_acknowledged_writes_and_gregor_says_so() {
 }
 
 #[test]
-fn cluster_up_is_idempotent_and_down_stops_exactly_its_brokers() {
+fn cluster_up_is_idempotent_and_down_stops_exactly_its_kafka_nodes() {
+    cluster_up_down("kafka", "19450");
+}
+
+#[test]
+fn cluster_up_is_idempotent_and_down_stops_exactly_its_tansu_brokers() {
+    assert!(
+        gregor_deploy::find_tansu().is_some(),
+        "tansu is not installed: run `bash scripts/deps.sh --tansu` first"
+    );
+    cluster_up_down("tansu", "19470");
+}
+
+fn cluster_up_down(kind: &str, port: &str) {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("c");
     let dir_s = dir.to_str().unwrap();
-    let up = plain(&["cluster", "up", "--dir", dir_s, "--base-port", "19450"]);
+    let up = plain(&["cluster", "up", "--cluster", kind, "--dir", dir_s, "--base-port", port]);
     assert_eq!(up.status.code(), Some(0), "{}", describe(&up));
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap()).unwrap();
@@ -203,7 +218,7 @@ fn cluster_up_is_idempotent_and_down_stops_exactly_its_brokers() {
         .filter_map(|n| n["pid"].as_u64())
         .collect();
     assert_eq!(pids.len(), 3, "three brokers: {state:#}");
-    let again = plain(&["cluster", "up", "--dir", dir_s, "--base-port", "19450"]);
+    let again = plain(&["cluster", "up", "--cluster", kind, "--dir", dir_s, "--base-port", port]);
     assert_eq!(again.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already up"),
@@ -223,31 +238,4 @@ fn cluster_up_is_idempotent_and_down_stops_exactly_its_brokers() {
             "broker pid {p} still alive after down"
         );
     }
-}
-
-/// Runs only where Apache Kafka is installed (`KAFKA_HOME`): a KRaft
-/// cluster of 3 nodes, 20 s with broker kills, must be valid.
-#[test]
-fn a_run_with_broker_kills_on_apache_kafka_is_valid_when_kafka_home_is_set() {
-    let Ok(home) = std::env::var("KAFKA_HOME") else {
-        eprintln!("skipped: KAFKA_HOME is not set (Apache Kafka is not installed here)");
-        return;
-    };
-    let store = tempfile::tempdir().unwrap();
-    let yaml = store.path().join("kafka.yaml");
-    std::fs::write(
-        &yaml,
-        format!(
-            "name: kafka-kill\nseed: 3\ntime-limit: 20\n\
-             cluster: {{kind: kafka, brokers: 3, kafka-home: \"{home}\", base-port: 19550}}\n\
-             topic: {{replication: 3, configs: {{min.insync.replicas: \"2\"}}}}\n\
-             workload: {{concurrency: 4, rate: 100, keys: 4, final-time-limit: 60}}\n\
-             nemesis: {{faults: [kill], interval: 6, duration: 3}}\n"
-        ),
-    )
-    .unwrap();
-    let out = gregor(&["run", yaml.to_str().unwrap()], store.path());
-    let r = results(store.path());
-    assert_eq!(out.status.code(), Some(0), "{}\n{r:#}", describe(&out));
-    assert_eq!(r["valid"], serde_json::json!(true));
 }
