@@ -331,6 +331,22 @@ impl Cluster {
         }
     }
 
+    /// Resident memory of node `node`'s process, in bytes (`VmRSS`), while it runs.
+    pub fn rss_bytes(&self, node: usize) -> Option<u64> {
+        let n = self.nodes.get(node)?;
+        let p = n.process().filter(|p| p.is_alive())?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid)).ok()?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    }
+
     /// The node index of the active KRaft controller (the metadata quorum's
     /// leader, from DescribeQuorum), asked of the running nodes in turn.
     /// None for tansu or when no node answers.

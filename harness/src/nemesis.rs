@@ -1074,7 +1074,11 @@ pub fn run(
             let seed = rng.random();
             breakage.apply(fault, &nodes, &cfg, seed);
         }
-        let lag_half = if fault == Fault::LaggingLeaderKill { 2 } else { 1 };
+        let lag_half = if fault == Fault::LaggingLeaderKill {
+            2
+        } else {
+            1
+        };
         let stopped = nap(&stop, duration / lag_half);
         breakage.heal_all();
         if stopped {

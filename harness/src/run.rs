@@ -477,6 +477,15 @@ async fn run_on(
     };
     meta.extra
         .insert("run-id".into(), serde_json::json!(run_id.as_str()));
+    if let Some(c) = &target.cluster {
+        let c = c.lock().unwrap_or_else(|p| p.into_inner());
+        meta.extra
+            .insert("cluster-kind".into(), serde_json::json!(c.kind().as_str()));
+        if let Some(v) = c.kafka_dist().and_then(|d| d.version()) {
+            meta.extra
+                .insert("kafka-version".into(), serde_json::json!(v));
+        }
+    }
     meta.extra.insert(
         "replication-factor".into(),
         serde_json::json!(info.replication),
@@ -576,6 +585,18 @@ async fn run_on(
         bar.update(started.elapsed(), &progress);
     }
     bar.finish();
+    if let Some(c) = &target.cluster {
+        let c = c.lock().unwrap_or_else(|p| p.into_inner());
+        let rss: Vec<serde_json::Value> = (0..c.nodes().len())
+            .map(|i| serde_json::json!(c.rss_bytes(i).map(|b| b / (1024 * 1024))))
+            .collect();
+        log.line(&format!(
+            "broker memory (RSS, MiB) at the end of the workload: {}",
+            serde_json::Value::Array(rss.clone())
+        ));
+        meta.extra
+            .insert("broker-rss-mib".into(), serde_json::Value::Array(rss));
+    }
     if interrupted.load(Ordering::SeqCst) {
         log.line("interrupted: stopping the workload, healing, then checking what was recorded");
     }

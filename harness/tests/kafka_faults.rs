@@ -255,8 +255,17 @@ fn every_other_fault_heals_on_kafka_and_safe_settings_lose_nothing() {
         "start-partition",
         "stop-partition",
     ] {
-        assert!(fs.iter().any(|x| x == f), "no {f} in {fs:?}\n{}", r.describe());
+        assert!(
+            fs.iter().any(|x| x == f),
+            "no {f} in {fs:?}\n{}",
+            r.describe()
+        );
     }
     assert_no_loss(&r);
-    assert!(r.bad_types().is_empty(), "{:?}\n{}", r.bad_types(), r.describe());
+    assert!(
+        r.bad_types().is_empty(),
+        "{:?}\n{}",
+        r.bad_types(),
+        r.describe()
+    );
 }

@@ -418,9 +418,7 @@ fn assert_committed_follow_commits(r: &Run) {
 }
 
 fn subscribe_with_async_commits_notes_their_results(on: On) {
-    let r = plain_run(on, "subscribe-async",
-        "sub-via: subscribe, commit: async",
-    );
+    let r = plain_run(on, "subscribe-async", "sub-via: subscribe, commit: async");
     assert_sends_and_reads(&r);
     let commits: Vec<&Json> = r
         .notes()
@@ -454,7 +452,9 @@ fn an_op_that_outlives_its_timeout_is_info_and_the_worker_goes_on_renumbered() {
     // The only broker is paused (SIGSTOP) for 2 s every 4 s; ops time out
     // after 1 s. The 2 s between pauses leave room, even on a loaded CI
     // machine, for the renumbered clients to get sends acknowledged.
-    let r = run(On::Tansu(19945), "op-timeout",
+    let r = run(
+        On::Tansu(19945),
+        "op-timeout",
         &format!(
             "workload: {{{WORKLOAD}, op-timeout: 1}}\n\
              nemesis: {{faults: [pause], interval: 4, duration: 2, jitter: 0}}\n"
@@ -500,7 +500,9 @@ fn an_op_that_outlives_its_timeout_is_info_and_the_worker_goes_on_renumbered() {
 
 #[test]
 fn transactions_with_read_committed() {
-    let r = run(On::Tansu(19900), "txn",
+    let r = run(
+        On::Tansu(19900),
+        "txn",
         "workload: {concurrency: 3, rate: 40, keys: 3, txn: true, final-time-limit: 20}\n\
          client: {isolation-level: read_committed}\n",
     );
@@ -576,7 +578,9 @@ fn transactions_with_read_committed() {
 // ------------------------------------------------------- workload features
 
 fn crash_clients_recreates_clients_under_new_process_numbers(on: On) {
-    let r = run(on, "crash-clients",
+    let r = run(
+        on,
+        "crash-clients",
         &format!("workload: {{{WORKLOAD}, crash-clients: 2}}\n"),
     );
     assert_sends_and_reads(&r);

@@ -590,24 +590,8 @@ fn on_kafka_a_leader_kill_makes_the_controller_elect_another_replica() {
 /// seconds since the epoch (UTC, as the JVM here logs).
 fn log_line_time(line: &str) -> Option<i64> {
     let stamp = line.strip_prefix('[')?.get(..19)?;
-    let (date, time) = stamp.split_once(' ')?;
-    let d: Vec<i64> = date.split('-').filter_map(|x| x.parse().ok()).collect();
-    let t: Vec<i64> = time.split(':').filter_map(|x| x.parse().ok()).collect();
-    if d.len() != 3 || t.len() != 3 {
-        return None;
-    }
-    // days from civil (Howard Hinnant's algorithm)
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2])
+    let t = humantime::parse_rfc3339_weak(stamp).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
 #[test]

@@ -207,7 +207,16 @@ fn cluster_up_down(kind: &str, port: &str) {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("c");
     let dir_s = dir.to_str().unwrap();
-    let up = plain(&["cluster", "up", "--cluster", kind, "--dir", dir_s, "--base-port", port]);
+    let up = plain(&[
+        "cluster",
+        "up",
+        "--cluster",
+        kind,
+        "--dir",
+        dir_s,
+        "--base-port",
+        port,
+    ]);
     assert_eq!(up.status.code(), Some(0), "{}", describe(&up));
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap()).unwrap();
@@ -218,7 +227,16 @@ fn cluster_up_down(kind: &str, port: &str) {
         .filter_map(|n| n["pid"].as_u64())
         .collect();
     assert_eq!(pids.len(), 3, "three brokers: {state:#}");
-    let again = plain(&["cluster", "up", "--cluster", kind, "--dir", dir_s, "--base-port", port]);
+    let again = plain(&[
+        "cluster",
+        "up",
+        "--cluster",
+        kind,
+        "--dir",
+        dir_s,
+        "--base-port",
+        port,
+    ]);
     assert_eq!(again.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already up"),
