@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gregor needs on a fresh Debian machine, skipping what is
 # already there: build tools for librdkafka, iproute2 + nftables for network
-# partitions, faketime for clock skew, cargo-nextest for the tests, and the tansu broker (built from
+# partitions, faketime for clock skew, fonts-dejavu-core for text in PNG plots,
+# chromium for the report's browser test, cargo-nextest for the tests, and the tansu broker (built from
 # crates.io: about 20 minutes the first time, skipped afterwards).
 set -euo pipefail
 
@@ -15,6 +16,8 @@ for pair in make:make g++:g++ pkg-config:pkg-config ip:iproute2 nft:nftables cur
 done
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 dpkg -s faketime >/dev/null 2>&1 || need_apt+=(faketime)   # clock-skew fault
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)   # text in PNG plots
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)   # the report's headless browser test
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]} with apt-get"
   $SUDO apt-get update -qq
