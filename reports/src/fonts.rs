@@ -2,8 +2,8 @@
 //!
 //! plotters lays out and rasterizes text with `ab_glyph` (pure Rust) from a
 //! TrueType file registered at run time; no system font library is used.
-//! The file is, in order: `$GREGOR_FONT`, then DejaVu Sans or Liberation
-//! Sans where Debian (`fonts-dejavu-core`, `fonts-liberation`), Fedora and
+//! The file is `$GREGOR_FONT` when set (if it cannot be read, charts have
+//! no text), else DejaVu Sans or Liberation Sans where Debian (`fonts-dejavu-core`, `fonts-liberation`), Fedora and
 //! Arch put them. Without one, charts are drawn without text (shapes,
 //! shading and data only) and [`missing_font_message`] says what to install.
 
@@ -48,9 +48,8 @@ pub fn font_path() -> Option<&'static Path> {
     LOADED
         .get_or_init(|| {
             if let Some(p) = std::env::var_os("GREGOR_FONT").map(PathBuf::from) {
-                if load(&p, FontStyle::Normal) {
-                    return Some(p);
-                }
+                // The font asked for, or none: never a different one.
+                return load(&p, FontStyle::Normal).then_some(p);
             }
             for (regular, bold) in CANDIDATES {
                 if load(Path::new(regular), FontStyle::Normal) {
@@ -71,12 +70,21 @@ pub fn available() -> bool {
 /// What to do when no font was found.
 pub fn missing_font_message() -> String {
     format!(
-        "no font file found (tried $GREGOR_FONT, {}): charts are drawn without text; \
+        "no font file found ({}): charts are drawn without text; \
          install fonts-dejavu-core (apt) or set GREGOR_FONT to a .ttf file",
-        CANDIDATES
-            .iter()
-            .map(|c| c.0)
-            .collect::<Vec<_>>()
-            .join(", ")
+        match std::env::var_os("GREGOR_FONT") {
+            Some(p) => format!(
+                "GREGOR_FONT={} cannot be read as a font",
+                p.to_string_lossy()
+            ),
+            None => format!(
+                "tried {}",
+                CANDIDATES
+                    .iter()
+                    .map(|c| c.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     )
 }

@@ -8,7 +8,8 @@
 //!   SVG) and the nemesis timeline. No scripts, no external assets.
 //! * `junit.xml` — one test suite `gregor`, one test case per property the
 //!   checkers check ([`junit`], through `quick-junit`).
-//! * `summary.md` — the terminal summary ([`summary_text`]) in Markdown.
+//! * `summary.md` — the terminal summary ([`summary_text`]) in Markdown,
+//!   then the plots as PNG images.
 //! * `plots/*.svg` and `plots/*.png` — latency (raw and quantiles over
 //!   time), throughput, realtime lag, unseen writes, and values by offset for
 //!   every key an anomaly names plus the busiest keys ([`plots`]), drawn with
@@ -31,6 +32,7 @@ pub mod summary;
 pub mod xml;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -145,7 +147,18 @@ pub fn render_all(input: &ReportInput) -> Result<Vec<(PathBuf, Vec<u8>)>, Report
         PathBuf::from("junit.xml"),
         junit::render(input.result, &reason, started.elapsed())?.into_bytes(),
     ));
-    out.push((PathBuf::from("summary.md"), facts.markdown().into_bytes()));
+    let mut md = facts.markdown();
+    // PNGs, for viewers that do not show SVG (CI artifacts, chat).
+    md.push_str("\n## Plots\n\n");
+    for p in &plots {
+        let _ = writeln!(
+            md,
+            "![{}](plots/{}.png)\n",
+            p.title.replace(['[', ']'], ""),
+            p.name
+        );
+    }
+    out.push((PathBuf::from("summary.md"), md.into_bytes()));
     for p in plots {
         let dir = Path::new("plots");
         out.push((dir.join(format!("{}.svg", p.name)), p.svg.into_bytes()));

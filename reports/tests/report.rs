@@ -420,6 +420,11 @@ fn the_summary_shows_counts_anomalies_stats_verdict_and_the_report_path() {
     assert!(md.contains(&format!("| send | {send_ok} | {send_fail} | {send_info} |")));
     assert!(md.contains("| lost-write | 3 | **bad** | key 2: value 41 was never read | 1, 3 |"));
     assert!(md.contains("| lost | 3 (0.600%) |"));
+    assert!(
+        md.contains("![Latency over time](plots/latency.png)"),
+        "{md}"
+    );
+    assert!(md.contains("(plots/offsets-key-2.png)"), "{md}");
 }
 
 #[test]
