@@ -8,5 +8,6 @@ pub mod clients;
 pub mod nemesis;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod store;
 pub mod ui;
