@@ -314,7 +314,10 @@ impl Chart {
             .x_label_area_size(if text { 42 } else { 8 })
             .y_label_area_size(if text { 70 } else { 8 });
         if text {
-            builder.caption(&self.title, (FAMILY, 17).into_font().style(FontStyle::Bold));
+            builder.caption(
+                truncate(&self.title, 120),
+                (FAMILY, 17).into_font().style(FontStyle::Bold),
+            );
         }
         let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?;
         if text {
@@ -787,9 +790,12 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// Text as drawn: without control characters (not allowed in SVG), at most
+/// `max` characters.
 fn truncate(s: &str, max: usize) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).collect();
     if s.chars().count() <= max {
-        s.to_string()
+        s
     } else {
         s.chars().take(max - 1).collect::<String>() + "…"
     }
@@ -861,6 +867,25 @@ mod tests {
         let p = c.prepare();
         let t = c.thin(&p, 7.0, 1.0, 700.0);
         assert_eq!(t[1].len(), 3000);
+    }
+
+    #[test]
+    fn hostile_text_still_makes_a_well_formed_svg() {
+        let mut c = scatter(10);
+        c.title = "a <b> & \u{1}c".into();
+        c.bands.push(Band {
+            x0: 1.0,
+            x1: 2.0,
+            label: "kill <broker> & \u{7}".into(),
+        });
+        let r = c.render().unwrap();
+        let doc = roxmltree::Document::parse(&r.svg).expect("well-formed");
+        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        assert!(texts.iter().any(|t| t.contains("a <b> & c")), "{texts:?}");
+        assert!(
+            texts.iter().any(|t| t.contains("kill <broker> &")),
+            "{texts:?}"
+        );
     }
 
     #[test]
