@@ -3,8 +3,8 @@
 //! pages from disk, and the test reads the DOM it rendered and a screenshot.
 //! Without Chromium the test fails and says what to install.
 //!
-//! The screenshots are kept as artifacts under `target/browser-test/` (the
-//! path is printed).
+//! The screenshots are kept as artifacts under `target/browser-test/`
+//! (`$CARGO_TARGET_DIR/browser-test/` when set; the paths are printed).
 
 mod common;
 
@@ -95,10 +95,10 @@ fn dump_dom(page: &Path) -> String {
 /// Takes a screenshot of a page into `target/browser-test/NAME` and checks it
 /// is a non-blank PNG of the window size.
 fn screenshot(page: &Path, name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("browser-test");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("browser-test");
     std::fs::create_dir_all(&dir).unwrap();
     let shot = std::fs::canonicalize(&dir).unwrap().join(name);
     let _ = std::fs::remove_file(&shot);
