@@ -249,8 +249,9 @@ pub fn render(rows: &[RunRow], latest: Option<&str>) -> String {
     let count = |v: &str| rows.iter().filter(|r| r.verdict == v).count();
     let _ = writeln!(
         s,
-        "<p class=\"muted\" id=\"totals\">{} runs: {} valid, {} invalid, {} unknown, {} incomplete{}</p>",
+        "<p class=\"muted\" id=\"totals\">{} run{}: {} valid, {} invalid, {} unknown, {} incomplete{}</p>",
         rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
         count("valid"),
         count("invalid"),
         count("unknown"),
