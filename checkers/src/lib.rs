@@ -234,6 +234,20 @@ fn is_uncertain(kind: &str, opts: &CheckOpts, found: &BTreeMap<String, AnomalyGr
     }
 }
 
+/// Every anomaly type [`check`] can report, in a fixed order: the queue
+/// analysis's types, the transactional cycle classes, then the
+/// committed-offset types. Reports list one property per entry.
+pub fn anomaly_types() -> Vec<String> {
+    let mut out: Vec<String> = witness::Kind::ALL
+        .iter()
+        .map(|k| k.name().to_string())
+        .collect();
+    out.extend(txn::anomaly_types());
+    out.push(linear::NONLINEARIZABLE.to_string());
+    out.push(linear::UNKNOWN.to_string());
+    out
+}
+
 /// Histories at least this long are checked on two threads.
 const PARALLEL_FROM: usize = 50_000;
 

@@ -68,6 +68,22 @@ use search::{Data, Variant};
 /// The anomaly type reported when cycle search ran out of budget.
 pub const SEARCH_TIMEOUT: &str = "cycle-search-timeout";
 
+/// Every anomaly type this analysis can report: each cycle class in each
+/// variant (`G0`, `G0-process`, `G0-realtime`, `G1c`, …), then
+/// [`SEARCH_TIMEOUT`].
+pub fn anomaly_types() -> Vec<String> {
+    let mut out: Vec<String> = Data::ALL
+        .iter()
+        .flat_map(|d| {
+            Variant::ALL
+                .iter()
+                .map(move |v| format!("{}{}", d.name(), v.suffix()))
+        })
+        .collect();
+    out.push(SEARCH_TIMEOUT.to_string());
+    out
+}
+
 /// Cycles of one type that get a fully explained witness; later ones (the
 /// caller keeps only a few examples, but counts them all) get a compact
 /// witness naming the ops and the edge types, which is much cheaper when a

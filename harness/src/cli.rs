@@ -53,6 +53,9 @@ enum Command {
     Report(ReportArgs),
     /// Manage a local cluster: up, down, status, heal.
     Cluster(ClusterArgs),
+    /// Serve the run store over HTTP: index.html lists every run, each run's
+    /// report, plots and files are a click away.
+    Serve(ServeArgs),
     /// Internal: the client process of `gregor run`.
     #[command(name = "__clients", hide = true)]
     Clients(ClientsArgs),
@@ -168,6 +171,16 @@ struct ReportArgs {
 }
 
 #[derive(Args, Debug)]
+struct ServeArgs {
+    /// Run store directory.
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    store: PathBuf,
+    /// Address to listen on (loopback by default; 0.0.0.0:PORT to share).
+    #[arg(long, default_value = crate::serve::DEFAULT_LISTEN, value_name = "ADDR")]
+    listen: String,
+}
+
+#[derive(Args, Debug)]
 struct ClusterArgs {
     #[command(subcommand)]
     action: ClusterAction,
@@ -262,6 +275,11 @@ pub fn main() -> i32 {
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),
+        Command::Serve(a) => report_or_error(
+            crate::serve::serve(&a.store, &a.listen)
+                .map(|()| 0)
+                .map_err(anyhow::Error::from),
+        ),
         Command::Clients(a) => crate::clients::child_main(
             &a.scenario,
             &a.bootstrap,

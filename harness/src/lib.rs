@@ -8,6 +8,7 @@ pub mod clients;
 pub mod nemesis;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod store;
 pub mod truth;
 pub mod ui;

@@ -1,4 +1,6 @@
-//! The run store: `store/<scenario>/<UTC timestamp>/`, and `store/latest`.
+//! The run store: `store/<scenario>/<UTC timestamp>/`, `store/latest`, and
+//! `store/index.html` (regenerated when a run starts, and by the report
+//! writer after every run and every `gregor report`).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -22,7 +24,15 @@ pub fn create_run_dir(store: &Path, scenario: &str) -> std::io::Result<PathBuf> 
     let _ = std::fs::remove_file(&latest);
     let rel = dir.strip_prefix(store).unwrap_or(&dir).to_path_buf();
     std::os::unix::fs::symlink(rel, &latest)?;
+    update_index(store);
     Ok(dir)
+}
+
+/// Regenerates `store/index.html`; a failure is a warning, never a run error.
+pub fn update_index(store: &Path) {
+    if let Err(e) = gregor_reports::index::write_index(store) {
+        eprintln!("warning: {e}");
+    }
 }
 
 /// Where the history of a run directory or a history path is.
@@ -60,5 +70,9 @@ mod tests {
             std::fs::canonicalize(&b).unwrap()
         );
         assert!(b.join("logs").is_dir());
+        assert!(
+            d.path().join("index.html").is_file(),
+            "the store has a run index"
+        );
     }
 }

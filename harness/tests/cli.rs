@@ -24,7 +24,7 @@ fn help_lists_the_working_commands_and_nothing_else() {
     let o = gregor(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
     let t = text(&o);
-    for c in ["run", "check", "report", "cluster"] {
+    for c in ["run", "check", "report", "cluster", "serve"] {
         assert!(t.contains(&format!("  {c} ")), "help lacks {c}: {t}");
     }
     for c in ["compare", "monitor"] {
@@ -39,6 +39,7 @@ fn help_lists_the_working_commands_and_nothing_else() {
         &["report", "--help"],
         &["cluster", "--help"],
         &["cluster", "up", "--help"],
+        &["serve", "--help"],
     ] {
         let o = gregor(sub);
         assert_eq!(o.status.code(), Some(0), "{sub:?}");
@@ -172,4 +173,93 @@ fn check_of_a_missing_path_exits_3_naming_it() {
     assert_eq!(o.status.code(), Some(3));
     assert!(text(&o).contains("/nonexistent/run"), "{}", text(&o));
     assert!(Path::new(env!("CARGO_BIN_EXE_gregor")).exists());
+}
+
+/// A GET over plain TCP: (status code, whole response).
+fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr)?;
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw)?;
+    let out = String::from_utf8_lossy(&raw).into_owned();
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((code, out))
+}
+
+#[test]
+fn report_lists_the_run_in_the_store_index_and_serve_serves_it_on_loopback() {
+    let d = tempfile::tempdir().unwrap();
+    let store = d.path().join("store");
+    let run = store.join("dup").join("2026-12-02T050000.000Z");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("history.jsonl"), DUPLICATE).unwrap();
+    std::os::unix::fs::symlink("dup/2026-12-02T050000.000Z", store.join("latest")).unwrap();
+
+    let o = gregor(&["report", run.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for f in [
+        "report.html",
+        "junit.xml",
+        "plots/latency.svg",
+        "plots/latency.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} written");
+    }
+    let index = std::fs::read_to_string(store.join("index.html")).expect("store/index.html");
+    assert!(
+        index.contains("dup/2026-12-02T050000.000Z/report.html"),
+        "{index}"
+    );
+    assert!(index.contains(r#"data-verdict="invalid""#) && index.contains("duplicate"));
+
+    // A free loopback port for the server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args([
+            "serve",
+            "--store",
+            store.to_str().unwrap(),
+            "--listen",
+            &addr,
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("gregor serve starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let got = loop {
+        match http_get(&addr, "/") {
+            Ok(r) => break Ok(r),
+            Err(e) if std::time::Instant::now() > deadline => break Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    let report = http_get(&addr, "/latest/report.html");
+    let png = http_get(&addr, "/latest/plots/latency.png");
+    let _ = child.kill();
+    let _ = child.wait();
+    let (code, body) = got.expect("gregor serve answers");
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("gregor runs") && body.contains("dup"),
+        "{body}"
+    );
+    let (code, body) = report.unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("<h1>INVALID</h1>"), "the run's report");
+    let (code, body) = png.unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("Content-Type: image/png"), "{body}");
 }

@@ -48,8 +48,11 @@ fn main() {
     );
 
     let t = Instant::now();
-    let files = render_all(&input);
-    println!("render_all: {:.2?}", t.elapsed());
+    let files = render_all(&input).expect("renders");
+    println!(
+        "render_all (report.html, junit.xml, summary.md, every plot as SVG and PNG): {:.2?}",
+        t.elapsed()
+    );
     for (name, text) in &files {
         println!("  {:>9} bytes  {}", text.len(), name.display());
     }

@@ -1,5 +1,5 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no scripts,
-//! no external assets) with the verdict, run metadata, counts, anomalies,
+//! no external assets; the plots also link to their SVG and PNG files) with the verdict, run metadata, counts, anomalies,
 //! stats, plots and the nemesis timeline.
 
 use std::fmt::Write as _;
@@ -34,6 +34,7 @@ tr.bad td:first-child{color:#b91c1c;font-weight:bold}
 .tag{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;color:#fff}
 .tag.bad{background:#b91c1c}.tag.allowed{background:#6b7280}
 figure{margin:16px 0;background:#fff;border:1px solid #e5e7eb;padding:8px;overflow-x:auto}
+figure svg{max-width:100%;height:auto}
 figcaption{font-size:13px;color:#4b5563;margin-top:4px}
 ol.examples{margin:0;padding-left:20px}
 code,pre{font-family:"DejaVu Sans Mono",monospace;font-size:12px}
@@ -98,15 +99,25 @@ pub fn render(p: &Page) -> String {
     anomalies_section(&mut s, p.result);
     stats_section(&mut s, f, p.events);
     let _ = writeln!(s, "<h2 id=\"plots\">Plots</h2>");
+    if p.plots.iter().any(|x| !x.text) {
+        let _ = writeln!(
+            s,
+            "<p class=\"warn\">{}</p>",
+            escape(&crate::fonts::missing_font_message())
+        );
+    }
     for plot in p.plots {
         let _ = writeln!(
             s,
-            "<figure id=\"plot-{}\">{}<figcaption>{} <span class=\"muted\">(<a href=\"plots/{}\">plots/{}</a>)</span></figcaption></figure>",
-            escape(plot.file.trim_end_matches(".svg")),
+            "<figure class=\"plot\" id=\"plot-{n}\">{}<figcaption>{} <span class=\"muted\">(<a href=\"plots/{n}.svg\">svg</a>, <a href=\"plots/{n}.png\">png</a>{})</span></figcaption></figure>",
             plot.svg,
             escape(&plot.caption),
-            escape(&plot.file),
-            escape(&plot.file)
+            if plot.points_drawn < plot.points_total {
+                format!("; {} of {} points drawn", plot.points_drawn, plot.points_total)
+            } else {
+                String::new()
+            },
+            n = escape(&plot.name),
         );
     }
     nemesis_section(&mut s, p.actions, p.windows);

@@ -1,51 +1,33 @@
-//! `junit.xml`: one test suite `gregor`, one test case per anomaly class.
+//! `junit.xml`: one test suite `gregor`, one test case per property the
+//! checkers check, written with `quick-junit`.
 //!
-//! Every class of the design's anomaly table is listed, plus any other type
-//! the result mentions. A class fails when the checker counts it as bad
-//! (with the count and example explanations), is skipped when the verdict is
-//! unknown, and passes otherwise (found-but-allowed classes say so in
-//! `system-out`).
+//! The properties are [`gregor_checkers::anomaly_types`] (the checkers' own
+//! list, so a new checker shows up here without an edit), plus any other type
+//! the result mentions. A property fails when the checker counts its type as
+//! bad (message: the count and the first witness's explanation; body: the
+//! witnesses' explanations and ops), is skipped when the verdict is unknown,
+//! and passes otherwise (found-but-allowed types say so in `system-out`).
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use gregor_checkers::{CheckResult, Validity};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::summary::{example_ops, explanation, verdict_line};
-use crate::xml::escape;
 
-/// The anomaly classes of DESIGN.md's table, always reported.
-pub const KNOWN_TYPES: &[&str] = &[
-    "lost-write",
-    "unseen",
-    "duplicate",
-    "inconsistent-offsets",
-    "nonmonotonic-send",
-    "int-nonmonotonic-send",
-    "poll-skip",
-    "int-poll-skip",
-    "nonmonotonic-poll",
-    "int-nonmonotonic-poll",
-    "int-send-skip",
-    "G1a",
-    "precommitted-read",
-    "G0",
-    "G1c",
-    "G-single",
-    "G2",
-];
-
-/// Examples quoted per failing class.
+/// Examples quoted per failing property.
 const EXAMPLES: usize = 5;
 
-/// The classes the suite lists: the known ones, then the result's others, sorted.
+/// The properties the suite lists: the checkers' types, then the result's others, sorted.
 pub fn classes(r: &CheckResult) -> Vec<String> {
-    let mut out: Vec<String> = KNOWN_TYPES.iter().map(|s| s.to_string()).collect();
+    let mut out = gregor_checkers::anomaly_types();
     let mut extra: Vec<&String> = r
         .anomalies
         .keys()
         .chain(&r.anomaly_types)
         .chain(&r.bad_types)
-        .filter(|t| !KNOWN_TYPES.contains(&t.as_str()))
+        .filter(|t| !out.contains(t))
         .collect();
     extra.sort();
     extra.dedup();
@@ -66,45 +48,26 @@ pub fn unknown_reason(r: &CheckResult, truncated: Option<&str>, client_ops: usiz
 }
 
 /// Renders the JUnit XML document.
-pub fn render(r: &CheckResult, unknown_reason: &str, elapsed_secs: f64) -> String {
-    let classes = classes(r);
-    let failures = classes.iter().filter(|c| r.bad_types.contains(c)).count();
-    let skipped = if r.valid == Validity::Unknown {
-        classes.len() - failures
-    } else {
-        0
-    };
-    let mut s = String::new();
-    s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        s,
-        r#"<testsuites name="gregor" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{elapsed_secs:.3}">"#,
-        classes.len()
-    );
-    let _ = writeln!(
-        s,
-        r#"  <testsuite name="gregor" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{elapsed_secs:.3}">"#,
-        classes.len()
-    );
-    let _ = writeln!(
-        s,
-        r#"    <properties><property name="valid" value="{}"/><property name="verdict" value="{}"/></properties>"#,
+pub fn render(
+    r: &CheckResult,
+    unknown_reason: &str,
+    elapsed: Duration,
+) -> Result<String, quick_junit::SerializeError> {
+    let mut suite = TestSuite::new("gregor");
+    suite.set_time(elapsed);
+    suite.add_property(Property::new(
+        "valid",
         match r.valid {
             Validity::True => "true",
             Validity::False => "false",
             Validity::Unknown => "unknown",
         },
-        escape(&verdict_line(r))
-    );
-    for c in &classes {
-        let group = r.anomalies.get(c);
+    ));
+    suite.add_property(Property::new("verdict", verdict_line(r)));
+    for c in classes(r) {
+        let group = r.anomalies.get(&c);
         let count = group.map_or(0, |g| g.count.max(g.examples.len() as u64));
-        let _ = write!(
-            s,
-            r#"    <testcase classname="gregor.anomalies" name="{}" time="0">"#,
-            escape(c)
-        );
-        if r.bad_types.contains(c) {
+        let status = if r.bad_types.contains(&c) {
             let mut body = format!(
                 "{count} {c} anomal{} found",
                 if count == 1 { "y" } else { "ies" }
@@ -133,37 +96,36 @@ pub fn render(r: &CheckResult, unknown_reason: &str, elapsed_secs: f64) -> Strin
                 .and_then(|g| g.examples.first())
                 .map(explanation)
                 .unwrap_or_default();
-            let message = if first.is_empty() {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_type(c.as_str());
+            st.set_message(if first.is_empty() {
                 format!("{count} {c}")
             } else {
                 format!("{count} {c}: {first}")
-            };
-            let _ = write!(
-                s,
-                "\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    ",
-                escape(c),
-                escape(&message),
-                escape(&body)
-            );
+            });
+            st.set_description(body);
+            st
         } else if r.valid == Validity::Unknown {
-            let _ = write!(
-                s,
-                "\n      <skipped message=\"{}\"/>\n    ",
-                escape(unknown_reason)
-            );
-        } else if count > 0 {
-            let _ = write!(
-                s,
-                "\n      <system-out>{}</system-out>\n    ",
-                escape(&format!(
-                    "{count} {c} found, allowed by the Kafka model for this run"
-                ))
-            );
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(unknown_reason);
+            st
+        } else {
+            TestCaseStatus::success()
+        };
+        let mut tc = TestCase::new(c.as_str(), status);
+        tc.set_classname("gregor.anomalies");
+        tc.set_time(Duration::ZERO);
+        if count > 0 && !r.bad_types.contains(&c) && r.valid != Validity::Unknown {
+            tc.set_system_out(format!(
+                "{count} {c} found, allowed by the Kafka model for this run"
+            ));
         }
-        s.push_str("</testcase>\n");
+        suite.add_test_case(tc);
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
-    s
+    let mut report = Report::new("gregor");
+    report.set_time(elapsed);
+    report.add_test_suite(suite);
+    report.to_string()
 }
 
 #[cfg(test)]
@@ -192,7 +154,7 @@ mod tests {
     #[test]
     fn hostile_explanations_still_make_well_formed_xml() {
         let r = result(Validity::False, "read ]]> <x a='1'> & \u{1}\u{8} \"q\"");
-        let xml = render(&r, "", 0.5);
+        let xml = render(&r, "", Duration::from_millis(500)).unwrap();
         let doc = roxmltree::Document::parse(&xml).expect("well-formed");
         let f = doc
             .descendants()
@@ -201,14 +163,14 @@ mod tests {
         assert!(f
             .text()
             .unwrap()
-            .contains("read ]]> <x a='1'> & \u{FFFD}\u{FFFD} \"q\" (ops 4)"));
+            .contains("read ]]> <x a='1'> &  \"q\" (ops 4)"));
         assert_eq!(f.parent().unwrap().attribute("name"), Some("G1a"));
     }
 
     #[test]
     fn a_bad_type_still_fails_when_the_verdict_is_unknown_and_the_rest_are_skipped() {
         let r = result(Validity::Unknown, "x");
-        let xml = render(&r, "validity unknown: no polls completed", 0.0);
+        let xml = render(&r, "validity unknown: no polls completed", Duration::ZERO).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let suite = doc
             .descendants()
@@ -217,7 +179,7 @@ mod tests {
         assert_eq!(suite.attribute("failures"), Some("1"));
         assert_eq!(
             suite.attribute("skipped"),
-            Some(&*(KNOWN_TYPES.len() - 1).to_string())
+            Some(&*(gregor_checkers::anomaly_types().len() - 1).to_string())
         );
         assert!(xml.contains(r#"<skipped message="validity unknown: no polls completed"/>"#));
     }

@@ -6,26 +6,33 @@
 //! * `report.html` — one self-contained page: the verdict, run metadata,
 //!   operation counts, anomalies with examples, stats, the plots (inline
 //!   SVG) and the nemesis timeline. No scripts, no external assets.
-//! * `junit.xml` — one test suite `gregor`, one test case per anomaly class
-//!   ([`junit`]).
-//! * `summary.md` — the terminal summary ([`summary_text`]) in Markdown.
-//! * `plots/*.svg` — latency, throughput, realtime lag, unseen writes, and
-//!   values by offset for a few keys ([`plots`]), drawn by the small SVG
-//!   module [`svg`] and thinned to at most ~20,000 marks each.
+//! * `junit.xml` — one test suite `gregor`, one test case per property the
+//!   checkers check ([`junit`], through `quick-junit`).
+//! * `summary.md` — the terminal summary ([`summary_text`]) in Markdown,
+//!   then the plots as PNG images.
+//! * `plots/*.svg` and `plots/*.png` — latency (raw and quantiles over
+//!   time), throughput, realtime lag, unseen writes, and values by offset for
+//!   every key an anomaly names plus the busiest keys ([`plots`]), drawn with
+//!   plotters ([`chart`]) and thinned to at most ~12,000 marks each.
 //!
-//! Rendering is pure: nothing is read here; `gregor report RUN_DIR` reads the
-//! run directory and calls [`write_all`] again.
+//! Rendering is pure: nothing is read here but the font file; `gregor report
+//! RUN_DIR` reads the run directory and calls [`write_all`] again.
+//! [`write_all`] also refreshes the store's `index.html` ([`index`]) when
+//! the run directory sits in a run store.
 
+pub mod chart;
+pub mod fonts;
 pub mod html;
+pub mod index;
 pub mod junit;
 pub mod model;
 pub mod nemesis;
 pub mod plots;
 pub mod summary;
-pub mod svg;
 pub mod xml;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -59,10 +66,18 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Chart(#[from] chart::ChartError),
+    #[error("junit.xml: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
 }
 
-/// How many keys get a values-by-offset plot.
+/// Keys that get a values-by-offset plot when no anomaly names a key: the
+/// busiest ones, up to this many in all.
 pub const OFFSET_PLOT_KEYS: usize = 4;
+/// At most this many keys named by anomalies get a plot (examples are
+/// capped per type, so this is only reached by many cycle types at once).
+pub const MAX_ANOMALY_KEY_PLOTS: usize = 64;
 
 /// The terminal summary printed after a run or a check.
 pub fn summary_text(input: &ReportInput) -> String {
@@ -71,7 +86,7 @@ pub fn summary_text(input: &ReportInput) -> String {
 }
 
 /// Everything rendered, in memory: file name (relative to the run directory) and contents.
-pub fn render_all(input: &ReportInput) -> Vec<(PathBuf, String)> {
+pub fn render_all(input: &ReportInput) -> Result<Vec<(PathBuf, Vec<u8>)>, ReportError> {
     let started = Instant::now();
     let h = input.history;
     let timeline = Timeline::from_history(h);
@@ -80,13 +95,15 @@ pub fn render_all(input: &ReportInput) -> Vec<(PathBuf, String)> {
     let windows = nemesis::windows(&actions, timeline.end_ns);
 
     let mut plots = vec![
-        plots::latency(&timeline, &windows),
-        plots::throughput(&timeline, &windows),
-        plots::realtime_lag(&timeline, &windows),
-        plots::unseen(&timeline, &windows),
+        plots::latency(&timeline, &windows)?,
+        plots::latency_quantiles(&timeline, &windows)?,
+        plots::throughput(&timeline, &windows)?,
+        plots::realtime_lag(&timeline, &windows)?,
+        plots::unseen(&timeline, &windows)?,
     ];
     let akeys = anomaly_keys(input.result);
-    let keys = plots::pick_keys(&akeys, &model::key_activity(h), OFFSET_PLOT_KEYS);
+    let n = akeys.len().clamp(OFFSET_PLOT_KEYS, MAX_ANOMALY_KEY_PLOTS);
+    let keys = plots::pick_keys(&akeys, &model::key_activity(h), n);
     let obs = model::key_observations(h, &keys.iter().copied().collect::<BTreeSet<Key>>());
     for k in &keys {
         if let Some(o) = obs.get(k).filter(|o| !o.at.is_empty()) {
@@ -96,7 +113,7 @@ pub fn render_all(input: &ReportInput) -> Vec<(PathBuf, String)> {
                 input.meta,
                 akeys.contains(k),
                 None,
-            ));
+            )?);
             if let Some(z) = plots::zoom_range(o) {
                 plots.push(plots::key_offsets(
                     *k,
@@ -104,7 +121,7 @@ pub fn render_all(input: &ReportInput) -> Vec<(PathBuf, String)> {
                     input.meta,
                     akeys.contains(k),
                     Some(z),
-                ));
+                )?);
             }
         }
     }
@@ -121,41 +138,66 @@ pub fn render_all(input: &ReportInput) -> Vec<(PathBuf, String)> {
         events: h.len(),
         truncated,
     };
-    let mut out = vec![(PathBuf::from("report.html"), html::render(&page))];
+    let mut out = vec![(
+        PathBuf::from("report.html"),
+        html::render(&page).into_bytes(),
+    )];
     let reason = junit::unknown_reason(input.result, truncated, client_ops);
     out.push((
         PathBuf::from("junit.xml"),
-        junit::render(input.result, &reason, started.elapsed().as_secs_f64()),
+        junit::render(input.result, &reason, started.elapsed())?.into_bytes(),
     ));
-    out.push((PathBuf::from("summary.md"), facts.markdown()));
-    for p in plots {
-        out.push((Path::new("plots").join(&p.file), p.svg));
+    let mut md = facts.markdown();
+    // PNGs, for viewers that do not show SVG (CI artifacts, chat).
+    md.push_str("\n## Plots\n\n");
+    for p in &plots {
+        let _ = writeln!(
+            md,
+            "![{}](plots/{}.png)\n",
+            p.title.replace(['[', ']'], ""),
+            p.name
+        );
     }
-    out
+    out.push((PathBuf::from("summary.md"), md.into_bytes()));
+    for p in plots {
+        let dir = Path::new("plots");
+        out.push((dir.join(format!("{}.svg", p.name)), p.svg.into_bytes()));
+        out.push((dir.join(format!("{}.png", p.name)), p.png));
+    }
+    Ok(out)
 }
 
-/// Writes `report.html`, `junit.xml`, `summary.md` and `plots/*.svg` into the
-/// run directory; returns the paths written.
+/// Writes `report.html`, `junit.xml`, `summary.md`, `plots/*.svg` and
+/// `plots/*.png` into the run directory; returns the paths written. When the
+/// run directory is in a run store (`STORE/<scenario>/<time>/` with
+/// `STORE/latest`), the store's `index.html` is regenerated too (a failure
+/// there is not an error of this run: it is printed on stderr).
 pub fn write_all(input: &ReportInput) -> Result<Vec<PathBuf>, ReportError> {
-    let files = render_all(input);
+    let files = render_all(input)?;
     let plots_dir = input.run_dir.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|source| ReportError::CreateDir {
         path: plots_dir.clone(),
         source,
     })?;
     let mut written = Vec::with_capacity(files.len());
-    for (rel, text) in files {
+    for (rel, bytes) in files {
         let path = input.run_dir.join(rel);
-        std::fs::write(&path, text).map_err(|source| ReportError::Write {
+        std::fs::write(&path, bytes).map_err(|source| ReportError::Write {
             path: path.clone(),
             source,
         })?;
         written.push(path);
     }
+    if let Some(store) = index::store_of(input.run_dir) {
+        if let Err(e) = index::write_index(&store) {
+            eprintln!("warning: {e}");
+        }
+    }
     Ok(written)
 }
 
-/// Keys named by anomaly examples (`"key"` or `"keys"`), bad types first.
+/// Keys named by anomaly examples (`"key"`, `"keys"`, or the `"key"` of a
+/// cycle's `"steps"`), bad types first.
 pub fn anomaly_keys(r: &CheckResult) -> Vec<Key> {
     let as_key = |v: &serde_json::Value| match v {
         serde_json::Value::Number(n) => n.as_u64(),
@@ -170,6 +212,9 @@ pub fn anomaly_keys(r: &CheckResult) -> Vec<Key> {
             let mut ks: Vec<Key> = e.get("key").and_then(as_key).into_iter().collect();
             if let Some(serde_json::Value::Array(a)) = e.get("keys") {
                 ks.extend(a.iter().filter_map(as_key));
+            }
+            if let Some(serde_json::Value::Array(steps)) = e.get("steps") {
+                ks.extend(steps.iter().filter_map(|s| s.get("key")).filter_map(as_key));
             }
             for k in ks {
                 if !out.contains(&k) {

@@ -1,24 +1,29 @@
-//! The report's charts, built from a [`Timeline`] with [`crate::svg`].
+//! The report's charts, built from a [`Timeline`] and drawn by [`crate::chart`]
+//! (plotters) as SVG and PNG.
 
 use std::collections::BTreeMap;
 
 use gregor_history::{Key, Offset, RunMeta};
+use plotters::style::RGBColor;
 
+use crate::chart::{hex, Band, Chart, ChartError, Dash, Marker, Series, Style};
 use crate::model::{KeyObs, Outcome, Timeline};
 use crate::nemesis::Window;
-use crate::svg::{Band, Chart, Marker, Series, Style};
 
 /// One rendered chart.
 #[derive(Clone, Debug)]
 pub struct Plot {
-    /// File name under `plots/`, e.g. `latency.svg`.
-    pub file: String,
+    /// File stem under `plots/`, e.g. `latency` for `latency.svg` and `latency.png`.
+    pub name: String,
     pub title: String,
     /// One sentence saying how to read it.
     pub caption: String,
     pub svg: String,
+    pub png: Vec<u8>,
     pub points_total: usize,
     pub points_drawn: usize,
+    /// Whether the chart has text (a font was found).
+    pub text: bool,
 }
 
 const OK_COLORS: &[&str] = &[
@@ -31,13 +36,13 @@ const INFO_COLORS: &[&str] = &[
     "#ff7f0e", "#bcbd22", "#b8860b", "#f59e0b", "#a16207", "#ca8a04",
 ];
 
-fn color(f_index: usize, o: Outcome) -> &'static str {
+fn color(f_index: usize, o: Outcome) -> RGBColor {
     let pal = match o {
         Outcome::Ok => OK_COLORS,
         Outcome::Fail => FAIL_COLORS,
         Outcome::Info => INFO_COLORS,
     };
-    pal[f_index % pal.len()]
+    hex(pal[f_index % pal.len()])
 }
 
 fn marker(o: Outcome) -> Marker {
@@ -48,11 +53,11 @@ fn marker(o: Outcome) -> Marker {
     }
 }
 
-fn dash(o: Outcome) -> Option<&'static str> {
+fn dash(o: Outcome) -> Dash {
     match o {
-        Outcome::Ok => None,
-        Outcome::Fail => Some("3 2"),
-        Outcome::Info => Some("7 3"),
+        Outcome::Ok => Dash::Solid,
+        Outcome::Fail => Dash::Short,
+        Outcome::Info => Dash::Long,
     }
 }
 
@@ -68,16 +73,6 @@ pub fn bands(windows: &[Window]) -> Vec<Band> {
             x0: secs(w.start_ns),
             x1: secs(w.end_ns),
             label: w.label(),
-            title: format!(
-                "{} from {:.3} s to {:.3} s ({})",
-                w.label(),
-                secs(w.start_ns),
-                secs(w.end_ns),
-                match &w.closed_by {
-                    Some(h) => format!("healed by {h}"),
-                    None => "never healed: runs to the end of the history".to_string(),
-                }
-            ),
         })
         .collect()
 }
@@ -95,34 +90,30 @@ fn f_order(t: &Timeline) -> Vec<String> {
     fs
 }
 
-fn time_chart(id: &str, title: &str, y_label: &str, t: &Timeline, windows: &[Window]) -> Chart {
-    let mut c = Chart::new(id, title, "time since start (s)", y_label);
+fn time_chart(title: &str, y_label: &str, t: &Timeline, windows: &[Window]) -> Chart {
+    let mut c = Chart::new(title, "time since start (s)", y_label);
     c.x_range = Some((0.0, secs(t.end_ns).max(1e-3)));
     c.bands = bands(windows);
     c
 }
 
-fn finish(file: &str, caption: &str, c: &Chart) -> Plot {
-    let r = c.render();
-    Plot {
-        file: file.to_string(),
+fn finish(name: &str, caption: &str, c: &Chart) -> Result<Plot, ChartError> {
+    let r = c.render()?;
+    Ok(Plot {
+        name: name.to_string(),
         title: c.title.clone(),
         caption: caption.to_string(),
         svg: r.svg,
+        png: r.png,
         points_total: r.points_total,
         points_drawn: r.points_drawn,
-    }
+        text: r.text,
+    })
 }
 
 /// Latency of every completed operation against its invoke time.
-pub fn latency(t: &Timeline, windows: &[Window]) -> Plot {
-    let mut c = time_chart(
-        "latency",
-        "Latency over time",
-        "latency (ms, log scale)",
-        t,
-        windows,
-    );
+pub fn latency(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+    let mut c = time_chart("Latency over time", "latency (ms, log scale)", t, windows);
     c.y_log = true;
     for (fi, f) in f_order(t).iter().enumerate() {
         for o in Outcome::ALL {
@@ -138,19 +129,93 @@ pub fn latency(t: &Timeline, windows: &[Window]) -> Plot {
             if !points.is_empty() {
                 c.series.push(Series {
                     name: format!("{f} {}", o.as_str()),
-                    color: color(fi, o).to_string(),
+                    color: color(fi, o),
                     style: Style::Points(marker(o)),
                     points,
-                    tooltips: Vec::new(),
+                    keep_all: false,
                 });
             }
         }
     }
     finish(
-        "latency.svg",
+        "latency",
         "Each completed operation at its invoke time; height is its latency. Shaded: nemesis fault windows.",
         &c,
     )
+}
+
+/// Latency quantiles of `ok` operations per time bucket, per function.
+pub fn latency_quantiles(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+    let width_ns = quantile_bucket_ns(t.end_ns);
+    let n = (t.end_ns / width_ns + 1) as usize;
+    let mut c = time_chart(
+        &format!(
+            "Latency quantiles over time ({} s buckets)",
+            crate::chart::fmt_num(secs(width_ns))
+        ),
+        "latency (ms, log scale)",
+        t,
+        windows,
+    );
+    c.y_log = true;
+    for (fi, f) in f_order(t).iter().enumerate() {
+        let mut buckets: Vec<Vec<u64>> = vec![Vec::new(); n];
+        for op in t
+            .ops
+            .iter()
+            .filter(|op| &op.f == f && op.outcome == Outcome::Ok)
+        {
+            if let Some(l) = op.latency_ns() {
+                buckets[((op.invoke_ns / width_ns) as usize).min(n - 1)].push(l);
+            }
+        }
+        if buckets.iter().all(Vec::is_empty) {
+            continue;
+        }
+        for b in &mut buckets {
+            b.sort_unstable();
+        }
+        let ok = hex(OK_COLORS[fi % OK_COLORS.len()]);
+        for (label, q, d) in [
+            ("p50", 0.5, Dash::Solid),
+            ("p99", 0.99, Dash::Short),
+            ("max", 1.0, Dash::Long),
+        ] {
+            let points: Vec<(f64, f64)> = buckets
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(i, b)| {
+                    let rank = ((q * b.len() as f64).ceil() as usize).clamp(1, b.len());
+                    (
+                        secs(i as u64 * width_ns + width_ns / 2),
+                        (b[rank - 1] as f64 / 1e6).max(1e-3),
+                    )
+                })
+                .collect();
+            c.series.push(Series::new(
+                &format!("{f} {label}"),
+                ok,
+                Style::Line {
+                    dash: d,
+                    step: false,
+                },
+                points,
+            ));
+        }
+    }
+    finish(
+        "latency-quantiles",
+        "Median (solid), 99th percentile (short dashes) and maximum (long dashes) latency of ok operations invoked in each time bucket, by function (nearest rank).",
+        &c,
+    )
+}
+
+/// The bucket width for latency quantiles: at most 300 buckets, at least 100 ms.
+pub fn quantile_bucket_ns(end_ns: u64) -> u64 {
+    let ms = (end_ns as f64 / 1e6 / 300.0).ceil().max(100.0) as u64;
+    // Round up to 100 ms steps so the labels stay readable.
+    ms.div_ceil(100) * 100 * 1_000_000
 }
 
 /// The bucket width for throughput: 1 s, widened so a run has at most 2,000 buckets.
@@ -159,7 +224,7 @@ pub fn bucket_secs(end_ns: u64) -> u64 {
 }
 
 /// Completed operations per second, per f and outcome.
-pub fn throughput(t: &Timeline, windows: &[Window]) -> Plot {
+pub fn throughput(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
     let width = bucket_secs(t.end_ns);
     let width_ns = width * 1_000_000_000;
     let n = (t.end_ns / width_ns + 1) as usize;
@@ -168,7 +233,7 @@ pub fn throughput(t: &Timeline, windows: &[Window]) -> Plot {
     } else {
         format!("Throughput ({width} s buckets)")
     };
-    let mut c = time_chart("throughput", &title, "completed ops/s", t, windows);
+    let mut c = time_chart(&title, "completed ops/s", t, windows);
     for (fi, f) in f_order(t).iter().enumerate() {
         for o in Outcome::ALL {
             let mut buckets = vec![0u64; n];
@@ -187,33 +252,27 @@ pub fn throughput(t: &Timeline, windows: &[Window]) -> Plot {
                     .collect();
                 c.series.push(Series {
                     name: format!("{f} {}", o.as_str()),
-                    color: color(fi, o).to_string(),
+                    color: color(fi, o),
                     style: Style::Line {
                         dash: dash(o),
                         step: false,
                     },
                     points,
-                    tooltips: Vec::new(),
+                    keep_all: false,
                 });
             }
         }
     }
     finish(
-        "throughput.svg",
+        "throughput",
         "Operations completed per second, by function and outcome (ok solid, fail short dashes, info long dashes).",
         &c,
     )
 }
 
 /// Realtime lag of each acknowledged send.
-pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Plot {
-    let mut c = time_chart(
-        "realtime-lag",
-        "Realtime lag of acknowledged sends",
-        "lag (s)",
-        t,
-        windows,
-    );
+pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+    let mut c = time_chart("Realtime lag of acknowledged sends", "lag (s)", t, windows);
     let seen: Vec<(f64, f64)> = t
         .lags
         .iter()
@@ -229,37 +288,31 @@ pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Plot {
     if !seen.is_empty() {
         c.series.push(Series {
             name: "read by a later poll".into(),
-            color: "#1f77b4".into(),
+            color: hex("#1f77b4"),
             style: Style::Points(Marker::Circle),
             points: seen,
-            tooltips: Vec::new(),
+            keep_all: false,
         });
     }
     if !never.is_empty() {
         c.series.push(Series {
             name: "never read (until end)".into(),
-            color: "#d62728".into(),
+            color: hex("#d62728"),
             style: Style::Points(Marker::Triangle),
             points: never,
-            tooltips: Vec::new(),
+            keep_all: false,
         });
     }
     finish(
-        "realtime-lag.svg",
+        "realtime-lag",
         "For each acknowledged send (at its ack time): how long until a poll invoked after the ack returned it, or until the end of the history if none did. (The worst realtime lag in the stats is the checker's Jepsen definition: how stale a poll's view was when it began.)",
         &c,
     )
 }
 
 /// Acknowledged sends not yet returned by any poll, over time.
-pub fn unseen(t: &Timeline, windows: &[Window]) -> Plot {
-    let mut c = time_chart(
-        "unseen",
-        "Acknowledged writes not yet read",
-        "writes",
-        t,
-        windows,
-    );
+pub fn unseen(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+    let mut c = time_chart("Acknowledged writes not yet read", "writes", t, windows);
     if !t.unseen_steps.is_empty() {
         let mut points: Vec<(f64, f64)> = Vec::with_capacity(t.unseen_steps.len() + 2);
         points.push((0.0, 0.0));
@@ -268,17 +321,17 @@ pub fn unseen(t: &Timeline, windows: &[Window]) -> Plot {
         points.push((secs(t.end_ns), last));
         c.series.push(Series {
             name: "unseen".into(),
-            color: "#7c3aed".into(),
+            color: hex("#7c3aed"),
             style: Style::Line {
-                dash: None,
+                dash: Dash::Solid,
                 step: true,
             },
             points,
-            tooltips: Vec::new(),
+            keep_all: false,
         });
     }
     finish(
-        "unseen.svg",
+        "unseen",
         "How many acknowledged sends no poll had returned yet, at each moment; what is left at the end was never read.",
         &c,
     )
@@ -294,7 +347,7 @@ pub fn key_offsets(
     meta: Option<&RunMeta>,
     anomalous: bool,
     zoom: Option<(Offset, Offset)>,
-) -> Plot {
+) -> Result<Plot, ChartError> {
     let tp = meta
         .and_then(|m| m.keys.get(&key))
         .map(|tp| format!(" ({}/{})", tp.topic, tp.partition))
@@ -308,7 +361,6 @@ pub fn key_offsets(
         None => (format!("offsets-key-{key}"), String::new()),
     };
     let mut c = Chart::new(
-        &id,
         &format!("Key {key}{tp}: values by offset{zoom_title}{flag}"),
         "offset",
         "value",
@@ -347,19 +399,13 @@ pub fn key_offsets(
         if pts.is_empty() {
             continue;
         }
-        let mut series = Series::new(name, color, Style::Points(m), pts);
-        // Marked points get a tooltip each, as long as there are few of them.
-        if m != Marker::Circle && series.points.len() <= 500 {
-            series.tooltips = series
-                .points
-                .iter()
-                .map(|&(o, v)| format!("{name}: key {key}, offset {o}, value {v}"))
-                .collect();
-        }
+        let mut series = Series::new(name, hex(color), Style::Points(m), pts);
+        // Marked points are all drawn, as long as there are not too many.
+        series.keep_all = m != Marker::Circle && series.points.len() <= 5000;
         c.series.push(series);
     }
     finish(
-        &format!("{id}.svg"),
+        &id,
         "Every value observed at each offset of this key (by sends and polls). A clean log is one rising line; red crosses mark offsets holding two values, orange diamonds values stored at two offsets.",
         &c,
     )

@@ -4,12 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{result, Sim};
 use gregor_checkers::Validity;
 use gregor_history::{ClientMeta, EventType, History, Process, RunMeta, SubVia, TopicPartition};
-use gregor_reports::{junit, summary_text, write_all, ReportInput};
+use gregor_reports::{summary_text, write_all, ReportInput};
 
 fn meta() -> RunMeta {
     let mut m = RunMeta {
@@ -39,6 +39,59 @@ fn meta() -> RunMeta {
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Decodes a PNG and checks it is 960x420 and not blank: it has white
+/// background, dark ink (axes, text) and colored marks.
+fn check_png(p: &Path) {
+    let file = std::fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut dec = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", p.display()));
+    let mut buf = vec![0; dec.output_buffer_size().unwrap()];
+    let info = dec.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (960, 420), "{}", p.display());
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", p.display());
+    let px = &buf[..info.buffer_size()];
+    let pixels: Vec<&[u8]> = px.chunks(3).collect();
+    let white = pixels
+        .iter()
+        .filter(|c| c.iter().all(|&v| v == 255))
+        .count();
+    let dark = pixels.iter().filter(|c| c.iter().all(|&v| v < 90)).count();
+    let colored = pixels
+        .iter()
+        .filter(|c| c.iter().max().unwrap() - c.iter().min().unwrap() > 60)
+        .count();
+    assert!(
+        white > pixels.len() / 3,
+        "{}: mostly white background",
+        p.display()
+    );
+    assert!(
+        dark > 500,
+        "{}: axes and text drawn ({dark} dark pixels)",
+        p.display()
+    );
+    assert!(
+        colored > 50,
+        "{}: data drawn ({colored} colored pixels)",
+        p.display()
+    );
+}
+
+/// Parses an SVG chart; returns its text content (what a reader can select).
+fn check_svg(p: &Path) -> String {
+    let svg = read(p);
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg", "{}", p.display());
+    assert_eq!(root.attribute("class"), Some("gregor-chart"));
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// (name, failed, skipped) for each test case.
@@ -126,7 +179,6 @@ fn a_clean_run_writes_every_file_and_a_self_contained_valid_report() {
             .filter(|p| p.extension().is_some_and(|e| e == "svg"))
             .count()
     );
-    assert!(html.contains(r#"class="fault-window""#));
     assert!(
         html.contains(">kill broker-2<"),
         "window labelled with its fault"
@@ -141,35 +193,45 @@ fn a_clean_run_writes_every_file_and_a_self_contained_valid_report() {
         "the window runs from the kill's invoke to the start's completion"
     );
 
-    // Every standalone SVG is well-formed, shaded, and has axes, ticks and a legend.
-    for f in files
+    // Every SVG parses, its text is selectable SVG text (title, axis labels,
+    // legend), time charts label the fault window; every SVG has its PNG twin
+    // at the expected size and not blank.
+    let svgs: Vec<&PathBuf> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "svg"))
-    {
-        let svg = read(f);
-        let doc =
-            roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let has_class = |c: &str| doc.descendants().any(|n| n.attribute("class") == Some(c));
-        assert!(
-            has_class("x-label")
-                && has_class("y-label")
-                && has_class("legend")
-                && has_class("axes"),
-            "{}",
-            f.display()
-        );
-        if !f.to_string_lossy().contains("offsets-key") {
+        .collect();
+    assert!(svgs.len() >= 6, "{svgs:?}");
+    for f in svgs {
+        let text = check_svg(f);
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("offsets-key") {
             assert!(
-                has_class("fault-window"),
-                "{} shades the fault window",
-                f.display()
+                text.contains("offset") && text.contains("value at offset"),
+                "{name}: {text}"
             );
+        } else {
+            assert!(text.contains("time since start (s)"), "{name}: {text}");
+            assert!(
+                text.contains("kill broker-2"),
+                "{name} labels the fault window"
+            );
+            assert!(text.contains("fault window (1)"), "{name} legend");
         }
+        let png = f.with_extension("png");
+        assert!(files.contains(&png), "{name}.png written");
+        check_png(&png);
+    }
+    for name in ["latency-quantiles", "latency"] {
+        let text = check_svg(&dir.path().join(format!("plots/{name}.svg")));
+        assert!(
+            text.contains("send ok") || text.contains("send p50"),
+            "{text}"
+        );
     }
 
     let xml = read(&dir.path().join("junit.xml"));
     let cases = junit_cases(&xml);
-    assert!(cases.len() >= junit::KNOWN_TYPES.len());
+    assert_eq!(cases.len(), gregor_checkers::anomaly_types().len());
     assert!(cases.iter().all(|(_, failed, skipped)| !failed && !skipped));
 }
 
@@ -215,9 +277,13 @@ fn an_invalid_run_fails_exactly_the_bad_types_with_counts_and_escaped_examples()
     let cases = junit_cases(&xml);
     let failed: Vec<&str> = cases.iter().filter(|c| c.1).map(|c| c.0.as_str()).collect();
     assert_eq!(failed, vec!["lost-write", "weird-new-type"]);
-    for t in junit::KNOWN_TYPES {
-        assert!(cases.iter().any(|c| c.0 == *t), "{t} listed");
+    for t in gregor_checkers::anomaly_types() {
+        assert!(cases.iter().any(|c| c.0 == t), "{t} listed");
     }
+    assert!(
+        cases.iter().any(|c| c.0 == "G1c-realtime"),
+        "cycle classes listed"
+    );
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let failure = doc
         .descendants()
@@ -354,6 +420,11 @@ fn the_summary_shows_counts_anomalies_stats_verdict_and_the_report_path() {
     assert!(md.contains(&format!("| send | {send_ok} | {send_fail} | {send_info} |")));
     assert!(md.contains("| lost-write | 3 | **bad** | key 2: value 41 was never read | 1, 3 |"));
     assert!(md.contains("| lost | 3 (0.600%) |"));
+    assert!(
+        md.contains("![Latency over time](plots/latency.png)"),
+        "{md}"
+    );
+    assert!(md.contains("(plots/offsets-key-2.png)"), "{md}");
 }
 
 #[test]
@@ -381,27 +452,75 @@ fn offset_plots_mark_an_inconsistent_offset() {
         result: &r,
     };
     write_all(&input).unwrap();
-    let svg = read(&dir.path().join("plots/offsets-key-2.svg"));
-    let doc = roxmltree::Document::parse(&svg).unwrap();
-    let series = doc
-        .descendants()
-        .find(|n| n.attribute("data-series") == Some("inconsistent offset"))
-        .expect("an inconsistent-offset series");
-    assert_eq!(
-        series.attribute("data-points"),
-        Some("2"),
-        "both values at offset 3 are marked"
+    let text = check_svg(&dir.path().join("plots/offsets-key-2.svg"));
+    assert!(
+        text.contains("inconsistent offset (2)"),
+        "both values at offset 3 are marked: {text}"
     );
+    check_png(&dir.path().join("plots/offsets-key-2.png"));
     // A long log also gets a close-up around the marked offset.
-    let zoom = read(&dir.path().join("plots/offsets-key-2-zoom.svg"));
-    assert!(zoom.contains("offsets 0–33"), "close-up of offsets 0..33");
-    assert!(zoom.contains(r#"data-series="inconsistent offset" data-points="2""#));
-    assert_eq!(
-        zoom.matches("<title>inconsistent offset: key 2, offset 3, value ")
-            .count(),
-        2,
-        "each value at the inconsistent offset has its own tooltip even when they overlap"
+    let zoom = check_svg(&dir.path().join("plots/offsets-key-2-zoom.svg"));
+    assert!(
+        zoom.contains("offsets 0–33"),
+        "close-up of offsets 0..33: {zoom}"
     );
+    assert!(zoom.contains("inconsistent offset (2)"));
+    check_png(&dir.path().join("plots/offsets-key-2-zoom.png"));
+}
+
+#[test]
+fn every_key_an_anomaly_names_gets_an_offset_chart_cycles_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Sim {
+        keys: 8,
+        ..Default::default()
+    }
+    .history();
+    let mut r = result(
+        Validity::False,
+        &[
+            ("lost-write", 1, true, "key 1: value lost", Some(1)),
+            ("duplicate", 1, true, "key 6: value twice", Some(6)),
+        ],
+    );
+    // A cycle names its keys in its steps only.
+    r.anomalies.insert(
+        "G1c".into(),
+        gregor_checkers::AnomalyGroup {
+            count: 1,
+            examples: vec![serde_json::json!({
+                "explanation": "a G1c cycle of 2 ops",
+                "ops": [5, 9],
+                "steps": [
+                    {"type": "wr", "from": 5, "to": 9, "key": 3, "value": 1, "offset": 0},
+                    {"type": "wr", "from": 9, "to": 5, "key": 7, "value": 2, "offset": 0}
+                ]
+            })],
+        },
+    );
+    r.anomaly_types.push("G1c".into());
+    r.bad_types.push("G1c".into());
+    let input = ReportInput {
+        run_dir: dir.path(),
+        history: &h,
+        meta: None,
+        result: &r,
+    };
+    write_all(&input).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    for k in [1, 3, 6, 7] {
+        let svg = dir.path().join(format!("plots/offsets-key-{k}.svg"));
+        let text = check_svg(&svg);
+        assert!(
+            text.contains(&format!("Key {k}")) && text.contains("has anomalies"),
+            "{text}"
+        );
+        check_png(&svg.with_extension("png"));
+        assert!(
+            html.contains(&format!(r#"id="plot-offsets-key-{k}""#)),
+            "key {k} in the page"
+        );
+    }
 }
 
 #[test]
@@ -446,7 +565,7 @@ fn a_big_history_is_thinned_to_a_small_fast_report() {
             .parse()
             .unwrap();
         assert!(
-            drawn <= gregor_reports::svg::MAX_POINTS,
+            drawn <= gregor_reports::chart::MAX_POINTS,
             "{}: {drawn} points",
             f.display()
         );
