@@ -37,7 +37,9 @@ pub struct CheckOpts {
     /// Infer write-write dependencies from offset order (`G1c*` allowed).
     pub ww_deps: bool,
     /// Final reads did not reach the end of every key (skipped after a
-    /// second signal, cut off by their time limit, or failed): an `unseen`
+    /// second signal, cut off by their time limit, or failed), or never
+    /// happened (the run directory's `meta.json` has no `final-reads`
+    /// record: gregor was killed before them): an `unseen`
     /// write may be slow rather than lost, so `unseen` alone makes the
     /// verdict `unknown` instead of `false`.
     pub final_reads_incomplete: bool,
@@ -51,11 +53,13 @@ impl CheckOpts {
         CheckOpts {
             subscribe: m.client.sub_via == SubVia::Subscribe,
             ww_deps: m.ww_deps,
+            // No record at all: the run was cut short (gregor killed)
+            // before its final reads, which it records when they end.
             final_reads_incomplete: m
                 .extra
                 .get("final-reads")
                 .and_then(|v| v.as_str())
-                .is_some_and(|v| matches!(v, "incomplete" | "skipped" | "failed")),
+                .is_none_or(|v| !matches!(v, "complete" | "none needed")),
             acks_zero: m.client.acks == "0",
         }
     }

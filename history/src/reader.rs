@@ -3,13 +3,16 @@
 //! A history written by a process that was killed may end in a partial line;
 //! the reader accepts everything up to the last complete line and says so in
 //! [`History::truncated_tail`]. Any other bad line is an error naming the
-//! file, the line number and the problem.
+//! file, the line number and the problem — including a line that breaks the
+//! history's rules ([`crate::validate`]: repeated or decreasing indices,
+//! unpaired or mismatched operations).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::event::Event;
+use crate::validate::Validator;
 
 /// Errors reading a history.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ impl History {
             bytes: 0,
             lineno: 0,
             truncated_tail: None,
+            validator: Validator::new(),
         };
         let io = |source| HistoryError::Io {
             path: path.into(),
@@ -110,7 +114,7 @@ impl History {
                 if let Some((e, end)) = crate::fast::parse_line(rest) {
                     if end < rest.len() {
                         // Ends with its newline, inside the buffer.
-                        st.fast(e, end + 1);
+                        st.fast(e, end + 1)?;
                         at += end + 1;
                         continue;
                     }
@@ -161,9 +165,24 @@ struct Lines<'p> {
     bytes: u64,
     lineno: usize,
     truncated_tail: Option<String>,
+    validator: Validator,
 }
 
 impl Lines<'_> {
+    /// Validates and keeps one parsed event of the current line.
+    #[inline]
+    fn keep(&mut self, e: Event) -> Result<(), HistoryError> {
+        if let Err(m) = self.validator.push(&e) {
+            return Err(HistoryError::Parse {
+                path: self.path.into(),
+                line: self.lineno,
+                message: m.to_string(),
+            });
+        }
+        self.events.push(e);
+        Ok(())
+    }
+
     /// Counts one line of `n` bytes (newline included).
     #[inline]
     fn count(&mut self, n: usize) {
@@ -179,9 +198,9 @@ impl Lines<'_> {
 
     /// A line the fast path parsed, `n` bytes with its newline.
     #[inline]
-    fn fast(&mut self, e: Event, n: usize) {
+    fn fast(&mut self, e: Event, n: usize) -> Result<(), HistoryError> {
         self.count(n);
-        self.events.push(e);
+        self.keep(e)
     }
 
     /// Any line, raw, with its newline unless it is the last one.
@@ -200,7 +219,7 @@ impl Lines<'_> {
             return Ok(());
         }
         match Event::from_json(text) {
-            Ok(e) => self.events.push(e),
+            Ok(e) => self.keep(e)?,
             Err(e) if !complete => {
                 self.truncated_tail = Some(format!(
                     "{}:{}: last line is incomplete and was ignored ({e})",
@@ -276,6 +295,39 @@ mod tests {
             let r = std::io::BufReader::with_capacity(cap, s.as_bytes());
             let h = History::from_reader(r, Path::new("<string>")).unwrap();
             assert_eq!(h.events, whole.events, "buffer of {cap} bytes");
+        }
+    }
+
+    #[test]
+    fn a_malformed_history_is_an_error_naming_the_line() {
+        let inv = |i: u64, p: u64, f: &str| {
+            format!("{{\"index\":{i},\"time\":{i},\"process\":{p},\"type\":\"invoke\",\"f\":\"{f}\",\"value\":[[\"poll\"]]}}\n")
+        };
+        let ok = |i: u64, p: u64, f: &str| {
+            format!("{{\"index\":{i},\"time\":{i},\"process\":{p},\"type\":\"ok\",\"f\":\"{f}\",\"value\":[[\"poll\",{{}}]]}}\n")
+        };
+        let cases = [
+            (
+                inv(0, 1, "poll") + &ok(1, 1, "poll") + &inv(1, 2, "poll"),
+                3,
+                "index 1",
+            ),
+            (inv(0, 1, "poll") + &inv(1, 1, "poll"), 2, "outstanding"),
+            (
+                inv(0, 1, "poll") + "\n" + &ok(1, 2, "poll"),
+                3,
+                "completes no invocation",
+            ),
+            (
+                inv(0, 1, "poll") + &ok(1, 1, "txn"),
+                2,
+                "poll invoked at index 0",
+            ),
+        ];
+        for (text, line, what) in cases {
+            let err = History::parse_str(&text).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("<string>:{line}:")), "{err}");
+            assert!(err.contains(what), "{err}");
         }
     }
 
