@@ -127,8 +127,8 @@ pub struct Latency {
 /// Numbers users act on.
 ///
 /// `acknowledged` counts acknowledged sends (send micro-ops in `ok` send or
-/// txn operations). `lost` and `unseen` split the acknowledged sends no poll
-/// ever returned: `lost` when a later offset of the key was read (the
+/// txn operations). `lost` and `unseen` split the acknowledged (or proven,
+/// see `info_proven`) sends no poll ever returned: `lost` when a later offset of the key was read (the
 /// `lost-write` anomaly), `unseen` otherwise. `duplicated` counts values
 /// stored at more than one offset. Rates are relative to `acknowledged`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -137,6 +137,11 @@ pub struct Stats {
     /// f -> type -> count, e.g. `{"send": {"ok": 10, "info": 1}}`.
     pub ops: BTreeMap<String, BTreeMap<String, u64>>,
     pub acknowledged: u64,
+    /// Send micro-ops of crashed (`info`) ops that a read proved happened
+    /// (Jepsen's rule: an `ok` read returned a value the op sent). They are
+    /// held to the same promises as acknowledged sends: `lost` and `unseen`
+    /// include them, and rates are relative to `acknowledged + info-proven`.
+    pub info_proven: u64,
     pub lost: u64,
     pub unseen: u64,
     pub duplicated: u64,
