@@ -10,6 +10,10 @@
 //! - transactional cycles ([`txn`]) and committed-offset linearizability
 //!   ([`linear`]).
 //!
+//! [`online::OnlineChecker`] checks a history while it is recorded: live
+//! counts of what a prefix already proves, `--fail-fast`, and a final
+//! verdict equal to [`check`]'s.
+//!
 //! Every anomaly type is reported with its full count and a few minimal
 //! witnesses (history indices, process, key, offsets, values and a one-line
 //! explanation). Types the Kafka model allows (see [`is_allowed`]) are
@@ -18,6 +22,7 @@
 pub mod edn;
 mod hash;
 pub mod linear;
+pub mod online;
 pub mod queue;
 pub mod txn;
 mod witness;

@@ -1,0 +1,278 @@
+//! Online checking: events are fed one by one as a run records them.
+//!
+//! [`OnlineChecker`] validates each event ([`gregor_history::Validator`]),
+//! keeps it, and runs *live detectors* for the anomaly types that a prefix
+//! of the history can already prove — whatever comes later cannot undo
+//! them:
+//!
+//! - `inconsistent-offsets`: two values observed at one offset of a key
+//!   (acknowledged sends and polls);
+//! - `duplicate`: one value observed at two offsets;
+//! - `G1a`: an `ok` read of a value whose send failed;
+//! - `precommitted-read`: a transaction polled back its own send;
+//! - `int-nonmonotonic-poll`: within one (`ok` or crashed) poll, a key's
+//!   read did not move forward.
+//!
+//! Every live detection is also found by the offline check of the whole
+//! history, so live counts never exceed the final ones and a live finding of
+//! a type [`crate::is_allowed`] rejects means the final verdict is `false`
+//! — which is what `--fail-fast` acts on. The other types (lost and unseen
+//! writes, skips, orders, cycles) need the end of the history and are
+//! decided by [`OnlineChecker::finish`], which runs the offline [`check`]
+//! over the events it kept: the final verdict of an online check is the
+//! offline verdict of the same history, by construction (and a property
+//! test feeds generated histories through both).
+//!
+//! Memory: the events (as the offline check), plus one entry per observed
+//! `(key, offset)` and `(key, value)`.
+
+use std::collections::BTreeMap;
+
+use gregor_history::{Event, EventType, History, Key, Malformed, Mop, Offset, Process, Val, F};
+
+use crate::hash::{FxHashMap, FxHashSet};
+use crate::{check, is_allowed, CheckOpts, CheckResult};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Ok,
+    Info,
+    Fail,
+}
+
+/// Checks a history as it grows; see the module docs.
+pub struct OnlineChecker {
+    opts: CheckOpts,
+    events: Vec<Event>,
+    validator: gregor_history::Validator,
+    /// Client process -> position of its outstanding invocation.
+    pending: FxHashMap<u64, usize>,
+    /// (key, offset) -> first value seen there, and whether a second one
+    /// was already counted.
+    at_offset: FxHashMap<(Key, Offset), (Val, bool)>,
+    /// (key, value) -> first offset seen, and whether a second was counted.
+    offset_of: FxHashMap<(Key, Val), (Offset, bool)>,
+    /// (key, value) -> how its send ended (an `ok` send is never overridden).
+    sent: FxHashMap<(Key, Val), Sent>,
+    /// Values some `ok` read returned.
+    ok_read: FxHashSet<(Key, Val)>,
+    /// Values already counted as `G1a`.
+    g1a: FxHashSet<(Key, Val)>,
+    counts: BTreeMap<&'static str, u64>,
+    /// The first live finding of a type the options do not allow: (type,
+    /// history index of the event that revealed it).
+    first_bad: Option<(&'static str, u64)>,
+}
+
+impl OnlineChecker {
+    pub fn new(opts: CheckOpts) -> OnlineChecker {
+        OnlineChecker {
+            opts,
+            events: Vec::new(),
+            validator: gregor_history::Validator::new(),
+            pending: FxHashMap::default(),
+            at_offset: FxHashMap::default(),
+            offset_of: FxHashMap::default(),
+            sent: FxHashMap::default(),
+            ok_read: FxHashSet::default(),
+            g1a: FxHashSet::default(),
+            counts: BTreeMap::new(),
+            first_bad: None,
+        }
+    }
+
+    /// Takes the next event. Returns the types this event revealed that
+    /// make the verdict `false` (empty if none), or why the event cannot
+    /// follow the ones before it (the history is malformed: exit 3).
+    pub fn push(&mut self, e: Event) -> Result<Vec<&'static str>, Malformed> {
+        self.validator.push(&e)?;
+        let pos = self.events.len();
+        let mut found: Vec<&'static str> = Vec::new();
+        if let Process::Client(p) = e.process {
+            if e.kind == EventType::Invoke {
+                self.pending.insert(p, pos);
+            } else {
+                let inv = self.pending.remove(&p);
+                if matches!(e.f, F::Send | F::Poll | F::Txn) {
+                    self.completion(&e, inv, &mut found);
+                }
+            }
+        }
+        self.events.push(e);
+        let index = self.events[pos].index;
+        let mut bad = Vec::new();
+        for kind in found {
+            *self.counts.entry(kind).or_default() += 1;
+            if !is_allowed(kind, &self.opts) {
+                if self.first_bad.is_none() {
+                    self.first_bad = Some((kind, index));
+                }
+                if !bad.contains(&kind) {
+                    bad.push(kind);
+                }
+            }
+        }
+        Ok(bad)
+    }
+
+    fn completion(&mut self, e: &Event, inv: Option<usize>, found: &mut Vec<&'static str>) {
+        let own = e.mops();
+        // A completion without micro-ops (fail, info) means its invocation's.
+        let echoed: Vec<Mop>;
+        let mops: &[Mop] = match inv {
+            Some(i) if own.is_empty() => {
+                echoed = self.events[i].mops().to_vec();
+                &echoed
+            }
+            _ => own,
+        };
+        let ok = e.kind == EventType::Ok;
+        let reads_count = ok || e.kind == EventType::Info;
+        let status = match e.kind {
+            EventType::Ok => Sent::Ok,
+            EventType::Info => Sent::Info,
+            _ => Sent::Fail,
+        };
+        let is_txn = e.f == F::Txn;
+        let rebalanced = rebalanced_keys(e);
+        let mut own_sends: Vec<(Key, Val)> = Vec::new();
+        // Key -> last offset read within this op.
+        let mut last: Vec<(Key, Offset)> = Vec::new();
+        for m in mops {
+            match m {
+                Mop::Send { key, value, offset } => {
+                    let kv = (*key, *value);
+                    if is_txn {
+                        own_sends.push(kv);
+                    }
+                    let s = self.sent.entry(kv).or_insert(status);
+                    if *s != Sent::Ok {
+                        *s = status;
+                    }
+                    if ok {
+                        if let Some(o) = offset {
+                            self.observe(*key, *o, *value, found);
+                        }
+                    }
+                    if status == Sent::Fail && self.ok_read.contains(&kv) && self.g1a.insert(kv) {
+                        found.push("G1a");
+                    }
+                }
+                Mop::Poll { reads: Some(reads) } => {
+                    for (k, pairs) in reads {
+                        for &(_, v) in pairs {
+                            if is_txn && own_sends.contains(&(*k, v)) {
+                                found.push("precommitted-read");
+                            }
+                        }
+                        if pairs.is_empty() {
+                            continue;
+                        }
+                        let exempt = rebalanced.contains(k);
+                        let at = last.iter().position(|x| x.0 == *k);
+                        let mut prev = at.map(|i| last[i].1);
+                        for &(o, v) in pairs {
+                            self.observe(*k, o, v, found);
+                            if ok {
+                                let kv = (*k, v);
+                                if self.ok_read.insert(kv)
+                                    && self.sent.get(&kv) == Some(&Sent::Fail)
+                                    && self.g1a.insert(kv)
+                                {
+                                    found.push("G1a");
+                                }
+                            }
+                            if reads_count {
+                                if let Some(a) = prev.filter(|_| !exempt) {
+                                    if o <= a {
+                                        found.push("int-nonmonotonic-poll");
+                                    }
+                                }
+                                prev = Some(o);
+                            }
+                        }
+                        if let Some(&(lo, _)) = pairs.last() {
+                            match at {
+                                Some(i) => last[i].1 = lo,
+                                None => last.push((*k, lo)),
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Value `v` observed at offset `o` of key `k`.
+    fn observe(&mut self, k: Key, o: Offset, v: Val, found: &mut Vec<&'static str>) {
+        let slot = self.at_offset.entry((k, o)).or_insert((v, false));
+        if slot.0 != v && !slot.1 {
+            slot.1 = true;
+            found.push("inconsistent-offsets");
+        }
+        let slot = self.offset_of.entry((k, v)).or_insert((o, false));
+        if slot.0 != o && !slot.1 {
+            slot.1 = true;
+            found.push("duplicate");
+        }
+    }
+
+    /// Live counts per anomaly type (only the types listed in the module
+    /// docs; each at most the final count).
+    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.counts
+    }
+
+    /// The first live finding that makes the verdict `false`: its type and
+    /// the history index of the event that revealed it.
+    pub fn first_bad(&self) -> Option<(&'static str, u64)> {
+        self.first_bad
+    }
+
+    /// Events taken so far.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The live counts on one line, e.g. `G1a 1, duplicate 2` (empty if
+    /// none), for progress lines.
+    pub fn summary(&self) -> String {
+        self.counts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The full offline check of everything taken so far.
+    pub fn check_now(&self) -> CheckResult {
+        check(&History::new(self.events.clone()), &self.opts)
+    }
+
+    /// Ends the online check: the offline [`check`] of the whole history.
+    pub fn finish(self) -> CheckResult {
+        check(&History::new(self.events), &self.opts)
+    }
+
+    /// The events taken so far.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+fn rebalanced_keys(e: &Event) -> Vec<Key> {
+    let mut out = Vec::new();
+    if let Some(serde_json::Value::Array(log)) = e.extra("rebalance-log") {
+        for entry in log {
+            if let Some(keys) = entry.get("keys").and_then(|k| k.as_array()) {
+                out.extend(keys.iter().filter_map(|k| k.as_u64()));
+            }
+        }
+    }
+    out
+}
