@@ -75,8 +75,9 @@ fn history(steps: &[(u8, u8, u8, u8)]) -> Vec<Event> {
                         Mop::Send { key, value, .. } => Mop::Send {
                             key,
                             value,
-                            offset: (kind != EventType::Fail && (b as usize + i) % 3 != 0)
-                                .then_some((c as u64 + i as u64) % 8),
+                            offset: (kind != EventType::Fail
+                                && !(b as usize + i).is_multiple_of(3))
+                            .then_some((c as u64 + i as u64) % 8),
                         },
                         Mop::Poll { .. } => {
                             let k = (b as u64 + i as u64) % 3;
