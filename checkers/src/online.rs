@@ -263,6 +263,13 @@ impl OnlineChecker {
     pub fn events(&self) -> &[Event] {
         &self.events
     }
+
+    /// Ends the online check without checking: the events taken, e.g. to
+    /// check them with options learned only at the end (a run records how
+    /// its final reads ended last).
+    pub fn into_events(self) -> Vec<Event> {
+        self.events
+    }
 }
 
 fn rebalanced_keys(e: &Event) -> Vec<Key> {
@@ -275,4 +282,126 @@ fn rebalanced_keys(e: &Event) -> Vec<Key> {
         }
     }
     out
+}
+
+/// What one [`Follower::poll`] read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Events taken.
+    pub events: usize,
+    /// Types found live that make the verdict `false`.
+    pub bad: Vec<&'static str>,
+}
+
+/// Follows a growing JSONL history file (`gregor check --follow`): each
+/// [`Follower::poll`] takes the complete lines appended since the last one
+/// into an [`OnlineChecker`]. A line that does not parse or breaks the
+/// history's rules is an error naming the file and line, as for a whole
+/// file.
+pub struct Follower {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    /// Bytes read but not yet taken: an incomplete last line, or (after a
+    /// fail-fast stop) the lines after the bad event.
+    buf: Vec<u8>,
+    lineno: usize,
+    checker: OnlineChecker,
+}
+
+impl Follower {
+    pub fn open(
+        path: &std::path::Path,
+        opts: CheckOpts,
+    ) -> Result<Follower, gregor_history::HistoryError> {
+        let file =
+            std::fs::File::open(path).map_err(|source| gregor_history::HistoryError::Io {
+                path: path.into(),
+                source,
+            })?;
+        Ok(Follower {
+            path: path.into(),
+            file,
+            buf: Vec::new(),
+            lineno: 0,
+            checker: OnlineChecker::new(opts),
+        })
+    }
+
+    /// Takes the complete lines appended since the last call. With
+    /// `stop_at_bad`, stops right after the first event that reveals a bad
+    /// type (the rest stays unread).
+    pub fn poll(&mut self, stop_at_bad: bool) -> Result<Step, gregor_history::HistoryError> {
+        use std::io::Read;
+        let mut chunk = [0u8; 1 << 16];
+        loop {
+            let n =
+                self.file
+                    .read(&mut chunk)
+                    .map_err(|source| gregor_history::HistoryError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+            if n == 0 {
+                break;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            if self.buf.len() > 1 << 22 {
+                break;
+            }
+        }
+        let mut step = Step::default();
+        let mut at = 0;
+        while let Some(nl) = self.buf[at..].iter().position(|&b| b == b'\n') {
+            let raw = &self.buf[at..at + nl];
+            at += nl + 1;
+            self.lineno += 1;
+            let bad_line = |message: String| gregor_history::HistoryError::Parse {
+                path: self.path.clone(),
+                line: self.lineno,
+                message,
+            };
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| bad_line("not valid UTF-8".into()))?
+                .trim();
+            if text.is_empty() {
+                continue;
+            }
+            let e = Event::from_json(text).map_err(|e| bad_line(e.to_string()))?;
+            let bad = self.checker.push(e).map_err(|m| bad_line(m.to_string()))?;
+            step.events += 1;
+            let stop = stop_at_bad && !bad.is_empty();
+            step.bad.extend(bad);
+            if stop {
+                break;
+            }
+        }
+        self.buf.drain(..at);
+        Ok(step)
+    }
+
+    pub fn checker(&self) -> &OnlineChecker {
+        &self.checker
+    }
+
+    /// Ends following: the checker, and a warning if the file ends in an
+    /// incomplete line (ignored, as the whole-file reader does).
+    pub fn finish(self) -> (OnlineChecker, Option<String>) {
+        // After a fail-fast stop, complete lines may remain: not a tail.
+        let from = self
+            .buf
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let tail = self.buf[from..]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace())
+            .then(|| {
+                format!(
+                    "{}:{}: last line is incomplete and was ignored",
+                    self.path.display(),
+                    self.lineno + self.buf[..from].iter().filter(|&&b| b == b'\n').count() + 1
+                )
+            });
+        (self.checker, tail)
+    }
 }

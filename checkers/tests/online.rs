@@ -223,3 +223,69 @@ fn the_generated_histories_exercise_the_live_detectors() {
         assert!(seen.contains(kind), "{kind} never found live: {seen:?}");
     }
 }
+
+#[test]
+fn a_followed_file_is_checked_as_it_grows_and_ends_as_the_offline_check() {
+    use gregor_checkers::online::Follower;
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let mut h = Hb::new();
+    h.assign(0, &[0]);
+    h.send(1, 0, 1, 0);
+    h.send(2, 0, 2, 0);
+    h.poll(0, &[(0, &[(0, 1)])]);
+    let lines: Vec<String> = h.events.iter().map(|e| e.to_json() + "\n").collect();
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut fol = Follower::open(&path, CheckOpts::default()).unwrap();
+    // Half a line: nothing taken yet.
+    f.write_all(&lines[0].as_bytes()[..10]).unwrap();
+    assert_eq!(fol.poll(true).unwrap().events, 0);
+    f.write_all(&lines[0].as_bytes()[10..]).unwrap();
+    for l in &lines[1..] {
+        f.write_all(l.as_bytes()).unwrap();
+    }
+    f.write_all(b"{\"index\":8,").unwrap();
+    // The second acknowledged send at offset 0 is the bad event.
+    let step = fol.poll(true).unwrap();
+    assert_eq!(
+        (step.events, step.bad.clone()),
+        (6, vec!["inconsistent-offsets"])
+    );
+    let (_, tail) = Follower::open(&path, CheckOpts::default())
+        .map(|mut f| {
+            f.poll(true).unwrap();
+            f
+        })
+        .unwrap()
+        .finish();
+    assert!(
+        tail.unwrap()
+            .ends_with(":9: last line is incomplete and was ignored"),
+        "after a fail-fast stop, only the torn last line is a tail"
+    );
+    let step = fol.poll(true).unwrap();
+    assert_eq!(step.events, 2, "the rest after a fail-fast stop");
+    let (o, tail) = fol.finish();
+    assert!(tail
+        .unwrap()
+        .ends_with(":9: last line is incomplete and was ignored"));
+    assert_eq!(o.finish(), check(&h.history(), &CheckOpts::default()));
+}
+
+#[test]
+fn a_followed_file_with_a_malformed_line_is_an_error_naming_it() {
+    use gregor_checkers::online::Follower;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let mut h = Hb::new();
+    h.send(1, 0, 1, 0);
+    let text = format!("{}\n\n{}\n", h.events[0].to_json(), h.events[0].to_json());
+    std::fs::write(&path, text).unwrap();
+    let mut fol = Follower::open(&path, CheckOpts::default()).unwrap();
+    let err = fol.poll(false).unwrap_err().to_string();
+    assert!(
+        err.contains("history.jsonl:3:") && err.contains("index 0"),
+        "{err}"
+    );
+}
