@@ -405,3 +405,88 @@ impl Follower {
         (self.checker, tail)
     }
 }
+
+/// What a [`Live`] check has seen so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveStatus {
+    pub events: usize,
+    /// Live count per anomaly type (see the module docs).
+    pub counts: BTreeMap<&'static str, u64>,
+    /// The first live finding that makes the verdict `false`: (type,
+    /// history index).
+    pub first_bad: Option<(&'static str, u64)>,
+    /// The history broke its rules at this event (a recorder bug): live
+    /// checking stopped; the final check will report the error.
+    pub malformed: Option<String>,
+}
+
+impl LiveStatus {
+    /// `G1a 1, duplicate 2`, or empty.
+    pub fn summary(&self) -> String {
+        self.counts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An online check on its own thread, fed by a channel of events (e.g.
+/// `Recorder::tap` during `gregor run`); [`Live::status`] is cheap to poll
+/// from a progress line, a metrics endpoint or a fail-fast watcher.
+pub struct Live {
+    status: std::sync::Arc<std::sync::Mutex<LiveStatus>>,
+    thread: std::thread::JoinHandle<OnlineChecker>,
+}
+
+impl Live {
+    /// Starts checking the events `rx` delivers, until every sender is gone.
+    pub fn spawn(rx: std::sync::mpsc::Receiver<Event>, opts: CheckOpts) -> Live {
+        let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
+        let shared = status.clone();
+        let thread = std::thread::spawn(move || {
+            let mut c = OnlineChecker::new(opts);
+            let mut broken = false;
+            for e in rx {
+                if broken {
+                    continue;
+                }
+                let index = e.index;
+                let r = c.push(e);
+                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                match r {
+                    Ok(_) => {
+                        s.events = c.len();
+                        if s.counts != *c.counts() {
+                            s.counts = c.counts().clone();
+                        }
+                        s.first_bad = c.first_bad();
+                    }
+                    Err(m) => {
+                        s.malformed = Some(format!("event {index}: {m}"));
+                        broken = true;
+                    }
+                }
+            }
+            c
+        });
+        Live { status, thread }
+    }
+
+    /// A snapshot of what was found so far.
+    pub fn status(&self) -> LiveStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits for the channel to close (drop the recorder, or its tap's
+    /// sender side) and returns the checker, e.g. for
+    /// [`OnlineChecker::finish`].
+    pub fn join(self) -> OnlineChecker {
+        self.thread
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+}

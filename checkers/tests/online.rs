@@ -289,3 +289,31 @@ fn a_followed_file_with_a_malformed_line_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_live_check_fed_by_a_channel_reports_while_it_runs_and_ends_as_offline() {
+    use gregor_checkers::online::Live;
+    let mut h = Hb::new();
+    h.send(0, 0, 1, 0);
+    h.send(1, 0, 2, 0);
+    h.poll(2, &[(0, &[(0, 1)])]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let live = Live::spawn(rx, CheckOpts::default());
+    for e in &h.events[..4] {
+        tx.send(e.clone()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while live.status().events < 4 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let st = live.status();
+    assert_eq!(st.first_bad, Some(("inconsistent-offsets", 3)));
+    assert_eq!(st.summary(), "inconsistent-offsets 1");
+    for e in &h.events[4..] {
+        tx.send(e.clone()).unwrap();
+    }
+    drop(tx);
+    let c = live.join();
+    assert_eq!(c.finish(), check(&h.history(), &CheckOpts::default()));
+}
