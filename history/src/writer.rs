@@ -148,6 +148,16 @@ impl Recorder {
         rx
     }
 
+    /// Ends every tap: their receivers see the end of the stream (events
+    /// logged later are not copied).
+    pub fn close_taps(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .taps
+            .clear();
+    }
+
     /// Shorthand for [`Recorder::log`] of a fresh event.
     pub fn record(
         &self,
@@ -243,7 +253,8 @@ mod tests {
             t.join().unwrap();
         }
         rec.flush().unwrap();
-        let seen: Vec<Event> = tap.try_iter().collect();
+        rec.close_taps();
+        let seen: Vec<Event> = tap.iter().collect();
         let file = History::read(&path).unwrap();
         assert_eq!(seen, file.events[1..].to_vec());
     }
