@@ -138,6 +138,11 @@ impl Witness {
         let first_skipped = self.more.first().map_or(String::new(), |(so, sv)| {
             format!(" (e.g. value {sv} at offset {so})")
         });
+        let acked = if self.proof.is_some() {
+            "it happened although its op crashed"
+        } else {
+            "it was acknowledged"
+        };
         let explanation = match self.kind {
             Kind::InconsistentOffsets => {
                 let vals: Vec<String> = self.more.iter().map(|(_, v)| v.to_string()).collect();
@@ -169,7 +174,7 @@ impl Witness {
                 )
             }
             Kind::LostWrite => format!(
-                "{} sent {} to key {k} at {} and it was acknowledged; no poll returned it, though {} read {} (value {}) of key {k}",
+                "{} sent {} to key {k} at {} and {acked}; no poll returned it, though {} read {} (value {}) of key {k}",
                 op(self.ops[0]),
                 v(0),
                 o(0),
@@ -179,13 +184,13 @@ impl Witness {
             ),
             Kind::Unseen => match self.offsets[1] {
                 Some(hi) => format!(
-                    "{} sent {} to key {k} ({}) and it was acknowledged, but no poll ever returned it; polls of key {k} only reached offset {hi}",
+                    "{} sent {} to key {k} ({}) and {acked}, but no poll ever returned it; polls of key {k} only reached offset {hi}",
                     op(self.ops[0]),
                     v(0),
                     o(0),
                 ),
                 None => format!(
-                    "{} sent {} to key {k} ({}) and it was acknowledged, but no poll ever returned any record of key {k}",
+                    "{} sent {} to key {k} ({}) and {acked}, but no poll ever returned any record of key {k}",
                     op(self.ops[0]),
                     v(0),
                     o(0),

@@ -141,6 +141,15 @@ fn an_unread_write_of_a_txn_proven_by_a_sibling_read_is_lost() {
     assert_eq!(w["crashed-ops"], serde_json::json!([3]));
     assert_eq!(res.stats.info_proven, 2);
     assert_eq!(res.stats.lost, 1);
+    let text = w["explanation"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "op 3 sent 1 to key 0 at offset 0 and it happened although its op crashed;"
+        ) && text.ends_with(
+            "op 3 crashed (info), but op 7 read value 2 of key 1 that it sent, so it happened"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
