@@ -115,7 +115,11 @@ impl<'de> Deserialize<'de> for Validity {
 pub struct AnomalyGroup {
     pub count: u64,
     /// Each example is an object with at least `"explanation"` (one line a
-    /// person can act on) and `"ops"` (history indices).
+    /// person can act on) and `"ops"` (history indices). Queue examples
+    /// that involve crashed (`info`) ops list them in `"crashed-ops"`; when
+    /// the value at the heart of the anomaly was sent by a crashed op,
+    /// `"proved-by": {"crashed-op", "read-op", "key", "value"}` names the
+    /// `ok` read that proved the op happened.
     pub examples: Vec<serde_json::Value>,
 }
 
