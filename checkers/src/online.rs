@@ -23,8 +23,10 @@
 //! offline verdict of the same history, by construction (and a property
 //! test feeds generated histories through both).
 //!
-//! Memory: the events (as the offline check), plus one entry per observed
-//! `(key, offset)` and `(key, value)`.
+//! Memory: the events (as the offline check; not with
+//! [`OnlineChecker::detectors_only`], what `gregor run` uses since it checks
+//! its file at the end), plus a few map entries per observed `(key,
+//! offset)` and `(key, value)`, and one invocation per process.
 
 use std::collections::BTreeMap;
 
@@ -43,10 +45,13 @@ enum Sent {
 /// Checks a history as it grows; see the module docs.
 pub struct OnlineChecker {
     opts: CheckOpts,
+    /// The events taken, unless [`OnlineChecker::detectors_only`].
     events: Vec<Event>,
+    keep_events: bool,
+    taken: usize,
     validator: gregor_history::Validator,
-    /// Client process -> position of its outstanding invocation.
-    pending: FxHashMap<u64, usize>,
+    /// Client process -> micro-ops of its outstanding invocation.
+    pending: FxHashMap<u64, Vec<Mop>>,
     /// (key, offset) -> first value seen there, and whether a second one
     /// was already counted.
     at_offset: FxHashMap<(Key, Offset), (Val, bool)>,
@@ -69,6 +74,8 @@ impl OnlineChecker {
         OnlineChecker {
             opts,
             events: Vec::new(),
+            keep_events: true,
+            taken: 0,
             validator: gregor_history::Validator::new(),
             pending: FxHashMap::default(),
             at_offset: FxHashMap::default(),
@@ -81,16 +88,27 @@ impl OnlineChecker {
         }
     }
 
+    /// Live detectors only: the events are not kept (a run checks its
+    /// history file at the end anyway), so memory grows with the values
+    /// and offsets observed, not with the events; [`OnlineChecker::finish`]
+    /// and [`OnlineChecker::check_now`] then see no events.
+    pub fn detectors_only(opts: CheckOpts) -> OnlineChecker {
+        OnlineChecker {
+            keep_events: false,
+            ..OnlineChecker::new(opts)
+        }
+    }
+
     /// Takes the next event. Returns the types this event revealed that
     /// make the verdict `false` (empty if none), or why the event cannot
     /// follow the ones before it (the history is malformed: exit 3).
     pub fn push(&mut self, e: Event) -> Result<Vec<&'static str>, Malformed> {
         self.validator.push(&e)?;
-        let pos = self.events.len();
+        self.taken += 1;
         let mut found: Vec<&'static str> = Vec::new();
         if let Process::Client(p) = e.process {
             if e.kind == EventType::Invoke {
-                self.pending.insert(p, pos);
+                self.pending.insert(p, e.mops().to_vec());
             } else {
                 let inv = self.pending.remove(&p);
                 if matches!(e.f, F::Send | F::Poll | F::Txn) {
@@ -98,8 +116,10 @@ impl OnlineChecker {
                 }
             }
         }
-        self.events.push(e);
-        let index = self.events[pos].index;
+        let index = e.index;
+        if self.keep_events {
+            self.events.push(e);
+        }
         let mut bad = Vec::new();
         for kind in found {
             *self.counts.entry(kind).or_default() += 1;
@@ -115,15 +135,11 @@ impl OnlineChecker {
         Ok(bad)
     }
 
-    fn completion(&mut self, e: &Event, inv: Option<usize>, found: &mut Vec<&'static str>) {
+    fn completion(&mut self, e: &Event, inv: Option<Vec<Mop>>, found: &mut Vec<&'static str>) {
         let own = e.mops();
         // A completion without micro-ops (fail, info) means its invocation's.
-        let echoed: Vec<Mop>;
-        let mops: &[Mop] = match inv {
-            Some(i) if own.is_empty() => {
-                echoed = self.events[i].mops().to_vec();
-                &echoed
-            }
+        let mops: &[Mop] = match &inv {
+            Some(m) if own.is_empty() => m,
             _ => own,
         };
         let ok = e.kind == EventType::Ok;
@@ -230,13 +246,13 @@ impl OnlineChecker {
         self.first_bad
     }
 
-    /// Events taken so far.
+    /// Events taken so far (kept or not).
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.taken
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.taken == 0
     }
 
     /// The live counts on one line, e.g. `G1a 1, duplicate 2` (empty if
@@ -440,12 +456,24 @@ pub struct Live {
 }
 
 impl Live {
-    /// Starts checking the events `rx` delivers, until every sender is gone.
+    /// Starts checking the events `rx` delivers, until every sender is
+    /// gone, keeping them for [`OnlineChecker::finish`].
     pub fn spawn(rx: std::sync::mpsc::Receiver<Event>, opts: CheckOpts) -> Live {
+        Self::spawn_checker(rx, OnlineChecker::new(opts))
+    }
+
+    /// Like [`Live::spawn`] with [`OnlineChecker::detectors_only`]: what
+    /// `gregor run` wants (it checks its history file at the end), so a
+    /// soak does not hold its history twice.
+    pub fn spawn_detectors(rx: std::sync::mpsc::Receiver<Event>, opts: CheckOpts) -> Live {
+        Self::spawn_checker(rx, OnlineChecker::detectors_only(opts))
+    }
+
+    fn spawn_checker(rx: std::sync::mpsc::Receiver<Event>, checker: OnlineChecker) -> Live {
         let status = std::sync::Arc::new(std::sync::Mutex::new(LiveStatus::default()));
         let shared = status.clone();
         let thread = std::thread::spawn(move || {
-            let mut c = OnlineChecker::new(opts);
+            let mut c = checker;
             let mut broken = false;
             for e in rx {
                 if broken {

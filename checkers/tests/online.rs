@@ -317,3 +317,29 @@ fn a_live_check_fed_by_a_channel_reports_while_it_runs_and_ends_as_offline() {
     let c = live.join();
     assert_eq!(c.finish(), check(&h.history(), &CheckOpts::default()));
 }
+
+#[test]
+fn detectors_only_find_the_same_live_anomalies_without_keeping_events() {
+    let mut x: u64 = 777;
+    for _ in 0..30 {
+        let steps: Vec<(u8, u8, u8, u8)> = (0..150)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let b = (x >> 24).to_le_bytes();
+                (b[0], b[1], b[2], b[3])
+            })
+            .collect();
+        let events = history(&steps);
+        let full = online(&events, &CheckOpts::default());
+        let mut lean = OnlineChecker::detectors_only(CheckOpts::default());
+        for e in &events {
+            lean.push(e.clone()).unwrap();
+        }
+        assert_eq!(lean.counts(), full.counts());
+        assert_eq!(lean.first_bad(), full.first_bad());
+        assert_eq!(lean.len(), events.len());
+        assert!(lean.events().is_empty());
+    }
+}
