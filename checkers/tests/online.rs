@@ -135,7 +135,8 @@ proptest! {
         let offline = check(&History::new(events.clone()), &opts);
         // Through the JSONL form, as `gregor check` reads it.
         let jsonl: String = events.iter().map(|e| e.to_json() + "\n").collect();
-        let reread = History::parse_str(&jsonl).expect("the generated history is well-formed");
+        let reread = History::from_reader(jsonl.as_bytes(), std::path::Path::new("<generated>"))
+            .expect("the generated history is well-formed");
         let o = online(&reread.events, &opts);
         let live = o.counts().clone();
         let first_bad = o.first_bad();

@@ -54,12 +54,12 @@ impl History {
             source,
         })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Self::read_sized(BufReader::with_capacity(1 << 20, file), path, size)
+        Self::read_sized(BufReader::with_capacity(1 << 20, file), path, size, true)
     }
 
     /// Reads JSONL from any buffered reader; `path` is only used in messages.
     pub fn from_reader<R: BufRead>(r: R, path: &Path) -> Result<History, HistoryError> {
-        Self::read_sized(r, path, 0)
+        Self::read_sized(r, path, 0, true)
     }
 
     /// Reads JSONL; `size` (bytes, 0 if unknown) lets the event vector be
@@ -71,7 +71,12 @@ impl History {
     /// cut by the buffer's end is copied): the fast path finds the end of a
     /// common line while parsing it, so such lines are neither copied nor
     /// scanned twice. Other lines are checked for UTF-8 and go to serde.
-    fn read_sized<R: BufRead>(mut r: R, path: &Path, size: u64) -> Result<History, HistoryError> {
+    fn read_sized<R: BufRead>(
+        mut r: R,
+        path: &Path,
+        size: u64,
+        validate: bool,
+    ) -> Result<History, HistoryError> {
         let mut st = Lines {
             path,
             size,
@@ -79,7 +84,7 @@ impl History {
             bytes: 0,
             lineno: 0,
             truncated_tail: None,
-            validator: Validator::new(),
+            validator: validate.then(Validator::new),
         };
         let io = |source| HistoryError::Io {
             path: path.into(),
@@ -143,9 +148,11 @@ impl History {
         })
     }
 
-    /// Parses a history held in a string (tests, small tools).
+    /// Parses a history fragment held in a string (tests, small tools):
+    /// unlike files ([`History::read`], [`History::from_reader`]), its
+    /// operations need not pair up (see [`crate::validate`]).
     pub fn parse_str(s: &str) -> Result<History, HistoryError> {
-        Self::from_reader(s.as_bytes(), Path::new("<string>"))
+        Self::read_sized(s.as_bytes(), Path::new("<string>"), 0, false)
     }
 
     pub fn len(&self) -> usize {
@@ -165,14 +172,15 @@ struct Lines<'p> {
     bytes: u64,
     lineno: usize,
     truncated_tail: Option<String>,
-    validator: Validator,
+    /// `None` for fragments ([`History::parse_str`]).
+    validator: Option<Validator>,
 }
 
 impl Lines<'_> {
     /// Validates and keeps one parsed event of the current line.
     #[inline]
     fn keep(&mut self, e: Event) -> Result<(), HistoryError> {
-        if let Err(m) = self.validator.push(&e) {
+        if let Some(Err(m)) = self.validator.as_mut().map(|v| v.push(&e)) {
             return Err(HistoryError::Parse {
                 path: self.path.into(),
                 line: self.lineno,
@@ -325,7 +333,13 @@ mod tests {
             ),
         ];
         for (text, line, what) in cases {
-            let err = History::parse_str(&text).unwrap_err().to_string();
+            assert!(
+                History::parse_str(&text).is_ok(),
+                "a fragment is not validated"
+            );
+            let err = History::from_reader(text.as_bytes(), Path::new("<string>"))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(&format!("<string>:{line}:")), "{err}");
             assert!(err.contains(what), "{err}");
         }
