@@ -18,6 +18,12 @@
 //! down into the queue analysis and the two other analyses it runs
 //! (transactional cycles, committed offsets).
 //!
+//! It also reports the queue analysis's heap per acknowledged value, the
+//! cycle check's peak heap (`GREGOR_BENCH_TXN_GRAPH=1`: with the exact
+//! graph always built, ww and rw edges included, to show what the whole
+//! graph costs), and the CPU time of the online checker's live detectors
+//! fed every event.
+//!
 //! It prints one line per history: 250k / 500k / 1M events with 10
 //! processes, and 1M events with 1000 processes. Goals: (b) <= 3x (a),
 //! <= 500 bytes/event, time linear in length and flat in processes.
@@ -353,11 +359,41 @@ fn bench(dir: &Path, n: usize, procs: u64) {
     let (tq, _) = best_of(2, || gregor_checkers::queue::analyze(&h));
     let queue_peak = PEAK.load(Relaxed) - base;
     let history_heap = base;
-    let (tt, _) = best_of(2, || gregor_checkers::txn::check(&h, &opts));
+    // GREGOR_BENCH_TXN_GRAPH=1: the cycle check with every edge of the
+    // exact graph built (no ww/wr shortcut), to show what the whole
+    // graph costs.
+    let graph = std::env::var("GREGOR_BENCH_TXN_GRAPH").is_ok();
+    let full = gregor_checkers::txn::TxnOpts {
+        ww_deps: true,
+        rw_deps: true,
+        ..gregor_checkers::txn::TxnOpts::from_check_opts(&opts)
+    };
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let (tt, _) = best_of(2, || {
+        if graph {
+            gregor_checkers::txn::check_with(&h, &full)
+        } else {
+            gregor_checkers::txn::check(&h, &opts)
+        }
+    });
+    let txn_peak = PEAK.load(Relaxed) - base;
     let (tl, _) = best_of(2, || gregor_checkers::linear::check_commits(&h, &opts));
+    // The live detectors of an online check (events cloned in, as a run's
+    // tap delivers them), without its final offline check.
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let (to, _) = best_of(1, || {
+        let mut o = gregor_checkers::online::OnlineChecker::detectors_only(opts.clone());
+        for e in &h.events {
+            o.push(e.clone()).expect("well-formed");
+        }
+        o.counts().len()
+    });
+    let online_peak = PEAK.load(Relaxed) - base;
     drop(h);
     println!(
-        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} (b)/(a) {:.2}x | peak heap {:>3.0} B/event (history {:.0} + queue analysis {:.0}) | (b) {:>4.0} ns/event",
+        "events {events:>8}  procs {procs:>5}  file {:>6.1} MB | cpu s: (a) serde IgnoredAny {:>6.3}  (b) read+check {:>6.3} [read {:.3} + check {:.3} = queue {:.3} + txn {:.3} + linear {:.3}]  (b)/(a) {:>4.2}x | wall s: (a) {:.3} (b) {:.3} (b)/(a) {:.2}x | peak heap {:>3.0} B/event (history {:.0} + queue analysis {:.0}; queue analysis {:.0} B per acknowledged value; txn {:.0} B/event) | (b) {:>4.0} ns/event | online live detectors {:.3} s cpu, {:.0} B per acknowledged value",
         bytes as f64 / 1e6,
         ta.0,
         tb.0,
@@ -373,7 +409,11 @@ fn bench(dir: &Path, n: usize, procs: u64) {
         peak as f64 / events as f64,
         history_heap as f64 / events as f64,
         queue_peak as f64 / events as f64,
+        queue_peak as f64 / res.stats.acknowledged.max(1) as f64,
+        txn_peak as f64 / events as f64,
         tb.0 * 1e9 / events as f64,
+        to.0,
+        online_peak as f64 / res.stats.acknowledged.max(1) as f64,
     );
     let _ = std::fs::remove_file(&path);
 }

@@ -10,6 +10,10 @@
 //! - transactional cycles ([`txn`]) and committed-offset linearizability
 //!   ([`linear`]).
 //!
+//! [`online::OnlineChecker`] checks a history while it is recorded: live
+//! counts of what a prefix already proves, `--fail-fast`, and a final
+//! verdict equal to [`check`]'s.
+//!
 //! Every anomaly type is reported with its full count and a few minimal
 //! witnesses (history indices, process, key, offsets, values and a one-line
 //! explanation). Types the Kafka model allows (see [`is_allowed`]) are
@@ -18,6 +22,7 @@
 pub mod edn;
 mod hash;
 pub mod linear;
+pub mod online;
 pub mod queue;
 pub mod txn;
 mod witness;
@@ -37,7 +42,9 @@ pub struct CheckOpts {
     /// Infer write-write dependencies from offset order (`G1c*` allowed).
     pub ww_deps: bool,
     /// Final reads did not reach the end of every key (skipped after a
-    /// second signal, cut off by their time limit, or failed): an `unseen`
+    /// second signal, cut off by their time limit, or failed), or never
+    /// happened (the run directory's `meta.json` has no `final-reads`
+    /// record: gregor was killed before them): an `unseen`
     /// write may be slow rather than lost, so `unseen` alone makes the
     /// verdict `unknown` instead of `false`.
     pub final_reads_incomplete: bool,
@@ -51,11 +58,13 @@ impl CheckOpts {
         CheckOpts {
             subscribe: m.client.sub_via == SubVia::Subscribe,
             ww_deps: m.ww_deps,
+            // No record at all: the run was cut short (gregor killed)
+            // before its final reads, which it records when they end.
             final_reads_incomplete: m
                 .extra
                 .get("final-reads")
                 .and_then(|v| v.as_str())
-                .is_some_and(|v| matches!(v, "incomplete" | "skipped" | "failed")),
+                .is_none_or(|v| !matches!(v, "complete" | "none needed")),
             acks_zero: m.client.acks == "0",
         }
     }
@@ -106,7 +115,11 @@ impl<'de> Deserialize<'de> for Validity {
 pub struct AnomalyGroup {
     pub count: u64,
     /// Each example is an object with at least `"explanation"` (one line a
-    /// person can act on) and `"ops"` (history indices).
+    /// person can act on) and `"ops"` (history indices). Queue examples
+    /// that involve crashed (`info`) ops list them in `"crashed-ops"`; when
+    /// the value at the heart of the anomaly was sent by a crashed op,
+    /// `"proved-by": {"crashed-op", "read-op", "key", "value"}` names the
+    /// `ok` read that proved the op happened.
     pub examples: Vec<serde_json::Value>,
 }
 
@@ -123,8 +136,8 @@ pub struct Latency {
 /// Numbers users act on.
 ///
 /// `acknowledged` counts acknowledged sends (send micro-ops in `ok` send or
-/// txn operations). `lost` and `unseen` split the acknowledged sends no poll
-/// ever returned: `lost` when a later offset of the key was read (the
+/// txn operations). `lost` and `unseen` split the acknowledged (or proven,
+/// see `info_proven`) sends no poll ever returned: `lost` when a later offset of the key was read (the
 /// `lost-write` anomaly), `unseen` otherwise. `duplicated` counts values
 /// stored at more than one offset. Rates are relative to `acknowledged`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -133,6 +146,11 @@ pub struct Stats {
     /// f -> type -> count, e.g. `{"send": {"ok": 10, "info": 1}}`.
     pub ops: BTreeMap<String, BTreeMap<String, u64>>,
     pub acknowledged: u64,
+    /// Send micro-ops of crashed (`info`) ops that a read proved happened
+    /// (Jepsen's rule: an `ok` read returned a value the op sent). They are
+    /// held to the same promises as acknowledged sends: `lost` and `unseen`
+    /// include them, and rates are relative to `acknowledged + info-proven`.
+    pub info_proven: u64,
     pub lost: u64,
     pub unseen: u64,
     pub duplicated: u64,

@@ -29,6 +29,19 @@
 //!    bound: the highest first offset of any value an `ok` poll returned),
 //!    `unseen` otherwise.
 //!
+//! Crashed ops (Jepsen's `must-have-committed?`): an `info` send or txn may
+//! still have happened. Once an `ok` read returns a value it sent (for a
+//! transaction, any of its values: it commits all or nothing; a plain send
+//! op's records are proven one by one) it did: its values are held to the
+//! promises of acknowledged sends (`lost-write`, `unseen`) and the offsets
+//! its completion reported join the version orders (so they can be
+//! `inconsistent-offsets`, or place its sends for the send-order checks).
+//! Witnesses about such a value carry `proved-by`. A poll that crashed
+//! after returning records (its `info` completion lists them) still read
+//! them: they are held to read order and move its process past them
+//! (`poll-skip`, `nonmonotonic-poll` and their `int-` variants). Only `ok`
+//! reads prove a send or make a failed send an aborted read (`G1a`).
+//!
 //! Process rules (Jepsen's): an `assign` or `subscribe` (ok or info) keeps
 //! the process's last read and send positions only for the keys it still
 //! holds; a process renumbered after an `info` is a new process and starts
@@ -52,7 +65,27 @@ enum WStatus {
     Unknown,
     Ok,
     Info,
+    /// Sent by an `info` op that an `ok` read proved happened: some value it
+    /// sent (this one or a sibling in the same op) was read.
+    InfoProven,
     Fail,
+}
+
+impl WStatus {
+    /// Whether the send certainly happened: acknowledged, or proven.
+    fn happened(self) -> bool {
+        matches!(self, WStatus::Ok | WStatus::InfoProven)
+    }
+}
+
+/// Why a crashed (`info`) op counts as having happened: an `ok` read
+/// (at `reader`) returned `value` of `key`, which the op sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Proof {
+    pub crashed: u32,
+    pub reader: u32,
+    pub key: Key,
+    pub value: Val,
 }
 
 /// Everything known about one `(key, value)`.
@@ -205,6 +238,15 @@ struct Analyzer<'h> {
     fallback: FxHashMap<u32, u32>,
     found: Found,
     deferred: Vec<Deferred>,
+    /// Sends of `info` ops: (completion position, key, value, offset the
+    /// completion reported, whether the op is a transaction). What they
+    /// reported counts only once a read proves the op happened
+    /// ([`Analyzer::prove_info`]).
+    info_sends: Vec<(u32, Key, Val, Option<Offset>, bool)>,
+    /// Proven `info` op (completion position) -> the read that proved it.
+    proofs: FxHashMap<u32, Proof>,
+    /// Send micro-ops of proven `info` ops.
+    proven_sends: u64,
     /// Key -> slot for small keys, without hashing (`NONE` = no slot).
     dense_slots: Vec<u32>,
     // stats
@@ -230,6 +272,9 @@ pub fn analyze(h: &History) -> Analysis {
         fallback: FxHashMap::default(),
         found: Found::default(),
         deferred: Vec::new(),
+        info_sends: Vec::new(),
+        proofs: FxHashMap::default(),
+        proven_sends: 0,
         dense_slots: Vec::new(),
         ops: [[0; 4]; NF],
         other_ops: BTreeMap::new(),
@@ -241,6 +286,7 @@ pub fn analyze(h: &History) -> Analysis {
         consume: FxHashMap::default(),
     };
     a.collect();
+    a.prove_info();
     a.orders();
     a.resolve_deferred();
     let (lost, unseen, duplicated) = a.per_value();
@@ -399,6 +445,9 @@ impl<'h> Analyzer<'h> {
             }
             let mops = self.mops_of(pos);
             let ok = e.kind == EventType::Ok;
+            // What a crashed poll returned still happened: its reads are
+            // held to read order and move its process past them.
+            let reads_count = ok || e.kind == EventType::Info;
             let is_txn = e.f == F::Txn;
             let status = match e.kind {
                 EventType::Ok => WStatus::Ok,
@@ -442,7 +491,12 @@ impl<'h> Analyzer<'h> {
                         if status == WStatus::Fail {
                             continue;
                         }
-                        let here = (offset.unwrap_or(NO_OFF), value);
+                        if status == WStatus::Info {
+                            self.info_sends.push((pos, key, value, *offset, is_txn));
+                        }
+                        // A crashed op's reported offset counts only if the
+                        // op is proven: resolve it from the value at the end.
+                        let here = (if ok { offset.unwrap_or(NO_OFF) } else { NO_OFF }, value);
                         match op_sends.iter_mut().find(|x| x.0 == slot) {
                             None => {
                                 if let Some(&(ao, av, apos)) = st.sends.get(&slot) {
@@ -530,7 +584,7 @@ impl<'h> Analyzer<'h> {
                                 }
                                 observe(vi, ks, o, v);
                                 hi = hi.max(o);
-                                if ok {
+                                if reads_count {
                                     if let Some((a, ops, internal)) =
                                         prev.filter(|x| !(x.2 && exempt))
                                     {
@@ -548,10 +602,12 @@ impl<'h> Analyzer<'h> {
                                     prev = Some(((o, v), [pos, NO_OP], true));
                                 }
                             }
-                            if !ok {
+                            if !reads_count {
                                 continue;
                             }
-                            known_scratch.push((slot, hi));
+                            if ok {
+                                known_scratch.push((slot, hi));
+                            }
                             let (lo, lv) = pairs[pairs.len() - 1];
                             match idx {
                                 Some(i) => {
@@ -573,7 +629,7 @@ impl<'h> Analyzer<'h> {
                                     }
                                 }
                             }
-                            if st.subscribed {
+                            if ok && st.subscribed {
                                 for &(_, v) in pairs {
                                     *self.consume.entry((p, k, v)).or_default() += 1;
                                 }
@@ -591,11 +647,13 @@ impl<'h> Analyzer<'h> {
                     st.sends.insert(slot, (o, v, pos));
                 }
             }
+            if reads_count {
+                for &(slot, o, v, _) in &op_reads {
+                    st.reads.insert(slot, (o, v, pos));
+                }
+            }
             if !ok {
                 continue;
-            }
-            for &(slot, o, v, _) in &op_reads {
-                st.reads.insert(slot, (o, v, pos));
             }
             for &(slot, o) in &known_scratch {
                 let ks = &mut self.keys[slot as usize];
@@ -631,6 +689,66 @@ impl<'h> Analyzer<'h> {
         }
     }
 
+    // ------------------------------------------------------------ info
+
+    /// Jepsen's rule for crashed ops: an `info` txn happened if an `ok` read
+    /// returned any value it sent (a transaction commits all its records or
+    /// none); a record of a plain `send` op happened if it was read itself
+    /// (separate records of one `send` op succeed or fail independently).
+    /// What happened counts as written (lost or unseen if nobody reads it),
+    /// and the offsets the completion reported join the version orders.
+    fn prove_info(&mut self) {
+        let sends = std::mem::take(&mut self.info_sends);
+        let mut i = 0;
+        while i < sends.len() {
+            let (pos, txn) = (sends[i].0, sends[i].4);
+            let mut j = i + 1;
+            // A transaction is proven as a whole, a send record by record.
+            while txn && j < sends.len() && sends[j].0 == pos {
+                j += 1;
+            }
+            let op = &sends[i..j];
+            let proof = op.iter().find_map(|&(_, k, v, _, _)| {
+                self.vals
+                    .get(k, v)
+                    .filter(|vi| vi.ok_reader != NONE)
+                    .map(|vi| Proof {
+                        crashed: pos,
+                        reader: vi.ok_reader,
+                        key: k,
+                        value: v,
+                    })
+            });
+            if let Some(proof) = proof {
+                self.proofs.insert(pos, proof);
+                for &(_, k, v, off, _) in op {
+                    let slot = self.slot_of(k);
+                    let vi = self.vals.entry(k, v);
+                    if vi.writer != pos || vi.status != WStatus::Info {
+                        continue;
+                    }
+                    vi.status = WStatus::InfoProven;
+                    self.proven_sends += 1;
+                    if let Some(o) = off {
+                        observe(vi, &mut self.keys[slot as usize], o, v);
+                    }
+                }
+            }
+            i = j;
+        }
+    }
+}
+
+/// The proof for a value's writer, if it is a proven crashed op.
+fn proof_of(proofs: &FxHashMap<u32, Proof>, vi: &ValInfo) -> Option<Proof> {
+    if vi.status == WStatus::InfoProven {
+        proofs.get(&vi.writer).copied()
+    } else {
+        None
+    }
+}
+
+impl Analyzer<'_> {
     // ------------------------------------------------------------ orders
 
     fn orders(&mut self) {
@@ -656,11 +774,14 @@ impl<'h> Analyzer<'h> {
                     // Who observed the first two values there.
                     for (n, &(_, v)) in ks.log[i..j].iter().take(2).enumerate() {
                         if let Some(vi) = self.vals.get(ks.key, v) {
-                            w.ops[n] = if vi.status == WStatus::Ok || vi.reader == NONE {
+                            w.ops[n] = if vi.status.happened() || vi.reader == NONE {
                                 vi.writer
                             } else {
                                 vi.reader
                             };
+                            if w.proof.is_none() && vi.status.happened() && vi.reader == NONE {
+                                w.proof = proof_of(&self.proofs, vi);
+                            }
                         }
                     }
                     self.found.push(w);
@@ -751,7 +872,8 @@ impl<'h> Analyzer<'h> {
                 w.offsets[0] = (vi.first_off != NO_OFF).then_some(vi.first_off);
                 self.found.push(w);
             }
-            if vi.status == WStatus::Ok && vi.reader == NONE {
+            if vi.status.happened() && vi.reader == NONE {
+                let proof = proof_of(&self.proofs, vi);
                 let off = (vi.first_off != NO_OFF).then_some(vi.first_off);
                 let bound = ks.and_then(|ks| ks.bound);
                 match (off, bound) {
@@ -761,6 +883,7 @@ impl<'h> Analyzer<'h> {
                         w.ops = [vi.writer, breader];
                         w.values = [Some(v), Some(bv)];
                         w.offsets = [Some(o), Some(b)];
+                        w.proof = proof;
                         self.found.push(w);
                     }
                     _ => {
@@ -769,6 +892,7 @@ impl<'h> Analyzer<'h> {
                         w.ops = [vi.writer, NO_OP];
                         w.values[0] = Some(v);
                         w.offsets = [off, bound.map(|b| b.0)];
+                        w.proof = proof;
                         self.found.push(w);
                     }
                 }
@@ -801,14 +925,16 @@ impl<'h> Analyzer<'h> {
             }
         }
         stats.acknowledged = self.acknowledged;
+        stats.info_proven = self.proven_sends;
         stats.lost = lost;
         stats.unseen = unseen;
         stats.duplicated = duplicated;
+        let held = self.acknowledged + self.proven_sends;
         let rate = |n: u64| {
-            if self.acknowledged == 0 {
+            if held == 0 {
                 0.0
             } else {
-                n as f64 / self.acknowledged as f64
+                n as f64 / held as f64
             }
         };
         stats.lost_rate = rate(lost);

@@ -2,7 +2,11 @@
 //!
 //! Every `ok` (and, as a writer, every `info`) `send`, `poll` or `txn`
 //! operation becomes a vertex of a dependency graph, as in Jepsen's Kafka
-//! test:
+//! test. A crashed (`info`) op counts once a read proves it happened (an
+//! `ok` poll returned a value it sent; for a transaction, any of its
+//! values): the offsets its completion reported then join the version
+//! orders, as do the records every poll returned, crashed ones included.
+//! The edges:
 //!
 //! - **wr**: A sent value v to key k and B polled it;
 //! - **ww** (only with `ww_deps`, Jepsen's `:ww-deps`): A sent the value just
@@ -261,6 +265,23 @@ impl Op {
             })
             .flatten()
     }
+    /// Every poll result, also of a crashed (`info`) op: what a poll
+    /// returned is in the log whether or not its op completed.
+    fn all_reads<'h>(
+        &self,
+        h: &'h History,
+    ) -> impl Iterator<Item = (Key, &'h [(Offset, Val)])> + 'h {
+        self.event(h)
+            .mops()
+            .iter()
+            .filter_map(|m| match m {
+                Mop::Poll { reads: Some(r) } => {
+                    Some(r.iter().map(|(k, pairs)| (*k, pairs.as_slice())))
+                }
+                _ => None,
+            })
+            .flatten()
+    }
     fn sends<'h>(&self, h: &'h History) -> impl Iterator<Item = (Key, Val, Option<Offset>)> + 'h {
         self.mops(h).iter().filter_map(|m| match m {
             Mop::Send { key, value, offset } => Some((*key, *value, *offset)),
@@ -440,14 +461,38 @@ impl Index {
         }
         let mut ix = Index { writer_of, slots };
         if o.ww_deps || o.rw_deps {
-            let mut per_key: FxMap<Key, Vec<(Offset, Val)>> = FxMap::default();
+            // Jepsen's version orders: the offsets reported by sends that
+            // certainly happened (`ok`, or `info` proven by an `ok` read of
+            // any value the op sent), and every poll, crashed ones included.
+            let mut read = vec![false; ix.slots.len()];
             for op in ops.iter().filter(|op| op.ok) {
-                for (k, v, off) in op.sends(h) {
-                    if let Some(off) = off {
-                        per_key.entry(k).or_default().push((off, v));
+                for (k, pairs) in op.reads(h) {
+                    for &(_, v) in pairs {
+                        if let Some(s) = ix.writer_of.get(k, v) {
+                            read[s as usize] = true;
+                        }
                     }
                 }
-                for (k, pairs) in op.reads(h) {
+            }
+            let mut per_key: FxMap<Key, Vec<(Offset, Val)>> = FxMap::default();
+            for (id, op) in ops.iter().enumerate() {
+                let was_read = |k: Key, v: Val| {
+                    ix.writer_of
+                        .get(k, v)
+                        .is_some_and(|s| read[s as usize] && ix.slots[s as usize].op == id as u32)
+                };
+                // A transaction commits all its records or none; the
+                // records of a plain send op land independently.
+                let txn = op.event(h).f == F::Txn;
+                let whole = op.ok || (txn && op.sends(h).any(|(k, v, _)| was_read(k, v)));
+                for (k, v, off) in op.sends(h) {
+                    if let Some(off) = off {
+                        if whole || was_read(k, v) {
+                            per_key.entry(k).or_default().push((off, v));
+                        }
+                    }
+                }
+                for (k, pairs) in op.all_reads(h) {
                     per_key.entry(k).or_default().extend_from_slice(pairs);
                 }
             }

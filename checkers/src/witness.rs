@@ -3,7 +3,9 @@
 
 use std::collections::BinaryHeap;
 
-use gregor_history::{Event, Key, Offset, Val};
+use gregor_history::{Event, EventType, Key, Offset, Val};
+
+pub(crate) use crate::queue::Proof;
 use serde_json::{json, Value as Json};
 
 /// Examples kept per anomaly type; `count` is always the full count.
@@ -82,6 +84,9 @@ pub struct Witness {
     /// Further offsets or values (inconsistent offsets, duplicate offsets,
     /// one skipped record), filled in for kept examples only.
     pub more: Vec<(Offset, Val)>,
+    /// When the value at the heart of the anomaly was sent by a crashed
+    /// (`info`) op: the read that proved the op happened.
+    pub proof: Option<Proof>,
 }
 
 impl Witness {
@@ -94,6 +99,7 @@ impl Witness {
             values: [None, None],
             n: 0,
             more: Vec::new(),
+            proof: None,
         }
     }
 
@@ -132,6 +138,11 @@ impl Witness {
         let first_skipped = self.more.first().map_or(String::new(), |(so, sv)| {
             format!(" (e.g. value {sv} at offset {so})")
         });
+        let acked = if self.proof.is_some() {
+            "it happened although its op crashed"
+        } else {
+            "it was acknowledged"
+        };
         let explanation = match self.kind {
             Kind::InconsistentOffsets => {
                 let vals: Vec<String> = self.more.iter().map(|(_, v)| v.to_string()).collect();
@@ -163,7 +174,7 @@ impl Witness {
                 )
             }
             Kind::LostWrite => format!(
-                "{} sent {} to key {k} at {} and it was acknowledged; no poll returned it, though {} read {} (value {}) of key {k}",
+                "{} sent {} to key {k} at {} and {acked}; no poll returned it, though {} read {} (value {}) of key {k}",
                 op(self.ops[0]),
                 v(0),
                 o(0),
@@ -173,13 +184,13 @@ impl Witness {
             ),
             Kind::Unseen => match self.offsets[1] {
                 Some(hi) => format!(
-                    "{} sent {} to key {k} ({}) and it was acknowledged, but no poll ever returned it; polls of key {k} only reached offset {hi}",
+                    "{} sent {} to key {k} ({}) and {acked}, but no poll ever returned it; polls of key {k} only reached offset {hi}",
                     op(self.ops[0]),
                     v(0),
                     o(0),
                 ),
                 None => format!(
-                    "{} sent {} to key {k} ({}) and it was acknowledged, but no poll ever returned any record of key {k}",
+                    "{} sent {} to key {k} ({}) and {acked}, but no poll ever returned any record of key {k}",
                     op(self.ops[0]),
                     v(0),
                     o(0),
@@ -315,6 +326,40 @@ impl Witness {
                     }
                 }
             }
+        }
+        let mut explanation = explanation;
+        // Crashed ops whose effects count: what proved a crashed send, and
+        // which polls crashed after returning what they read.
+        let mut crashed: Vec<u64> = Vec::new();
+        if let Some(pr) = &self.proof {
+            if let (Some(c), Some(r)) = (idx(pr.crashed), idx(pr.reader)) {
+                crashed.push(c);
+                m.insert(
+                    "proved-by".into(),
+                    json!({"crashed-op": c, "read-op": r, "key": pr.key, "value": pr.value}),
+                );
+                explanation.push_str(&format!(
+                    "; op {c} crashed (info), but op {r} read value {} of key {} that it sent, so it happened",
+                    pr.value, pr.key
+                ));
+            }
+        }
+        for &pos in &self.ops {
+            let Some(e) = events.get(pos as usize) else {
+                continue;
+            };
+            if e.kind == EventType::Info && !crashed.contains(&e.index) {
+                crashed.push(e.index);
+                if e.f.has_mops() && self.proof.is_none_or(|pr| pr.crashed != pos) {
+                    explanation.push_str(&format!(
+                        "; op {} crashed (info) after it returned what it reported, which counts",
+                        e.index
+                    ));
+                }
+            }
+        }
+        if !crashed.is_empty() {
+            m.insert("crashed-ops".into(), json!(crashed));
         }
         m.insert("explanation".into(), json!(explanation));
         Json::Object(m)

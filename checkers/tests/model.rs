@@ -176,10 +176,20 @@ impl Model {
                         self.hb.push(p, EventType::Fail, F::Send, Value::Mops(inv));
                     }
                     1 => {
+                        let mut done = inv;
                         if byte.is_multiple_of(2) {
-                            self.append(k, v, false);
+                            let o = self.append(k, v, false);
+                            // Sometimes the crashed client had learned the
+                            // offset: its completion reports it.
+                            if byte.is_multiple_of(4) {
+                                done = vec![Mop::Send {
+                                    key: k,
+                                    value: v,
+                                    offset: Some(o),
+                                }];
+                            }
                         }
-                        self.hb.push(p, EventType::Info, F::Send, Value::Mops(inv));
+                        self.hb.push(p, EventType::Info, F::Send, Value::Mops(done));
                         self.crash(w);
                     }
                     _ => {
@@ -236,12 +246,24 @@ impl Model {
                         self.hb.push(p, EventType::Fail, F::Txn, Value::Mops(inv));
                     }
                     1 => {
+                        let mut done = inv;
                         if byte.is_multiple_of(2) {
-                            for &(k, v) in &sends {
-                                self.append(k, v, false);
+                            let offs: Vec<Offset> = sends
+                                .iter()
+                                .map(|&(k, v)| self.append(k, v, false))
+                                .collect();
+                            // Sometimes the crashed txn reports its offsets.
+                            if byte.is_multiple_of(4) {
+                                let mut i = 0;
+                                for m in done.iter_mut() {
+                                    if let Mop::Send { offset, .. } = m {
+                                        *offset = Some(offs[i]);
+                                        i += 1;
+                                    }
+                                }
                             }
                         }
-                        self.hb.push(p, EventType::Info, F::Txn, Value::Mops(inv));
+                        self.hb.push(p, EventType::Info, F::Txn, Value::Mops(done));
                         self.crash(w);
                     }
                     _ => {

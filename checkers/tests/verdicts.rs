@@ -1,7 +1,7 @@
 //! How uncertain findings and final reads shape the verdict.
 
 use gregor_checkers::{check, CheckOpts, Validity};
-use gregor_history::History;
+use gregor_history::{History, RunMeta};
 
 /// Key 0: value 1 acknowledged at offset 0 and read; value 2 acknowledged
 /// at offset 1 and never read.
@@ -67,4 +67,36 @@ fn with_acks_0_an_unread_send_is_reported_but_allowed() {
     assert_eq!(r.valid, Validity::True);
     assert!(r.anomaly_types.contains(&"unseen".to_string()));
     assert!(r.bad_types.is_empty());
+}
+
+#[test]
+fn a_run_cut_short_before_its_final_reads_cannot_prove_a_write_unseen() {
+    // meta.json is written before the first event and gets its
+    // "final-reads" record only when they end: a kill -9 leaves none.
+    let h = History::parse_str(TAIL_UNREAD).unwrap();
+    let mut meta = RunMeta::default();
+    let r = check(&h, &CheckOpts::from_meta(&meta));
+    assert_eq!(r.valid, Validity::Unknown, "{:?}", r.bad_types);
+    assert_eq!(r.anomalies["unseen"].count, 1, "still reported");
+    for (record, valid) in [
+        ("complete", Validity::False),
+        ("none needed", Validity::False),
+        ("incomplete", Validity::Unknown),
+        ("skipped", Validity::Unknown),
+        ("failed", Validity::Unknown),
+    ] {
+        meta.extra.insert("final-reads".into(), record.into());
+        let r = check(&h, &CheckOpts::from_meta(&meta));
+        assert_eq!(r.valid, valid, "final-reads {record}");
+    }
+}
+
+#[test]
+fn a_run_cut_short_is_still_invalid_for_what_it_proves() {
+    // A lost write (a later offset was read) needs no final reads.
+    let s = TAIL_UNREAD.replace(r#"{"0":[[0,1]]}"#, r#"{"0":[[1,2]]}"#);
+    let h = History::parse_str(&s).unwrap();
+    let r = check(&h, &CheckOpts::from_meta(&RunMeta::default()));
+    assert_eq!(r.valid, Validity::False);
+    assert_eq!(r.bad_types, vec!["lost-write".to_string()]);
 }

@@ -162,6 +162,18 @@ struct CheckArgs {
     /// normally read from the run's meta.json.
     #[arg(long)]
     subscribe: bool,
+    /// Check the history while a run writes it: live anomaly counts on
+    /// stderr; ends when the run has finished (or the file stops growing
+    /// for --idle seconds), then prints the verdict as without --follow.
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: stop at the first anomaly that makes the verdict
+    /// invalid (the verdict is then the check of what was read so far).
+    #[arg(long, requires = "follow")]
+    fail_fast: bool,
+    /// With --follow: give up waiting after this many seconds without a new event.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, requires = "follow")]
+    idle: f64,
 }
 
 #[derive(Args, Debug)]
@@ -395,7 +407,42 @@ fn load_for_check(a: &CheckArgs) -> anyhow::Result<(History, Option<RunMeta>)> {
     Ok((history, meta))
 }
 
+fn cmd_follow(a: &CheckArgs) -> i32 {
+    let fail = |e: String| {
+        if a.json {
+            println!("{}", serde_json::json!({ "error": e }));
+        }
+        eprintln!("error: {e}");
+        EXIT_ERROR
+    };
+    if matches!(a.format, Some(Format::JepsenEdn)) || a.path.extension().is_some_and(|e| e == "edn")
+    {
+        return fail("--follow reads JSONL histories only".into());
+    }
+    let idle = std::time::Duration::from_secs_f64(a.idle.max(0.0));
+    let followed =
+        match crate::follow::follow(&store::history_path(&a.path), a.fail_fast, idle, |o| {
+            o.ww_deps |= a.ww_deps;
+            o.subscribe |= a.subscribe;
+        }) {
+            Ok(f) => f,
+            Err(e) => return fail(format!("{e:#}")),
+        };
+    if let Some((kind, index)) = followed.stopped_at {
+        eprintln!("fail-fast: {kind} revealed by op {index}; stopped following");
+    }
+    print_verdict(
+        a,
+        &followed.history,
+        followed.meta.as_ref(),
+        &followed.result,
+    )
+}
+
 fn cmd_check(a: CheckArgs) -> i32 {
+    if a.follow {
+        return cmd_follow(&a);
+    }
     let (history, meta) = match load_for_check(&a) {
         Ok(x) => x,
         Err(e) => {
@@ -413,6 +460,16 @@ fn cmd_check(a: CheckArgs) -> i32 {
     opts.ww_deps |= a.ww_deps;
     opts.subscribe |= a.subscribe;
     let result: CheckResult = gregor_checkers::check(&history, &opts);
+    print_verdict(&a, &history, meta.as_ref(), &result)
+}
+
+/// Prints a verdict (JSON or the summary) and returns its exit status.
+fn print_verdict(
+    a: &CheckArgs,
+    history: &History,
+    meta: Option<&RunMeta>,
+    result: &CheckResult,
+) -> i32 {
     if a.json {
         match serde_json::to_string(&result) {
             Ok(s) => println!("{s}"),
@@ -429,9 +486,9 @@ fn cmd_check(a: CheckArgs) -> i32 {
         };
         let input = gregor_reports::ReportInput {
             run_dir: &dir,
-            history: &history,
-            meta: meta.as_ref(),
-            result: &result,
+            history,
+            meta,
+            result,
         };
         println!("{}", gregor_reports::summary_text(&input));
     }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod clients;
+pub mod follow;
 pub mod nemesis;
 pub mod run;
 pub mod scenario;

@@ -12,10 +12,12 @@ pub mod event;
 mod fast;
 pub mod meta;
 pub mod reader;
+pub mod validate;
 pub mod writer;
 
 pub use cluster::{BrokerOffsets, ClusterSample, PartitionState};
 pub use event::{Event, EventType, Key, Mop, Offset, Process, Reads, Val, Value, F};
 pub use meta::{ClientMeta, MetaError, RunMeta, SubVia, TopicPartition};
 pub use reader::{History, HistoryError};
+pub use validate::{Malformed, Validator};
 pub use writer::Recorder;

@@ -3,13 +3,16 @@
 //! A history written by a process that was killed may end in a partial line;
 //! the reader accepts everything up to the last complete line and says so in
 //! [`History::truncated_tail`]. Any other bad line is an error naming the
-//! file, the line number and the problem.
+//! file, the line number and the problem — including a line that breaks the
+//! history's rules ([`crate::validate`]: repeated or decreasing indices,
+//! unpaired or mismatched operations).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::event::Event;
+use crate::validate::Validator;
 
 /// Errors reading a history.
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +54,12 @@ impl History {
             source,
         })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Self::read_sized(BufReader::with_capacity(1 << 20, file), path, size)
+        Self::read_sized(BufReader::with_capacity(1 << 20, file), path, size, true)
     }
 
     /// Reads JSONL from any buffered reader; `path` is only used in messages.
     pub fn from_reader<R: BufRead>(r: R, path: &Path) -> Result<History, HistoryError> {
-        Self::read_sized(r, path, 0)
+        Self::read_sized(r, path, 0, true)
     }
 
     /// Reads JSONL; `size` (bytes, 0 if unknown) lets the event vector be
@@ -68,7 +71,12 @@ impl History {
     /// cut by the buffer's end is copied): the fast path finds the end of a
     /// common line while parsing it, so such lines are neither copied nor
     /// scanned twice. Other lines are checked for UTF-8 and go to serde.
-    fn read_sized<R: BufRead>(mut r: R, path: &Path, size: u64) -> Result<History, HistoryError> {
+    fn read_sized<R: BufRead>(
+        mut r: R,
+        path: &Path,
+        size: u64,
+        validate: bool,
+    ) -> Result<History, HistoryError> {
         let mut st = Lines {
             path,
             size,
@@ -76,6 +84,7 @@ impl History {
             bytes: 0,
             lineno: 0,
             truncated_tail: None,
+            validator: validate.then(Validator::new),
         };
         let io = |source| HistoryError::Io {
             path: path.into(),
@@ -110,7 +119,7 @@ impl History {
                 if let Some((e, end)) = crate::fast::parse_line(rest) {
                     if end < rest.len() {
                         // Ends with its newline, inside the buffer.
-                        st.fast(e, end + 1);
+                        st.fast(e, end + 1)?;
                         at += end + 1;
                         continue;
                     }
@@ -139,9 +148,11 @@ impl History {
         })
     }
 
-    /// Parses a history held in a string (tests, small tools).
+    /// Parses a history fragment held in a string (tests, small tools):
+    /// unlike files ([`History::read`], [`History::from_reader`]), its
+    /// operations need not pair up (see [`crate::validate`]).
     pub fn parse_str(s: &str) -> Result<History, HistoryError> {
-        Self::from_reader(s.as_bytes(), Path::new("<string>"))
+        Self::read_sized(s.as_bytes(), Path::new("<string>"), 0, false)
     }
 
     pub fn len(&self) -> usize {
@@ -161,9 +172,25 @@ struct Lines<'p> {
     bytes: u64,
     lineno: usize,
     truncated_tail: Option<String>,
+    /// `None` for fragments ([`History::parse_str`]).
+    validator: Option<Validator>,
 }
 
 impl Lines<'_> {
+    /// Validates and keeps one parsed event of the current line.
+    #[inline]
+    fn keep(&mut self, e: Event) -> Result<(), HistoryError> {
+        if let Some(Err(m)) = self.validator.as_mut().map(|v| v.push(&e)) {
+            return Err(HistoryError::Parse {
+                path: self.path.into(),
+                line: self.lineno,
+                message: m.to_string(),
+            });
+        }
+        self.events.push(e);
+        Ok(())
+    }
+
     /// Counts one line of `n` bytes (newline included).
     #[inline]
     fn count(&mut self, n: usize) {
@@ -179,9 +206,9 @@ impl Lines<'_> {
 
     /// A line the fast path parsed, `n` bytes with its newline.
     #[inline]
-    fn fast(&mut self, e: Event, n: usize) {
+    fn fast(&mut self, e: Event, n: usize) -> Result<(), HistoryError> {
         self.count(n);
-        self.events.push(e);
+        self.keep(e)
     }
 
     /// Any line, raw, with its newline unless it is the last one.
@@ -200,7 +227,7 @@ impl Lines<'_> {
             return Ok(());
         }
         match Event::from_json(text) {
-            Ok(e) => self.events.push(e),
+            Ok(e) => self.keep(e)?,
             Err(e) if !complete => {
                 self.truncated_tail = Some(format!(
                     "{}:{}: last line is incomplete and was ignored ({e})",
@@ -276,6 +303,45 @@ mod tests {
             let r = std::io::BufReader::with_capacity(cap, s.as_bytes());
             let h = History::from_reader(r, Path::new("<string>")).unwrap();
             assert_eq!(h.events, whole.events, "buffer of {cap} bytes");
+        }
+    }
+
+    #[test]
+    fn a_malformed_history_is_an_error_naming_the_line() {
+        let inv = |i: u64, p: u64, f: &str| {
+            format!("{{\"index\":{i},\"time\":{i},\"process\":{p},\"type\":\"invoke\",\"f\":\"{f}\",\"value\":[[\"poll\"]]}}\n")
+        };
+        let ok = |i: u64, p: u64, f: &str| {
+            format!("{{\"index\":{i},\"time\":{i},\"process\":{p},\"type\":\"ok\",\"f\":\"{f}\",\"value\":[[\"poll\",{{}}]]}}\n")
+        };
+        let cases = [
+            (
+                inv(0, 1, "poll") + &ok(1, 1, "poll") + &inv(1, 2, "poll"),
+                3,
+                "index 1",
+            ),
+            (inv(0, 1, "poll") + &inv(1, 1, "poll"), 2, "outstanding"),
+            (
+                inv(0, 1, "poll") + "\n" + &ok(1, 2, "poll"),
+                3,
+                "completes no invocation",
+            ),
+            (
+                inv(0, 1, "poll") + &ok(1, 1, "txn"),
+                2,
+                "poll invoked at index 0",
+            ),
+        ];
+        for (text, line, what) in cases {
+            assert!(
+                History::parse_str(&text).is_ok(),
+                "a fragment is not validated"
+            );
+            let err = History::from_reader(text.as_bytes(), Path::new("<string>"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("<string>:{line}:")), "{err}");
+            assert!(err.contains(what), "{err}");
         }
     }
 

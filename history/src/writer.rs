@@ -25,6 +25,8 @@ struct Inner {
     next_index: u64,
     last_flush: Instant,
     error: Option<io::Error>,
+    /// Receivers of every event as written ([`Recorder::tap`]).
+    taps: Vec<std::sync::mpsc::Sender<Event>>,
 }
 
 impl Inner {
@@ -72,6 +74,7 @@ impl Recorder {
                 next_index: 0,
                 last_flush: Instant::now(),
                 error: None,
+                taps: Vec::new(),
             }),
             start,
         });
@@ -118,6 +121,11 @@ impl Recorder {
         g.next_index += 1;
         serde_json::to_writer(&mut g.buf, &e).expect("events always serialize");
         g.buf.push(b'\n');
+        if !g.taps.is_empty() {
+            // Under the lock, so every tap sees file order; a receiver
+            // that went away is dropped.
+            g.taps.retain(|t| t.send(e.clone()).is_ok());
+        }
         if e.process == Process::Nemesis
             || g.buf.len() >= FLUSH_BYTES
             || g.last_flush.elapsed() >= FLUSH_EVERY
@@ -125,6 +133,29 @@ impl Recorder {
             g.flush();
         }
         e
+    }
+
+    /// Every event logged from now on, as written (index and time set), in
+    /// file order: what an online checker consumes during a run. Dropping
+    /// the receiver stops the copies.
+    pub fn tap(&self) -> std::sync::mpsc::Receiver<Event> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .taps
+            .push(tx);
+        rx
+    }
+
+    /// Ends every tap: their receivers see the end of the stream (events
+    /// logged later are not copied).
+    pub fn close_taps(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .taps
+            .clear();
     }
 
     /// Shorthand for [`Recorder::log`] of a fresh event.
@@ -192,6 +223,41 @@ mod tests {
     use super::*;
     use crate::event::Mop;
     use crate::reader::History;
+
+    #[test]
+    fn a_tap_sees_every_later_event_as_written_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let rec = Recorder::create(&path).unwrap();
+        rec.record(
+            Process::Nemesis,
+            EventType::Info,
+            F::Other("kill".into()),
+            Value::None,
+            None,
+        );
+        let tap = rec.tap();
+        let threads: Vec<_> = (0..4)
+            .map(|p| {
+                let rec = rec.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        for t in [EventType::Invoke, EventType::Ok] {
+                            rec.record(Process::Client(p), t, F::Poll, Value::None, None);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        rec.flush().unwrap();
+        rec.close_taps();
+        let seen: Vec<Event> = tap.iter().collect();
+        let file = History::read(&path).unwrap();
+        assert_eq!(seen, file.events[1..].to_vec());
+    }
 
     #[test]
     fn recorded_events_read_back_in_order_with_indices_and_times() {
