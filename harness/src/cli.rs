@@ -137,6 +137,10 @@ struct RunArgs {
     /// Run store directory [default: store].
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// End the workload at the first anomaly the online checker proves
+    /// invalid; then heal, final reads and the full check as usual.
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -350,6 +354,7 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         nemesis,
         nemesis_interval: a.nemesis_interval,
         store: a.store.clone(),
+        fail_fast: a.fail_fast,
     };
     o.apply(&mut scenario);
     if let Err(e) = scenario.validate(

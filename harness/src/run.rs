@@ -43,6 +43,7 @@ pub struct Overrides {
     pub nemesis: Option<Vec<String>>,
     pub nemesis_interval: Option<f64>,
     pub store: Option<PathBuf>,
+    pub fail_fast: bool,
 }
 
 impl Overrides {
@@ -73,6 +74,9 @@ impl Overrides {
             s.nemesis.faults.clone_from(&self.nemesis);
         }
         s.nemesis.interval = self.nemesis_interval.or(s.nemesis.interval);
+        if self.fail_fast {
+            s.checker.fail_fast = Some(true);
+        }
     }
 }
 
@@ -157,6 +161,7 @@ pub fn resolve(mut s: Scenario) -> Scenario {
     n.jitter.get_or_insert(0.2);
     n.target.get_or_insert_with(|| "one".into());
     s.checker.ww_deps.get_or_insert(false);
+    s.checker.fail_fast.get_or_insert(false);
     s
 }
 
@@ -500,6 +505,8 @@ async fn run_on(
     let history_path = run_dir.join("history.jsonl");
     let (zero, zero_mono) = (Instant::now(), clients::mono_ns());
     let rec = Recorder::create_at(&history_path, zero).context("cannot create history.jsonl")?;
+    // The online checker: live counts of what a partial history proves.
+    let live = gregor_checkers::online::Live::spawn_detectors(rec.tap(), CheckOpts::from_meta(&meta));
     let started = Instant::now();
     let progress = Arc::new(Progress::default());
 
@@ -580,9 +587,19 @@ async fn run_on(
         .context("cannot start the client process")?;
     let time_limit = secs(s.time_limit, 60.0);
     let bar = ui::Bar::new(log, time_limit);
+    let fail_fast = s.checker.fail_fast.unwrap_or(false);
     while started.elapsed() < time_limit && !interrupted.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        bar.update(started.elapsed(), &progress);
+        let st = live.status();
+        bar.update(started.elapsed(), &progress, &st.summary());
+        if let (true, Some((kind, index))) = (fail_fast, st.first_bad) {
+            log.line(&format!(
+                "fail-fast: {kind} proven at history index {index}; ending the workload"
+            ));
+            meta.extra
+                .insert("fail-fast".into(), serde_json::json!({"type": kind, "index": index}));
+            break;
+        }
     }
     bar.finish();
     if let Some(c) = &target.cluster {
@@ -690,7 +707,15 @@ async fn run_on(
         }
     };
     rec.flush().context("cannot write history.jsonl")?;
+    rec.close_taps();
     drop(rec);
+    let st = live.status();
+    if let Some(m) = &st.malformed {
+        log.line(&format!("warning: the online checker stopped: {m}"));
+    }
+    if !st.counts.is_empty() {
+        log.line(&format!("online checker: {}", st.summary()));
+    }
     if let Some(sampler) = sampler {
         let n = sampler.stop();
         meta.extra

@@ -185,6 +185,9 @@ pub struct NemesisSection {
 pub struct CheckerSection {
     /// Infer write-write dependencies from offset order (Jepsen's ww-deps).
     pub ww_deps: Option<bool>,
+    /// End the workload at the first anomaly the online checker proves
+    /// invalid (then heal, final reads and the full check as usual).
+    pub fail_fast: Option<bool>,
 }
 
 impl Scenario {

@@ -85,14 +85,18 @@ impl<'a> Bar<'a> {
         }
     }
 
-    pub fn update(&self, elapsed: Duration, p: &Progress) {
-        let msg = format!(
+    /// `live` is the online checker's count of each anomaly so far ("" when none).
+    pub fn update(&self, elapsed: Duration, p: &Progress, live: &str) {
+        let mut msg = format!(
             "ops {} (ok {}, fail {}, info {})",
             p.ops.load(Ordering::Relaxed),
             p.ok.load(Ordering::Relaxed),
             p.fail.load(Ordering::Relaxed),
             p.info.load(Ordering::Relaxed)
         );
+        if !live.is_empty() {
+            msg.push_str(&format!("; anomalies so far: {live}"));
+        }
         match &self.bar {
             Some(b) => {
                 b.set_position(elapsed.as_secs().min(self.total.as_secs()));
