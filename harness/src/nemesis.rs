@@ -671,7 +671,7 @@ impl Breakage {
                 // Its first step; `lagging_leader_kill` does the rest.
                 let peers = LinkSettings {
                     scope: LinkScope::Peers,
-                    ..cfg.link.clone()
+                    ..cfg.link
                 };
                 self.apply_link(Fault::Blackhole, nodes, &peers)
             }
