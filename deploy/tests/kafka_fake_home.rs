@@ -1,8 +1,9 @@
 //! The Kafka cluster plumbing (config files, one-time storage format, start
 //! command and environment, readiness, kill and restart, down) against a
 //! stand-in `KAFKA_HOME` whose scripts run a tiny Python server that
-//! answers every Kafka request like ApiVersions v0. Real Kafka is covered by
-//! `kafka_cluster.rs` when `KAFKA_HOME` is set. Ports 19310-19315.
+//! answers Metadata (every voter listed as a broker) and every other Kafka
+//! request like ApiVersions v0. Real Kafka (from Maven Central) is covered
+//! by `kafka_cluster.rs`. Ports 19310-19315.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -43,8 +44,17 @@ def serve(conn):
                 return
             (n,) = struct.unpack('>i', head)
             req = conn.recv(n, socket.MSG_WAITALL)
+            (api,) = struct.unpack('>h', req[0:2])
             corr = req[4:8]
-            body = corr + struct.pack('>hi', 0, 0)
+            if api == 3:  # Metadata v8: every voter as a broker, no topics
+                ids = [int(v.split('@')[0]) for v in props['controller.quorum.voters'].split(',')]
+                body = corr + struct.pack('>ii', 0, len(ids))
+                for i in ids:
+                    host = b'127.0.0.1'
+                    body += struct.pack('>ih', i, len(host)) + host + struct.pack('>ih', 9092 + i, -1)
+                body += struct.pack('>hiii', -1, ids[0], 0, 0)
+            else:  # anything else: like ApiVersions v0 with no versions
+                body = corr + struct.pack('>hi', 0, 0)
             conn.sendall(struct.pack('>i', len(body)) + body)
 def listen(port):
     s = socket.socket()
