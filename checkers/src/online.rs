@@ -258,11 +258,7 @@ impl OnlineChecker {
     /// The live counts on one line, e.g. `G1a 1, duplicate 2` (empty if
     /// none), for progress lines.
     pub fn summary(&self) -> String {
-        self.counts
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        summarize(&self.counts)
     }
 
     /// The full offline check of everything taken so far.
@@ -439,12 +435,17 @@ pub struct LiveStatus {
 impl LiveStatus {
     /// `G1a 1, duplicate 2`, or empty.
     pub fn summary(&self) -> String {
-        self.counts
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        summarize(&self.counts)
     }
+}
+
+/// Counts per anomaly type on one line: `G1a 1, duplicate 2`, or empty.
+fn summarize(counts: &BTreeMap<&'static str, u64>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An online check on its own thread, fed by a channel of events (e.g.

@@ -506,7 +506,8 @@ async fn run_on(
     let (zero, zero_mono) = (Instant::now(), clients::mono_ns());
     let rec = Recorder::create_at(&history_path, zero).context("cannot create history.jsonl")?;
     // The online checker: live counts of what a partial history proves.
-    let live = gregor_checkers::online::Live::spawn_detectors(rec.tap(), CheckOpts::from_meta(&meta));
+    let live =
+        gregor_checkers::online::Live::spawn_detectors(rec.tap(), CheckOpts::from_meta(&meta));
     let started = Instant::now();
     let progress = Arc::new(Progress::default());
 
@@ -596,8 +597,10 @@ async fn run_on(
             log.line(&format!(
                 "fail-fast: {kind} proven at history index {index}; ending the workload"
             ));
-            meta.extra
-                .insert("fail-fast".into(), serde_json::json!({"type": kind, "index": index}));
+            meta.extra.insert(
+                "fail-fast".into(),
+                serde_json::json!({"type": kind, "index": index}),
+            );
             break;
         }
     }

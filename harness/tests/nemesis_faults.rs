@@ -537,52 +537,83 @@ fn on_kafka_a_delay_slows_client_round_trips_of_its_target_only() {
     s.down();
 }
 
+/// A nemesis of `fault` aimed at the leader of a fresh RF-3 topic `topic`:
+/// the topic, its partition 0 before the fault, the stop flag and thread.
+struct LeaderNemesis {
+    addrs: Vec<String>,
+    before: wire::PartitionMeta,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl LeaderNemesis {
+    fn start(s: &Setup, topic: &'static str, fault: Fault, duration: Duration) -> LeaderNemesis {
+        let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
+        assert_eq!(
+            wire::create_topic(&addrs[0], topic, 1, 3, Duration::from_secs(30)).unwrap(),
+            0
+        );
+        eventually("a leader with a full ISR", Duration::from_secs(30), || {
+            partition0(&addrs, topic).is_some_and(|p| p.leader >= 0 && p.isr.len() == 3)
+        });
+        let before = partition0(&addrs, topic).unwrap();
+        let lookup_addrs = addrs.clone();
+        let cfg = NemesisConfig {
+            faults: vec![fault],
+            interval: Duration::from_millis(300),
+            duration,
+            jitter: 0.0,
+            leader_of: Some(Arc::new(move || leader(&lookup_addrs, topic).map(|l| l.1))),
+            net: Some(s.net.clone()),
+            ..NemesisConfig::default()
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, r, st) = (s.cluster.clone(), s.rec.clone(), stop.clone());
+        let thread = std::thread::spawn(move || nemesis::run(cfg, c, r, st));
+        eventually("the nemesis acts", Duration::from_secs(10), || {
+            !s.nemesis_events().is_empty()
+        });
+        LeaderNemesis {
+            addrs,
+            before,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops the nemesis (it heals) and waits until the ISR is whole again.
+    fn stop(self, topic: &str) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+        eventually(
+            "the old leader rejoins the ISR",
+            Duration::from_secs(60),
+            || partition0(&self.addrs, topic).is_some_and(|p| p.isr.len() == 3),
+        );
+    }
+}
+
 #[test]
 fn on_kafka_a_leader_kill_makes_the_controller_elect_another_replica() {
     let s = Setup::start_kind(ClusterKind::Kafka, 19540, false, false);
-    let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
+    let n = LeaderNemesis::start(&s, "lk", Fault::LeaderKill, Duration::from_secs(20));
+    let before = n.before.clone();
     assert_eq!(
-        wire::create_topic(&addrs[0], "lk", 1, 3, Duration::from_secs(30)).unwrap(),
-        0
-    );
-    eventually("a leader for lk", Duration::from_secs(30), || {
-        partition0(&addrs, "lk").is_some_and(|p| p.leader >= 0 && p.isr.len() == 3)
-    });
-    let before = partition0(&addrs, "lk").unwrap();
-    let lookup_addrs = addrs.clone();
-    let cfg = NemesisConfig {
-        faults: vec![Fault::LeaderKill],
-        interval: Duration::from_millis(300),
-        duration: Duration::from_secs(20),
-        jitter: 0.0,
-        leader_of: Some(Arc::new(move || leader(&lookup_addrs, "lk").map(|l| l.1))),
-        ..NemesisConfig::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c, r, st) = (s.cluster.clone(), s.rec.clone(), stop.clone());
-    let thread = std::thread::spawn(move || nemesis::run(cfg, c, r, st));
-    eventually("the leader is killed", Duration::from_secs(10), || {
-        s.nemesis_events().iter().any(|(f, _)| f == "kill")
-    });
-    assert_eq!(
-        s.nemesis_events()[0].1,
-        format!(r#"["broker-{}"]"#, before.leader),
+        s.nemesis_events()[0],
+        (
+            "kill".to_string(),
+            format!(r#"["broker-{}"]"#, before.leader)
+        ),
         "the nemesis killed the leader the brokers reported"
     );
     eventually("a new leader is elected", Duration::from_secs(30), || {
-        partition0(&addrs, "lk").is_some_and(|p| {
+        partition0(&n.addrs, "lk").is_some_and(|p| {
             p.leader >= 0 && p.leader != before.leader && p.leader_epoch > before.leader_epoch
         })
     });
-    let during = partition0(&addrs, "lk").unwrap();
+    let during = partition0(&n.addrs, "lk").unwrap();
     assert!(!during.isr.contains(&before.leader), "{during:?}");
-    stop.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
-    eventually(
-        "the killed node rejoins the ISR",
-        Duration::from_secs(60),
-        || partition0(&addrs, "lk").is_some_and(|p| p.isr.len() == 3),
-    );
+    n.stop("lk");
     s.down();
 }
 
@@ -643,47 +674,17 @@ fn on_kafka_a_clock_skew_shifts_the_jvms_own_wall_clock() {
 #[test]
 fn on_kafka_a_partitioned_leader_loses_its_leadership_to_a_replica_on_the_majority_side() {
     let s = Setup::start_kind(ClusterKind::Kafka, 19580, false, true);
-    let addrs: Vec<String> = (0..3).map(|i| s.addr(i)).collect();
-    assert_eq!(
-        wire::create_topic(&addrs[0], "lp", 1, 3, Duration::from_secs(30)).unwrap(),
-        0
-    );
-    eventually("a leader for lp", Duration::from_secs(30), || {
-        partition0(&addrs, "lp").is_some_and(|p| p.leader >= 0 && p.isr.len() == 3)
-    });
-    let before = partition0(&addrs, "lp").unwrap();
-    let lookup_addrs = addrs.clone();
-    let cfg = NemesisConfig {
-        faults: vec![Fault::LeaderPartition],
-        interval: Duration::from_millis(300),
-        duration: Duration::from_secs(60),
-        jitter: 0.0,
-        leader_of: Some(Arc::new(move || leader(&lookup_addrs, "lp").map(|l| l.1))),
-        net: Some(s.net.clone()),
-        ..NemesisConfig::default()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c, r, st) = (s.cluster.clone(), s.rec.clone(), stop.clone());
-    let thread = std::thread::spawn(move || nemesis::run(cfg, c, r, st));
-    eventually("the leader is partitioned", Duration::from_secs(10), || {
-        !s.nemesis_events().is_empty()
-    });
-    let old = before.leader as usize;
+    let n = LeaderNemesis::start(&s, "lp", Fault::LeaderPartition, Duration::from_secs(60));
+    let old = n.before.leader;
     let majority: Vec<String> = (0..3)
-        .filter(|&i| i != old)
-        .map(|i| addrs[i].clone())
+        .filter(|&i| i != old as usize)
+        .map(|i| n.addrs[i].clone())
         .collect();
     eventually(
         "the majority elects another leader",
         Duration::from_secs(60),
-        || partition0(&majority, "lp").is_some_and(|p| p.leader >= 0 && p.leader != before.leader),
+        || partition0(&majority, "lp").is_some_and(|p| p.leader >= 0 && p.leader != old),
     );
-    stop.store(true, Ordering::SeqCst);
-    thread.join().unwrap();
-    eventually(
-        "the old leader rejoins the ISR",
-        Duration::from_secs(60),
-        || partition0(&addrs, "lp").is_some_and(|p| p.isr.len() == 3),
-    );
+    n.stop("lp");
     s.down();
 }
