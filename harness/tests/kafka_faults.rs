@@ -169,18 +169,15 @@ fn transactions_under_leader_kill_keep_read_committed_isolation() {
         );
     }
     assert_no_loss(&r);
-    let txn_ok = r
-        .history
-        .events
-        .iter()
-        .filter(|e| e.f == gregor_history::F::Txn && e.kind == gregor_history::EventType::Ok)
-        .count();
-    let txn_fail = r
-        .history
-        .events
-        .iter()
-        .filter(|e| e.f == gregor_history::F::Txn && e.kind == gregor_history::EventType::Fail)
-        .count();
+    let txns = |kind| {
+        r.history
+            .events
+            .iter()
+            .filter(|e| e.f == gregor_history::F::Txn && e.kind == kind)
+            .count()
+    };
+    let txn_ok = txns(gregor_history::EventType::Ok);
+    let txn_fail = txns(gregor_history::EventType::Fail);
     assert!(
         txn_ok >= 20,
         "only {txn_ok} committed transactions\n{}",

@@ -113,6 +113,21 @@ impl Run {
             .sum()
     }
 
+    /// Every (key, value) an ok op read, in history order.
+    fn values_read(&self) -> Vec<(u64, u64)> {
+        self.client_events()
+            .filter(|e| e.kind == EventType::Ok)
+            .flat_map(|e| e.mops().iter())
+            .flat_map(|m| match m {
+                Mop::Poll { reads: Some(reads) } => reads
+                    .iter()
+                    .flat_map(|(k, pairs)| pairs.iter().map(move |(_, v)| (*k, *v)))
+                    .collect(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
     /// The `client-notes` entries recorded on completions.
     fn notes(&self) -> Vec<&Json> {
         self.client_events()
@@ -543,18 +558,7 @@ fn transactions_with_read_committed() {
     // EndTxn impossible) is returned to read_committed consumers, as if
     // committed. The checker cannot object (an info write may be visible),
     // so the history is valid, but isolation is not what Kafka promises.
-    let read: std::collections::BTreeSet<(u64, u64)> = r
-        .client_events()
-        .filter(|e| e.kind == EventType::Ok)
-        .flat_map(|e| e.mops().iter())
-        .flat_map(|m| match m {
-            Mop::Poll { reads: Some(reads) } => reads
-                .iter()
-                .flat_map(|(k, pairs)| pairs.iter().map(move |(_, v)| (*k, *v)))
-                .collect(),
-            _ => vec![],
-        })
-        .collect();
+    let read: std::collections::BTreeSet<(u64, u64)> = r.values_read().into_iter().collect();
     let never_ended: Vec<(u64, u64)> = writers
         .iter()
         .filter(|e| !e.error.as_deref().unwrap_or("").starts_with("send:"))
@@ -721,16 +725,8 @@ fn transactions_commit_and_abort_with_read_committed(on: On) {
         })
         .collect();
     let read: Vec<(u64, u64)> = r
-        .client_events()
-        .filter(|e| e.kind == EventType::Ok)
-        .flat_map(|e| e.mops().iter())
-        .flat_map(|m| match m {
-            Mop::Poll { reads: Some(reads) } => reads
-                .iter()
-                .flat_map(|(k, pairs)| pairs.iter().map(move |(_, v)| (*k, *v)))
-                .collect(),
-            _ => vec![],
-        })
+        .values_read()
+        .into_iter()
         .filter(|kv| aborted_values.contains(kv))
         .collect();
     assert!(read.is_empty(), "aborted values read: {read:?}");
