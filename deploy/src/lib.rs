@@ -21,11 +21,14 @@
 //! ```
 //!
 //! [`wire`] holds the few raw Kafka requests used to tell whether a broker
-//! answers (ApiVersions) and what it reports (Metadata, CreateTopics).
+//! answers (ApiVersions) and what it reports (Metadata, CreateTopics);
+//! [`kapi`] is the async client over the `kafka-protocol` crate's messages
+//! for what librdkafka does not expose (groups' offsets, quotas, configs).
 
 pub mod cluster;
 pub mod error;
 pub mod kafka;
+pub mod kapi;
 pub mod netns;
 pub mod process;
 pub mod proxy;

@@ -1,0 +1,507 @@
+//! An async Kafka API client over the `kafka-protocol` crate's generated
+//! messages, for the requests librdkafka does not expose: group listings
+//! and multi-group committed offsets for the monitor, client quotas and
+//! dynamic broker configs for the nemesis.
+//!
+//! [`Conn`] is one connection to one broker: it negotiates versions with
+//! ApiVersions on connect, and [`Conn::send`] sends any request at the
+//! highest version both sides speak. [`Brokers`] keeps one connection per
+//! broker id, found through Metadata from a bootstrap list, and reconnects
+//! when one breaks. Requests go one at a time per connection; callers that
+//! want throughput batch (one ListOffsets per leader, one OffsetFetch per
+//! coordinator for many groups), which is how the monitor stays cheap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Re-exported so callers name messages without depending on the crate.
+pub use kafka_protocol::messages;
+pub use kafka_protocol::protocol::StrBytes as KStr;
+pub use kafka_protocol::ResponseError;
+
+const CLIENT_ID: &str = "gregor";
+/// The largest response accepted (a Metadata of a big cluster fits).
+const MAX_RESPONSE: usize = 256 * 1024 * 1024;
+
+/// Why a request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KapiError {
+    #[error("{addr}: cannot connect: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr}: {source}")]
+    Io {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{addr}: no answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("{addr}: cannot encode {api:?}: {message}")]
+    Encode {
+        addr: String,
+        api: ApiKey,
+        message: String,
+    },
+    #[error("{addr}: malformed {api:?} response: {message}")]
+    Decode {
+        addr: String,
+        api: ApiKey,
+        message: String,
+    },
+    #[error("{addr}: the broker does not support {api:?} in a version gregor speaks")]
+    Unsupported { addr: String, api: ApiKey },
+    #[error("{addr}: {api:?} failed: {code:?}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Kafka {
+        addr: String,
+        api: ApiKey,
+        code: ResponseError,
+        message: Option<String>,
+    },
+    #[error("no broker answered: {0}")]
+    NoBroker(String),
+    #[error("broker {0} is not in the cluster's metadata")]
+    UnknownBroker(i32),
+}
+
+impl KapiError {
+    /// The error a non-zero Kafka error code stands for, if any.
+    pub fn check(
+        addr: &str,
+        api: ApiKey,
+        code: i16,
+        message: Option<&StrBytes>,
+    ) -> Result<(), KapiError> {
+        if code == 0 {
+            return Ok(());
+        }
+        let code = ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError);
+        Err(KapiError::Kafka {
+            addr: addr.to_string(),
+            api,
+            code,
+            message: message.map(|m| m.to_string()),
+        })
+    }
+}
+
+fn api_key<R: Request>() -> ApiKey {
+    ApiKey::try_from(R::KEY).unwrap_or(ApiKey::ApiVersions)
+}
+
+/// One connection to one broker, with the versions it speaks.
+pub struct Conn {
+    addr: String,
+    stream: TcpStream,
+    timeout: Duration,
+    correlation: i32,
+    /// api key -> (min, max) the broker accepts.
+    versions: HashMap<i16, (i16, i16)>,
+}
+
+impl Conn {
+    /// Connects to `addr` and asks which versions it speaks (ApiVersions
+    /// v0, which every Kafka-compatible broker answers). `timeout` bounds
+    /// the connect and every later request.
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Conn, KapiError> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => {
+                return Err(KapiError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                })
+            }
+            Err(_) => {
+                return Err(KapiError::Timeout {
+                    addr: addr.to_string(),
+                    timeout,
+                })
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut conn = Conn {
+            addr: addr.to_string(),
+            stream,
+            timeout,
+            correlation: 0,
+            versions: HashMap::new(),
+        };
+        let resp: ApiVersionsResponse =
+            conn.send_version(&ApiVersionsRequest::default(), 0).await?;
+        KapiError::check(addr, ApiKey::ApiVersions, resp.error_code, None)?;
+        conn.versions = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
+        Ok(conn)
+    }
+
+    /// The address this connection goes to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The highest version of `R` that both gregor and the broker speak.
+    pub fn version<R: Request>(&self) -> Option<i16> {
+        let (bmin, bmax) = *self.versions.get(&R::KEY)?;
+        let max = bmax.min(R::VERSIONS.max);
+        (max >= bmin.max(R::VERSIONS.min)).then_some(max)
+    }
+
+    /// Whether the broker speaks `R` at `version` or newer.
+    pub fn supports<R: Request>(&self, version: i16) -> bool {
+        self.version::<R>().is_some_and(|v| v >= version)
+    }
+
+    /// Sends `req` at the highest common version.
+    pub async fn send<R: Request>(&mut self, req: &R) -> Result<R::Response, KapiError> {
+        let version = self.version::<R>().ok_or_else(|| KapiError::Unsupported {
+            addr: self.addr.clone(),
+            api: api_key::<R>(),
+        })?;
+        self.send_version(req, version).await
+    }
+
+    /// Sends `req` at `version` and returns its decoded response.
+    pub async fn send_version<R: Request>(
+        &mut self,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response, KapiError> {
+        let api = api_key::<R>();
+        self.correlation = self.correlation.wrapping_add(1);
+        let correlation = self.correlation;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+        let encode_err = |e: anyhow::Error| KapiError::Encode {
+            addr: self.addr.clone(),
+            api,
+            message: e.to_string(),
+        };
+        let mut buf = BytesMut::with_capacity(256);
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, R::header_version(version))
+            .map_err(encode_err)?;
+        req.encode(&mut buf, version).map_err(encode_err)?;
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+
+        let addr = self.addr.clone();
+        let timeout = self.timeout;
+        let io = |source| KapiError::Io {
+            addr: addr.clone(),
+            source,
+        };
+        let round = async {
+            self.stream.write_all(&buf).await.map_err(io)?;
+            let mut len = [0u8; 4];
+            self.stream.read_exact(&mut len).await.map_err(io)?;
+            let len = i32::from_be_bytes(len);
+            if len < 4 || len as usize > MAX_RESPONSE {
+                return Err(KapiError::Decode {
+                    addr: addr.clone(),
+                    api,
+                    message: format!("response of {len} bytes"),
+                });
+            }
+            let mut body = vec![0u8; len as usize];
+            self.stream.read_exact(&mut body).await.map_err(io)?;
+            Ok(body)
+        };
+        let body = match tokio::time::timeout(timeout, round).await {
+            Ok(r) => r?,
+            Err(_) => return Err(KapiError::Timeout { addr, timeout }),
+        };
+        let decode_err = |message: String| KapiError::Decode {
+            addr: self.addr.clone(),
+            api,
+            message,
+        };
+        let mut bytes = Bytes::from(body);
+        let rh = ResponseHeader::decode(&mut bytes, R::Response::header_version(version))
+            .map_err(|e| decode_err(e.to_string()))?;
+        if rh.correlation_id != correlation {
+            return Err(decode_err(format!(
+                "correlation id {} for request {correlation}",
+                rh.correlation_id
+            )));
+        }
+        let resp =
+            R::Response::decode(&mut bytes, version).map_err(|e| decode_err(e.to_string()))?;
+        if bytes.has_remaining() && version <= <R::Response as Message>::VERSIONS.max {
+            // Trailing bytes mean the layout was misread; tagged fields of
+            // newer brokers are consumed by the decoder itself.
+            return Err(decode_err(format!("{} trailing bytes", bytes.remaining())));
+        }
+        Ok(resp)
+    }
+}
+
+/// A broker as Metadata lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddr {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerAddr {
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Connections to every broker of one cluster, by broker id.
+pub struct Brokers {
+    bootstrap: Vec<String>,
+    timeout: Duration,
+    brokers: BTreeMap<i32, BrokerAddr>,
+    conns: HashMap<i32, Conn>,
+    /// A connection to whichever bootstrap server answered last.
+    any: Option<Conn>,
+    controller: Option<i32>,
+}
+
+impl Brokers {
+    /// A pool over `bootstrap` (`host:port` entries); nothing connects yet.
+    pub fn new(bootstrap: &[String], timeout: Duration) -> Brokers {
+        Brokers {
+            bootstrap: bootstrap.to_vec(),
+            timeout,
+            brokers: BTreeMap::new(),
+            conns: HashMap::new(),
+            any: None,
+            controller: None,
+        }
+    }
+
+    /// The brokers the last metadata listed.
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerAddr> {
+        self.brokers.values()
+    }
+
+    /// The controller id the last metadata named (the broker admin
+    /// requests go to; in KRaft, a broker that forwards them).
+    pub fn controller(&self) -> Option<i32> {
+        self.controller
+    }
+
+    /// A connection to some live broker: the last that answered, else the
+    /// first bootstrap server or known broker that does.
+    pub async fn any(&mut self) -> Result<&mut Conn, KapiError> {
+        if self.any.is_none() {
+            let mut errors = Vec::new();
+            let mut candidates = self.bootstrap.clone();
+            candidates.extend(self.brokers.values().map(BrokerAddr::addr));
+            for addr in candidates {
+                match Conn::connect(&addr, self.timeout).await {
+                    Ok(c) => {
+                        self.any = Some(c);
+                        break;
+                    }
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            if self.any.is_none() {
+                return Err(KapiError::NoBroker(errors.join("; ")));
+            }
+        }
+        Ok(self.any.as_mut().expect("set above"))
+    }
+
+    /// Sends `req` to some live broker, reconnecting once if the connection
+    /// it had broke.
+    pub async fn send_any<R: Request>(&mut self, req: &R) -> Result<R::Response, KapiError> {
+        match self.any().await?.send(req).await {
+            Ok(r) => Ok(r),
+            Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) => {
+                self.any = None;
+                let _ = e;
+                self.any().await?.send(req).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks for metadata (`topics` = None: every topic) and remembers the
+    /// brokers and controller it lists.
+    pub async fn metadata(
+        &mut self,
+        topics: Option<&[&str]>,
+    ) -> Result<MetadataResponse, KapiError> {
+        let req = MetadataRequest::default()
+            .with_topics(topics.map(|ts| {
+                ts.iter()
+                    .map(|t| {
+                        messages::metadata_request::MetadataRequestTopic::default().with_name(Some(
+                            messages::TopicName(StrBytes::from_string(t.to_string())),
+                        ))
+                    })
+                    .collect()
+            }))
+            .with_allow_auto_topic_creation(false);
+        let resp = self.send_any(&req).await?;
+        let brokers: BTreeMap<i32, BrokerAddr> = resp
+            .brokers
+            .iter()
+            .map(|b| {
+                let id = b.node_id.0;
+                (
+                    id,
+                    BrokerAddr {
+                        id,
+                        host: b.host.to_string(),
+                        port: b.port,
+                    },
+                )
+            })
+            .collect();
+        // Connections to brokers that moved or left are dropped.
+        self.conns
+            .retain(|id, c| brokers.get(id).is_some_and(|b| b.addr() == c.addr()));
+        self.brokers = brokers;
+        self.controller = (resp.controller_id.0 >= 0).then_some(resp.controller_id.0);
+        Ok(resp)
+    }
+
+    /// The connection to broker `id` (connecting if needed).
+    pub async fn broker(&mut self, id: i32) -> Result<&mut Conn, KapiError> {
+        if !self.conns.contains_key(&id) {
+            if self.brokers.is_empty() {
+                self.metadata(Some(&[])).await?;
+            }
+            let addr = self
+                .brokers
+                .get(&id)
+                .ok_or(KapiError::UnknownBroker(id))?
+                .addr();
+            let conn = Conn::connect(&addr, self.timeout).await?;
+            self.conns.insert(id, conn);
+        }
+        Ok(self.conns.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Sends `req` to broker `id`; a broken connection is dropped (the next
+    /// call reconnects) and its error returned.
+    pub async fn send_to<R: Request>(
+        &mut self,
+        id: i32,
+        req: &R,
+    ) -> Result<R::Response, KapiError> {
+        let result = self.broker(id).await?.send(req).await;
+        if matches!(
+            result,
+            Err(KapiError::Io { .. } | KapiError::Timeout { .. })
+        ) {
+            self.conns.remove(&id);
+        }
+        result
+    }
+
+    /// The address of broker `id`, as the last metadata listed it.
+    pub fn addr_of(&self, id: i32) -> Option<String> {
+        self.brokers.get(&id).map(BrokerAddr::addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::ApiVersionsResponse;
+    use tokio::net::TcpListener;
+
+    /// A stand-in broker that answers one ApiVersions v0 request.
+    async fn fake_broker(api_keys: Vec<(i16, i16, i16)>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut len = [0u8; 4];
+            s.read_exact(&mut len).await.unwrap();
+            let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+            s.read_exact(&mut body).await.unwrap();
+            let mut b = Bytes::from(body);
+            let header = RequestHeader::decode(&mut b, 1).unwrap();
+            assert_eq!(header.request_api_key, ApiKey::ApiVersions as i16);
+            let resp = ApiVersionsResponse::default().with_api_keys(
+                api_keys
+                    .into_iter()
+                    .map(|(k, min, max)| {
+                        messages::api_versions_response::ApiVersion::default()
+                            .with_api_key(k)
+                            .with_min_version(min)
+                            .with_max_version(max)
+                    })
+                    .collect(),
+            );
+            let mut out = BytesMut::new();
+            out.put_i32(0);
+            ResponseHeader::default()
+                .with_correlation_id(header.correlation_id)
+                .encode(&mut out, 0)
+                .unwrap();
+            resp.encode(&mut out, 0).unwrap();
+            let n = (out.len() - 4) as i32;
+            out[..4].copy_from_slice(&n.to_be_bytes());
+            s.write_all(&out).await.unwrap();
+            // Keep the socket open until the client is done.
+            let _ = s.read(&mut [0u8; 1]).await;
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn negotiates_the_highest_common_version() {
+        // Metadata 0..9 on the broker; gregor speaks up to 13: 9 wins.
+        // ListGroups absent: unsupported.
+        let addr = fake_broker(vec![(18, 0, 3), (3, 0, 9)]).await;
+        let conn = Conn::connect(&addr, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(conn.version::<MetadataRequest>(), Some(9));
+        assert_eq!(
+            conn.version::<messages::ListGroupsRequest>(),
+            None,
+            "an API the broker does not list is unsupported"
+        );
+        assert!(conn.supports::<MetadataRequest>(8));
+        assert!(!conn.supports::<MetadataRequest>(10));
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_connect_error_naming_the_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let err = Conn::connect(&addr, Duration::from_secs(2))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, KapiError::Connect { .. }), "{err}");
+        assert!(err.to_string().contains(&addr), "{err}");
+    }
+
+    #[test]
+    fn kafka_error_codes_become_named_errors() {
+        assert!(KapiError::check("a:1", ApiKey::Metadata, 0, None).is_ok());
+        let err = KapiError::check("a:1", ApiKey::ListGroups, 15, None).unwrap_err();
+        assert!(err.to_string().contains("CoordinatorNotAvailable"), "{err}");
+    }
+}
