@@ -56,6 +56,11 @@ enum Command {
     /// Serve the run store over HTTP: index.html lists every run, each run's
     /// report, plots and files are a click away.
     Serve(ServeArgs),
+    /// Ramp the produce rate in steps until p99 latency or errors cross a
+    /// limit; report the highest sustainable rate (table, plots, JSON,
+    /// Prometheus text). Exit 0 with a rate, 1 when no step was
+    /// sustainable, 3 on error.
+    Capacity(Box<CapacityArgs>),
     /// Internal: the client process of `gregor run`.
     #[command(name = "__clients", hide = true)]
     Clients(ClientsArgs),
@@ -141,6 +146,73 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
+}
+
+#[derive(Args, Debug)]
+struct CapacityArgs {
+    /// Scenario file (YAML): its cluster, topic, client, nemesis and
+    /// `capacity:` sections apply. Flags override it.
+    scenario: Option<PathBuf>,
+    /// Local cluster to start: kafka [default], tansu or tansu-memory.
+    #[arg(long, value_name = "KIND")]
+    cluster: Option<String>,
+    /// Apache Kafka version for --cluster kafka.
+    #[arg(long, value_name = "V")]
+    kafka_version: Option<String>,
+    /// An unpacked Apache Kafka release to run instead of Maven's jars.
+    #[arg(long, value_name = "DIR", env = "KAFKA_HOME")]
+    kafka_home: Option<String>,
+    /// Use an existing cluster (no local cluster, no faults).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    bootstrap: Option<String>,
+    /// Brokers of the local cluster.
+    #[arg(long)]
+    brokers: Option<usize>,
+    /// Producer acks: 0, 1 or all [default: all].
+    #[arg(long, value_parser = ["0", "1", "all"])]
+    acks: Option<String>,
+    /// Idempotent producer [default].
+    #[arg(long, overrides_with = "no_idempotence")]
+    idempotence: bool,
+    /// Plain (non-idempotent) producer.
+    #[arg(long)]
+    no_idempotence: bool,
+    /// Faults to inject during the steps (a local cluster only).
+    #[arg(long, value_name = "FAULT,...", value_delimiter = ',')]
+    nemesis: Option<Vec<String>>,
+    /// Mean seconds between faults [default: 10].
+    #[arg(long, value_name = "SECS")]
+    nemesis_interval: Option<f64>,
+    /// Seed of the nemesis schedule.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Records per second of the first step [default: 1000].
+    #[arg(long, value_name = "PER_SEC")]
+    start_rate: Option<f64>,
+    /// Each step offers this many times the rate before [default: 1.5].
+    #[arg(long)]
+    step_factor: Option<f64>,
+    /// Highest rate offered [default: 1000000].
+    #[arg(long, value_name = "PER_SEC")]
+    max_rate: Option<f64>,
+    /// Seconds per step [default: 10].
+    #[arg(long, value_name = "SECS")]
+    step_secs: Option<f64>,
+    /// A step is sustained while p99 latency is at most this [default: 100].
+    #[arg(long, value_name = "MS")]
+    p99_limit_ms: Option<f64>,
+    /// ... and failed sends at most this fraction [default: 0.001].
+    #[arg(long, value_name = "FRACTION")]
+    error_limit: Option<f64>,
+    /// Bytes per record value [default: 100].
+    #[arg(long, value_name = "BYTES")]
+    value_bytes: Option<usize>,
+    /// Bisection steps after the first unsustained one [default: 2].
+    #[arg(long, value_name = "N")]
+    refine: Option<usize>,
+    /// Run store directory [default: store].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -288,6 +360,7 @@ pub fn main() -> i32 {
     let log = Log::new(cli.quiet);
     match cli.command {
         Command::Run(a) => cmd_run(*a, &log),
+        Command::Capacity(a) => cmd_capacity(*a, &log),
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),
@@ -379,6 +452,87 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
     };
     match rt.block_on(run::run(scenario, &store_dir, log)) {
         Ok(out) => out.exit_code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {
+    let mut scenario = match &a.scenario {
+        Some(p) => match Scenario::load(p) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        },
+        None => Scenario::default(),
+    };
+    let o = Overrides {
+        cluster: a.cluster,
+        kafka_home: a.kafka_home,
+        kafka_version: a.kafka_version,
+        bootstrap: a.bootstrap,
+        brokers: a.brokers,
+        seed: a.seed,
+        acks: a.acks,
+        idempotence: if a.no_idempotence {
+            Some(false)
+        } else if a.idempotence {
+            Some(true)
+        } else {
+            None
+        },
+        nemesis: a.nemesis.map(|v| {
+            v.into_iter()
+                .filter(|f| f != "none" && !f.is_empty())
+                .collect()
+        }),
+        nemesis_interval: a.nemesis_interval,
+        ..Default::default()
+    };
+    o.apply(&mut scenario);
+    let c = &mut scenario.capacity;
+    c.start_rate = a.start_rate.or(c.start_rate);
+    c.step_factor = a.step_factor.or(c.step_factor);
+    c.max_rate = a.max_rate.or(c.max_rate);
+    c.step_secs = a.step_secs.or(c.step_secs);
+    c.p99_limit_ms = a.p99_limit_ms.or(c.p99_limit_ms);
+    c.error_limit = a.error_limit.or(c.error_limit);
+    c.value_bytes = a.value_bytes.or(c.value_bytes);
+    c.refine = a.refine.or(c.refine);
+    if let Err(e) = scenario.validate(
+        &a.scenario
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or("flags".into()),
+    ) {
+        eprintln!("error: {e}");
+        return EXIT_ERROR;
+    }
+    let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match rt.block_on(crate::capacity::capacity(scenario, &store_dir, log)) {
+        Ok(out) => {
+            print!("{}", crate::capacity::table(&out.report));
+            println!("results in {}", out.run_dir.display());
+            if out.report.sustainable_rate.is_some() {
+                0
+            } else {
+                1
+            }
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             EXIT_ERROR

@@ -43,6 +43,8 @@ pub struct Scenario {
     pub client: ClientSection,
     pub nemesis: NemesisSection,
     pub checker: CheckerSection,
+    /// `gregor capacity`'s ramp (ignored by `gregor run`).
+    pub capacity: CapacitySection,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -180,6 +182,28 @@ pub struct NemesisSection {
     pub clock_skew: Option<f64>,
 }
 
+/// The ramp of `gregor capacity`; defaults in [`crate::capacity::defaults`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct CapacitySection {
+    /// Records per second offered by the first step.
+    pub start_rate: Option<f64>,
+    /// Each step offers this many times the rate of the one before.
+    pub step_factor: Option<f64>,
+    /// No step offers more than this.
+    pub max_rate: Option<f64>,
+    /// Seconds each step offers records for.
+    pub step_secs: Option<f64>,
+    /// A step is sustained while its p99 latency stays at most this.
+    pub p99_limit_ms: Option<f64>,
+    /// ... and its failed sends at most this fraction of its sends.
+    pub error_limit: Option<f64>,
+    /// Bytes per record value.
+    pub value_bytes: Option<usize>,
+    /// Steps that bisect between the last sustained rate and the first not.
+    pub refine: Option<usize>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct CheckerSection {
@@ -284,6 +308,10 @@ impl Scenario {
             ("workload.final-time-limit", self.workload.final_time_limit),
             ("nemesis.interval", self.nemesis.interval),
             ("nemesis.duration", self.nemesis.duration),
+            ("capacity.start-rate", self.capacity.start_rate),
+            ("capacity.max-rate", self.capacity.max_rate),
+            ("capacity.step-secs", self.capacity.step_secs),
+            ("capacity.p99-limit-ms", self.capacity.p99_limit_ms),
         ] {
             if let Some(v) = v {
                 if !(v > 0.0 && v.is_finite()) {
@@ -301,12 +329,26 @@ impl Scenario {
                 self.workload.reassign_probability,
             ),
             ("nemesis.jitter", self.nemesis.jitter),
+            ("capacity.error-limit", self.capacity.error_limit),
         ] {
             if let Some(v) = v {
                 if !(0.0..=1.0).contains(&v) {
                     return bad(field, format!("{v} is not between 0 and 1"));
                 }
             }
+        }
+        if let Some(f) = self.capacity.step_factor {
+            if !(f > 1.0 && f.is_finite()) {
+                return bad("capacity.step-factor", format!("{f} must be a number above 1"));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.capacity.start_rate, self.capacity.max_rate) {
+            if a > b {
+                return bad("capacity.start-rate", format!("{a} is above capacity.max-rate {b}"));
+            }
+        }
+        if self.capacity.value_bytes == Some(0) {
+            return bad("capacity.value-bytes", "must be at least 1".into());
         }
         if self.workload.concurrency == Some(0) {
             return bad("workload.concurrency", "must be at least 1".into());

@@ -7,6 +7,7 @@
 //! reader used by checkers and reports ([`History`]), and the run metadata
 //! saved beside the history ([`RunMeta`]). It depends on serde only.
 
+pub mod capacity;
 pub mod cluster;
 pub mod event;
 mod fast;
