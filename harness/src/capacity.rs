@@ -119,7 +119,10 @@ pub fn next_rate(ramp: &Ramp, steps: &[CapacityStep]) -> Result<f64, String> {
             let refined = steps.len() - 1 - i;
             let why = steps[i].why.clone().unwrap_or_default();
             if refined >= ramp.refine {
-                return Err(format!("limit crossed at {} records/s: {why}", steps[i].offered_rate));
+                return Err(format!(
+                    "limit crossed at {} records/s: {why}",
+                    steps[i].offered_rate
+                ));
             }
             let Some(best) = best else {
                 return Err(format!(
@@ -134,7 +137,10 @@ pub fn next_rate(ramp: &Ramp, steps: &[CapacityStep]) -> Result<f64, String> {
                 .map(|s| s.offered_rate)
                 .fold(f64::INFINITY, f64::min);
             if !worst.is_finite() || worst - best < 1.0 {
-                return Err(format!("limit crossed at {} records/s: {why}", steps[i].offered_rate));
+                return Err(format!(
+                    "limit crossed at {} records/s: {why}",
+                    steps[i].offered_rate
+                ));
             }
             Ok(((best + worst) / 2.0).round())
         }
@@ -227,20 +233,32 @@ impl ProducerContext for Ctx {
     }
 }
 
+/// The producer and what its delivery callback fills.
+struct Driver {
+    producer: ThreadedProducer<Ctx>,
+    steps: Arc<Mutex<Vec<StepStats>>>,
+    done: Arc<AtomicU64>,
+    topic: String,
+    partitions: u32,
+}
+
 /// Offers `rate` records/s for `ramp.step`, waits for them to complete,
 /// and measures the step.
 fn run_step(
-    producer: &ThreadedProducer<Ctx>,
-    ctx_steps: &Arc<Mutex<Vec<StepStats>>>,
-    done: &Arc<AtomicU64>,
-    topic: &str,
-    partitions: u32,
+    d: &Driver,
     index: usize,
     rate: f64,
     ramp: &Ramp,
     stop: &AtomicBool,
     on_tick: &mut dyn FnMut(Duration, u64),
 ) -> CapacityStep {
+    let (producer, ctx_steps, done, topic, partitions) = (
+        &d.producer,
+        &d.steps,
+        &d.done,
+        d.topic.as_str(),
+        d.partitions,
+    );
     ctx_steps
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -261,10 +279,16 @@ fn run_step(
             continue;
         }
         let key = (i % partitions as u64).to_string();
-        let record = BaseRecord::with_opaque_to(topic, Box::new(Due { step: index, at: due }))
-            .partition((i % partitions as u64) as i32)
-            .key(&key)
-            .payload(&value);
+        let record = BaseRecord::with_opaque_to(
+            topic,
+            Box::new(Due {
+                step: index,
+                at: due,
+            }),
+        )
+        .partition((i % partitions as u64) as i32)
+        .key(&key)
+        .payload(&value);
         match producer.send(record) {
             Ok(()) => sent += 1,
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -292,7 +316,9 @@ fn run_step(
     let s = &steps[index];
     let open = sent.saturating_sub(s.acked + s.errors);
     let last = s.last_done.unwrap_or(start + offered_for);
-    let drain_seconds = last.saturating_duration_since(start + offered_for).as_secs_f64();
+    let drain_seconds = last
+        .saturating_duration_since(start + offered_for)
+        .as_secs_f64();
     // Acknowledged rate: acks over the time between the first and the last
     // completion. A cluster that keeps up acknowledges at the offered rate
     // whatever its (steady) latency; one that falls behind stretches the
@@ -348,7 +374,10 @@ pub async fn capacity(
     let s = run::resolve(s);
     let ramp = Ramp::from_section(&s.capacity);
     let run_dir = store::create_run_dir(store_dir, "capacity").with_context(|| {
-        format!("cannot create a run directory under {}", store_dir.display())
+        format!(
+            "cannot create a run directory under {}",
+            store_dir.display()
+        )
     })?;
     log.set_file(&run_dir.join("logs").join("harness.log"));
     log.line(&format!("run directory {}", run_dir.display()));
@@ -392,9 +421,18 @@ async fn ramp_on(
         info.name, info.partitions, info.replication
     ));
 
-    let rec = Recorder::create(&run_dir.join("history.jsonl")).context("cannot create history.jsonl")?;
+    let rec =
+        Recorder::create(&run_dir.join("history.jsonl")).context("cannot create history.jsonl")?;
     let nemesis_stop = Arc::new(AtomicBool::new(false));
-    let nemesis = run::spawn_nemesis(s, target, &settings, &wl, rec.clone(), nemesis_stop.clone(), log)?;
+    let nemesis = run::spawn_nemesis(
+        s,
+        target,
+        &settings,
+        &wl,
+        rec.clone(),
+        nemesis_stop.clone(),
+        log,
+    )?;
     let faults: Vec<String> = s.nemesis.faults.clone().unwrap_or_default();
 
     let steps_stats = Arc::new(Mutex::new(Vec::new()));
@@ -441,7 +479,13 @@ async fn ramp_on(
     let log_fancy = log.fancy && !log.quiet;
     let tap = rec.tap();
     let stop = interrupted.clone();
-    let topic2 = topic.clone();
+    let driver = Driver {
+        producer,
+        steps: steps_stats,
+        done: done.clone(),
+        topic: topic.clone(),
+        partitions,
+    };
     // The ramp runs on a thread of its own: the schedule needs sub-ms sleeps.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let handle = std::thread::Builder::new()
@@ -469,11 +513,7 @@ async fn ramp_on(
                     b
                 });
                 let mut step = run_step(
-                    &producer,
-                    &steps_stats,
-                    &done,
-                    &topic2,
-                    partitions,
+                    &driver,
                     steps.len(),
                     rate,
                     &ramp2,
@@ -492,7 +532,7 @@ async fn ramp_on(
                 let _ = tx.send(step_line(&step));
                 steps.push(step);
             };
-            producer.flush(Duration::from_secs(10)).ok();
+            driver.producer.flush(Duration::from_secs(10)).ok();
             (steps, stopped)
         })?;
     // Lines from the ramp thread, as they come.
@@ -571,7 +611,10 @@ pub fn table(r: &CapacityReport) -> String {
     ));
     let mut order: Vec<&CapacityStep> = r.steps.iter().collect();
     order.sort_by(|a, b| a.offered_rate.total_cmp(&b.offered_rate));
-    let q = |s: &CapacityStep, x: f64| s.latency_at(x).map_or("-".to_string(), |v| format!("{v:.2}"));
+    let q = |s: &CapacityStep, x: f64| {
+        s.latency_at(x)
+            .map_or("-".to_string(), |v| format!("{v:.2}"))
+    };
     for s in order {
         out.push_str(&format!(
             "{:>4} {:>11.0} {:>11.0} {:>9} {:>9} {:>9} {:>10} {:>9}  {}\n",
@@ -635,11 +678,31 @@ pub fn prometheus_text(r: &CapacityReport) -> String {
             latency.get_or_create(&l).set(v / 1000.0);
         }
     }
-    reg.register("gregor_capacity_step_offered_rate", "Records per second a step offered", offered);
-    reg.register("gregor_capacity_step_achieved_rate", "Acknowledged records per second of a step", achieved);
-    reg.register("gregor_capacity_step_latency_seconds", "Send latency quantiles of a step, from due time to acknowledgement", latency);
-    reg.register("gregor_capacity_step_errors", "Failed sends of a step", errors);
-    reg.register("gregor_capacity_step_sustained", "1 if the step stayed within the limits", sustained);
+    reg.register(
+        "gregor_capacity_step_offered_rate",
+        "Records per second a step offered",
+        offered,
+    );
+    reg.register(
+        "gregor_capacity_step_achieved_rate",
+        "Acknowledged records per second of a step",
+        achieved,
+    );
+    reg.register(
+        "gregor_capacity_step_latency_seconds",
+        "Send latency quantiles of a step, from due time to acknowledgement",
+        latency,
+    );
+    reg.register(
+        "gregor_capacity_step_errors",
+        "Failed sends of a step",
+        errors,
+    );
+    reg.register(
+        "gregor_capacity_step_sustained",
+        "1 if the step stayed within the limits",
+        sustained,
+    );
     let mut out = String::new();
     // Encoding into a String cannot fail.
     let _ = encode(&mut out, &reg);
@@ -717,11 +780,23 @@ mod tests {
         assert!(ok.sustained, "{:?}", ok.why);
         let slow = step(0, 1000.0, 250.0, 0, 1.0);
         assert!(!slow.sustained);
-        assert!(slow.why.as_deref().unwrap().contains("p99 250.0 ms > 100 ms"));
+        assert!(slow
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("p99 250.0 ms > 100 ms"));
         let lossy = step(0, 1000.0, 20.0, 50, 1.0);
-        assert!(lossy.why.as_deref().unwrap().contains("50 of 10000 sends failed"));
+        assert!(lossy
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("50 of 10000 sends failed"));
         let behind = step(0, 1000.0, 20.0, 0, 0.5);
-        assert!(behind.why.as_deref().unwrap().contains("acknowledged 500/s of 1000/s"));
+        assert!(behind
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("acknowledged 500/s of 1000/s"));
     }
 
     #[test]
@@ -742,7 +817,11 @@ mod tests {
         // Two refinements done: stop; the best is 3000.
         let end = next_rate(&r, &steps).unwrap_err();
         assert!(end.contains("limit crossed at 4000"), "{end}");
-        let best = steps.iter().filter(|s| s.sustained).map(|s| s.offered_rate).fold(0.0, f64::max);
+        let best = steps
+            .iter()
+            .filter(|s| s.sustained)
+            .map(|s| s.offered_rate)
+            .fold(0.0, f64::max);
         assert_eq!(best, 3000.0);
     }
 
@@ -751,7 +830,10 @@ mod tests {
         let r = ramp();
         let steps = vec![step(0, 1000.0, 900.0, 0, 1.0)];
         let end = next_rate(&r, &steps).unwrap_err();
-        assert!(end.contains("first step (1000 records/s) was not sustained"), "{end}");
+        assert!(
+            end.contains("first step (1000 records/s) was not sustained"),
+            "{end}"
+        );
     }
 
     #[test]
@@ -768,7 +850,10 @@ mod tests {
 
     #[test]
     fn prometheus_text_holds_the_rate_and_per_step_quantiles() {
-        let steps = vec![step(0, 1000.0, 10.0, 0, 1.0), step(1, 2000.0, 300.0, 0, 1.0)];
+        let steps = vec![
+            step(0, 1000.0, 10.0, 0, 1.0),
+            step(1, 2000.0, 300.0, 0, 1.0),
+        ];
         let r = CapacityReport {
             limits: ramp().limits,
             value_bytes: 100,
@@ -782,12 +867,18 @@ mod tests {
             steps,
         };
         let text = prometheus_text(&r);
-        assert!(text.contains("gregor_capacity_sustainable_rate 1000.0"), "{text}");
+        assert!(
+            text.contains("gregor_capacity_sustainable_rate 1000.0"),
+            "{text}"
+        );
         assert!(
             text.contains("gregor_capacity_step_latency_seconds{step=\"2\",quantile=\"0.99\"} 0.3"),
             "{text}"
         );
         let t = table(&r);
-        assert!(t.contains("highest sustainable rate: 1000 records/s"), "{t}");
+        assert!(
+            t.contains("highest sustainable rate: 1000 records/s"),
+            "{t}"
+        );
     }
 }

@@ -618,6 +618,17 @@ fn cmd_check(a: CheckArgs) -> i32 {
     let mut opts = meta.as_ref().map(CheckOpts::from_meta).unwrap_or_default();
     opts.ww_deps |= a.ww_deps;
     opts.subscribe |= a.subscribe;
+    if meta.is_some() {
+        let dir = if a.path.is_dir() {
+            a.path.as_path()
+        } else {
+            a.path.parent().unwrap_or(Path::new("."))
+        };
+        match gregor_history::cluster::read_samples(dir) {
+            Ok(samples) => opts.cluster_samples = samples,
+            Err(e) => eprintln!("warning: cluster samples not used: {e}"),
+        }
+    }
     let result: CheckResult = gregor_checkers::check(&history, &opts);
     print_verdict(&a, &history, meta.as_ref(), &result)
 }

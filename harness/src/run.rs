@@ -839,7 +839,12 @@ pub fn check_and_report(
         log.line(&format!("warning: {w}"));
     }
     let t = Instant::now();
-    let result = gregor_checkers::check(&history, &CheckOpts::from_meta(meta));
+    let mut opts = CheckOpts::from_meta(meta);
+    match gregor_history::cluster::read_samples(run_dir) {
+        Ok(samples) => opts.cluster_samples = samples,
+        Err(e) => log.line(&format!("warning: cluster samples not used: {e}")),
+    }
+    let result = gregor_checkers::check(&history, &opts);
     log.line(&format!(
         "checked {} events in {:.2}s",
         history.len(),
@@ -860,68 +865,6 @@ pub fn check_and_report(
     println!("{}", gregor_reports::summary_text(&input));
     let code = result.valid.exit_code();
     Ok((result, code))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_override_the_scenario_and_defaults_fill_the_rest() {
-        let mut s = Scenario::parse(
-            "workload:\n  rate: 50\n  concurrency: 3\nclient:\n  acks: '1'\n",
-            "t.yaml",
-        )
-        .unwrap();
-        let o = Overrides {
-            rate: Some(75.0),
-            acks: Some("all".into()),
-            txn: true,
-            ..Default::default()
-        };
-        o.apply(&mut s);
-        let r = resolve(s);
-        assert_eq!(r.workload.rate, Some(75.0));
-        assert_eq!(r.workload.concurrency, Some(3));
-        assert_eq!(r.client.acks.as_deref(), Some("all"));
-        assert_eq!(r.client.isolation_level.as_deref(), Some("read_committed"));
-        assert_eq!(r.cluster.kind.as_deref(), Some("kafka"));
-        assert_eq!(
-            r.cluster.kafka_version.as_deref(),
-            Some(gregor_deploy::DEFAULT_KAFKA_VERSION)
-        );
-        assert_eq!(r.nemesis.faults, Some(vec!["kill".to_string()]));
-        // The resolved scenario is itself a valid scenario file.
-        let yaml = serde_saphyr::to_string(&r).unwrap();
-        assert_eq!(Scenario::parse(&yaml, "resolved").unwrap(), r);
-    }
-
-    #[test]
-    fn the_documented_default_scenario_is_what_resolution_fills_in() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/default.yaml");
-        let mut documented = Scenario::load(std::path::Path::new(path)).unwrap();
-        let mut resolved = resolve(Scenario::default());
-        // The seed is random unless given; the file leaves it out.
-        documented.seed = None;
-        resolved.seed = None;
-        assert_eq!(documented.topic, resolved.topic, "topic section");
-        assert_eq!(documented.cluster, resolved.cluster, "cluster section");
-        assert_eq!(documented.client, resolved.client, "client section");
-        assert_eq!(documented.workload, resolved.workload, "workload section");
-    }
-
-    #[test]
-    fn an_attached_cluster_gets_no_faults_by_default() {
-        let mut s = Scenario::default();
-        Overrides {
-            bootstrap: Some("127.0.0.1:9092".into()),
-            ..Default::default()
-        }
-        .apply(&mut s);
-        let r = resolve(s);
-        assert_eq!(r.nemesis.faults, Some(vec![]));
-        assert_eq!(r.cluster.kind, None);
-    }
 }
 
 impl Target_ {
@@ -993,5 +936,67 @@ pub(crate) fn heal_all(target: &Target_, rec: &Arc<Recorder>) {
     if let Some(c) = &target.cluster {
         let mut b = Breakage::new(c.clone(), Some(rec.clone()));
         b.heal_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_scenario_and_defaults_fill_the_rest() {
+        let mut s = Scenario::parse(
+            "workload:\n  rate: 50\n  concurrency: 3\nclient:\n  acks: '1'\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let o = Overrides {
+            rate: Some(75.0),
+            acks: Some("all".into()),
+            txn: true,
+            ..Default::default()
+        };
+        o.apply(&mut s);
+        let r = resolve(s);
+        assert_eq!(r.workload.rate, Some(75.0));
+        assert_eq!(r.workload.concurrency, Some(3));
+        assert_eq!(r.client.acks.as_deref(), Some("all"));
+        assert_eq!(r.client.isolation_level.as_deref(), Some("read_committed"));
+        assert_eq!(r.cluster.kind.as_deref(), Some("kafka"));
+        assert_eq!(
+            r.cluster.kafka_version.as_deref(),
+            Some(gregor_deploy::DEFAULT_KAFKA_VERSION)
+        );
+        assert_eq!(r.nemesis.faults, Some(vec!["kill".to_string()]));
+        // The resolved scenario is itself a valid scenario file.
+        let yaml = serde_saphyr::to_string(&r).unwrap();
+        assert_eq!(Scenario::parse(&yaml, "resolved").unwrap(), r);
+    }
+
+    #[test]
+    fn the_documented_default_scenario_is_what_resolution_fills_in() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/default.yaml");
+        let mut documented = Scenario::load(std::path::Path::new(path)).unwrap();
+        let mut resolved = resolve(Scenario::default());
+        // The seed is random unless given; the file leaves it out.
+        documented.seed = None;
+        resolved.seed = None;
+        assert_eq!(documented.topic, resolved.topic, "topic section");
+        assert_eq!(documented.cluster, resolved.cluster, "cluster section");
+        assert_eq!(documented.client, resolved.client, "client section");
+        assert_eq!(documented.workload, resolved.workload, "workload section");
+    }
+
+    #[test]
+    fn an_attached_cluster_gets_no_faults_by_default() {
+        let mut s = Scenario::default();
+        Overrides {
+            bootstrap: Some("127.0.0.1:9092".into()),
+            ..Default::default()
+        }
+        .apply(&mut s);
+        let r = resolve(s);
+        assert_eq!(r.nemesis.faults, Some(vec![]));
+        assert_eq!(r.cluster.kind, None);
     }
 }

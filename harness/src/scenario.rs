@@ -339,12 +339,18 @@ impl Scenario {
         }
         if let Some(f) = self.capacity.step_factor {
             if !(f > 1.0 && f.is_finite()) {
-                return bad("capacity.step-factor", format!("{f} must be a number above 1"));
+                return bad(
+                    "capacity.step-factor",
+                    format!("{f} must be a number above 1"),
+                );
             }
         }
         if let (Some(a), Some(b)) = (self.capacity.start_rate, self.capacity.max_rate) {
             if a > b {
-                return bad("capacity.start-rate", format!("{a} is above capacity.max-rate {b}"));
+                return bad(
+                    "capacity.start-rate",
+                    format!("{a} is above capacity.max-rate {b}"),
+                );
             }
         }
         if self.capacity.value_bytes == Some(0) {

@@ -65,7 +65,11 @@ fn a_short_ramp_on_kafka_sustains_every_step_and_writes_every_output() {
     for s in &report.steps {
         assert!(s.sustained, "step {s:?}\n{}", describe(&out));
         assert_eq!(s.sent, (s.offered_rate * 2.0) as u64, "{s:?}");
-        assert_eq!(s.acked + s.errors, s.sent, "every record is acked or failed: {s:?}");
+        assert_eq!(
+            s.acked + s.errors,
+            s.sent,
+            "every record is acked or failed: {s:?}"
+        );
         assert_eq!(s.latency_ms.len(), 4, "{s:?}");
         assert!(
             s.latency_ms.windows(2).all(|w| w[0] <= w[1]),
@@ -82,7 +86,8 @@ fn a_short_ramp_on_kafka_sustains_every_step_and_writes_every_output() {
     );
     let prom = std::fs::read_to_string(dir.join("capacity.prom")).unwrap();
     assert!(
-        prom.lines().any(|l| l == "gregor_capacity_sustainable_rate 800.0"),
+        prom.lines()
+            .any(|l| l == "gregor_capacity_sustainable_rate 800.0"),
         "{prom}"
     );
     for f in [
@@ -159,7 +164,10 @@ fn faults_during_the_steps_are_recorded_and_named_by_step() {
     // Pauses may slow the first step past a limit (then the ramp ends);
     // either way every step has a measurement.
     assert!(!report.steps.is_empty(), "{report:?}");
-    assert!(report.steps.iter().all(|s| s.acked + s.errors == s.sent), "{report:?}");
+    assert!(
+        report.steps.iter().all(|s| s.acked + s.errors == s.sent),
+        "{report:?}"
+    );
     let faults: Vec<&String> = report.steps.iter().flat_map(|s| &s.faults).collect();
     assert!(
         faults.iter().any(|f| f.as_str() == "pause"),
@@ -175,7 +183,11 @@ fn faults_during_the_steps_are_recorded_and_named_by_step() {
         .collect();
     assert!(fs.iter().any(|f| f == "pause"), "{fs:?}");
     // Healed at the end: the last nemesis action resumes what it paused.
-    assert!(fs.iter().any(|f| f.contains("resume") || f.contains("heal")), "{fs:?}");
+    assert!(
+        fs.iter()
+            .any(|f| f.contains("resume") || f.contains("heal")),
+        "{fs:?}"
+    );
     // The local cluster was stopped.
     assert!(
         std::net::TcpStream::connect("127.0.0.1:17000").is_err(),

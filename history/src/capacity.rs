@@ -150,7 +150,12 @@ mod tests {
             cluster: "c".into(),
             faults: vec![],
             // A refinement step below the best ran after it and failed.
-            steps: vec![step(0, 1000.0, true), step(1, 2000.0, true), step(2, 4000.0, false), step(3, 3000.0, false)],
+            steps: vec![
+                step(0, 1000.0, true),
+                step(1, 2000.0, true),
+                step(2, 4000.0, false),
+                step(3, 3000.0, false),
+            ],
             sustainable_rate: Some(2000.0),
             stopped: "p99".into(),
         };

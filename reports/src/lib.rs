@@ -26,7 +26,8 @@ pub mod html;
 pub mod index;
 pub mod junit;
 pub mod model;
-pub mod nemesis;
+/// Nemesis actions and fault windows (defined once, in the checkers).
+pub use gregor_checkers::nemesis;
 pub mod plots;
 pub mod summary;
 pub mod xml;

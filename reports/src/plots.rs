@@ -456,9 +456,7 @@ pub fn zoom_range(obs: &KeyObs) -> Option<(Offset, Offset)> {
 /// `gregor capacity`'s charts: latency quantiles against the offered rate
 /// (`capacity`), and acknowledged against offered rate
 /// (`capacity-throughput`).
-pub fn capacity(
-    r: &gregor_history::capacity::CapacityReport,
-) -> Result<Vec<Plot>, ChartError> {
+pub fn capacity(r: &gregor_history::capacity::CapacityReport) -> Result<Vec<Plot>, ChartError> {
     use gregor_history::capacity::QUANTILES;
     let mut steps: Vec<_> = r.steps.iter().collect();
     steps.sort_by(|a, b| a.offered_rate.total_cmp(&b.offered_rate));
@@ -504,7 +502,12 @@ pub fn capacity(
         .filter_map(|s| Some((s.offered_rate, s.p99_ms()?.max(1e-3))))
         .collect();
     if !failed.is_empty() {
-        let mut s = Series::new("not sustained", hex("#d62728"), Style::Points(Marker::Cross), failed);
+        let mut s = Series::new(
+            "not sustained",
+            hex("#d62728"),
+            Style::Points(Marker::Cross),
+            failed,
+        );
         s.keep_all = true;
         lat.series.push(s);
     }
@@ -517,7 +520,10 @@ pub fn capacity(
         "acknowledged",
         hex("#1f77b4"),
         Style::Points(Marker::Circle),
-        steps.iter().map(|s| (s.offered_rate, s.achieved_rate)).collect(),
+        steps
+            .iter()
+            .map(|s| (s.offered_rate, s.achieved_rate))
+            .collect(),
     ));
     if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
         thr.series.push(Series::new(
@@ -527,7 +533,10 @@ pub fn capacity(
                 dash: Dash::Short,
                 step: false,
             },
-            vec![(first.offered_rate, first.offered_rate), (last.offered_rate, last.offered_rate)],
+            vec![
+                (first.offered_rate, first.offered_rate),
+                (last.offered_rate, last.offered_rate),
+            ],
         ));
     }
     Ok(vec![
