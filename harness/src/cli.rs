@@ -61,6 +61,10 @@ enum Command {
     /// Prometheus text). Exit 0 with a rate, 1 when no step was
     /// sustainable, 3 on error.
     Capacity(Box<CapacityArgs>),
+    /// Compare two run directories: verdicts, anomalies, loss and duplicate
+    /// rates, p99 latency, worst unavailability per fault window and
+    /// throughput side by side. Exit 1 when B regressed against A.
+    Compare(CompareArgs),
     /// Internal: the client process of `gregor run`.
     #[command(name = "__clients", hide = true)]
     Clients(ClientsArgs),
@@ -146,6 +150,35 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// The baseline run directory (with results.json).
+    a: PathBuf,
+    /// The run directory to judge against it.
+    b: PathBuf,
+    /// Print the comparison as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Allowed absolute increase of the lost, unseen and duplicated rates [default: 0].
+    #[arg(long, value_name = "FRACTION")]
+    rate: Option<f64>,
+    /// Allowed relative increase of p99 latency [default: 0.5] ...
+    #[arg(long, value_name = "FRACTION")]
+    latency: Option<f64>,
+    /// ... plus this many milliseconds [default: 5].
+    #[arg(long, value_name = "MS")]
+    latency_floor_ms: Option<f64>,
+    /// Allowed relative increase of the worst unavailability [default: 0.5] ...
+    #[arg(long, value_name = "FRACTION")]
+    unavailable: Option<f64>,
+    /// ... plus this many seconds [default: 1].
+    #[arg(long, value_name = "SECS")]
+    unavailable_floor_s: Option<f64>,
+    /// Allowed relative drop of throughput [default: 0.2].
+    #[arg(long, value_name = "FRACTION")]
+    throughput: Option<f64>,
 }
 
 #[derive(Args, Debug)]
@@ -361,6 +394,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run(a) => cmd_run(*a, &log),
         Command::Capacity(a) => cmd_capacity(*a, &log),
+        Command::Compare(a) => cmd_compare(a),
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),
@@ -457,6 +491,93 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
             EXIT_ERROR
         }
     }
+}
+
+/// A run directory's check result and metadata, for `compare`.
+fn load_run(dir: &Path) -> anyhow::Result<(CheckResult, Option<RunMeta>)> {
+    use anyhow::Context as _;
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: cannot read (is it a run directory that was checked?)",
+            path.display()
+        )
+    })?;
+    let result: CheckResult = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a gregor check result", path.display()))?;
+    let meta_path = dir.join("meta.json");
+    let meta = if meta_path.exists() {
+        Some(RunMeta::read(&meta_path).with_context(|| format!("{}", meta_path.display()))?)
+    } else {
+        None
+    };
+    Ok((result, meta))
+}
+
+fn cmd_compare(a: CompareArgs) -> i32 {
+    use gregor_reports::compare::{compare, text, Side, Thresholds};
+    let d = Thresholds::default();
+    let t = Thresholds {
+        rate: a.rate.unwrap_or(d.rate),
+        latency: a.latency.unwrap_or(d.latency),
+        latency_floor_ms: a.latency_floor_ms.unwrap_or(d.latency_floor_ms),
+        unavailable: a.unavailable.unwrap_or(d.unavailable),
+        unavailable_floor_s: a.unavailable_floor_s.unwrap_or(d.unavailable_floor_s),
+        throughput: a.throughput.unwrap_or(d.throughput),
+    };
+    for (name, v) in [
+        ("--rate", t.rate),
+        ("--latency", t.latency),
+        ("--latency-floor-ms", t.latency_floor_ms),
+        ("--unavailable", t.unavailable),
+        ("--unavailable-floor-s", t.unavailable_floor_s),
+        ("--throughput", t.throughput),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            eprintln!("error: {name} {v}: must be a number at least 0");
+            return EXIT_ERROR;
+        }
+    }
+    let (ra, ma) = match load_run(&a.a) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: A: {e:#}");
+            return EXIT_ERROR;
+        }
+    };
+    let (rb, mb) = match load_run(&a.b) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: B: {e:#}");
+            return EXIT_ERROR;
+        }
+    };
+    let (na, nb) = (a.a.display().to_string(), a.b.display().to_string());
+    let c = compare(
+        &Side {
+            name: &na,
+            result: &ra,
+            meta: ma.as_ref(),
+        },
+        &Side {
+            name: &nb,
+            result: &rb,
+            meta: mb.as_ref(),
+        },
+        &t,
+    );
+    if a.json {
+        match serde_json::to_string(&c) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        print!("{}", text(&c));
+    }
+    i32::from(c.regressed)
 }
 
 fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {

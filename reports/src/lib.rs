@@ -21,6 +21,7 @@
 //! the run directory sits in a run store.
 
 pub mod chart;
+pub mod compare;
 pub mod fonts;
 pub mod html;
 pub mod index;
