@@ -574,6 +574,44 @@ async fn run_on(
         _ => None,
     };
 
+    // A rolling upgrade, beside the nemesis, on a thread of its own.
+    let upgrade_thread = match (&s.nemesis.upgrade, &target.cluster) {
+        (Some(u), Some(cluster)) => {
+            let plan = nemesis::upgrade::UpgradePlan {
+                to: u.to.clone(),
+                at: Duration::from_secs_f64(u.at.unwrap_or(10.0)),
+                settle: Duration::from_secs_f64(u.settle.unwrap_or(5.0)),
+                finalize: u.finalize.unwrap_or(true),
+                rejoin_timeout: Duration::from_secs(120),
+            };
+            log.line(&format!(
+                "rolling {} to Apache Kafka {} from {:.0}s into the workload",
+                {
+                    let v = |x: &str| gregor_deploy::kafka::KafkaVersion::parse(x).ok();
+                    let from = s
+                        .cluster
+                        .kafka_version
+                        .as_deref()
+                        .unwrap_or(gregor_deploy::DEFAULT_KAFKA_VERSION);
+                    if v(&u.to) < v(from) {
+                        "downgrade"
+                    } else {
+                        "upgrade"
+                    }
+                },
+                u.to,
+                plan.at.as_secs_f64()
+            ));
+            let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("upgrade".into())
+                    .spawn(move || nemesis::upgrade::run(plan, c, r, st))?,
+            )
+        }
+        _ => None,
+    };
+
     let child = clients::ChildSpec {
         exe: std::env::current_exe().context("cannot find the gregor executable")?,
         scenario: run_dir.join("scenario.yaml"),
@@ -622,6 +660,11 @@ async fn run_on(
     }
     // Heal before final reads.
     nemesis_stop.store(true, Ordering::SeqCst);
+    if let Some(t) = upgrade_thread {
+        if t.join().is_err() {
+            log.line("warning: the upgrade thread panicked");
+        }
+    }
     if let Some(t) = nemesis_thread {
         if t.join().is_err() {
             log.line("warning: the nemesis thread panicked; healing from here");
