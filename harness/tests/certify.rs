@@ -64,6 +64,13 @@ fn a_suite_certifies_resumes_and_compares_cell_by_cell() {
     let html = std::fs::read_to_string(dir.join("certificate.html")).unwrap();
     assert!(html.contains("CERTIFIED: suite tiny"), "{html}");
     assert_eq!(html.matches("/report.html\">").count(), 2, "{html}");
+    // What a browser shows: the verdict and one linked row per cell.
+    let dom = common::chromium_dom(&format!(
+        "file://{}",
+        dir.join("certificate.html").display()
+    ));
+    assert!(dom.contains("CERTIFIED: suite tiny"), "{dom}");
+    assert_eq!(dom.matches("<tr class=\"pass\">").count(), 2, "{dom}");
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), 2, "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");
