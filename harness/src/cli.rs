@@ -154,6 +154,10 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
+    /// A run directory to compare this run with (as `gregor compare`, default
+    /// thresholds): a valid run that regressed against it exits 1.
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -504,8 +508,30 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
             return EXIT_ERROR;
         }
     };
+    if let Some(b) = &a.baseline {
+        if let Err(e) = load_run(b) {
+            eprintln!("error: --baseline: {e:#}");
+            return EXIT_ERROR;
+        }
+    }
     match rt.block_on(run::run(scenario, &store_dir, log)) {
-        Ok(out) => out.exit_code,
+        Ok(out) => match &a.baseline {
+            Some(b) if out.exit_code == 0 => {
+                let args = CompareArgs {
+                    a: b.clone(),
+                    b: out.run_dir.clone(),
+                    json: false,
+                    rate: None,
+                    latency: None,
+                    latency_floor_ms: None,
+                    unavailable: None,
+                    unavailable_floor_s: None,
+                    throughput: None,
+                };
+                cmd_compare(args)
+            }
+            _ => out.exit_code,
+        },
         Err(e) => {
             eprintln!("error: {e:#}");
             EXIT_ERROR

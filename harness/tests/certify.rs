@@ -151,3 +151,61 @@ fn a_bad_suite_is_an_error_naming_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn run_with_a_baseline_compares_after_checking() {
+    let store = tempfile::tempdir().unwrap();
+    // A baseline so slow and so scarce that no healthy run regresses on it.
+    let base = store.path().join("baseline");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::write(
+        base.join("results.json"),
+        serde_json::json!({
+            "valid": true, "anomaly-types": [], "bad-types": [], "anomalies": {},
+            "stats": {"ops": {"send": {"ok": 1}}, "latency": {
+                "send": {"count": 1, "p50": 1e6, "p90": 1e6, "p99": 1e6, "max": 1e6},
+                "poll": {"count": 1, "p50": 1e6, "p90": 1e6, "p99": 1e6, "max": 1e6}}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        base.join("meta.json"),
+        serde_json::json!({"extra": {"workload-seconds": 1000.0}}).to_string(),
+    )
+    .unwrap();
+    let run = |baseline: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .args([
+                "run",
+                "--time-limit",
+                "4",
+                "--bootstrap",
+                &common::shared_kafka(),
+            ])
+            .arg("--baseline")
+            .arg(baseline)
+            .arg("--store")
+            .arg(store.path().join("runs"))
+            .env("CI", "true")
+            .current_dir(repo())
+            .output()
+            .expect("gregor runs")
+    };
+    let out = run(&base);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("B did not regress"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("send p99 latency")),
+        "{stdout}"
+    );
+    // A baseline that is not a checked run directory: exit 3 before running.
+    let out = run(&store.path().join("nope"));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--baseline"),
+        "{}",
+        describe(&out)
+    );
+}
