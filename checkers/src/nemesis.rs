@@ -144,7 +144,11 @@ fn role(f: &str) -> Role {
             return Role::Fault(rest.to_string());
         }
     }
-    if l.contains("restart") || l.contains("bounce") || l.contains("grade") {
+    if l.contains("restart")
+        || l.contains("bounce")
+        || l.contains("grade")
+        || l.starts_with("rolling-")
+    {
         return Role::Momentary;
     }
     Role::Fault(f.to_string())

@@ -63,6 +63,10 @@ pub struct Node {
     /// [`Cluster::set_node_kafka`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<kafka::KafkaDist>,
+    /// Broker settings of this node over the cluster's (a rolling config
+    /// change in progress); see [`Cluster::set_node_configs`].
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub configs: std::collections::BTreeMap<String, String>,
 }
 
 impl Node {
@@ -240,6 +244,7 @@ impl Cluster {
                 namespace: spec.namespace(i).map(str::to_string),
                 env: Vec::new(),
                 kafka: None,
+                configs: Default::default(),
             })
             .collect();
         let mut cluster = Cluster {
@@ -693,7 +698,14 @@ impl Cluster {
                             home: self.program.clone(),
                         });
                 kafka::write_logging_config(&dist, &self.spec)?;
-                layout::write_kafka_config(&self.spec, node)?;
+                let mut spec = self.spec.clone();
+                spec.broker_configs.extend(
+                    self.nodes[node]
+                        .configs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+                layout::write_kafka_config(&spec, node)?;
                 kafka::format_once(&dist, &self.spec, node)?;
                 kafka::start_command(&dist, &self.spec, node)
             }
@@ -749,6 +761,24 @@ impl Cluster {
                 n.kafka = None;
             }
         }
+        self.save()
+    }
+
+    /// Broker settings node `node` takes over the cluster's from its next
+    /// start on (a rolling config step); saved in the state file.
+    pub fn set_node_configs(
+        &mut self,
+        node: usize,
+        configs: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        if self.spec.kind != ClusterKind::Kafka {
+            return Err(DeployError::InvalidSpec(format!(
+                "{}: only Apache Kafka nodes take broker settings",
+                self.nodes[node].name
+            )));
+        }
+        self.nodes[node].configs = configs;
         self.save()
     }
 
@@ -1004,6 +1034,7 @@ mod tests {
                     namespace: None,
                     env: Vec::new(),
                     kafka: None,
+                    configs: Default::default(),
                 })
                 .collect(),
             spec,

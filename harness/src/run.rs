@@ -575,31 +575,33 @@ async fn run_on(
     };
 
     // A rolling upgrade, beside the nemesis, on a thread of its own.
-    let upgrade_thread = match (&s.nemesis.upgrade, &target.cluster) {
-        (Some(u), Some(cluster)) => {
-            let plan = nemesis::upgrade::UpgradePlan {
-                to: u.to.clone(),
-                at: Duration::from_secs_f64(u.at.unwrap_or(10.0)),
-                settle: Duration::from_secs_f64(u.settle.unwrap_or(5.0)),
-                finalize: u.finalize.unwrap_or(true),
-                rejoin_timeout: Duration::from_secs(120),
-            };
+    let rolling = match (&s.nemesis.upgrade, &s.nemesis.rolling_config) {
+        (Some(u), _) => Some(nemesis::upgrade::UpgradePlan {
+            to: u.to.clone(),
+            change: nemesis::upgrade::Change::Version(u.to.clone()),
+            at: Duration::from_secs_f64(u.at.unwrap_or(10.0)),
+            settle: Duration::from_secs_f64(u.settle.unwrap_or(5.0)),
+            finalize: u.finalize.unwrap_or(true),
+            rejoin_timeout: Duration::from_secs(120),
+        }),
+        (None, Some(r)) => Some(nemesis::upgrade::UpgradePlan {
+            to: String::new(),
+            change: nemesis::upgrade::Change::Config(r.configs.clone()),
+            at: Duration::from_secs_f64(r.at.unwrap_or(10.0)),
+            settle: Duration::from_secs_f64(r.settle.unwrap_or(5.0)),
+            finalize: false,
+            rejoin_timeout: Duration::from_secs(120),
+        }),
+        _ => None,
+    };
+    let upgrade_thread = match (rolling, &target.cluster) {
+        (Some(plan), Some(cluster)) => {
             log.line(&format!(
-                "rolling {} to Apache Kafka {} from {:.0}s into the workload",
-                {
-                    let v = |x: &str| gregor_deploy::kafka::KafkaVersion::parse(x).ok();
-                    let from = s
-                        .cluster
-                        .kafka_version
-                        .as_deref()
-                        .unwrap_or(gregor_deploy::DEFAULT_KAFKA_VERSION);
-                    if v(&u.to) < v(from) {
-                        "downgrade"
-                    } else {
-                        "upgrade"
-                    }
+                "rolling {} from {:.0}s into the workload",
+                match &plan.change {
+                    nemesis::upgrade::Change::Version(v) => format!("change to Apache Kafka {v}"),
+                    nemesis::upgrade::Change::Config(m) => format!("config change {m:?}"),
                 },
-                u.to,
                 plan.at.as_secs_f64()
             ));
             let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());

@@ -183,6 +183,20 @@ pub struct NemesisSection {
     /// A rolling upgrade (or downgrade) of the local Kafka cluster during
     /// the workload.
     pub upgrade: Option<UpgradeSection>,
+    /// Broker settings changed node by node during the workload.
+    pub rolling_config: Option<RollingConfigSection>,
+}
+
+/// `nemesis.rolling-config`: see [`crate::nemesis::upgrade`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RollingConfigSection {
+    /// Broker settings each node takes over the cluster's.
+    pub configs: BTreeMap<String, String>,
+    /// Seconds into the workload the first node goes (default 10).
+    pub at: Option<f64>,
+    /// Seconds between one node rejoining and the next going (default 5).
+    pub settle: Option<f64>,
 }
 
 /// `nemesis.upgrade`: see [`crate::nemesis::upgrade`].
@@ -401,6 +415,30 @@ impl Scenario {
                 return bad(
                     "topic.name",
                     format!("{n:?} is not a usable topic prefix (1 to 200 of a-z A-Z 0-9 . _ -)"),
+                );
+            }
+        }
+        if let Some(r) = &self.nemesis.rolling_config {
+            if self.nemesis.upgrade.is_some() {
+                return bad(
+                    "nemesis.rolling-config",
+                    "one rolling change per run: drop nemesis.upgrade or nemesis.rolling-config"
+                        .into(),
+                );
+            }
+            if r.configs.is_empty() {
+                return bad(
+                    "nemesis.rolling-config.configs",
+                    "names no broker setting".into(),
+                );
+            }
+            if self.cluster.bootstrap.is_some()
+                || matches!(self.cluster.kind.as_deref(), Some(k) if k != "kafka")
+            {
+                return bad(
+                    "nemesis.rolling-config",
+                    "needs a local Apache Kafka cluster (no cluster.bootstrap, cluster.kind kafka)"
+                        .into(),
                 );
             }
         }

@@ -103,3 +103,59 @@ fn a_rolling_upgrade_from_3_9_to_4_1_inside_one_valid_history() {
         assert_eq!(versions.last(), Some(&"4.1.1"), "broker-{i}: {versions:?}");
     }
 }
+
+#[test]
+fn a_rolling_config_change_restarts_each_node_with_the_setting_and_stays_valid() {
+    let store = tempfile::tempdir().unwrap();
+    let scenario = store.path().join("rolling-config.yaml");
+    std::fs::write(
+        &scenario,
+        "name: rolling-config-test\n\
+         time-limit: 20\n\
+         cluster: {kind: kafka, base-port: 17200}\n\
+         topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
+         nemesis: {faults: [], rolling-config: {configs: {log.retention.hours: \"200\"}, at: 3, settle: 2}}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--store")
+        .arg(store.path())
+        .env("CI", "true")
+        .current_dir(repo())
+        .output()
+        .expect("gregor runs");
+    let dir = std::fs::canonicalize(store.path().join("latest")).expect("a run directory");
+    let log = std::fs::read_to_string(dir.join("logs/harness.log")).unwrap_or_default();
+    let ctx = format!("{}\n--- harness.log\n{log}", describe(&out));
+    assert_eq!(out.status.code(), Some(0), "valid run expected\n{ctx}");
+    let h = History::read(&dir.join("history.jsonl")).unwrap();
+    let done: Vec<(String, Option<String>)> = h
+        .events
+        .iter()
+        .filter(|e| e.f.to_string() == "rolling-config" && e.kind == EventType::Info)
+        .map(|e| {
+            let node = match &e.value {
+                Value::Json(v) => v["node"].as_str().unwrap_or("").to_string(),
+                _ => String::new(),
+            };
+            (node, e.error.clone())
+        })
+        .collect();
+    let expected: Vec<(String, Option<String>)> =
+        (0..3).map(|i| (format!("broker-{i}"), None)).collect();
+    assert_eq!(done, expected, "{ctx}");
+    // Each broker's last start printed the new setting.
+    for i in 0..3 {
+        let log = std::fs::read_to_string(dir.join(format!("logs/broker-{i}.log"))).unwrap();
+        let last = log
+            .lines()
+            .rfind(|l| l.trim_start().starts_with("log.retention.hours = "));
+        assert_eq!(
+            last.map(str::trim),
+            Some("log.retention.hours = 200"),
+            "broker-{i}"
+        );
+    }
+}

@@ -12,6 +12,11 @@
 //! own feature tool. A `to` older than the cluster's version is a rolling
 //! downgrade (never finalized: Kafka cannot lower `metadata.version`).
 //!
+//! `nemesis.rolling-config: {configs: {key: value}}` does the same with
+//! broker settings instead of a version: each node in turn is stopped,
+//! started with the settings over the cluster's, and waited for (history
+//! `rolling-config`, value `{"node", "configs"}`).
+//!
 //! History: per node an `upgrade` (or `downgrade`) invoke and `info`
 //! completion, value `{"node", "from", "to"}` (`error` when a step failed),
 //! spanning its stop, swap, start and rejoin — the fault window of that
@@ -27,10 +32,20 @@ use gregor_deploy::kafka::{self, KafkaDist, KafkaVersion};
 use gregor_deploy::{wire, Cluster};
 use gregor_history::{EventType, Process, Recorder, Value, F};
 
-/// A resolved `nemesis.upgrade`.
+/// What changes on each node in turn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Another Kafka version's jars (`nemesis.upgrade`).
+    Version(String),
+    /// Broker settings over the cluster's (`nemesis.rolling-config`).
+    Config(std::collections::BTreeMap<String, String>),
+}
+
+/// A resolved `nemesis.upgrade` or `nemesis.rolling-config`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UpgradePlan {
     pub to: String,
+    pub change: Change,
     /// Seconds into the workload the first node goes.
     pub at: Duration,
     /// Pause between one node rejoining and the next going.
@@ -95,18 +110,16 @@ pub fn run(
         return;
     }
     let lock = || cluster.lock().unwrap_or_else(|p| p.into_inner());
-    let target = match KafkaDist::jars(&plan.to) {
-        Ok(d) => d,
-        Err(e) => {
-            record(
-                &rec,
-                EventType::Info,
-                "upgrade",
-                serde_json::json!({"to": plan.to}),
-                Some(e.to_string()),
-            );
-            return;
-        }
+    let target = match &plan.change {
+        Change::Version(v) => match KafkaDist::jars(v) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let value = serde_json::json!({"to": v});
+                record(&rec, EventType::Info, "upgrade", value, Some(e.to_string()));
+                return;
+            }
+        },
+        Change::Config(_) => None,
     };
     let n = lock().nodes().len();
     let mut from_version = None;
@@ -130,17 +143,34 @@ pub fn run(
             (KafkaVersion::parse(&from), KafkaVersion::parse(&plan.to)),
             (Ok(a), Ok(b)) if b < a
         );
-        let f = if down { "downgrade" } else { "upgrade" };
+        let (f, value) = match &plan.change {
+            Change::Version(_) => (
+                if down { "downgrade" } else { "upgrade" },
+                serde_json::json!({"node": name, "from": from, "to": plan.to}),
+            ),
+            Change::Config(m) => (
+                "rolling-config",
+                serde_json::json!({"node": name, "configs": m}),
+            ),
+        };
         from_version.get_or_insert(from.clone());
-        let value = serde_json::json!({"node": name, "from": from, "to": plan.to});
         record(&rec, EventType::Invoke, f, value.clone(), None);
         let step = (|| -> Result<(), String> {
             let mut c = lock();
             c.stop(i).map_err(|e| format!("stopping {name}: {e}"))?;
-            c.set_node_kafka(i, target.clone())
-                .map_err(|e| format!("switching {name} to {}: {e}", plan.to))?;
-            c.start(i)
-                .map_err(|e| format!("starting {name} on {}: {e}", plan.to))?;
+            match (&plan.change, &target) {
+                (Change::Version(v), Some(t)) => c
+                    .set_node_kafka(i, t.clone())
+                    .map_err(|e| format!("switching {name} to {v}: {e}"))?,
+                (Change::Config(m), _) => {
+                    let mut all = c.nodes()[i].configs.clone();
+                    all.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    c.set_node_configs(i, all)
+                        .map_err(|e| format!("setting {name}'s configs: {e}"))?
+                }
+                _ => {}
+            }
+            c.start(i).map_err(|e| format!("starting {name}: {e}"))?;
             Ok(())
         })();
         let mut error = step.err();
@@ -185,6 +215,9 @@ pub fn run(
         (from_version.as_deref().map(KafkaVersion::parse), KafkaVersion::parse(&plan.to)),
         (Some(Ok(a)), Ok(b)) if b > a
     );
+    let Some(target) = target else {
+        return;
+    };
     if plan.finalize && newer {
         let Ok(v) = KafkaVersion::parse(&plan.to) else {
             return;
