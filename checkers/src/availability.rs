@@ -20,6 +20,12 @@
 //! sample before the window (`null`: no change seen before the window
 //! ended).
 //!
+//! `rebalance-s` (subscribe workloads): the longest time a process spent
+//! between a `revoke` and its next `assign` in the `rebalance-log` its
+//! operations carry, for revokes noted in the window. Rebalance callbacks
+//! are only seen when an operation completes, so this is exact to the
+//! granularity of the process' operations.
+//!
 //! Latency quantiles of `ok` operations per function, split by whether the
 //! operation was invoked inside some fault window or outside all of them.
 
@@ -55,6 +61,12 @@ pub struct WindowAvailability {
     pub by_f: BTreeMap<String, FnAvailability>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_leader_s: Option<f64>,
+    /// Subscribe workloads: the longest time a process went from losing
+    /// partitions (a revoke noted on an operation completed in the window)
+    /// to getting partitions again (the next assign noted on one of its
+    /// operations); `None` when no revoke fell in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance_s: Option<f64>,
 }
 
 /// Availability over the whole history.
@@ -142,6 +154,40 @@ fn new_leader_s(w: &Window, samples: &[ClusterSample]) -> Option<f64> {
         .map(|s| secs(s.time.saturating_sub(w.start_ns)))
 }
 
+/// `(revoke time, the same process' next assign time)` for every revoke
+/// noted in the history's `rebalance-log`s.
+fn rebalances(h: &History) -> Vec<(u64, u64)> {
+    // (revoke time, next assign time) per revoke.
+    let mut by_p: BTreeMap<u64, Vec<(u64, bool)>> = BTreeMap::new();
+    for e in &h.events {
+        let gregor_history::Process::Client(p) = e.process else {
+            continue;
+        };
+        let Some(log) = e.extra("rebalance-log").and_then(|v| v.as_array()) else {
+            continue;
+        };
+        for n in log {
+            match n.get("rebalance").and_then(|r| r.as_str()) {
+                Some("revoke") => by_p.entry(p).or_default().push((e.time, true)),
+                Some("assign") => by_p.entry(p).or_default().push((e.time, false)),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for notes in by_p.values() {
+        for (i, &(t, revoke)) in notes.iter().enumerate() {
+            if !revoke {
+                continue;
+            }
+            if let Some(&(ta, _)) = notes[i + 1..].iter().find(|(_, r)| !r) {
+                out.push((t, ta));
+            }
+        }
+    }
+    out
+}
+
 /// Availability of every function in every fault window of `h`;
 /// `samples` (may be empty) are the run's cluster samples, in time order.
 pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
@@ -152,6 +198,7 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
     for o in &ops {
         by_f.entry(o.f.to_string()).or_default().push(o);
     }
+    let moves = rebalances(h);
     let mut out = Availability::default();
     for w in &ws {
         let mut wa = WindowAvailability {
@@ -161,6 +208,11 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
             end_s: secs(w.end_ns),
             by_f: BTreeMap::new(),
             new_leader_s: new_leader_s(w, samples),
+            rebalance_s: moves
+                .iter()
+                .filter(|(r, _)| *r >= w.start_ns && *r <= w.end_ns)
+                .map(|(r, a)| secs(a.saturating_sub(*r)))
+                .reduce(f64::max),
         };
         for (f, fops) in &by_f {
             let a = window_fn(fops, w);
@@ -316,6 +368,37 @@ mod tests {
         ]);
         let a = analyze(&hist, &[]);
         assert_eq!(a.windows[0].by_f["send"].unavailable_s, Some(0.0));
+    }
+
+    #[test]
+    fn rebalance_time_runs_from_a_revoke_to_the_process_next_assign() {
+        let mut hist = h(&[
+            (1.0, "nemesis", "info", "kill"),
+            (2.0, "0", "invoke", "poll"),
+            (2.5, "0", "ok", "poll"),
+            (3.0, "0", "invoke", "poll"),
+            (4.0, "0", "ok", "poll"),
+            (5.0, "1", "invoke", "poll"),
+            (6.0, "1", "ok", "poll"),
+            (9.0, "nemesis", "info", "start"),
+        ]);
+        let note = |kind: &str| serde_json::json!([{"rebalance": kind, "keys": [1]}]);
+        // Process 0: revoked at 2.5 s, assigned again at 4 s; process 1
+        // assigned only (no revoke).
+        hist.events[2]
+            .extra
+            .push(("rebalance-log".into(), note("revoke")));
+        hist.events[4]
+            .extra
+            .push(("rebalance-log".into(), note("assign")));
+        hist.events[6]
+            .extra
+            .push(("rebalance-log".into(), note("assign")));
+        let a = analyze(&hist, &[]);
+        assert!(
+            (a.windows[0].rebalance_s.unwrap() - 1.5).abs() < 1e-9,
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -306,12 +306,12 @@ fn availability_section(s: &mut String, r: &CheckResult) {
          <em>recovery</em> from the heal to the first success invoked after it; <em>new leader</em> from the fault to the first \
          metadata sample with another leader.</p>"
     );
-    s.push_str("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>f</th><th>ok</th><th>failed</th><th>unavailable (s)</th><th>recovery (s)</th><th>new leader (s)</th></tr>\n");
+    s.push_str("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>f</th><th>ok</th><th>failed</th><th>unavailable (s)</th><th>recovery (s)</th><th>new leader (s)</th><th>rebalance (s)</th></tr>\n");
     for w in &a.windows {
         for (f, x) in &w.by_f {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 escape(&match &w.target {
                     Some(t) => format!("{} {t}", w.fault),
                     None => w.fault.clone(),
@@ -324,6 +324,7 @@ fn availability_section(s: &mut String, r: &CheckResult) {
                 opt_s(x.unavailable_s),
                 opt_s(x.recovery_s),
                 w.new_leader_s.map_or("-".to_string(), |v| format!("{v:.3}")),
+                w.rebalance_s.map_or("-".to_string(), |v| format!("{v:.3}")),
             );
         }
     }
