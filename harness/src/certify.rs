@@ -560,6 +560,105 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+fn load_certificate(dir: &Path) -> anyhow::Result<Certificate> {
+    let path = dir.join(CERTIFICATE_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a gregor certificate", path.display()))
+}
+
+/// Compares certificate B with certificate A cell by cell (cells of the
+/// same id; each pair of runs as `gregor compare` does). B regressed when a
+/// cell of A is missing from B, passed in A but not in B, or one of its
+/// runs regressed. Returns the text, the JSON and whether B regressed.
+pub fn compare_certificates(
+    a: &Path,
+    b: &Path,
+    t: &Thresholds,
+) -> anyhow::Result<(String, String, bool)> {
+    let (ca, cb) = (load_certificate(a)?, load_certificate(b)?);
+    let mut text = format!(
+        "A: {} (suite {})\nB: {} (suite {})\n",
+        a.display(),
+        ca.suite,
+        b.display(),
+        cb.suite
+    );
+    let mut rows = Vec::new();
+    let mut regressed_any = false;
+    for cell in &ca.cells {
+        let other = cb.cells.iter().find(|c| c.id == cell.id);
+        let mut why: Vec<String> = Vec::new();
+        match other {
+            None => why.push("missing from B".into()),
+            Some(o) => {
+                if cell.passed == Some(true) && o.passed != Some(true) {
+                    why.push(format!(
+                        "{} in A, {} in B",
+                        cell.verdict.as_deref().unwrap_or("?"),
+                        o.verdict.as_deref().unwrap_or("not run")
+                    ));
+                }
+                if let (Some(da), Some(db)) = (&cell.run_dir, &o.run_dir) {
+                    if let (Some((ra, ma)), Some((rb, mb))) =
+                        (read_result(&a.join(da)), read_result(&b.join(db)))
+                    {
+                        let (na, nb) = (da.clone(), db.clone());
+                        let c = compare(
+                            &Side {
+                                name: &na,
+                                result: &ra,
+                                meta: ma.as_ref(),
+                            },
+                            &Side {
+                                name: &nb,
+                                result: &rb,
+                                meta: mb.as_ref(),
+                            },
+                            t,
+                        );
+                        why.extend(c.rows.iter().filter(|r| r.regressed).map(|r| {
+                            format!(
+                                "{}: {} -> {}",
+                                r.metric,
+                                r.a.as_deref().unwrap_or("-"),
+                                r.b.as_deref().unwrap_or("-")
+                            )
+                        }));
+                    }
+                }
+            }
+        }
+        let regressed = !why.is_empty();
+        regressed_any |= regressed;
+        let _ = writeln!(
+            text,
+            "{:<44} {:<8} {:<8} {}",
+            cell.id,
+            cell.verdict.as_deref().unwrap_or("-"),
+            other.and_then(|o| o.verdict.as_deref()).unwrap_or("-"),
+            if regressed {
+                format!("REGRESSED: {}", why.join("; "))
+            } else {
+                "ok".into()
+            }
+        );
+        rows.push(serde_json::json!({"cell": cell.id, "a": cell.verdict, "b": other.and_then(|o| o.verdict.clone()), "regressed": regressed, "why": why}));
+    }
+    let _ = writeln!(
+        text,
+        "{}",
+        if regressed_any {
+            "B regressed"
+        } else {
+            "B did not regress"
+        }
+    );
+    let json = serde_json::json!({"a": a.display().to_string(), "b": b.display().to_string(), "cells": rows, "regressed": regressed_any});
+    Ok((text, json.to_string(), regressed_any))
+}
+
 /// The certificate as one self-contained HTML page.
 pub fn html(c: &Certificate) -> String {
     let code = c.exit_code.unwrap_or(3);

@@ -638,6 +638,27 @@ fn cmd_compare(a: CompareArgs) -> i32 {
             return EXIT_ERROR;
         }
     }
+    let certs = [&a.a, &a.b].map(|d| d.join(crate::certify::CERTIFICATE_FILE).is_file());
+    if certs[0] || certs[1] {
+        if !(certs[0] && certs[1]) {
+            eprintln!("error: compare takes two run directories or two certificate directories, not one of each");
+            return EXIT_ERROR;
+        }
+        return match crate::certify::compare_certificates(&a.a, &a.b, &t) {
+            Ok((text, json, regressed)) => {
+                if a.json {
+                    println!("{json}");
+                } else {
+                    print!("{text}");
+                }
+                i32::from(regressed)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                EXIT_ERROR
+            }
+        };
+    }
     let (ra, ma) = match load_run(&a.a) {
         Ok(x) => x,
         Err(e) => {

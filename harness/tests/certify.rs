@@ -88,6 +88,31 @@ fn a_suite_certifies_resumes_and_compares_cell_by_cell() {
         .count();
     assert_eq!(before, after, "no new run of a finished cell");
 
+    // Two certificates compare cell by cell; one with itself never regresses.
+    let cmp = |a: &Path, b: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .output()
+            .unwrap()
+    };
+    let out = cmp(&dir, &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("default-none-safe-s7") && text.contains("B did not regress"),
+        "{text}"
+    );
+    let a_run = dir.join(cells[0]["run-dir"].as_str().unwrap());
+    let out = cmp(&dir, &a_run);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a certificate and a run: {}",
+        describe(&out)
+    );
+
     // --baseline: a second certificate compared with the first, cell by cell.
     let out = certify(store.path(), &suite, &["--baseline", dir.to_str().unwrap()]);
     let (dir2, c2) = certificate(store.path(), "tiny");
