@@ -1,0 +1,1 @@
+//! HTTP for the monitor: `/metrics`, `/` (dashboard), `/api/state`.
