@@ -29,6 +29,7 @@
 //! kafka-lag-exporter's metric names; [`server`] serves `/metrics`, `/`
 //! (the dashboard) and `/api/state`.
 
+pub mod bench;
 pub mod collect;
 pub mod lag;
 pub mod metrics;
