@@ -559,3 +559,120 @@ fn evaluate_into(
         errors,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::bench::synthetic_poll;
+    use super::*;
+
+    fn monitor() -> Monitor {
+        Monitor::new(MonitorConfig::new(&["127.0.0.1:9".to_string()]))
+    }
+
+    #[test]
+    fn days_of_polls_keep_the_windows_capped() {
+        // A week at one poll every 5 s is 120,960 polls; 3,000 polls of
+        // 100 group-partitions with offsets moving every poll (50 times
+        // the largest cap) show the caps hold.
+        let mut m = monitor();
+        for k in 1..=3_000 {
+            m.evaluate(synthetic_poll(100, k), k * 5000);
+        }
+        let s = m.state_size();
+        assert_eq!(s.group_partition_windows, 100);
+        assert_eq!(s.group_partition_samples, 100 * m.config().status_window);
+        assert_eq!(s.partition_windows, 100);
+        assert!(s.partition_points <= 100 * m.config().lag_points, "{s:?}");
+    }
+
+    #[test]
+    fn vanished_groups_and_partitions_are_dropped_at_the_next_complete_poll() {
+        let mut m = monitor();
+        m.evaluate(synthetic_poll(1000, 1), 1000);
+        assert_eq!(m.state_size().group_partition_windows, 1000);
+        assert_eq!(m.state_size().partition_windows, 1000);
+        // Half the groups and all but one topic go away.
+        let mut raw = synthetic_poll(500, 2);
+        raw.partitions.retain(|p| p.topic == "t0");
+        raw.committed.retain(|c| c.topic == "t0");
+        m.evaluate(raw, 2000);
+        let s = m.state_size();
+        assert_eq!(s.partition_windows, 100, "{s:?}");
+        assert_eq!(s.group_partition_windows, 100, "{s:?}");
+        m.evaluate(RawPollBuilder::empty(), 3000);
+        assert_eq!(m.state_size().group_partition_windows, 0);
+        assert_eq!(m.state_size().partition_windows, 0);
+    }
+
+    #[test]
+    fn a_poll_that_could_not_list_groups_forgets_nothing() {
+        let mut m = monitor();
+        m.evaluate(synthetic_poll(200, 1), 1000);
+        let mut raw = synthetic_poll(200, 2);
+        raw.groups.clear();
+        raw.committed.clear();
+        raw.groups_complete = false;
+        m.evaluate(raw, 2000);
+        assert_eq!(m.state_size().group_partition_windows, 200);
+        // And a failed metadata request forgets nothing either.
+        m.evaluate(collect::RawPoll::default(), 3000);
+        assert_eq!(m.state_size().group_partition_windows, 200);
+        assert_eq!(m.state_size().partition_windows, 200);
+    }
+
+    #[test]
+    fn snapshots_roll_lag_up_per_group() {
+        let mut m = monitor();
+        let s = m.evaluate(synthetic_poll(300, 3), 1000);
+        let g0 = s.group("g0").unwrap();
+        assert_eq!((g0.sum_lag, g0.max_lag), (0, 0), "g0 keeps up");
+        let g2 = s.group("g2").unwrap();
+        // g2 sits at 500; latest is 3000 + p on t2.
+        assert_eq!(g2.max_lag, 3000 + 99 - 500);
+        assert_eq!(g2.worst, Some(("t2".to_string(), 99)));
+        assert_eq!(g2.partitions, 100);
+        // JSON round trip for the other consumers of the API.
+        let back: Snapshot = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn settings_other_than_plaintext_are_refused_and_bad_ones_named() {
+        let c = MonitorConfig::new(&["a:1".to_string()]);
+        assert!(c
+            .clone()
+            .with_settings(&["security.protocol=PLAINTEXT".into()])
+            .is_ok());
+        let e = c
+            .clone()
+            .with_settings(&["security.protocol=SSL".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        let e = c
+            .clone()
+            .with_settings(&["sasl.username=u".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("sasl.username"), "{e}");
+        let e = c.with_settings(&["=x".into()]).unwrap_err();
+        assert!(e.to_string().contains("-X =x"), "{e}");
+        let e = MonitorConfig::regex("--topics", "a(").unwrap_err();
+        assert!(e.to_string().starts_with("--topics"), "{e}");
+        assert!(MonitorConfig::regex("--groups", "orders")
+            .unwrap()
+            .is_match("orders"));
+        assert!(!MonitorConfig::regex("--groups", "orders")
+            .unwrap()
+            .is_match("orders-2"));
+    }
+
+    struct RawPollBuilder;
+    impl RawPollBuilder {
+        fn empty() -> collect::RawPoll {
+            collect::RawPoll {
+                metadata_ok: true,
+                groups_complete: true,
+                ..collect::RawPoll::default()
+            }
+        }
+    }
+}
