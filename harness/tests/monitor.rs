@@ -847,3 +847,62 @@ fn an_unreachable_cluster_is_reported_in_json_and_metrics_and_the_monitor_keeps_
     assert!(log.contains("cannot reach the cluster"), "{log}");
     let _ = &mut child;
 }
+
+/// The benchmark of item 9: one full poll of 10,000 group-partitions (100
+/// groups x 100 partitions) against the test cluster. Ignored by default
+/// (it creates a 100-partition topic); run it with
+/// `cargo test --release -p gregor-harness --test monitor -- --ignored --nocapture bench_`.
+#[test]
+#[ignore]
+fn bench_one_full_poll_of_10000_group_partitions() {
+    let prefix = unique("bench");
+    let topic = format!("{prefix}-t");
+    let groups: Vec<String> = (0..100).map(|i| format!("{prefix}-g{i:03}")).collect();
+    rt().block_on(async {
+        create_topic(&topic, 100).await;
+        produce(&producer(), &topic, 100, 20);
+        let t = Instant::now();
+        for (i, g) in groups.iter().enumerate() {
+            // Groups at 10 different offsets: lagging, with record
+            // timestamps to read.
+            let offsets: Vec<(i32, i64)> = (0..100).map(|p| (p, (i % 10) as i64 + 5)).collect();
+            commit(g, &topic, &offsets);
+        }
+        println!(
+            "setup: 100 groups committed in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        let mut m = monitor(&prefix);
+        let mut times = Vec::new();
+        for k in 0..6 {
+            let s = m.poll().await;
+            assert_eq!(s.group_partitions.len(), 10_000, "errors: {:?}", s.errors);
+            assert!(s.errors.is_empty(), "{:?}", s.errors);
+            let exact = s
+                .group_partitions
+                .iter()
+                .filter(|g| g.lag_seconds_source == gregor_harness::monitor::lag::Source::Exact)
+                .count();
+            println!(
+                "poll {k}: {:.3}s for {} group-partitions ({} with exact lag seconds)",
+                s.poll_seconds,
+                s.group_partitions.len(),
+                exact
+            );
+            times.push(s.poll_seconds);
+        }
+        let mut steady = times[1..].to_vec();
+        steady.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "BENCH full poll of 10,000 group-partitions: first (cold: connections, 1,000 record \
+             timestamps) {:.3}s, steady median {:.3}s",
+            times[0],
+            steady[steady.len() / 2]
+        );
+        let a = admin();
+        let opts = AdminOptions::new();
+        let gs: Vec<&str> = groups.iter().map(String::as_str).collect();
+        let _ = a.delete_groups(&gs, &opts).await;
+        let _ = a.delete_topics(&[&topic], &opts).await;
+    });
+}

@@ -64,13 +64,14 @@ fn kstr(s: &str) -> KStr {
     KStr::from_string(s.to_string())
 }
 
-/// Polls the cluster once. `cache`: record timestamps already known, by
-/// group-partition (not fetched again while the committed offset stays).
+/// Polls the cluster once. `cached(group, topic, partition)`: the committed
+/// offset whose record timestamp is already known (not fetched again while
+/// the committed offset stays).
 pub async fn collect(
     brokers: &mut Brokers,
     config: &MonitorConfig,
     known: &mut BTreeMap<i32, String>,
-    cache: &HashMap<Gtp, (i64, i64)>,
+    cached: &(dyn Fn(&str, &str, i32) -> Option<i64> + Sync),
 ) -> RawPoll {
     let mut raw = RawPoll::default();
 
@@ -573,8 +574,7 @@ pub async fn collect(
             if c.committed >= l {
                 continue;
             }
-            let key = (c.group.clone(), c.topic.clone(), c.partition);
-            if cache.get(&key).is_some_and(|(o, _)| *o == c.committed) {
+            if cached(&c.group, &c.topic, c.partition) == Some(c.committed) {
                 continue;
             }
             wanted
