@@ -270,6 +270,9 @@ impl BrokerAddr {
     }
 }
 
+/// The answer of one broker (its id) to one of [`Brokers::send_many`]'s requests.
+pub type Answer<T> = (i32, Result<T, KapiError>);
+
 /// Connections to every broker of one cluster, by broker id.
 pub struct Brokers {
     bootstrap: Vec<String>,
@@ -422,13 +425,9 @@ impl Brokers {
     /// Answers come back in the order of `reqs`. A broker that cannot be
     /// reached answers each of its requests with the connect error; broken
     /// connections are dropped (the next call reconnects).
-    pub async fn send_many<R: Request>(
-        &mut self,
-        reqs: Vec<(i32, R)>,
-    ) -> Vec<(i32, Result<R::Response, KapiError>)> {
+    pub async fn send_many<R: Request>(&mut self, reqs: Vec<(i32, R)>) -> Vec<Answer<R::Response>> {
         let n = reqs.len();
-        let mut out: Vec<Option<(i32, Result<R::Response, KapiError>)>> =
-            (0..n).map(|_| None).collect();
+        let mut out: Vec<Option<Answer<R::Response>>> = (0..n).map(|_| None).collect();
         let mut by_broker: BTreeMap<i32, Vec<(usize, R)>> = BTreeMap::new();
         for (i, (id, r)) in reqs.into_iter().enumerate() {
             by_broker.entry(id).or_default().push((i, r));

@@ -23,6 +23,9 @@ use kafka_protocol::protocol::Decodable;
 
 use super::{BrokerState, Gtp, Member, MonitorConfig, PartitionState};
 
+/// (topic, partition, offset).
+type Tpo = (String, i32, i64);
+
 /// A group as listed and described.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawGroup {
@@ -582,7 +585,8 @@ pub async fn collect(
                 .or_default()
                 .push(c.group.clone());
         }
-        let mut rounds: Vec<BTreeMap<i32, Vec<(String, i32, i64)>>> = Vec::new();
+        // Per round, per leader: (topic, partition, offset) to fetch.
+        let mut rounds: Vec<BTreeMap<i32, Vec<Tpo>>> = Vec::new();
         let mut taken = 0usize;
         let mut round_of: HashMap<(String, i32), usize> = HashMap::new();
         for (t, p, o) in wanted.keys() {
@@ -659,10 +663,7 @@ pub async fn collect(
     raw
 }
 
-fn fetch_request(
-    tps: &[(String, i32, i64)],
-    topic_ids: &HashMap<String, uuid::Uuid>,
-) -> FetchRequest {
+fn fetch_request(tps: &[Tpo], topic_ids: &HashMap<String, uuid::Uuid>) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<messages::fetch_request::FetchPartition>> = BTreeMap::new();
     for (t, p, o) in tps {
         topics.entry(t.as_str()).or_default().push(
