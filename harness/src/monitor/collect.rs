@@ -18,7 +18,7 @@ use gregor_deploy::kapi::messages::{
     self, BrokerId, ConsumerGroupDescribeRequest, DescribeGroupsRequest, FetchRequest, GroupId,
     ListGroupsRequest, ListOffsetsRequest, OffsetFetchRequest, TopicName,
 };
-use gregor_deploy::kapi::{Brokers, KStr};
+use gregor_deploy::kapi::{Brokers, KStr, KapiError};
 use kafka_protocol::protocol::Decodable;
 
 use super::{BrokerState, Gtp, Member, MonitorConfig, PartitionState};
@@ -77,6 +77,10 @@ pub async fn collect(
     cached: &(dyn Fn(&str, &str, i32) -> Option<i64> + Sync),
 ) -> RawPoll {
     let mut raw = RawPoll::default();
+    // Brokers that could not be reached this poll: not asked again until
+    // the next poll, so a paused broker costs one timeout, not one per
+    // request.
+    let mut dead: BTreeMap<i32, String> = BTreeMap::new();
 
     // 1. Metadata: brokers and partitions.
     let meta = match brokers.metadata(None).await {
@@ -196,9 +200,12 @@ pub async fn collect(
         }
     }
     let kinds: Vec<i64> = reqs.iter().map(|(_, (ts, _))| *ts).collect();
-    let answers = brokers
-        .send_many(reqs.into_iter().map(|(b, (_, r))| (b, r)).collect())
-        .await;
+    let answers = send_many(
+        brokers,
+        &mut dead,
+        reqs.into_iter().map(|(b, (_, r))| (b, r)).collect(),
+    )
+    .await;
     let mut offsets: HashMap<(String, i32), (Option<i64>, Option<i64>)> = HashMap::new();
     for ((broker, answer), ts) in answers.into_iter().zip(kinds) {
         match answer {
@@ -248,13 +255,14 @@ pub async fn collect(
     // 3. ListGroups on every broker: the broker that lists a group is its
     // coordinator.
     let ids: Vec<i32> = listed.keys().copied().collect();
-    let answers = brokers
-        .send_many(
-            ids.iter()
-                .map(|id| (*id, ListGroupsRequest::default()))
-                .collect(),
-        )
-        .await;
+    let answers = send_many(
+        brokers,
+        &mut dead,
+        ids.iter()
+            .map(|id| (*id, ListGroupsRequest::default()))
+            .collect(),
+    )
+    .await;
     let mut groups_complete = true;
     let mut classic: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut modern: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -348,7 +356,7 @@ pub async fn collect(
             ));
         }
     }
-    for (broker, answer) in brokers.send_many(reqs).await {
+    for (broker, answer) in send_many(brokers, &mut dead, reqs).await {
         match answer {
             Ok(resp) => {
                 for d in resp.groups {
@@ -395,7 +403,7 @@ pub async fn collect(
             ));
         }
     }
-    for (broker, answer) in brokers.send_many(reqs).await {
+    for (broker, answer) in send_many(brokers, &mut dead, reqs).await {
         match answer {
             Ok(resp) => {
                 for d in resp.groups {
@@ -448,9 +456,12 @@ pub async fn collect(
     // Which group a one-group (pre-v8) request is for.
     let mut single: Vec<Option<String>> = Vec::new();
     for (coord, gs) in &by_coord {
-        let batched = match brokers.broker(*coord).await {
-            Ok(c) => c.supports::<OffsetFetchRequest>(8),
-            Err(_) => true, // the send below reports the error
+        let batched = match dead.contains_key(coord) {
+            true => true, // answered below with the error
+            false => match brokers.broker(*coord).await {
+                Ok(c) => c.supports::<OffsetFetchRequest>(8),
+                Err(_) => true, // the send below reports the error
+            },
         };
         if batched {
             for chunk in gs.chunks(CHUNK) {
@@ -496,7 +507,7 @@ pub async fn collect(
             committed: offset,
         });
     };
-    let answers = brokers.send_many(reqs).await;
+    let answers = send_many(brokers, &mut dead, reqs).await;
     for ((broker, answer), one) in answers.into_iter().zip(single) {
         match (answer, one) {
             (Ok(resp), Some(gid)) => {
@@ -617,7 +628,7 @@ pub async fn collect(
                 .into_iter()
                 .map(|(leader, tps)| (leader, fetch_request(&tps, &topic_ids)))
                 .collect();
-            for (broker, answer) in brokers.send_many(reqs).await {
+            for (broker, answer) in send_many(brokers, &mut dead, reqs).await {
                 match answer {
                     Ok(resp) => {
                         for t in resp.responses {
@@ -661,6 +672,48 @@ pub async fn collect(
         }
     }
     raw
+}
+
+/// [`Brokers::send_many`], except that brokers found unreachable earlier in
+/// this poll are not asked again (their requests fail at once), and
+/// brokers that fail now with a connection error or timeout join them.
+async fn send_many<R: kafka_protocol::protocol::Request>(
+    brokers: &mut Brokers,
+    dead: &mut BTreeMap<i32, String>,
+    reqs: Vec<(i32, R)>,
+) -> Vec<gregor_deploy::kapi::Answer<R::Response>> {
+    let mut out: Vec<Option<gregor_deploy::kapi::Answer<R::Response>>> = Vec::new();
+    let mut live = Vec::new();
+    let mut slots = Vec::new();
+    for (i, (id, r)) in reqs.into_iter().enumerate() {
+        out.push(None);
+        match dead.get(&id) {
+            Some(e) => {
+                out[i] = Some((
+                    id,
+                    Err(KapiError::NoBroker(format!(
+                        "broker {id} unreachable earlier in this poll: {e}"
+                    ))),
+                ))
+            }
+            None => {
+                live.push((id, r));
+                slots.push(i);
+            }
+        }
+    }
+    for ((id, answer), i) in brokers.send_many(live).await.into_iter().zip(slots) {
+        if let Err(
+            e @ (KapiError::Connect { .. } | KapiError::Io { .. } | KapiError::Timeout { .. }),
+        ) = &answer
+        {
+            dead.entry(id).or_insert_with(|| e.to_string());
+        }
+        out[i] = Some((id, answer));
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or((-1, Err(KapiError::NoBroker("no answer".into())))))
+        .collect()
 }
 
 fn fetch_request(tps: &[Tpo], topic_ids: &HashMap<String, uuid::Uuid>) -> FetchRequest {
