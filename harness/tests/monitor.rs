@@ -133,6 +133,14 @@ fn commit_with(c: &BaseConsumer, topic: &str, offsets: &[(i32, i64)]) {
         .unwrap_or_else(|e| panic!("commit {offsets:?} on {topic}: {e}"));
 }
 
+/// A monitor of only `prefix`'s groups and topics, configured by `f`.
+fn monitor_with(prefix: &str, f: impl FnOnce(&mut MonitorConfig)) -> Monitor {
+    let m = monitor(prefix);
+    let mut c = m.config().clone();
+    f(&mut c);
+    Monitor::new(c)
+}
+
 /// A monitor of only `prefix`'s groups and topics.
 fn monitor(prefix: &str) -> Monitor {
     let bs = MonitorConfig::parse_bootstrap(&bootstrap()).unwrap();
@@ -216,6 +224,14 @@ fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turn
             },
         )
         .await;
+        // A second monitor that interpolates only (kafka-lag-exporter's way).
+        let mut interp = monitor_with(&prefix, |c| c.exact_lag_seconds = false);
+        let mut interpolated = Vec::new();
+        for _ in 0..3 {
+            interpolated.push(interp.poll().await);
+            produce(&p, &topic, 2, 5);
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
         let d = describe(&snaps, &group);
         let last = snaps.last().unwrap();
         let g = last
@@ -262,6 +278,34 @@ fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turn
                 gp.lag_seconds_source,
                 gregor_harness::monitor::lag::Source::Exact,
                 "{d}"
+            );
+        }
+        // Without record timestamps the lag in seconds is estimated from
+        // the log end's history: unknown at the first poll (one point says
+        // nothing), then known, positive, rising, never exact.
+        let di = describe(&interpolated, &group);
+        assert!(
+            interpolated[0]
+                .group_partitions_of(&group)
+                .all(|gp| gp.lag_seconds.is_none()),
+            "{di}"
+        );
+        let est: Vec<f64> = interpolated[1..]
+            .iter()
+            .map(|s| s.group(&group).unwrap().max_lag_seconds)
+            .collect();
+        assert!(est.iter().all(|s| *s > 0.0), "{di}");
+        assert!(est.windows(2).all(|w| w[1] > w[0]), "{est:?}\n{di}");
+        for gp in interpolated.last().unwrap().group_partitions_of(&group) {
+            assert_ne!(
+                gp.lag_seconds_source,
+                gregor_harness::monitor::lag::Source::Exact,
+                "{di}"
+            );
+            assert_ne!(
+                gp.lag_seconds_source,
+                gregor_harness::monitor::lag::Source::None,
+                "{di}"
             );
         }
     });
