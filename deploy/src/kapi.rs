@@ -559,6 +559,30 @@ mod tests {
         assert!(err.to_string().contains(&addr), "{err}");
     }
 
+    #[tokio::test]
+    async fn send_many_answers_every_request_in_order_even_when_no_broker_answers() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let mut b = Brokers::new(std::slice::from_ref(&addr), Duration::from_secs(2));
+        let answers = b
+            .send_many(vec![
+                (1, messages::ListGroupsRequest::default()),
+                (2, messages::ListGroupsRequest::default()),
+                (1, messages::ListGroupsRequest::default()),
+            ])
+            .await;
+        assert_eq!(answers.len(), 3);
+        assert_eq!(
+            answers.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1, 2, 1]
+        );
+        for (_, a) in answers {
+            let e = a.err().unwrap();
+            assert!(e.to_string().contains(&addr), "{e}");
+        }
+    }
+
     #[test]
     fn kafka_error_codes_become_named_errors() {
         assert!(KapiError::check("a:1", ApiKey::Metadata, 0, None).is_ok());
