@@ -37,6 +37,48 @@ fn bootstrap() -> String {
     common::shared_kafka()
 }
 
+/// On a fresh cluster the first group commit creates `__consumer_offsets`
+/// (50 partitions) and coordinators answer COORDINATOR_LOAD_IN_PROGRESS for
+/// a while: wait once, before any test polls, until a committed group is
+/// listed with no error.
+fn warm_up() {
+    static WARM: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut done = WARM.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return;
+    }
+    let prefix = unique("warmup");
+    let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
+    rt().block_on(async {
+        create_topic(&topic, 1).await;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let c = group_client(&group);
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, 0, Offset::Offset(0)).unwrap();
+            if c.commit(&tpl, CommitMode::Sync).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cannot commit offsets on the test cluster");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let mut m = monitor(&prefix);
+        loop {
+            let s = m.poll().await;
+            if s.errors.is_empty() && s.group_partitions_of(&group).count() == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the test cluster's group coordinators never settled: {:?}",
+                s.errors
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    *done = true;
+}
+
 /// A name no other test (or earlier run) uses.
 fn unique(test: &str) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -205,6 +247,7 @@ fn describe(snaps: &[Snapshot], group: &str) -> String {
 
 #[test]
 fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turns_stop() {
+    warm_up();
     let prefix = unique("stop");
     let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
     rt().block_on(async {
@@ -313,6 +356,7 @@ fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turn
 
 #[test]
 fn a_member_that_holds_its_partitions_but_does_not_commit_turns_stall() {
+    warm_up();
     let prefix = unique("stall");
     let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
     rt().block_on(async {
@@ -370,6 +414,7 @@ fn a_member_that_holds_its_partitions_but_does_not_commit_turns_stall() {
 
 #[test]
 fn a_group_that_keeps_up_stays_ok_and_an_idle_group_is_never_stop() {
+    warm_up();
     let prefix = unique("ok");
     let topic = format!("{prefix}-t");
     let (busy, idle) = (format!("{prefix}-busy"), format!("{prefix}-idle"));
@@ -435,6 +480,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn metrics_parse_with_a_prometheus_parser_and_hold_kafka_lag_exporter_series() {
+    warm_up();
     let prefix = unique("metrics");
     let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
     let snap = rt().block_on(async {
@@ -642,6 +688,7 @@ fn spawn_monitor(args: &[&str]) -> Child {
 
 #[test]
 fn the_dashboard_renders_in_headless_chromium_and_shows_the_group_with_its_chart() {
+    warm_up();
     let prefix = unique("dash");
     let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
     rt().block_on(async {
@@ -719,6 +766,7 @@ fn the_dashboard_renders_in_headless_chromium_and_shows_the_group_with_its_chart
 
 #[test]
 fn groups_and_topics_that_go_away_leave_no_state_behind() {
+    warm_up();
     let prefix = unique("churn");
     rt().block_on(async {
         let mut m = monitor(&prefix);
@@ -899,6 +947,7 @@ fn an_unreachable_cluster_is_reported_in_json_and_metrics_and_the_monitor_keeps_
 #[test]
 #[ignore]
 fn bench_one_full_poll_of_10000_group_partitions() {
+    warm_up();
     let prefix = unique("bench");
     let topic = format!("{prefix}-t");
     let groups: Vec<String> = (0..100).map(|i| format!("{prefix}-g{i:03}")).collect();
