@@ -28,6 +28,21 @@
 //! [`metrics`] renders a snapshot as Prometheus text with
 //! kafka-lag-exporter's metric names; [`server`] serves `/metrics`, `/`
 //! (the dashboard) and `/api/state`.
+//!
+//! # Cost (measured 2026-12-02 on this machine: 2 cores shared with two
+//! other builds, load average 14–35, release build)
+//!
+//! - Lag + status evaluation ([`bench`], `gregor monitor --bench 10000`,
+//!   10,000 group-partitions x 20 polls): 1.21–1.26 M offsets per CPU
+//!   second (0.52–1.55 M offsets per wall-clock second, the spread being
+//!   the machine's load); 100,000 group-partitions: 0.87 M per CPU second.
+//!   The goal was 250 k/s; KMinion does about 100 k/s.
+//! - One full poll of 10,000 group-partitions (100 groups x 100
+//!   partitions, every group lagging, against the local 3-node Kafka 4.1.1;
+//!   `cargo test --release -p gregor-harness --test monitor -- --ignored
+//!   --nocapture bench_`): 0.16–0.82 s for the first poll (connections and
+//!   1,000 record-timestamp fetches), then a median of 0.05–0.12 s per poll
+//!   (single polls 27–340 ms).
 
 pub mod bench;
 pub mod collect;
