@@ -19,9 +19,11 @@
 //! explanation). Types the Kafka model allows (see [`is_allowed`]) are
 //! reported but do not make the history invalid.
 
+pub mod availability;
 pub mod edn;
 mod hash;
 pub mod linear;
+pub mod nemesis;
 pub mod online;
 pub mod queue;
 pub mod txn;
@@ -51,6 +53,9 @@ pub struct CheckOpts {
     /// Producers used `acks=0`: an `ok` send only means it was handed to
     /// the client, so `lost-write` and `unseen` are reported but allowed.
     pub acks_zero: bool,
+    /// The brokers' metadata sampled during the run (`cluster-samples.jsonl`),
+    /// for leader-election times per fault window; empty when not sampled.
+    pub cluster_samples: Vec<gregor_history::ClusterSample>,
 }
 
 impl CheckOpts {
@@ -66,6 +71,7 @@ impl CheckOpts {
                 .and_then(|v| v.as_str())
                 .is_none_or(|v| !matches!(v, "complete" | "none needed")),
             acks_zero: m.client.acks == "0",
+            cluster_samples: Vec::new(),
         }
     }
 }
@@ -130,7 +136,32 @@ pub struct Latency {
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
+    #[serde(default)]
+    pub p999: f64,
     pub max: f64,
+}
+
+impl Latency {
+    /// Nearest-rank quantiles of durations in nanoseconds, reported in ms
+    /// (`None` for no durations). The one latency statistic of results.
+    pub fn of(d: &mut [u64]) -> Option<Latency> {
+        if d.is_empty() {
+            return None;
+        }
+        d.sort_unstable();
+        let q = |p: f64| {
+            let rank = ((p * d.len() as f64).ceil() as usize).clamp(1, d.len());
+            d[rank - 1] as f64 / 1e6
+        };
+        Some(Latency {
+            count: d.len() as u64,
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: d[d.len() - 1] as f64 / 1e6,
+        })
+    }
 }
 
 /// Numbers users act on.
@@ -194,6 +225,10 @@ pub struct Stats {
     /// `(process, key, value)` pairs a subscribed process consumed more than
     /// once.
     pub subscribe_reconsumed: u64,
+    /// Availability and recovery per fault window, and latency inside and
+    /// outside fault windows ([`availability`]); absent without faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability: Option<availability::Availability>,
 }
 
 /// What a check found; serialized as the `gregor check --json` object.
@@ -325,11 +360,14 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
     } else {
         Validity::True
     };
+    let mut stats = q.stats;
+    let a = availability::analyze(history, &opts.cluster_samples);
+    stats.availability = (!a.windows.is_empty()).then_some(a);
     CheckResult {
         valid,
         anomaly_types,
         bad_types,
         anomalies,
-        stats: q.stats,
+        stats,
     }
 }

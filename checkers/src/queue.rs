@@ -1095,21 +1095,6 @@ fn put_counts(out: &mut BTreeMap<String, BTreeMap<String, u64>>, f: &str, row: &
     }
 }
 
-/// Nearest-rank quantiles of durations in nanoseconds, reported in ms.
 fn latency(d: &mut [u64]) -> Option<Latency> {
-    if d.is_empty() {
-        return None;
-    }
-    d.sort_unstable();
-    let q = |p: f64| {
-        let rank = ((p * d.len() as f64).ceil() as usize).clamp(1, d.len());
-        d[rank - 1] as f64 / 1e6
-    };
-    Some(Latency {
-        count: d.len() as u64,
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
-        max: d[d.len() - 1] as f64 / 1e6,
-    })
+    Latency::of(d)
 }

@@ -58,6 +58,11 @@ pub struct Node {
     /// skew); see [`Cluster::set_node_env`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<(String, String)>,
+    /// The Kafka code this node runs when it differs from the cluster's
+    /// (a rolling upgrade or downgrade in progress); see
+    /// [`Cluster::set_node_kafka`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<kafka::KafkaDist>,
 }
 
 impl Node {
@@ -234,6 +239,7 @@ impl Cluster {
                     .then(|| format!("{}:{}", spec.bind_host(i), spec.listen_port(i))),
                 namespace: spec.namespace(i).map(str::to_string),
                 env: Vec::new(),
+                kafka: None,
             })
             .collect();
         let mut cluster = Cluster {
@@ -680,12 +686,12 @@ impl Cluster {
         self.check_index(node)?;
         let mut launch = match self.spec.kind {
             ClusterKind::Kafka => {
-                let dist = self
-                    .kafka
-                    .clone()
-                    .unwrap_or_else(|| kafka::KafkaDist::Home {
-                        home: self.program.clone(),
-                    });
+                let dist =
+                    self.node_kafka(node)
+                        .cloned()
+                        .unwrap_or_else(|| kafka::KafkaDist::Home {
+                            home: self.program.clone(),
+                        });
                 kafka::write_logging_config(&dist, &self.spec)?;
                 layout::write_kafka_config(&self.spec, node)?;
                 kafka::format_once(&dist, &self.spec, node)?;
@@ -705,6 +711,45 @@ impl Cluster {
             launch = layout::in_namespace(launch, ns);
         }
         Ok(launch)
+    }
+
+    /// The Kafka code node `node` runs (its own during a rolling upgrade,
+    /// else the cluster's).
+    pub fn node_kafka(&self, node: usize) -> Option<&kafka::KafkaDist> {
+        self.nodes
+            .get(node)
+            .and_then(|n| n.kafka.as_ref())
+            .or(self.kafka.as_ref())
+    }
+
+    /// Makes node `node` run `dist` from its next start on, on the same
+    /// data and configuration (a rolling upgrade or downgrade step); saved
+    /// in the state file. A running node is not affected until restarted.
+    /// Once every node runs the same code it becomes the cluster's.
+    pub fn set_node_kafka(
+        &mut self,
+        node: usize,
+        dist: kafka::KafkaDist,
+    ) -> Result<(), DeployError> {
+        self.check_index(node)?;
+        if self.spec.kind != ClusterKind::Kafka {
+            return Err(DeployError::InvalidSpec(format!(
+                "{}: only Apache Kafka nodes change versions",
+                self.nodes[node].name
+            )));
+        }
+        self.nodes[node].kafka = Some(dist);
+        let all_same = self
+            .nodes
+            .iter()
+            .all(|n| n.kafka.is_some() && n.kafka == self.nodes[node].kafka);
+        if all_same {
+            self.kafka = self.nodes[node].kafka.clone();
+            for n in &mut self.nodes {
+                n.kafka = None;
+            }
+        }
+        self.save()
     }
 
     /// Sets extra environment variables for node `node`'s next starts (an
@@ -958,6 +1003,7 @@ mod tests {
                     listen: None,
                     namespace: None,
                     env: Vec::new(),
+                    kafka: None,
                 })
                 .collect(),
             spec,

@@ -99,6 +99,15 @@ pub enum DeployError {
         output: String,
     },
 
+    /// A Kafka command-line tool (e.g. the feature tool) failed.
+    #[error("{tool} failed ({status}): {command}\n{output}")]
+    KafkaTool {
+        tool: String,
+        command: String,
+        status: String,
+        output: String,
+    },
+
     /// The directory already holds a live cluster of another shape.
     #[error(
         "{dir} already holds a running {existing} cluster; run `gregor cluster down` \

@@ -277,6 +277,65 @@ fn java_launch(
     }
 }
 
+/// Sets the cluster's `metadata.version` to that of `release` (e.g.
+/// `"4.1"`) with `dist`'s own feature tool
+/// (`org.apache.kafka.tools.FeatureCommand upgrade --release-version`):
+/// the last step of a rolling upgrade, once every node runs the new
+/// version. Returns the tool's output.
+pub fn upgrade_metadata_version(
+    dist: &KafkaDist,
+    spec: &ClusterSpec,
+    bootstrap: &str,
+    release: &str,
+) -> Result<String, DeployError> {
+    let args = vec![
+        "--bootstrap-server".to_string(),
+        bootstrap.to_string(),
+        "upgrade".into(),
+        "--release-version".into(),
+        release.to_string(),
+    ];
+    let launch = match dist {
+        KafkaDist::Jars { .. } => {
+            java_launch(dist, spec, 0, "org.apache.kafka.tools.FeatureCommand", args)
+        }
+        KafkaDist::Home { home } => Launch {
+            program: home.join("bin/kafka-features.sh"),
+            args,
+            env: common_env(spec, 0),
+            env_remove: removed_env(),
+            cwd: spec.dir.clone(),
+        },
+    };
+    let mut cmd = std::process::Command::new(&launch.program);
+    cmd.args(&launch.args).current_dir(&launch.cwd);
+    for k in &launch.env_remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &launch.env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().map_err(|source| DeployError::Spawn {
+        node: "feature tool".into(),
+        program: launch.program.clone(),
+        source,
+    })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if !output.status.success() {
+        return Err(DeployError::KafkaTool {
+            tool: "kafka-features upgrade".into(),
+            command: launch.display(),
+            status: output.status.to_string(),
+            output: text,
+        });
+    }
+    Ok(text)
+}
+
 /// The logging configuration every node of a jar-run cluster shares.
 pub fn logging_config_path(spec: &ClusterSpec, log4j2: bool) -> PathBuf {
     spec.dir.join("config").join(if log4j2 {

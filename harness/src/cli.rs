@@ -56,6 +56,15 @@ enum Command {
     /// Serve the run store over HTTP: index.html lists every run, each run's
     /// report, plots and files are a click away.
     Serve(ServeArgs),
+    /// Ramp the produce rate in steps until p99 latency or errors cross a
+    /// limit; report the highest sustainable rate (table, plots, JSON,
+    /// Prometheus text). Exit 0 with a rate, 1 when no step was
+    /// sustainable, 3 on error.
+    Capacity(Box<CapacityArgs>),
+    /// Compare two run directories: verdicts, anomalies, loss and duplicate
+    /// rates, p99 latency, worst unavailability per fault window and
+    /// throughput side by side. Exit 1 when B regressed against A.
+    Compare(CompareArgs),
     /// Watch consumer lag and cluster health: Prometheus metrics on
     /// /metrics, a dashboard on /, Burrow-style status per group.
     Monitor(MonitorArgs),
@@ -186,6 +195,102 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// The baseline run directory (with results.json).
+    a: PathBuf,
+    /// The run directory to judge against it.
+    b: PathBuf,
+    /// Print the comparison as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Allowed absolute increase of the lost, unseen and duplicated rates [default: 0].
+    #[arg(long, value_name = "FRACTION")]
+    rate: Option<f64>,
+    /// Allowed relative increase of p99 latency [default: 0.5] ...
+    #[arg(long, value_name = "FRACTION")]
+    latency: Option<f64>,
+    /// ... plus this many milliseconds [default: 5].
+    #[arg(long, value_name = "MS")]
+    latency_floor_ms: Option<f64>,
+    /// Allowed relative increase of the worst unavailability [default: 0.5] ...
+    #[arg(long, value_name = "FRACTION")]
+    unavailable: Option<f64>,
+    /// ... plus this many seconds [default: 1].
+    #[arg(long, value_name = "SECS")]
+    unavailable_floor_s: Option<f64>,
+    /// Allowed relative drop of throughput [default: 0.2].
+    #[arg(long, value_name = "FRACTION")]
+    throughput: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct CapacityArgs {
+    /// Scenario file (YAML): its cluster, topic, client, nemesis and
+    /// `capacity:` sections apply. Flags override it.
+    scenario: Option<PathBuf>,
+    /// Local cluster to start: kafka [default], tansu or tansu-memory.
+    #[arg(long, value_name = "KIND")]
+    cluster: Option<String>,
+    /// Apache Kafka version for --cluster kafka.
+    #[arg(long, value_name = "V")]
+    kafka_version: Option<String>,
+    /// An unpacked Apache Kafka release to run instead of Maven's jars.
+    #[arg(long, value_name = "DIR", env = "KAFKA_HOME")]
+    kafka_home: Option<String>,
+    /// Use an existing cluster (no local cluster, no faults).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    bootstrap: Option<String>,
+    /// Brokers of the local cluster.
+    #[arg(long)]
+    brokers: Option<usize>,
+    /// Producer acks: 0, 1 or all [default: all].
+    #[arg(long, value_parser = ["0", "1", "all"])]
+    acks: Option<String>,
+    /// Idempotent producer [default].
+    #[arg(long, overrides_with = "no_idempotence")]
+    idempotence: bool,
+    /// Plain (non-idempotent) producer.
+    #[arg(long)]
+    no_idempotence: bool,
+    /// Faults to inject during the steps (a local cluster only).
+    #[arg(long, value_name = "FAULT,...", value_delimiter = ',')]
+    nemesis: Option<Vec<String>>,
+    /// Mean seconds between faults [default: 10].
+    #[arg(long, value_name = "SECS")]
+    nemesis_interval: Option<f64>,
+    /// Seed of the nemesis schedule.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Records per second of the first step [default: 1000].
+    #[arg(long, value_name = "PER_SEC")]
+    start_rate: Option<f64>,
+    /// Each step offers this many times the rate before [default: 1.5].
+    #[arg(long)]
+    step_factor: Option<f64>,
+    /// Highest rate offered [default: 1000000].
+    #[arg(long, value_name = "PER_SEC")]
+    max_rate: Option<f64>,
+    /// Seconds per step [default: 10].
+    #[arg(long, value_name = "SECS")]
+    step_secs: Option<f64>,
+    /// A step is sustained while p99 latency is at most this [default: 100].
+    #[arg(long, value_name = "MS")]
+    p99_limit_ms: Option<f64>,
+    /// ... and failed sends at most this fraction [default: 0.001].
+    #[arg(long, value_name = "FRACTION")]
+    error_limit: Option<f64>,
+    /// Bytes per record value [default: 100].
+    #[arg(long, value_name = "BYTES")]
+    value_bytes: Option<usize>,
+    /// Bisection steps after the first unsustained one [default: 2].
+    #[arg(long, value_name = "N")]
+    refine: Option<usize>,
+    /// Run store directory [default: store].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -333,6 +438,8 @@ pub fn main() -> i32 {
     let log = Log::new(cli.quiet);
     match cli.command {
         Command::Run(a) => cmd_run(*a, &log),
+        Command::Capacity(a) => cmd_capacity(*a, &log),
+        Command::Compare(a) => cmd_compare(a),
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),
@@ -586,6 +693,174 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
     }
 }
 
+/// A run directory's check result and metadata, for `compare`.
+fn load_run(dir: &Path) -> anyhow::Result<(CheckResult, Option<RunMeta>)> {
+    use anyhow::Context as _;
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: cannot read (is it a run directory that was checked?)",
+            path.display()
+        )
+    })?;
+    let result: CheckResult = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a gregor check result", path.display()))?;
+    let meta_path = dir.join("meta.json");
+    let meta = if meta_path.exists() {
+        Some(RunMeta::read(&meta_path).with_context(|| format!("{}", meta_path.display()))?)
+    } else {
+        None
+    };
+    Ok((result, meta))
+}
+
+fn cmd_compare(a: CompareArgs) -> i32 {
+    use gregor_reports::compare::{compare, text, Side, Thresholds};
+    let d = Thresholds::default();
+    let t = Thresholds {
+        rate: a.rate.unwrap_or(d.rate),
+        latency: a.latency.unwrap_or(d.latency),
+        latency_floor_ms: a.latency_floor_ms.unwrap_or(d.latency_floor_ms),
+        unavailable: a.unavailable.unwrap_or(d.unavailable),
+        unavailable_floor_s: a.unavailable_floor_s.unwrap_or(d.unavailable_floor_s),
+        throughput: a.throughput.unwrap_or(d.throughput),
+    };
+    for (name, v) in [
+        ("--rate", t.rate),
+        ("--latency", t.latency),
+        ("--latency-floor-ms", t.latency_floor_ms),
+        ("--unavailable", t.unavailable),
+        ("--unavailable-floor-s", t.unavailable_floor_s),
+        ("--throughput", t.throughput),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            eprintln!("error: {name} {v}: must be a number at least 0");
+            return EXIT_ERROR;
+        }
+    }
+    let (ra, ma) = match load_run(&a.a) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: A: {e:#}");
+            return EXIT_ERROR;
+        }
+    };
+    let (rb, mb) = match load_run(&a.b) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: B: {e:#}");
+            return EXIT_ERROR;
+        }
+    };
+    let (na, nb) = (a.a.display().to_string(), a.b.display().to_string());
+    let c = compare(
+        &Side {
+            name: &na,
+            result: &ra,
+            meta: ma.as_ref(),
+        },
+        &Side {
+            name: &nb,
+            result: &rb,
+            meta: mb.as_ref(),
+        },
+        &t,
+    );
+    if a.json {
+        match serde_json::to_string(&c) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        print!("{}", text(&c));
+    }
+    i32::from(c.regressed)
+}
+
+fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {
+    let mut scenario = match &a.scenario {
+        Some(p) => match Scenario::load(p) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        },
+        None => Scenario::default(),
+    };
+    let o = Overrides {
+        cluster: a.cluster,
+        kafka_home: a.kafka_home,
+        kafka_version: a.kafka_version,
+        bootstrap: a.bootstrap,
+        brokers: a.brokers,
+        seed: a.seed,
+        acks: a.acks,
+        idempotence: if a.no_idempotence {
+            Some(false)
+        } else if a.idempotence {
+            Some(true)
+        } else {
+            None
+        },
+        nemesis: a.nemesis.map(|v| {
+            v.into_iter()
+                .filter(|f| f != "none" && !f.is_empty())
+                .collect()
+        }),
+        nemesis_interval: a.nemesis_interval,
+        ..Default::default()
+    };
+    o.apply(&mut scenario);
+    let c = &mut scenario.capacity;
+    c.start_rate = a.start_rate.or(c.start_rate);
+    c.step_factor = a.step_factor.or(c.step_factor);
+    c.max_rate = a.max_rate.or(c.max_rate);
+    c.step_secs = a.step_secs.or(c.step_secs);
+    c.p99_limit_ms = a.p99_limit_ms.or(c.p99_limit_ms);
+    c.error_limit = a.error_limit.or(c.error_limit);
+    c.value_bytes = a.value_bytes.or(c.value_bytes);
+    c.refine = a.refine.or(c.refine);
+    if let Err(e) = scenario.validate(
+        &a.scenario
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or("flags".into()),
+    ) {
+        eprintln!("error: {e}");
+        return EXIT_ERROR;
+    }
+    let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match rt.block_on(crate::capacity::capacity(scenario, &store_dir, log)) {
+        Ok(out) => {
+            print!("{}", crate::capacity::table(&out.report));
+            println!("results in {}", out.run_dir.display());
+            if out.report.sustainable_rate.is_some() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
 /// Loads a history and the metadata beside it (if any).
 fn load_for_check(a: &CheckArgs) -> anyhow::Result<(History, Option<RunMeta>)> {
     let edn = match a.format {
@@ -664,6 +939,17 @@ fn cmd_check(a: CheckArgs) -> i32 {
     let mut opts = meta.as_ref().map(CheckOpts::from_meta).unwrap_or_default();
     opts.ww_deps |= a.ww_deps;
     opts.subscribe |= a.subscribe;
+    if meta.is_some() {
+        let dir = if a.path.is_dir() {
+            a.path.as_path()
+        } else {
+            a.path.parent().unwrap_or(Path::new("."))
+        };
+        match gregor_history::cluster::read_samples(dir) {
+            Ok(samples) => opts.cluster_samples = samples,
+            Err(e) => eprintln!("warning: cluster samples not used: {e}"),
+        }
+    }
     let result: CheckResult = gregor_checkers::check(&history, &opts);
     print_verdict(&a, &history, meta.as_ref(), &result)
 }

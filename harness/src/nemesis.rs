@@ -31,6 +31,7 @@
 //! target are refused).
 
 pub mod net;
+pub mod upgrade;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -254,11 +254,11 @@ pub(crate) fn workload_config(
 }
 
 /// The cluster a run uses, and whether the run must stop it afterwards.
-struct Target_ {
-    bootstrap: String,
-    cluster: Option<Arc<Mutex<Cluster>>>,
+pub(crate) struct Target_ {
+    pub(crate) bootstrap: String,
+    pub(crate) cluster: Option<Arc<Mutex<Cluster>>>,
     started_here: bool,
-    label: String,
+    pub(crate) label: String,
     /// Fault proxies and namespaces of a local cluster; dropped (proxies
     /// shut, namespaces removed) after the cluster is down.
     net: Option<Arc<nemesis::Net>>,
@@ -276,7 +276,7 @@ fn free_base_port(count: usize) -> u16 {
     gregor_deploy::DEFAULT_BASE_PORT
 }
 
-fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Target_> {
+pub(crate) fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Target_> {
     if let Some(b) = &s.cluster.bootstrap {
         return Ok(Target_ {
             bootstrap: b.clone(),
@@ -425,7 +425,7 @@ pub async fn run(
 
 /// First SIGINT/SIGTERM sets `interrupted` (stop the workload, heal,
 /// short final reads, check); a second sets `aborted` (skip final reads).
-fn spawn_signal_watch(interrupted: Arc<AtomicBool>, aborted: Arc<AtomicBool>) {
+pub(crate) fn spawn_signal_watch(interrupted: Arc<AtomicBool>, aborted: Arc<AtomicBool>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -574,6 +574,44 @@ async fn run_on(
         _ => None,
     };
 
+    // A rolling upgrade, beside the nemesis, on a thread of its own.
+    let upgrade_thread = match (&s.nemesis.upgrade, &target.cluster) {
+        (Some(u), Some(cluster)) => {
+            let plan = nemesis::upgrade::UpgradePlan {
+                to: u.to.clone(),
+                at: Duration::from_secs_f64(u.at.unwrap_or(10.0)),
+                settle: Duration::from_secs_f64(u.settle.unwrap_or(5.0)),
+                finalize: u.finalize.unwrap_or(true),
+                rejoin_timeout: Duration::from_secs(120),
+            };
+            log.line(&format!(
+                "rolling {} to Apache Kafka {} from {:.0}s into the workload",
+                {
+                    let v = |x: &str| gregor_deploy::kafka::KafkaVersion::parse(x).ok();
+                    let from = s
+                        .cluster
+                        .kafka_version
+                        .as_deref()
+                        .unwrap_or(gregor_deploy::DEFAULT_KAFKA_VERSION);
+                    if v(&u.to) < v(from) {
+                        "downgrade"
+                    } else {
+                        "upgrade"
+                    }
+                },
+                u.to,
+                plan.at.as_secs_f64()
+            ));
+            let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("upgrade".into())
+                    .spawn(move || nemesis::upgrade::run(plan, c, r, st))?,
+            )
+        }
+        _ => None,
+    };
+
     let child = clients::ChildSpec {
         exe: std::env::current_exe().context("cannot find the gregor executable")?,
         scenario: run_dir.join("scenario.yaml"),
@@ -622,6 +660,11 @@ async fn run_on(
     }
     // Heal before final reads.
     nemesis_stop.store(true, Ordering::SeqCst);
+    if let Some(t) = upgrade_thread {
+        if t.join().is_err() {
+            log.line("warning: the upgrade thread panicked");
+        }
+    }
     if let Some(t) = nemesis_thread {
         if t.join().is_err() {
             log.line("warning: the nemesis thread panicked; healing from here");
@@ -839,7 +882,12 @@ pub fn check_and_report(
         log.line(&format!("warning: {w}"));
     }
     let t = Instant::now();
-    let result = gregor_checkers::check(&history, &CheckOpts::from_meta(meta));
+    let mut opts = CheckOpts::from_meta(meta);
+    match gregor_history::cluster::read_samples(run_dir) {
+        Ok(samples) => opts.cluster_samples = samples,
+        Err(e) => log.line(&format!("warning: cluster samples not used: {e}")),
+    }
+    let result = gregor_checkers::check(&history, &opts);
     log.line(&format!(
         "checked {} events in {:.2}s",
         history.len(),
@@ -860,6 +908,78 @@ pub fn check_and_report(
     println!("{}", gregor_reports::summary_text(&input));
     let code = result.valid.exit_code();
     Ok((result, code))
+}
+
+impl Target_ {
+    /// Stops the local cluster if this run started it.
+    pub(crate) fn down_if_started(&self, log: &ui::Log) {
+        if !self.started_here {
+            return;
+        }
+        if let Some(c) = &self.cluster {
+            let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+            log.line("stopping the local cluster");
+            if let Err(e) = c.down() {
+                log.line(&format!("warning: stopping the cluster: {e}"));
+            }
+        }
+    }
+}
+
+/// Starts the scenario's nemesis on a thread of its own, recording into
+/// `rec`, until `stop`; `None` when there are no faults (or no local
+/// cluster to inject them into, which is said in the log).
+pub(crate) fn spawn_nemesis(
+    s: &Scenario,
+    target: &Target_,
+    settings: &ClientSettings,
+    wl: &WorkloadConfig,
+    rec: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+    log: &ui::Log,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    let faults: Vec<Fault> = s
+        .nemesis
+        .faults
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| Fault::parse(f))
+        .collect();
+    match (&target.cluster, faults.is_empty()) {
+        (Some(cluster), false) => {
+            let mut cfg = NemesisConfig::from_section(&s.nemesis, s.seed.unwrap_or(0))
+                .map_err(|e| anyhow!("{e}"))?;
+            cfg.faults = faults;
+            cfg.leader_of = Some(leader_lookup(settings, &wl.keymap));
+            cfg.after_start = forgetful_restart_hook(cluster, wl);
+            cfg.net = target.net.clone();
+            if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
+                cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
+            }
+            let c = cluster.clone();
+            Ok(Some(
+                std::thread::Builder::new()
+                    .name("nemesis".into())
+                    .spawn(move || nemesis::run(cfg, c, rec, stop))?,
+            ))
+        }
+        (None, false) => {
+            log.line(
+                "warning: faults need a local cluster gregor started; running without a nemesis",
+            );
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Heals everything on the target's cluster (after a nemesis thread died).
+pub(crate) fn heal_all(target: &Target_, rec: &Arc<Recorder>) {
+    if let Some(c) = &target.cluster {
+        let mut b = Breakage::new(c.clone(), Some(rec.clone()));
+        b.heal_all();
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct Scenario {
     pub client: ClientSection,
     pub nemesis: NemesisSection,
     pub checker: CheckerSection,
+    /// `gregor capacity`'s ramp (ignored by `gregor run`).
+    pub capacity: CapacitySection,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -178,6 +180,47 @@ pub struct NemesisSection {
     pub bandwidth: Option<u64>,
     /// `clock-skew`: wall-clock offset in seconds, negative for behind (default 300).
     pub clock_skew: Option<f64>,
+    /// A rolling upgrade (or downgrade) of the local Kafka cluster during
+    /// the workload.
+    pub upgrade: Option<UpgradeSection>,
+}
+
+/// `nemesis.upgrade`: see [`crate::nemesis::upgrade`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct UpgradeSection {
+    /// The version every node ends on (Maven Central's jars).
+    pub to: String,
+    /// Must equal the cluster's version when given (a check on the file).
+    pub from: Option<String>,
+    /// Seconds into the workload the first node goes (default 10).
+    pub at: Option<f64>,
+    /// Seconds between one node rejoining and the next going (default 5).
+    pub settle: Option<f64>,
+    /// Raise `metadata.version` once every node runs a newer version (default true).
+    pub finalize: Option<bool>,
+}
+
+/// The ramp of `gregor capacity`; defaults in [`crate::capacity::defaults`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct CapacitySection {
+    /// Records per second offered by the first step.
+    pub start_rate: Option<f64>,
+    /// Each step offers this many times the rate of the one before.
+    pub step_factor: Option<f64>,
+    /// No step offers more than this.
+    pub max_rate: Option<f64>,
+    /// Seconds each step offers records for.
+    pub step_secs: Option<f64>,
+    /// A step is sustained while its p99 latency stays at most this.
+    pub p99_limit_ms: Option<f64>,
+    /// ... and its failed sends at most this fraction of its sends.
+    pub error_limit: Option<f64>,
+    /// Bytes per record value.
+    pub value_bytes: Option<usize>,
+    /// Steps that bisect between the last sustained rate and the first not.
+    pub refine: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -284,6 +327,10 @@ impl Scenario {
             ("workload.final-time-limit", self.workload.final_time_limit),
             ("nemesis.interval", self.nemesis.interval),
             ("nemesis.duration", self.nemesis.duration),
+            ("capacity.start-rate", self.capacity.start_rate),
+            ("capacity.max-rate", self.capacity.max_rate),
+            ("capacity.step-secs", self.capacity.step_secs),
+            ("capacity.p99-limit-ms", self.capacity.p99_limit_ms),
         ] {
             if let Some(v) = v {
                 if !(v > 0.0 && v.is_finite()) {
@@ -301,12 +348,32 @@ impl Scenario {
                 self.workload.reassign_probability,
             ),
             ("nemesis.jitter", self.nemesis.jitter),
+            ("capacity.error-limit", self.capacity.error_limit),
         ] {
             if let Some(v) = v {
                 if !(0.0..=1.0).contains(&v) {
                     return bad(field, format!("{v} is not between 0 and 1"));
                 }
             }
+        }
+        if let Some(f) = self.capacity.step_factor {
+            if !(f > 1.0 && f.is_finite()) {
+                return bad(
+                    "capacity.step-factor",
+                    format!("{f} must be a number above 1"),
+                );
+            }
+        }
+        if let (Some(a), Some(b)) = (self.capacity.start_rate, self.capacity.max_rate) {
+            if a > b {
+                return bad(
+                    "capacity.start-rate",
+                    format!("{a} is above capacity.max-rate {b}"),
+                );
+            }
+        }
+        if self.capacity.value_bytes == Some(0) {
+            return bad("capacity.value-bytes", "must be at least 1".into());
         }
         if self.workload.concurrency == Some(0) {
             return bad("workload.concurrency", "must be at least 1".into());
@@ -335,6 +402,52 @@ impl Scenario {
                     "topic.name",
                     format!("{n:?} is not a usable topic prefix (1 to 200 of a-z A-Z 0-9 . _ -)"),
                 );
+            }
+        }
+        if let Some(u) = &self.nemesis.upgrade {
+            if let Err(e) = gregor_deploy::kafka::KafkaVersion::parse(&u.to) {
+                return bad("nemesis.upgrade.to", e.to_string());
+            }
+            if self.cluster.bootstrap.is_some() || self.cluster.kafka_home.is_some() {
+                return bad(
+                    "nemesis.upgrade",
+                    "needs a local cluster run from Maven Central's jars (no cluster.bootstrap, no cluster.kafka-home)".into(),
+                );
+            }
+            if matches!(self.cluster.kind.as_deref(), Some(k) if k != "kafka") {
+                return bad(
+                    "nemesis.upgrade",
+                    "only Apache Kafka clusters change versions".into(),
+                );
+            }
+            let current = self
+                .cluster
+                .kafka_version
+                .clone()
+                .unwrap_or_else(|| gregor_deploy::DEFAULT_KAFKA_VERSION.to_string());
+            if let Some(from) = &u.from {
+                if *from != current {
+                    return bad(
+                        "nemesis.upgrade.from",
+                        format!(
+                            "{from} is not the cluster's version {current} (cluster.kafka-version)"
+                        ),
+                    );
+                }
+            }
+            if u.to == current {
+                return bad(
+                    "nemesis.upgrade.to",
+                    format!("{} is already the cluster's version; set cluster.kafka-version to the version to start from", u.to),
+                );
+            }
+            for (field, v) in [
+                ("nemesis.upgrade.at", u.at),
+                ("nemesis.upgrade.settle", u.settle),
+            ] {
+                if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+                    return bad(field, "must be a number of seconds, at least 0".into());
+                }
             }
         }
         if self.cluster.brokers == Some(0) {
@@ -381,6 +494,31 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upgrade_must_change_the_version_of_a_local_jar_cluster() {
+        let err = |yaml: &str| Scenario::parse(yaml, "u.yaml").unwrap_err().to_string();
+        let e = err("cluster: {kafka-version: 4.1.1}\nnemesis: {upgrade: {to: 4.1.1}}\n");
+        assert!(
+            e.contains("nemesis.upgrade.to") && e.contains("already"),
+            "{e}"
+        );
+        let e =
+            err("cluster: {kafka-version: 3.9.1}\nnemesis: {upgrade: {from: 3.9.0, to: 4.1.1}}\n");
+        assert!(e.contains("nemesis.upgrade.from"), "{e}");
+        let e = err("cluster: {bootstrap: \"h:1\"}\nnemesis: {upgrade: {to: 4.1.1}}\n");
+        assert!(e.contains("local cluster"), "{e}");
+        let e = err("cluster: {kind: tansu}\nnemesis: {upgrade: {to: 4.1.1}}\n");
+        assert!(e.contains("only Apache Kafka"), "{e}");
+        let e = err("cluster: {kafka-version: 3.9.1}\nnemesis: {upgrade: {to: four}}\n");
+        assert!(e.contains("nemesis.upgrade.to"), "{e}");
+        let ok = Scenario::parse(
+            "cluster: {kafka-version: 3.9.1}\nnemesis: {upgrade: {from: 3.9.1, to: 4.1.1, at: 5}}\n",
+            "u.yaml",
+        )
+        .unwrap();
+        assert_eq!(ok.nemesis.upgrade.unwrap().to, "4.1.1");
+    }
 
     #[test]
     fn every_example_scenario_loads() {

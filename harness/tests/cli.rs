@@ -24,12 +24,14 @@ fn help_lists_the_working_commands_and_nothing_else() {
     let o = gregor(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
     let t = text(&o);
-    for c in ["run", "check", "report", "cluster", "serve", "monitor"] {
+    for c in [
+        "run", "check", "report", "cluster", "serve", "capacity", "compare", "monitor",
+    ] {
         assert!(t.contains(&format!("  {c} ")), "help lacks {c}: {t}");
     }
     assert!(
-        !t.contains("  compare "),
-        "help lists compare, which does not exist yet: {t}"
+        !t.contains("  certify "),
+        "help lists certify, which does not exist yet: {t}"
     );
     for sub in [
         &["run", "--help"][..],
@@ -38,6 +40,8 @@ fn help_lists_the_working_commands_and_nothing_else() {
         &["cluster", "--help"],
         &["cluster", "up", "--help"],
         &["serve", "--help"],
+        &["capacity", "--help"],
+        &["compare", "--help"],
         &["monitor", "--help"],
     ] {
         let o = gregor(sub);
@@ -261,4 +265,85 @@ fn report_lists_the_run_in_the_store_index_and_serve_serves_it_on_loopback() {
     let (code, body) = png.unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("Content-Type: image/png"), "{body}");
+}
+
+/// A run directory holding only a results.json and a meta.json.
+fn fixture_run(dir: &Path, valid: &str, bad: &[&str], send_p99: f64, secs: f64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let anomalies: serde_json::Map<String, serde_json::Value> = bad
+        .iter()
+        .map(|b| {
+            (
+                b.to_string(),
+                serde_json::json!({"count": 3, "examples": []}),
+            )
+        })
+        .collect();
+    let results = serde_json::json!({
+        "valid": if valid == "unknown" { serde_json::json!("unknown") } else { serde_json::json!(valid == "true") },
+        "anomaly-types": bad, "bad-types": bad, "anomalies": anomalies,
+        "stats": {
+            "ops": {"send": {"ok": 1000}, "poll": {"ok": 900}},
+            "acknowledged": 1000, "lost": 0, "unseen": 0, "duplicated": 0,
+            "lost-rate": if bad.is_empty() { 0.0 } else { 0.003 },
+            "unseen-rate": 0.0, "duplicated-rate": 0.0,
+            "latency": {"send": {"count": 1000, "p50": 2.0, "p90": 5.0, "p99": send_p99, "max": 40.0}}
+        }
+    });
+    std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+    let meta = serde_json::json!({"scenario": "fixture", "extra": {"workload-seconds": secs}});
+    std::fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+}
+
+#[test]
+fn compare_says_whether_b_regressed_with_the_exit_code_of_the_contract() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, same, worse, slower) = (
+        d.path().join("a"),
+        d.path().join("same"),
+        d.path().join("worse"),
+        d.path().join("slower"),
+    );
+    fixture_run(&a, "true", &[], 10.0, 60.0);
+    fixture_run(&same, "true", &[], 12.0, 61.0);
+    fixture_run(&worse, "false", &["lost-write"], 10.0, 60.0);
+    fixture_run(&slower, "true", &[], 30.0, 60.0);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+
+    let o = gregor(&["compare", &s(&a), &s(&same)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("B did not regress"), "{}", text(&o));
+
+    let o = gregor(&["compare", &s(&a), &s(&worse)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    for line in ["verdict", "anomaly lost-write", "lost rate"] {
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with(line) && l.ends_with("REGRESSED")),
+            "{line} regressed: {t}"
+        );
+    }
+
+    // 30 ms > 10 * 1.5 + 5 = 20 ms; with --latency 3 (40 + 5 ms) it passes.
+    let o = gregor(&["compare", &s(&a), &s(&slower), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["regressed"], serde_json::json!(true));
+    let rows: Vec<&serde_json::Value> = j["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["regressed"] == serde_json::json!(true))
+        .collect();
+    assert_eq!(rows.len(), 1, "{j}");
+    assert_eq!(rows[0]["metric"], "send p99 latency (ms)");
+    let o = gregor(&["compare", &s(&a), &s(&slower), "--latency", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = gregor(&["compare", &s(&a), &s(&d.path().join("nope"))]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("nope/results.json"), "{}", text(&o));
+    let o = gregor(&["compare", &s(&a), &s(&same), "--latency", "-1"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }

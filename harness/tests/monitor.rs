@@ -55,11 +55,15 @@ fn warm_up() {
         loop {
             let c = group_client(&group);
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, 0, Offset::Offset(0)).unwrap();
+            tpl.add_partition_offset(&topic, 0, Offset::Offset(0))
+                .unwrap();
             if c.commit(&tpl, CommitMode::Sync).is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "cannot commit offsets on the test cluster");
+            assert!(
+                Instant::now() < deadline,
+                "cannot commit offsets on the test cluster"
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let mut m = monitor(&prefix);

@@ -64,6 +64,32 @@ pub struct BrokerOffsets {
     pub log_end: i64,
 }
 
+/// Reads `cluster-samples.jsonl` of a run directory, in time order. A
+/// missing file is no samples; a line that does not parse is an error
+/// naming the file and line.
+pub fn read_samples(run_dir: &std::path::Path) -> Result<Vec<ClusterSample>, String> {
+    let path = run_dir.join(CLUSTER_SAMPLES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ClusterSample>(line) {
+            Ok(s) => out.push(s),
+            // A run killed mid-write leaves a partial last line.
+            Err(_) if i + 1 == text.lines().count() && !text.ends_with('\n') => break,
+            Err(e) => return Err(format!("{}:{}: {e}", path.display(), i + 1)),
+        }
+    }
+    out.sort_by_key(|s| s.time);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,12 @@
 //! reader used by checkers and reports ([`History`]), and the run metadata
 //! saved beside the history ([`RunMeta`]). It depends on serde only.
 
+pub mod capacity;
 pub mod cluster;
 pub mod event;
 mod fast;
 pub mod meta;
+pub mod ops;
 pub mod reader;
 pub mod validate;
 pub mod writer;

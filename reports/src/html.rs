@@ -120,6 +120,7 @@ pub fn render(p: &Page) -> String {
             n = escape(&plot.name),
         );
     }
+    availability_section(&mut s, p.result);
     nemesis_section(&mut s, p.actions, p.windows);
     let _ = writeln!(
         s,
@@ -285,6 +286,77 @@ fn stats_section(s: &mut String, f: &Facts, events: usize) {
         row(s, k, v);
     }
     row(s, "events", &events.to_string());
+    s.push_str("</table>\n");
+}
+
+fn opt_s(v: Option<f64>) -> String {
+    v.map_or("never".to_string(), |x| format!("{x:.3}"))
+}
+
+/// Availability per fault window and latency inside/outside faults, as the
+/// checkers computed them (`stats.availability`).
+fn availability_section(s: &mut String, r: &CheckResult) {
+    let Some(a) = &r.stats.availability else {
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "<h2 id=\"availability\">Availability per fault window</h2>\n<p class=\"muted\">For operations invoked in each window: \
+         <em>unavailable</em> runs from the first failure's completion to the completion of the first success invoked after it; \
+         <em>recovery</em> from the heal to the first success invoked after it; <em>new leader</em> from the fault to the first \
+         metadata sample with another leader.</p>"
+    );
+    s.push_str("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>f</th><th>ok</th><th>failed</th><th>unavailable (s)</th><th>recovery (s)</th><th>new leader (s)</th></tr>\n");
+    for w in &a.windows {
+        for (f, x) in &w.by_f {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                escape(&match &w.target {
+                    Some(t) => format!("{} {t}", w.fault),
+                    None => w.fault.clone(),
+                }),
+                w.start_s,
+                w.end_s,
+                escape(f),
+                x.ok,
+                x.failed,
+                opt_s(x.unavailable_s),
+                opt_s(x.recovery_s),
+                w.new_leader_s.map_or("-".to_string(), |v| format!("{v:.3}")),
+            );
+        }
+    }
+    s.push_str("</table>\n");
+    let _ = writeln!(
+        s,
+        "<h3>Latency of ok operations inside and outside fault windows (ms)</h3>"
+    );
+    s.push_str("<table><tr><th>f</th><th>where</th><th>count</th><th>p50</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n");
+    let fs: std::collections::BTreeSet<&String> = a
+        .latency_in_faults
+        .keys()
+        .chain(a.latency_outside_faults.keys())
+        .collect();
+    for f in fs {
+        for (place, l) in [
+            ("in faults", a.latency_in_faults.get(f)),
+            ("outside faults", a.latency_outside_faults.get(f)),
+        ] {
+            if let Some(l) = l {
+                let _ = writeln!(
+                    s,
+                    "<tr><td>{}</td><td>{place}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td></tr>",
+                    escape(f),
+                    l.count,
+                    l.p50,
+                    l.p99,
+                    l.p999,
+                    l.max
+                );
+            }
+        }
+    }
     s.push_str("</table>\n");
 }
 

@@ -21,12 +21,14 @@
 //! the run directory sits in a run store.
 
 pub mod chart;
+pub mod compare;
 pub mod fonts;
 pub mod html;
 pub mod index;
 pub mod junit;
 pub mod model;
-pub mod nemesis;
+/// Nemesis actions and fault windows (defined once, in the checkers).
+pub use gregor_checkers::nemesis;
 pub mod plots;
 pub mod summary;
 pub mod xml;

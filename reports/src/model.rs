@@ -7,25 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use gregor_history::{EventType, History, Key, Mop, Offset, Process, Val};
 
-/// How an operation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
-    Ok,
-    Fail,
-    /// Unknown: an `info` completion, or an invoke never completed.
-    Info,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Fail => "fail",
-            Outcome::Info => "info",
-        }
-    }
-    pub const ALL: [Outcome; 3] = [Outcome::Ok, Outcome::Fail, Outcome::Info];
-}
+pub use gregor_history::ops::Outcome;
 
 /// One client operation.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,72 +53,40 @@ impl Timeline {
     /// Derives the timeline from a history.
     pub fn from_history(h: &History) -> Timeline {
         let end_ns = h.events.iter().map(|e| e.time).max().unwrap_or(0);
-        let mut open: HashMap<u64, usize> = HashMap::new(); // process -> index into events
-        let mut ops = Vec::new();
         // (key, value) -> ack time of the acknowledged send.
         let mut acked: HashMap<(Key, Val), u64> = HashMap::new();
         // Polls as (invoke time, completion time, event index).
         let mut polls: Vec<(u64, u64, usize)> = Vec::new();
-        for (i, e) in h.events.iter().enumerate() {
-            let Process::Client(p) = e.process else {
-                continue;
-            };
-            if e.kind == EventType::Invoke {
-                if let Some(prev) = open.insert(p, i) {
-                    // A second invoke on a busy process: the first never completed.
-                    let pe = &h.events[prev];
-                    ops.push(Op {
-                        f: pe.f.to_string(),
-                        outcome: Outcome::Info,
-                        invoke_ns: pe.time,
-                        complete_ns: None,
-                    });
-                }
-                continue;
-            }
-            let invoke_ns = match open.remove(&p) {
-                Some(j) => h.events[j].time,
-                None => e.time,
-            };
-            let outcome = match e.kind {
-                EventType::Ok => Outcome::Ok,
-                EventType::Fail => Outcome::Fail,
-                _ => Outcome::Info,
-            };
+        let spans = gregor_history::ops::client_ops(h);
+        let mut ops = Vec::with_capacity(spans.len());
+        for o in &spans {
             ops.push(Op {
-                f: e.f.to_string(),
-                outcome,
-                invoke_ns,
-                complete_ns: Some(e.time),
+                f: o.f.to_string(),
+                outcome: o.outcome,
+                invoke_ns: o.invoke_ns,
+                complete_ns: o.complete_ns,
             });
-            if e.kind == EventType::Ok {
-                let mut has_poll = false;
-                for m in e.mops() {
-                    match m {
-                        Mop::Send { key, value, .. } => {
-                            acked.entry((*key, *value)).or_insert(e.time);
-                        }
-                        Mop::Poll { reads: Some(_) } => has_poll = true,
-                        _ => {}
+            let (Outcome::Ok, Some(i)) = (o.outcome, o.complete_at) else {
+                continue;
+            };
+            let e = &h.events[i];
+            let mut has_poll = false;
+            for m in e.mops() {
+                match m {
+                    Mop::Send { key, value, .. } => {
+                        let t = acked.entry((*key, *value)).or_insert(e.time);
+                        *t = (*t).min(e.time);
                     }
-                }
-                if has_poll {
-                    polls.push((invoke_ns, e.time, i));
+                    Mop::Poll { reads: Some(_) } => has_poll = true,
+                    _ => {}
                 }
             }
+            if has_poll {
+                polls.push((o.invoke_ns, e.time, i));
+            }
         }
-        let mut pend: Vec<usize> = open.into_values().collect();
-        pend.sort_unstable();
-        for j in pend {
-            let pe = &h.events[j];
-            ops.push(Op {
-                f: pe.f.to_string(),
-                outcome: Outcome::Info,
-                invoke_ns: pe.time,
-                complete_ns: None,
-            });
-        }
-        ops.sort_by_key(|o| o.invoke_ns);
+        // In completion order, as the history holds them.
+        polls.sort_by_key(|&(_, _, i)| i);
 
         // First completion of a poll invoked after the ack (lag), and first
         // completion of any poll (unseen count).

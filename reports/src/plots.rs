@@ -452,3 +452,103 @@ pub fn zoom_range(obs: &KeyObs) -> Option<(Offset, Offset)> {
         (marked + 30).min(last),
     ))
 }
+
+/// `gregor capacity`'s charts: latency quantiles against the offered rate
+/// (`capacity`), and acknowledged against offered rate
+/// (`capacity-throughput`).
+pub fn capacity(r: &gregor_history::capacity::CapacityReport) -> Result<Vec<Plot>, ChartError> {
+    use gregor_history::capacity::QUANTILES;
+    let mut steps: Vec<_> = r.steps.iter().collect();
+    steps.sort_by(|a, b| a.offered_rate.total_cmp(&b.offered_rate));
+    let mut lat = Chart::new(
+        "Send latency by offered rate",
+        "offered rate (records/s)",
+        "latency from due time to ack (ms, log scale)",
+    );
+    lat.y_log = true;
+    let colors = ["#2ca02c", "#1f77b4", "#d62728", "#9467bd"];
+    for (qi, q) in QUANTILES.iter().enumerate() {
+        let points: Vec<(f64, f64)> = steps
+            .iter()
+            .filter_map(|s| Some((s.offered_rate, s.latency_ms.get(qi)?.max(1e-3))))
+            .collect();
+        lat.series.push(Series::new(
+            &format!("p{}", q * 100.0),
+            hex(colors[qi % colors.len()]),
+            Style::Line {
+                dash: Dash::Solid,
+                step: false,
+            },
+            points,
+        ));
+    }
+    if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+        lat.series.push(Series::new(
+            &format!("p99 limit {} ms", r.limits.p99_ms),
+            hex("#444444"),
+            Style::Line {
+                dash: Dash::Short,
+                step: false,
+            },
+            vec![
+                (first.offered_rate, r.limits.p99_ms),
+                (last.offered_rate, r.limits.p99_ms),
+            ],
+        ));
+    }
+    let failed: Vec<(f64, f64)> = steps
+        .iter()
+        .filter(|s| !s.sustained)
+        .filter_map(|s| Some((s.offered_rate, s.p99_ms()?.max(1e-3))))
+        .collect();
+    if !failed.is_empty() {
+        let mut s = Series::new(
+            "not sustained",
+            hex("#d62728"),
+            Style::Points(Marker::Cross),
+            failed,
+        );
+        s.keep_all = true;
+        lat.series.push(s);
+    }
+    let mut thr = Chart::new(
+        "Acknowledged rate by offered rate",
+        "offered rate (records/s)",
+        "acknowledged rate (records/s)",
+    );
+    thr.series.push(Series::new(
+        "acknowledged",
+        hex("#1f77b4"),
+        Style::Points(Marker::Circle),
+        steps
+            .iter()
+            .map(|s| (s.offered_rate, s.achieved_rate))
+            .collect(),
+    ));
+    if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+        thr.series.push(Series::new(
+            "offered (ideal)",
+            hex("#888888"),
+            Style::Line {
+                dash: Dash::Short,
+                step: false,
+            },
+            vec![
+                (first.offered_rate, first.offered_rate),
+                (last.offered_rate, last.offered_rate),
+            ],
+        ));
+    }
+    Ok(vec![
+        finish(
+            "capacity",
+            "Latency quantiles of each step against the rate it offered; crosses mark steps that crossed a limit.",
+            &lat,
+        )?,
+        finish(
+            "capacity-throughput",
+            "Acknowledged records per second of each step against the rate it offered; below the dashed line the cluster fell behind.",
+            &thr,
+        )?,
+    ])
+}

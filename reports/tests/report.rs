@@ -594,3 +594,46 @@ fn an_unwritable_run_directory_is_an_error_naming_the_path() {
     let err = write_all(&input).unwrap_err().to_string();
     assert!(err.contains("not-a-dir"), "{err}");
 }
+
+#[test]
+fn the_report_shows_availability_per_fault_window_as_the_checkers_computed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Sim::default().history();
+    let m = meta();
+    let mut r = result(Validity::True, &[]);
+    let a = gregor_checkers::availability::analyze(&h, &[]);
+    assert!(!a.windows.is_empty(), "the simulated run has a kill window");
+    let kill = &a.windows[0];
+    assert_eq!(kill.fault, "kill");
+    r.stats.availability = Some(a.clone());
+    let input = ReportInput {
+        run_dir: dir.path(),
+        history: &h,
+        meta: Some(&m),
+        result: &r,
+    };
+    write_all(&input).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    assert!(
+        html.contains("<h2 id=\"availability\">"),
+        "availability section"
+    );
+    // Each (window, f) row shows the checkers' numbers, not a second analysis.
+    for (f, x) in &kill.by_f {
+        let cells = format!(
+            "<td>{f}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+            x.ok, x.failed
+        );
+        assert!(html.contains(&cells), "row for {f}: {cells}");
+    }
+    let inside = a.latency_in_faults.values().map(|l| l.count).sum::<u64>();
+    let outside = a
+        .latency_outside_faults
+        .values()
+        .map(|l| l.count)
+        .sum::<u64>();
+    assert!(
+        inside > 0 && outside > 0,
+        "ops both inside and outside the window"
+    );
+}

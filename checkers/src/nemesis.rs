@@ -10,7 +10,8 @@
 //!   heals `partition`; plain `start` heals process faults (kill, crash,
 //!   stop), `resume`/`unpause` heal pauses, `heal` heals network faults
 //!   (partition, delay, loss).
-//! * **momentary** — restarts and bounces (`rolling-restart`): the window is
+//! * **momentary** — restarts, bounces and version changes (`rolling-restart`,
+//!   `upgrade`, `downgrade`): the window is
 //!   the action itself, from its invoke to its completion.
 //! * **fault** — anything else (`kill`, `pause`, `partition`,
 //!   `start-partition`, `leader-kill`, `delay`…) opens a window named after
@@ -143,7 +144,7 @@ fn role(f: &str) -> Role {
             return Role::Fault(rest.to_string());
         }
     }
-    if l.contains("restart") || l.contains("bounce") {
+    if l.contains("restart") || l.contains("bounce") || l.contains("grade") {
         return Role::Momentary;
     }
     Role::Fault(f.to_string())

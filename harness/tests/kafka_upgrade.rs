@@ -1,0 +1,101 @@
+//! A rolling upgrade of real Apache Kafka, 3.9.1 → 4.1.1 (both from Maven
+//! Central), while the workload runs, checked as one history: every node
+//! is upgraded in turn and rejoins, `metadata.version` is finalized, and
+//! the history is valid.
+
+use std::process::Command;
+
+use gregor_history::{EventType, History, Process, Value};
+
+mod common;
+use common::{describe, repo};
+
+#[test]
+fn a_rolling_upgrade_from_3_9_to_4_1_inside_one_valid_history() {
+    let store = tempfile::tempdir().unwrap();
+    let scenario = store.path().join("upgrade.yaml");
+    std::fs::write(
+        &scenario,
+        "name: upgrade-test\n\
+         time-limit: 75\n\
+         cluster: {kind: kafka, kafka-version: 3.9.1, base-port: 17100}\n\
+         topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
+         nemesis: {faults: [], upgrade: {from: 3.9.1, to: 4.1.1, at: 5, settle: 2}}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--store")
+        .arg(store.path())
+        .env("CI", "true")
+        .current_dir(repo())
+        .output()
+        .expect("gregor runs");
+    let dir = std::fs::canonicalize(store.path().join("latest")).expect("a run directory");
+    let log = std::fs::read_to_string(dir.join("logs/harness.log")).unwrap_or_default();
+    let ctx = format!("{}\n--- harness.log\n{log}", describe(&out));
+    assert_eq!(out.status.code(), Some(0), "valid run expected\n{ctx}");
+    let h = History::read(&dir.join("history.jsonl")).unwrap();
+    let steps: Vec<(EventType, String, Option<String>)> = h
+        .events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis && e.f.to_string() == "upgrade")
+        .map(|e| {
+            let node = match &e.value {
+                Value::Json(v) => v["node"].as_str().unwrap_or("").to_string(),
+                _ => String::new(),
+            };
+            (e.kind, node, e.error.clone())
+        })
+        .collect();
+    let expected: Vec<(EventType, String, Option<String>)> = (0..3)
+        .flat_map(|i| {
+            [
+                (EventType::Invoke, format!("broker-{i}"), None),
+                (EventType::Info, format!("broker-{i}"), None),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        steps, expected,
+        "each node upgraded in turn, without error\n{ctx}"
+    );
+    let fin: Vec<_> = h
+        .events
+        .iter()
+        .filter(|e| e.f.to_string() == "finalize-metadata-version" && e.kind == EventType::Info)
+        .collect();
+    assert_eq!(fin.len(), 1, "{ctx}");
+    assert_eq!(fin[0].error, None, "finalize failed\n{ctx}");
+    // Workload ops happened while nodes were being upgraded.
+    let (first, last) = (
+        h.events
+            .iter()
+            .find(|e| e.f.to_string() == "upgrade")
+            .unwrap()
+            .time,
+        h.events
+            .iter()
+            .rfind(|e| e.f.to_string() == "upgrade")
+            .unwrap()
+            .time,
+    );
+    let during = h
+        .events
+        .iter()
+        .filter(|e| matches!(e.process, Process::Client(_)) && e.kind == EventType::Ok)
+        .filter(|e| e.time > first && e.time < last)
+        .count();
+    assert!(
+        during > 100,
+        "only {during} ok ops during the upgrade\n{ctx}"
+    );
+    // The cluster's own record says it now runs 4.1.1 on every node.
+    let state = std::fs::read_to_string(dir.join("cluster/cluster.json")).unwrap();
+    assert!(state.contains("\"4.1.1\""), "{state}");
+    assert!(
+        !state.contains("\"3.9.1\""),
+        "a node still on 3.9.1: {state}"
+    );
+}
