@@ -65,6 +65,10 @@ enum Command {
     /// rates, p99 latency, worst unavailability per fault window and
     /// throughput side by side. Exit 1 when B regressed against A.
     Compare(CompareArgs),
+    /// Run a suite: a matrix of Kafka versions, fault sets, client settings
+    /// and seeds, cell by cell, into one certificate (certificate.html,
+    /// certificate.json, junit.xml). Exit code: the worst cell's.
+    Certify(CertifyArgs),
     /// Watch consumer lag and cluster health: Prometheus metrics on
     /// /metrics, a dashboard on /, Burrow-style status per group.
     Monitor(MonitorArgs),
@@ -195,6 +199,25 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
+    /// A run directory to compare this run with (as `gregor compare`, default
+    /// thresholds): a valid run that regressed against it exits 1.
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CertifyArgs {
+    /// Suite file (YAML); see suites/.
+    suite: PathBuf,
+    /// Finish the latest certificate of this suite: cells already done are not run again.
+    #[arg(long)]
+    resume: bool,
+    /// A certificate directory to compare each cell against (same cell ids).
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
+    /// Run store directory [default: store].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -440,6 +463,7 @@ pub fn main() -> i32 {
         Command::Run(a) => cmd_run(*a, &log),
         Command::Capacity(a) => cmd_capacity(*a, &log),
         Command::Compare(a) => cmd_compare(a),
+        Command::Certify(a) => cmd_certify(a, &log),
         Command::Check(a) => cmd_check(a),
         Command::Report(a) => report_or_error(cmd_report(&a.run_dir, &log)),
         Command::Cluster(a) => report_or_error(cmd_cluster(a.action, &log)),
@@ -684,8 +708,30 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
             return EXIT_ERROR;
         }
     };
+    if let Some(b) = &a.baseline {
+        if let Err(e) = load_run(b) {
+            eprintln!("error: --baseline: {e:#}");
+            return EXIT_ERROR;
+        }
+    }
     match rt.block_on(run::run(scenario, &store_dir, log)) {
-        Ok(out) => out.exit_code,
+        Ok(out) => match &a.baseline {
+            Some(b) if out.exit_code == 0 => {
+                let args = CompareArgs {
+                    a: b.clone(),
+                    b: out.run_dir.clone(),
+                    json: false,
+                    rate: None,
+                    latency: None,
+                    latency_floor_ms: None,
+                    unavailable: None,
+                    unavailable_floor_s: None,
+                    throughput: None,
+                };
+                cmd_compare(args)
+            }
+            _ => out.exit_code,
+        },
         Err(e) => {
             eprintln!("error: {e:#}");
             EXIT_ERROR
@@ -712,6 +758,60 @@ fn load_run(dir: &Path) -> anyhow::Result<(CheckResult, Option<RunMeta>)> {
         None
     };
     Ok((result, meta))
+}
+
+fn cmd_certify(a: CertifyArgs, log: &Log) -> i32 {
+    let suite = match crate::certify::Suite::load(&a.suite) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match rt.block_on(crate::certify::certify(
+        suite,
+        &store_dir,
+        a.resume,
+        a.baseline.as_deref(),
+        log,
+    )) {
+        Ok((dir, cert)) => {
+            for c in &cert.cells {
+                println!(
+                    "{:<40} {:<8} {}{}",
+                    c.id,
+                    c.verdict.as_deref().unwrap_or("not run"),
+                    if c.passed == Some(true) {
+                        "as expected"
+                    } else {
+                        "NOT AS EXPECTED"
+                    },
+                    if c.regressions.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; regressed: {}", c.regressions.join("; "))
+                    }
+                );
+            }
+            println!("certificate: {}", dir.join("certificate.html").display());
+            cert.exit_code.unwrap_or(EXIT_ERROR)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
 }
 
 fn cmd_compare(a: CompareArgs) -> i32 {

@@ -4,6 +4,7 @@
 //! The `gregor` binary (`main.rs`) is a thin shell over [`cli::main`].
 
 pub mod capacity;
+pub mod certify;
 pub mod cli;
 pub mod clients;
 pub mod follow;

@@ -627,7 +627,20 @@ async fn run_on(
     let time_limit = secs(s.time_limit, 60.0);
     let bar = ui::Bar::new(log, time_limit);
     let fail_fast = s.checker.fail_fast.unwrap_or(false);
-    while started.elapsed() < time_limit && !interrupted.load(Ordering::SeqCst) {
+    // A rolling upgrade in progress keeps the workload going past the time
+    // limit (up to 10 more minutes): the history must cover all of it.
+    let upgrading = |t: &Option<std::thread::JoinHandle<()>>| {
+        t.as_ref().is_some_and(|t| !t.is_finished())
+            && started.elapsed() < time_limit + Duration::from_secs(600)
+    };
+    let mut said_upgrading = false;
+    while (started.elapsed() < time_limit || upgrading(&upgrade_thread))
+        && !interrupted.load(Ordering::SeqCst)
+    {
+        if started.elapsed() >= time_limit && !said_upgrading {
+            said_upgrading = true;
+            log.line("time limit reached; the workload goes on until the rolling upgrade is done");
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
         let st = live.status();
         bar.update(started.elapsed(), &progress, &st.summary());

@@ -260,6 +260,8 @@ fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turn
         produce(&p, &topic, 2, 20);
         commit(&group, &topic, &[(0, 10), (1, 10)]);
         let started = Instant::now();
+        let started_unix =
+            gregor_harness::monitor::unix_ms(std::time::SystemTime::now()) as f64 / 1000.0;
         let mut m = monitor(&prefix);
         let snaps = poll_until(
             &mut m,
@@ -337,12 +339,18 @@ fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turn
                 .all(|gp| gp.lag_seconds.is_none()),
             "{di}"
         );
-        let est: Vec<f64> = interpolated[1..]
-            .iter()
-            .map(|s| s.group(&group).unwrap().max_lag_seconds)
-            .collect();
-        assert!(est.iter().all(|s| *s > 0.0), "{di}");
-        assert!(est.windows(2).all(|w| w[1] > w[0]), "{est:?}\n{di}");
+        // An estimate, not a measurement: extrapolated from a young window
+        // of bursty production it may even dip between polls (as
+        // kafka-lag-exporter's does), so only its order of magnitude is
+        // checked against the records' true age.
+        for s in &interpolated[1..] {
+            let est = s.group(&group).unwrap().max_lag_seconds;
+            let age = (s.time_ms as f64 / 1000.0) - started_unix;
+            assert!(
+                est > age / 3.0 && est < age * 3.0,
+                "estimate {est:.1}s vs true age {age:.1}s\n{di}"
+            );
+        }
         for gp in interpolated.last().unwrap().group_partitions_of(&group) {
             assert_ne!(
                 gp.lag_seconds_source,
@@ -618,27 +626,6 @@ fn metrics_parse_with_a_prometheus_parser_and_hold_kafka_lag_exporter_series() {
     assert_eq!(http_get(&addr, "/nope").0, 404);
 }
 
-/// The Chromium binary: `$GREGOR_CHROMIUM`, else the usual names on PATH.
-fn chromium() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("GREGOR_CHROMIUM") {
-        return p.into();
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
-        for dir in std::env::split_paths(&path) {
-            let p = dir.join(name);
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    panic!(
-        "headless browser test: no Chromium found (looked for $GREGOR_CHROMIUM, then chromium, \
-         chromium-browser, google-chrome, chrome on PATH). Install Debian's `chromium` package \
-         (`bash scripts/deps.sh` does) or set GREGOR_CHROMIUM to a Chromium binary."
-    );
-}
-
 /// A `gregor monitor` child and the address it listens on.
 struct Child {
     child: std::process::Child,
@@ -725,29 +712,7 @@ fn the_dashboard_renders_in_headless_chromium_and_shows_the_group_with_its_chart
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{}/", m.addr))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dom = common::chromium_dom(&format!("http://{}/", m.addr));
     assert!(
         dom.contains(&format!("<tr data-group=\"{group}\" data-status=\"")),
         "the status table shows the group:\n{dom}"

@@ -106,16 +106,24 @@ pub async fn ensure_topic(
     timeout: Duration,
 ) -> Result<TopicInfo, TopicError> {
     let deadline = Instant::now() + timeout;
-    let (brokers, existing) = {
+    // A broker that just joined may not be in every broker's metadata yet:
+    // when the replication factor needs more brokers than listed, ask again
+    // (up to the timeout) before calling the factor unsatisfiable.
+    let (brokers, existing) = loop {
         let (s, t) = (settings.clone(), topic.to_string());
-        tokio::task::spawn_blocking(move || {
+        let got = tokio::task::spawn_blocking(move || {
             brokers_and_partitions(&s, &t, timeout.min(Duration::from_secs(10)))
         })
         .await
         .map_err(|e| TopicError::Other {
             topic: topic.into(),
             message: e.to_string(),
-        })??
+        })??;
+        let short = got.1.is_none() && spec.replication.is_some_and(|r| r as usize > got.0);
+        if !short || Instant::now() + Duration::from_millis(500) >= deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
     if let Some((found, rf)) = existing {
         if found != spec.partitions {

@@ -139,3 +139,55 @@ pub fn run_yaml(name: &str, yaml: &str) -> Finished {
         _store: store,
     }
 }
+
+/// The Chromium binary: `$GREGOR_CHROMIUM`, else the first of the usual
+/// names on `PATH`; a test that needs one fails naming what to install.
+pub fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("GREGOR_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "headless browser test: no Chromium found (looked for $GREGOR_CHROMIUM, then chromium, \
+         chromium-browser, google-chrome, chrome on PATH). Install Debian's `chromium` package \
+         (`bash scripts/deps.sh` does) or set GREGOR_CHROMIUM to a Chromium binary."
+    );
+}
+
+/// The DOM headless Chromium builds for `url` (a `file://` or loopback
+/// `http://` address), after its scripts ran (`--virtual-time-budget`).
+pub fn chromium_dom(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let bin = chromium();
+    let out = std::process::Command::new(&bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        bin.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

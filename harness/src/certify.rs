@@ -1,0 +1,740 @@
+//! `gregor certify SUITE.yaml`: a matrix of runs — Kafka versions × fault
+//! sets × client settings × seeds — run cell by cell, each a normal run in
+//! the store, summed up in one certificate.
+//!
+//! A suite file:
+//!
+//! ```yaml
+//! name: smoke
+//! base: {time-limit: 60}            # any scenario keys, shared by every cell
+//! matrix:
+//!   versions: [4.1.1]               # cluster.kafka-version (empty: the base's)
+//!   faults: [[kill], [pause]]       # nemesis.faults per cell (empty: the base's)
+//!   clients:                        # named client settings (empty: the base's)
+//!     - {name: safe, acks: all, idempotence: true}
+//!     - {name: acks1, acks: "1", idempotence: false, expect: any}
+//!   seeds: [1]
+//! ```
+//!
+//! Each cell is named `<version>-<faults>-<client>-s<seed>` and expects a
+//! valid history unless its client says `expect: invalid` (the settings
+//! are known to be unsafe: the check must catch them) or `expect: any`.
+//! A cell passes when its verdict meets the expectation.
+//!
+//! The certificate directory `store/certify/<suite>/<timestamp>/` holds
+//! `cells/` (the cells' run store), `certificate.json` (rewritten after
+//! every cell, so `--resume` picks up an interrupted suite without redoing
+//! finished cells), `certificate.html` (the matrix, each cell linked to its
+//! report, regressions against `--baseline` highlighted) and `junit.xml`
+//! (one test case per cell; a failure carries the first witness). The exit
+//! code is the worst cell's: 1 if a cell failed its expectation or
+//! regressed, else 3 if a cell could not run, else 2 if a verdict was
+//! unknown, else 0.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _};
+use gregor_checkers::{CheckResult, Validity};
+use gregor_history::RunMeta;
+use gregor_reports::compare::{compare, Side, Thresholds};
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{Scenario, ScenarioError};
+use crate::{run, store, ui};
+
+/// What a cell's verdict must be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    #[default]
+    Valid,
+    Invalid,
+    Any,
+}
+
+/// Named client settings of the matrix.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ClientCell {
+    pub name: String,
+    pub acks: Option<String>,
+    pub idempotence: Option<bool>,
+    pub sub_via: Option<String>,
+    pub commit: Option<String>,
+    pub txn: Option<bool>,
+    pub expect: Expect,
+}
+
+/// The matrix of a suite.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Matrix {
+    pub versions: Vec<String>,
+    pub faults: Vec<Vec<String>>,
+    pub clients: Vec<ClientCell>,
+    pub seeds: Vec<u64>,
+}
+
+/// A suite file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Suite {
+    pub name: String,
+    pub base: Scenario,
+    pub matrix: Matrix,
+}
+
+/// One cell: its settings, and once run, what came of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Cell {
+    pub id: String,
+    pub version: Option<String>,
+    pub faults: Vec<String>,
+    pub client: String,
+    pub seed: Option<u64>,
+    pub expect: Expect,
+    /// The cell's run directory, relative to the certificate directory.
+    #[serde(default)]
+    pub run_dir: Option<String>,
+    /// `valid`, `invalid`, `unknown` or `error`; `None` until run.
+    #[serde(default)]
+    pub verdict: Option<String>,
+    #[serde(default)]
+    pub bad_types: Vec<String>,
+    /// The first witness of the first bad type, for people and JUnit.
+    #[serde(default)]
+    pub witness: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub passed: Option<bool>,
+    /// Metrics that regressed against the baseline's cell of the same id.
+    #[serde(default)]
+    pub regressions: Vec<String>,
+    #[serde(default)]
+    pub seconds: f64,
+}
+
+/// The certificate of a suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Certificate {
+    pub suite: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub baseline: Option<String>,
+    pub cells: Vec<Cell>,
+    /// The suite's exit code (see the module docs); `None` until finished.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+pub const CERTIFICATE_FILE: &str = "certificate.json";
+
+impl Suite {
+    pub fn load(path: &Path) -> Result<Suite, ScenarioError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let s: Suite = serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Yaml {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let bad = |field: &str, message: String| ScenarioError::Invalid {
+            path: p.clone(),
+            field: field.into(),
+            message,
+        };
+        if s.name.is_empty()
+            || !s
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(bad(
+                "name",
+                format!("{:?} must be 1 or more of a-z A-Z 0-9 . _ -", s.name),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, c) in s.matrix.clients.iter().enumerate() {
+            if c.name.is_empty() || !names.insert(c.name.clone()) {
+                return Err(bad(
+                    &format!("matrix.clients[{i}].name"),
+                    "every client needs a name of its own".into(),
+                ));
+            }
+        }
+        for cell in s.cells() {
+            cell_scenario(&s, &cell).validate(&format!("{p} (cell {})", cell.id))?;
+        }
+        Ok(s)
+    }
+
+    /// Every cell of the matrix, in order.
+    pub fn cells(&self) -> Vec<Cell> {
+        let versions: Vec<Option<String>> = if self.matrix.versions.is_empty() {
+            vec![None]
+        } else {
+            self.matrix.versions.iter().cloned().map(Some).collect()
+        };
+        let faults: Vec<Option<Vec<String>>> = if self.matrix.faults.is_empty() {
+            vec![None]
+        } else {
+            self.matrix.faults.iter().cloned().map(Some).collect()
+        };
+        let clients: Vec<Option<ClientCell>> = if self.matrix.clients.is_empty() {
+            vec![None]
+        } else {
+            self.matrix.clients.iter().cloned().map(Some).collect()
+        };
+        let seeds: Vec<Option<u64>> = if self.matrix.seeds.is_empty() {
+            vec![None]
+        } else {
+            self.matrix.seeds.iter().copied().map(Some).collect()
+        };
+        let mut out = Vec::new();
+        for v in &versions {
+            for f in &faults {
+                for c in &clients {
+                    for seed in &seeds {
+                        let fs = f.clone().unwrap_or_else(|| {
+                            self.base.nemesis.faults.clone().unwrap_or_default()
+                        });
+                        let client = c.as_ref().map_or("base".to_string(), |c| c.name.clone());
+                        let id = format!(
+                            "{}-{}-{}-s{}",
+                            v.as_deref().unwrap_or("default"),
+                            if fs.is_empty() {
+                                "none".into()
+                            } else {
+                                fs.join("+")
+                            },
+                            client,
+                            seed.map_or("any".into(), |s| s.to_string())
+                        );
+                        out.push(Cell {
+                            id,
+                            version: v.clone(),
+                            faults: fs,
+                            client,
+                            seed: *seed,
+                            expect: c.as_ref().map_or(Expect::Valid, |c| c.expect),
+                            run_dir: None,
+                            verdict: None,
+                            bad_types: vec![],
+                            witness: None,
+                            error: None,
+                            passed: None,
+                            regressions: vec![],
+                            seconds: 0.0,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The scenario a cell runs: the base with the cell's settings.
+pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
+    let mut s = suite.base.clone();
+    s.name = Some(cell.id.clone());
+    if let Some(v) = &cell.version {
+        s.cluster.kafka_version = Some(v.clone());
+    }
+    s.nemesis.faults = Some(cell.faults.clone());
+    if let Some(seed) = cell.seed {
+        s.seed = Some(seed);
+    }
+    if let Some(c) = suite.matrix.clients.iter().find(|c| c.name == cell.client) {
+        if c.acks.is_some() {
+            s.client.acks.clone_from(&c.acks);
+        }
+        s.client.idempotence = c.idempotence.or(s.client.idempotence);
+        if c.sub_via.is_some() {
+            s.client.sub_via.clone_from(&c.sub_via);
+        }
+        if c.commit.is_some() {
+            s.client.commit.clone_from(&c.commit);
+        }
+        s.workload.txn = c.txn.or(s.workload.txn);
+    }
+    s
+}
+
+fn verdict_word(v: Validity) -> &'static str {
+    match v {
+        Validity::True => "valid",
+        Validity::False => "invalid",
+        Validity::Unknown => "unknown",
+    }
+}
+
+/// Whether a verdict meets an expectation.
+pub fn meets(expect: Expect, verdict: &str) -> bool {
+    match expect {
+        Expect::Valid => verdict == "valid",
+        Expect::Invalid => verdict == "invalid",
+        Expect::Any => verdict == "valid" || verdict == "invalid",
+    }
+}
+
+/// The suite's exit code from its cells (see the module docs).
+pub fn exit_code(cells: &[Cell]) -> i32 {
+    // An unknown verdict or a cell that could not run is not a failed
+    // promise: those give 2 and 3 below.
+    let failed = |c: &Cell| {
+        c.passed == Some(false) && !matches!(c.verdict.as_deref(), Some("error" | "unknown"))
+    };
+    if cells.iter().any(|c| failed(c) || !c.regressions.is_empty()) {
+        return 1;
+    }
+    if cells
+        .iter()
+        .any(|c| c.verdict.as_deref() == Some("error") || c.verdict.is_none())
+    {
+        return 3;
+    }
+    if cells
+        .iter()
+        .any(|c| c.verdict.as_deref() == Some("unknown"))
+    {
+        return 2;
+    }
+    0
+}
+
+fn first_witness(r: &CheckResult) -> Option<String> {
+    let kind = r.bad_types.first()?;
+    let ex = r.anomalies.get(kind)?.examples.first()?;
+    let text = ex
+        .get("explanation")
+        .and_then(|e| e.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| ex.to_string());
+    Some(format!("{kind}: {text}"))
+}
+
+fn read_result(dir: &Path) -> Option<(CheckResult, Option<RunMeta>)> {
+    let r: CheckResult =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).ok()?).ok()?;
+    let m = RunMeta::read(&dir.join("meta.json")).ok();
+    Some((r, m))
+}
+
+/// `root/<UTC timestamp>/`, with `root/latest` pointing at it.
+fn new_certificate_dir(root: &Path) -> std::io::Result<PathBuf> {
+    let stamp = store::rfc3339(std::time::SystemTime::now()).replace(':', "");
+    let mut dir = root.join(&stamp);
+    let mut n = 1;
+    while dir.exists() {
+        dir = root.join(format!("{stamp}-{n}"));
+        n += 1;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let latest = root.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    std::os::unix::fs::symlink(dir.strip_prefix(root).unwrap_or(&dir), &latest)?;
+    Ok(dir)
+}
+
+fn save(dir: &Path, cert: &Certificate) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(cert)?;
+    let tmp = dir.join("certificate.json.tmp");
+    std::fs::write(&tmp, json + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(CERTIFICATE_FILE))
+        .with_context(|| format!("cannot write {}", dir.join(CERTIFICATE_FILE).display()))
+}
+
+/// Runs (or resumes) `suite`; returns the certificate directory and the
+/// certificate.
+pub async fn certify(
+    suite: Suite,
+    store_dir: &Path,
+    resume: bool,
+    baseline: Option<&Path>,
+    log: &ui::Log,
+) -> anyhow::Result<(PathBuf, Certificate)> {
+    let root = store_dir.join("certify").join(&suite.name);
+    let latest = root.join("latest");
+    let previous: Option<(PathBuf, Certificate)> = if resume {
+        std::fs::canonicalize(&latest).ok().and_then(|d| {
+            let c: Certificate =
+                serde_json::from_str(&std::fs::read_to_string(d.join(CERTIFICATE_FILE)).ok()?)
+                    .ok()?;
+            Some((d, c))
+        })
+    } else {
+        None
+    };
+    let (dir, mut cert) = match previous {
+        Some((d, c)) if c.suite == suite.name => {
+            log.line(&format!("resuming the certificate in {}", d.display()));
+            (d, c)
+        }
+        _ => {
+            if resume {
+                log.line("nothing to resume: starting a new certificate");
+            }
+            let d = new_certificate_dir(&root).with_context(|| {
+                format!(
+                    "cannot create a certificate directory under {}",
+                    root.display()
+                )
+            })?;
+            (
+                d,
+                Certificate {
+                    suite: suite.name.clone(),
+                    started_at: store::rfc3339(std::time::SystemTime::now()),
+                    baseline: None,
+                    cells: Vec::new(),
+                    exit_code: None,
+                },
+            )
+        }
+    };
+    log.set_file(&dir.join("certify.log"));
+    cert.baseline = baseline.map(|b| b.display().to_string());
+    let base_cert: Option<(PathBuf, Certificate)> = match baseline {
+        Some(b) => {
+            let text = std::fs::read_to_string(b.join(CERTIFICATE_FILE)).with_context(|| {
+                format!(
+                    "{}: no certificate.json (is it a certificate directory?)",
+                    b.display()
+                )
+            })?;
+            let c: Certificate = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a gregor certificate",
+                    b.join(CERTIFICATE_FILE).display()
+                )
+            })?;
+            Some((b.to_path_buf(), c))
+        }
+        None => None,
+    };
+    let cells_store = dir.join("cells");
+    let planned = suite.cells();
+    let total = planned.len();
+    // A signal ends the suite after the cell it interrupts (which heals,
+    // checks and records what it has, as any run does).
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    run::spawn_signal_watch(
+        interrupted.clone(),
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    for (n, mut cell) in planned.into_iter().enumerate() {
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            log.line("interrupted: the certificate stays incomplete; `gregor certify --resume` finishes it");
+            break;
+        }
+        if let Some(done) = cert.cells.iter().find(|c| {
+            c.id == cell.id && c.verdict.is_some() && c.verdict.as_deref() != Some("error")
+        }) {
+            log.line(&format!(
+                "cell {}/{total} {}: done before ({}), skipped",
+                n + 1,
+                cell.id,
+                done.verdict.as_deref().unwrap_or("?")
+            ));
+            continue;
+        }
+        log.line(&format!("cell {}/{total} {}: running", n + 1, cell.id));
+        let t = std::time::Instant::now();
+        let scenario = cell_scenario(&suite, &cell);
+        match run::run(scenario, &cells_store, log).await {
+            Ok(out) => {
+                cell.run_dir = out
+                    .run_dir
+                    .strip_prefix(&dir)
+                    .ok()
+                    .map(|p| p.display().to_string());
+                match &out.result {
+                    Some(r) => {
+                        let v = verdict_word(r.valid);
+                        cell.verdict = Some(v.into());
+                        cell.bad_types.clone_from(&r.bad_types);
+                        cell.witness = first_witness(r);
+                        cell.passed = Some(meets(cell.expect, v));
+                    }
+                    None => {
+                        cell.verdict = Some("error".into());
+                        cell.error = Some("the run left no check result".into());
+                        cell.passed = Some(false);
+                    }
+                }
+                if let (Some((bdir, bc)), Some((r, m))) = (&base_cert, read_result(&out.run_dir)) {
+                    if let Some(bdir_cell) = bc
+                        .cells
+                        .iter()
+                        .find(|c| c.id == cell.id)
+                        .and_then(|c| c.run_dir.as_ref())
+                        .map(|d| bdir.join(d))
+                    {
+                        if let Some((br, bm)) = read_result(&bdir_cell) {
+                            let na = bdir_cell.display().to_string();
+                            let nb = out.run_dir.display().to_string();
+                            let c = compare(
+                                &Side {
+                                    name: &na,
+                                    result: &br,
+                                    meta: bm.as_ref(),
+                                },
+                                &Side {
+                                    name: &nb,
+                                    result: &r,
+                                    meta: m.as_ref(),
+                                },
+                                &Thresholds::default(),
+                            );
+                            cell.regressions = c
+                                .rows
+                                .iter()
+                                .filter(|r| r.regressed)
+                                .map(|r| {
+                                    format!(
+                                        "{}: {} -> {}",
+                                        r.metric,
+                                        r.a.as_deref().unwrap_or("-"),
+                                        r.b.as_deref().unwrap_or("-")
+                                    )
+                                })
+                                .collect();
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                cell.verdict = Some("error".into());
+                cell.error = Some(format!("{e:#}"));
+                cell.passed = Some(false);
+            }
+        }
+        cell.seconds = t.elapsed().as_secs_f64();
+        log.line(&format!(
+            "cell {}/{total} {}: {}{} in {:.0}s",
+            n + 1,
+            cell.id,
+            cell.verdict.as_deref().unwrap_or("?"),
+            match cell.passed {
+                Some(true) => " (as expected)",
+                _ => " (NOT as expected)",
+            },
+            cell.seconds
+        ));
+        cert.cells.retain(|c| c.id != cell.id);
+        cert.cells.push(cell);
+        save(&dir, &cert)?;
+    }
+    // Cells in the suite's order.
+    let order: Vec<String> = suite.cells().into_iter().map(|c| c.id).collect();
+    cert.cells.sort_by_key(|c| {
+        order
+            .iter()
+            .position(|id| *id == c.id)
+            .unwrap_or(usize::MAX)
+    });
+    cert.exit_code = Some(exit_code(&cert.cells));
+    save(&dir, &cert)?;
+    std::fs::write(dir.join("certificate.html"), html(&cert))
+        .context("cannot write certificate.html")?;
+    std::fs::write(
+        dir.join("junit.xml"),
+        junit(&cert).map_err(|e| anyhow!("{e}"))?,
+    )
+    .context("cannot write junit.xml")?;
+    Ok((dir, cert))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The certificate as one self-contained HTML page.
+pub fn html(c: &Certificate) -> String {
+    let code = c.exit_code.unwrap_or(3);
+    let word = match code {
+        0 => "CERTIFIED",
+        1 => "FAILED",
+        2 => "UNKNOWN",
+        _ => "INCOMPLETE",
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gregor certificate: {} — {word}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}\
+         .pass{{background:#e6f4ea}}.fail{{background:#fde8e8}}.regressed{{outline:3px solid #d62728}}.muted{{color:#666}}</style></head><body>\n\
+         <h1 id=\"verdict\">{word}: suite {}</h1><p>Started {}. {} cells; exit code {code}.{}</p>\n",
+        esc(&c.suite),
+        esc(&c.suite),
+        esc(&c.started_at),
+        c.cells.len(),
+        c.baseline
+            .as_deref()
+            .map(|b| format!(" Baseline: {}.", esc(b)))
+            .unwrap_or_default()
+    );
+    s.push_str("<table id=\"matrix\"><tr><th>cell</th><th>version</th><th>faults</th><th>client</th><th>seed</th><th>expected</th><th>verdict</th><th>bad types</th><th>regressions</th><th>seconds</th></tr>\n");
+    for cell in &c.cells {
+        let class = match (cell.passed, cell.regressions.is_empty()) {
+            (Some(true), true) => "pass",
+            (Some(true), false) => "pass regressed",
+            (_, true) => "fail",
+            (_, false) => "fail regressed",
+        };
+        let name = match &cell.run_dir {
+            Some(d) => format!("<a href=\"{}/report.html\">{}</a>", esc(d), esc(&cell.id)),
+            None => esc(&cell.id),
+        };
+        let _ = writeln!(
+            s,
+            "<tr class=\"{class}\"><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+            esc(cell.version.as_deref().unwrap_or("default")),
+            esc(&cell.faults.join(", ")),
+            esc(&cell.client),
+            cell.seed.map_or("-".into(), |x| x.to_string()),
+            cell.expect,
+            esc(cell.verdict.as_deref().unwrap_or("not run")),
+            esc(&match (&cell.witness, &cell.error) {
+                (_, Some(e)) => e.clone(),
+                (Some(w), _) => w.clone(),
+                _ => cell.bad_types.join(", "),
+            }),
+            esc(&cell.regressions.join("; ")),
+            cell.seconds
+        );
+    }
+    s.push_str("</table>\n<p class=\"muted\">Rendered by gregor certify; each cell links to its run's report.</p></body></html>\n");
+    s
+}
+
+/// The certificate as JUnit XML: one test case per cell.
+pub fn junit(c: &Certificate) -> Result<String, quick_junit::SerializeError> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(format!("gregor certify {}", c.suite));
+    for cell in &c.cells {
+        let status = match (cell.passed, cell.regressions.is_empty()) {
+            (Some(true), true) => TestCaseStatus::success(),
+            (passed, _) => {
+                let kind = if cell.verdict.as_deref() == Some("error") {
+                    NonSuccessKind::Error
+                } else {
+                    NonSuccessKind::Failure
+                };
+                let mut st = TestCaseStatus::non_success(kind);
+                let msg = if passed != Some(true) {
+                    format!(
+                        "expected {:?}, got {}{}",
+                        cell.expect,
+                        cell.verdict.as_deref().unwrap_or("nothing"),
+                        cell.witness
+                            .as_deref()
+                            .or(cell.error.as_deref())
+                            .map(|w| format!(": {w}"))
+                            .unwrap_or_default()
+                    )
+                } else {
+                    format!(
+                        "regressed against the baseline: {}",
+                        cell.regressions.join("; ")
+                    )
+                };
+                st.set_message(msg);
+                st
+            }
+        };
+        let mut tc = TestCase::new(cell.id.as_str(), status);
+        tc.set_classname(format!("gregor.certify.{}", c.suite));
+        tc.set_time(std::time::Duration::from_secs_f64(cell.seconds.max(0.0)));
+        suite.add_test_case(tc);
+    }
+    let mut report = Report::new("gregor certify");
+    report.add_test_suite(suite);
+    report.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite(yaml: &str) -> Suite {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn the_matrix_is_the_product_of_its_axes_with_stable_names() {
+        let s = suite(
+            "name: t\nmatrix:\n  versions: [3.9.1, 4.1.1]\n  faults: [[kill], [pause, delay]]\n  clients: [{name: safe, acks: all}, {name: a1, acks: \"1\", idempotence: false, expect: any}]\n  seeds: [1, 2]\n",
+        );
+        let cells = s.cells();
+        assert_eq!(cells.len(), 16);
+        assert_eq!(cells[0].id, "3.9.1-kill-safe-s1");
+        assert!(cells
+            .iter()
+            .any(|c| c.id == "4.1.1-pause+delay-a1-s2" && c.expect == Expect::Any));
+        let sc = cell_scenario(&s, &cells[3]);
+        assert_eq!(sc.client.acks.as_deref(), Some("1"));
+        assert_eq!(sc.client.idempotence, Some(false));
+        assert_eq!(sc.nemesis.faults, Some(vec!["kill".to_string()]));
+        assert_eq!(sc.cluster.kafka_version.as_deref(), Some("3.9.1"));
+        assert_eq!(sc.seed, Some(2));
+    }
+
+    #[test]
+    fn the_exit_code_is_the_worst_cell() {
+        let cell = |verdict: &str, expect: Expect| {
+            let mut c = suite("name: t\n").cells().remove(0);
+            c.verdict = Some(verdict.into());
+            c.expect = expect;
+            c.passed = Some(meets(expect, verdict) && verdict != "error");
+            c
+        };
+        assert_eq!(exit_code(&[cell("valid", Expect::Valid)]), 0);
+        assert_eq!(
+            exit_code(&[cell("invalid", Expect::Invalid)]),
+            0,
+            "an unsafe setting caught"
+        );
+        assert_eq!(
+            exit_code(&[cell("valid", Expect::Valid), cell("unknown", Expect::Valid)]),
+            2
+        );
+        assert_eq!(
+            exit_code(&[cell("unknown", Expect::Valid), cell("error", Expect::Valid)]),
+            3
+        );
+        assert_eq!(
+            exit_code(&[cell("error", Expect::Valid), cell("valid", Expect::Invalid)]),
+            1
+        );
+        let mut r = cell("valid", Expect::Valid);
+        r.regressions = vec!["send p99".into()];
+        assert_eq!(exit_code(&[r]), 1);
+    }
+
+    #[test]
+    fn every_shipped_suite_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                let s = Suite::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!s.cells().is_empty());
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "smoke, nightly and upgrade suites");
+    }
+}
