@@ -511,6 +511,22 @@ fn monitor_config(
         .transpose()?;
     c.cluster_name = a.cluster_name.clone();
     c.exact_lag_seconds = !a.no_exact_lag_seconds;
+    for (k, v) in &c.settings {
+        match k.as_str() {
+            "security.protocol" => {}
+            "request.timeout.ms" | "socket.timeout.ms" => match v.parse::<u64>() {
+                Ok(ms) if ms > 0 => c.request_timeout = std::time::Duration::from_millis(ms),
+                _ => {
+                    return Err(MonitorError::SettingValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                        expected: "expected a positive number of milliseconds",
+                    })
+                }
+            },
+            _ => eprintln!("warning: -X {k} is not used by gregor monitor (yet); ignored"),
+        }
+    }
     Ok(c)
 }
 

@@ -842,6 +842,19 @@ fn bad_flags_and_secured_clusters_are_clear_errors_with_exit_3() {
         "{}",
         common::describe(&o)
     );
+    let o = run(&[
+        "--bootstrap",
+        "127.0.0.1:1",
+        "-X",
+        "request.timeout.ms=soon",
+        "--once",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("request.timeout.ms=soon"),
+        "{}",
+        common::describe(&o)
+    );
     let o = run(&["--bootstrap", "127.0.0.1:1", "--interval", "0", "--once"]);
     assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
     assert!(

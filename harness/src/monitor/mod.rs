@@ -76,6 +76,12 @@ pub enum MonitorError {
     },
     #[error("-X {0}: expected key=value")]
     Setting(String),
+    #[error("-X {key}={value}: {expected}")]
+    SettingValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
     #[error(
         "security.protocol={0} is not supported by gregor monitor yet (only PLAINTEXT; \
          secured clusters come with issue 15)"
