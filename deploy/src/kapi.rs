@@ -270,6 +270,9 @@ impl BrokerAddr {
     }
 }
 
+/// The answer of one broker (its id) to one of [`Brokers::send_many`]'s requests.
+pub type Answer<T> = (i32, Result<T, KapiError>);
+
 /// Connections to every broker of one cluster, by broker id.
 pub struct Brokers {
     bootstrap: Vec<String>,
@@ -417,6 +420,64 @@ impl Brokers {
         result
     }
 
+    /// Sends each `(broker id, request)` pair: the requests of one broker go
+    /// one after another on its connection, different brokers concurrently.
+    /// Answers come back in the order of `reqs`. A broker that cannot be
+    /// reached answers each of its requests with the connect error; broken
+    /// connections are dropped (the next call reconnects).
+    pub async fn send_many<R: Request>(&mut self, reqs: Vec<(i32, R)>) -> Vec<Answer<R::Response>> {
+        let n = reqs.len();
+        let mut out: Vec<Option<Answer<R::Response>>> = (0..n).map(|_| None).collect();
+        let mut by_broker: BTreeMap<i32, Vec<(usize, R)>> = BTreeMap::new();
+        for (i, (id, r)) in reqs.into_iter().enumerate() {
+            by_broker.entry(id).or_default().push((i, r));
+        }
+        // Connect first (sequentially: connects are rare and cheap).
+        let ids: Vec<i32> = by_broker.keys().copied().collect();
+        for id in ids {
+            if let Err(e) = self.broker(id).await {
+                let msg = e.to_string();
+                let mut first = Some(e);
+                for (i, _) in by_broker.remove(&id).unwrap_or_default() {
+                    let err = first
+                        .take()
+                        .unwrap_or_else(|| KapiError::NoBroker(msg.clone()));
+                    out[i] = Some((id, Err(err)));
+                }
+            }
+        }
+        let futs = self.conns.iter_mut().filter_map(|(id, conn)| {
+            let rs = by_broker.remove(id)?;
+            let id = *id;
+            Some(async move {
+                let mut answers = Vec::with_capacity(rs.len());
+                let mut broken = false;
+                for (i, r) in rs {
+                    let a = conn.send(&r).await;
+                    broken |= matches!(a, Err(KapiError::Io { .. } | KapiError::Timeout { .. }));
+                    answers.push((i, a));
+                }
+                (id, broken, answers)
+            })
+        });
+        for (id, broken, answers) in futures::future::join_all(futs).await {
+            if broken {
+                self.conns.remove(&id);
+            }
+            for (i, a) in answers {
+                out[i] = Some((id, a));
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or((-1, Err(KapiError::NoBroker("no answer".into())))))
+            .collect()
+    }
+
+    /// The ids of the brokers the last metadata listed.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
     /// The address of broker `id`, as the last metadata listed it.
     pub fn addr_of(&self, id: i32) -> Option<String> {
         self.brokers.get(&id).map(BrokerAddr::addr)
@@ -496,6 +557,30 @@ mod tests {
             .unwrap();
         assert!(matches!(err, KapiError::Connect { .. }), "{err}");
         assert!(err.to_string().contains(&addr), "{err}");
+    }
+
+    #[tokio::test]
+    async fn send_many_answers_every_request_in_order_even_when_no_broker_answers() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let mut b = Brokers::new(std::slice::from_ref(&addr), Duration::from_secs(2));
+        let answers = b
+            .send_many(vec![
+                (1, messages::ListGroupsRequest::default()),
+                (2, messages::ListGroupsRequest::default()),
+                (1, messages::ListGroupsRequest::default()),
+            ])
+            .await;
+        assert_eq!(answers.len(), 3);
+        assert_eq!(
+            answers.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1, 2, 1]
+        );
+        for (_, a) in answers {
+            let e = a.err().unwrap();
+            assert!(e.to_string().contains(&addr), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod certify;
 pub mod cli;
 pub mod clients;
 pub mod follow;
+pub mod monitor;
 pub mod nemesis;
 pub mod run;
 pub mod scenario;
