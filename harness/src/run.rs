@@ -537,7 +537,8 @@ async fn run_on(
     })
     .ok();
 
-    // Nemesis on its own thread.
+    // Nemesis on its own thread; it stalls the consumers through `control`.
+    let control = Arc::new(clients::Control::default());
     let nemesis_stop = Arc::new(AtomicBool::new(false));
     let faults: Vec<Fault> = s
         .nemesis
@@ -555,6 +556,18 @@ async fn run_on(
             cfg.leader_of = Some(leader_lookup(&settings, &wl.keymap));
             cfg.after_start = forgetful_restart_hook(cluster, &wl);
             cfg.net = target.net.clone();
+            cfg.client_id = Some(
+                settings
+                    .common
+                    .get("client.id")
+                    .cloned()
+                    .unwrap_or_else(|| "gregor".into()),
+            );
+            cfg.topics = vec![wl.keymap.topic(0)];
+            let ctl = control.clone();
+            cfg.stall = Some(Arc::new(move |on: bool| {
+                ctl.set_stalled(on).map_err(|e| e.to_string())
+            }));
             if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
                 cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
             }
@@ -584,7 +597,7 @@ async fn run_on(
         // Long enough for a transaction's every step to time out.
         stop_grace: secs(s.workload.op_timeout, 10.0) * 10,
     };
-    let workers = clients::Clients::start(child, rec.clone(), progress.clone(), 0)
+    let workers = clients::Clients::start_with(child, rec.clone(), progress.clone(), 0, control)
         .context("cannot start the client process")?;
     let time_limit = secs(s.time_limit, 60.0);
     let bar = ui::Bar::new(log, time_limit);

@@ -286,6 +286,7 @@ async fn worker(
     shared: Arc<Shared>,
     worker: u64,
     mut stop: watch::Receiver<bool>,
+    stall: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
     let cfg = &shared.cfg;
     let interval = if cfg.rate > 0.0 {
@@ -345,6 +346,12 @@ async fn worker(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .next_op();
+        // A stalled consumer does not poll: its reads are skipped (not
+        // recorded: an op never invoked leaves no trace to misjudge), its
+        // sends go on, so the lag grows.
+        if *stall.borrow() && op.reads() {
+            continue;
+        }
         shared.ensure_topics(&op).await;
         if let (Some(slots), Op::Send(sends)) = (&mut slots, &op) {
             let Some(process) = slots.take(&shared, &mut stop).await else {
@@ -390,6 +397,19 @@ pub async fn run_workers(
     stop: watch::Receiver<bool>,
     progress: Arc<Progress>,
 ) -> WorkloadEnd {
+    let (_never, stall) = watch::channel(false);
+    run_workers_stallable(cfg, rec, stop, stall, progress).await
+}
+
+/// [`run_workers`] whose consumers stop polling while `stall` is true
+/// (the `consumer-stall` fault): ops that read are skipped, sends go on.
+pub async fn run_workers_stallable(
+    cfg: WorkloadConfig,
+    rec: Arc<Recorder>,
+    stop: watch::Receiver<bool>,
+    stall: watch::Receiver<bool>,
+    progress: Arc<Progress>,
+) -> WorkloadEnd {
     let first_topic = cfg.keymap.topic(0);
     let producer = if cfg.shared_producer && !cfg.settings.txn {
         match cfg
@@ -419,7 +439,7 @@ pub async fn run_workers(
         cfg,
     });
     let handles: Vec<_> = (0..shared.cfg.concurrency)
-        .map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone())))
+        .map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone(), stall.clone())))
         .collect();
     let mut errors = Vec::new();
     for h in handles {
