@@ -256,6 +256,7 @@ fn relay(
         };
         let time = e.time;
         tally.learn(&e);
+        progress.note_reads(&e);
         if let Process::Client(p) = e.process {
             if e.kind == EventType::Invoke {
                 open.insert(p, e.clone());

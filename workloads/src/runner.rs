@@ -62,6 +62,34 @@ pub struct Progress {
     pub info: AtomicU64,
     /// Nanoseconds (history time) of the first completed op.
     pub first_ok_ns: AtomicU64,
+    /// Per key, the next offset the workload's consumers would read: one
+    /// past the highest offset an `ok` read returned (where the consumers
+    /// are, for their lag when they commit nothing). Filled by whoever
+    /// relays the events (`gregor run`'s client supervisor).
+    pub positions: Mutex<BTreeMap<Key, Offset>>,
+}
+
+impl Progress {
+    /// Moves the consumers' positions past what an `ok` event read.
+    pub fn note_reads(&self, e: &gregor_history::Event) {
+        if e.kind != gregor_history::EventType::Ok {
+            return;
+        }
+        let mut pos = None;
+        for m in e.mops() {
+            if let gregor_history::Mop::Poll { reads: Some(r) } = m {
+                let pos = pos.get_or_insert_with(|| {
+                    self.positions.lock().unwrap_or_else(|p| p.into_inner())
+                });
+                for (k, pairs) in r {
+                    if let Some(o) = pairs.iter().map(|(o, _)| *o).max() {
+                        let x = pos.entry(*k).or_insert(0);
+                        *x = (*x).max(o + 1);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What the workers leave behind for final reads.
