@@ -417,6 +417,68 @@ impl Brokers {
         result
     }
 
+    /// Sends each `(broker id, request)` pair: the requests of one broker go
+    /// one after another on its connection, different brokers concurrently.
+    /// Answers come back in the order of `reqs`. A broker that cannot be
+    /// reached answers each of its requests with the connect error; broken
+    /// connections are dropped (the next call reconnects).
+    pub async fn send_many<R: Request>(
+        &mut self,
+        reqs: Vec<(i32, R)>,
+    ) -> Vec<(i32, Result<R::Response, KapiError>)> {
+        let n = reqs.len();
+        let mut out: Vec<Option<(i32, Result<R::Response, KapiError>)>> =
+            (0..n).map(|_| None).collect();
+        let mut by_broker: BTreeMap<i32, Vec<(usize, R)>> = BTreeMap::new();
+        for (i, (id, r)) in reqs.into_iter().enumerate() {
+            by_broker.entry(id).or_default().push((i, r));
+        }
+        // Connect first (sequentially: connects are rare and cheap).
+        let ids: Vec<i32> = by_broker.keys().copied().collect();
+        for id in ids {
+            if let Err(e) = self.broker(id).await {
+                let msg = e.to_string();
+                let mut first = Some(e);
+                for (i, _) in by_broker.remove(&id).unwrap_or_default() {
+                    let err = first
+                        .take()
+                        .unwrap_or_else(|| KapiError::NoBroker(msg.clone()));
+                    out[i] = Some((id, Err(err)));
+                }
+            }
+        }
+        let futs = self.conns.iter_mut().filter_map(|(id, conn)| {
+            let rs = by_broker.remove(id)?;
+            let id = *id;
+            Some(async move {
+                let mut answers = Vec::with_capacity(rs.len());
+                let mut broken = false;
+                for (i, r) in rs {
+                    let a = conn.send(&r).await;
+                    broken |= matches!(a, Err(KapiError::Io { .. } | KapiError::Timeout { .. }));
+                    answers.push((i, a));
+                }
+                (id, broken, answers)
+            })
+        });
+        for (id, broken, answers) in futures::future::join_all(futs).await {
+            if broken {
+                self.conns.remove(&id);
+            }
+            for (i, a) in answers {
+                out[i] = Some((id, a));
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or((-1, Err(KapiError::NoBroker("no answer".into())))))
+            .collect()
+    }
+
+    /// The ids of the brokers the last metadata listed.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
     /// The address of broker `id`, as the last metadata listed it.
     pub fn addr_of(&self, id: i32) -> Option<String> {
         self.brokers.get(&id).map(BrokerAddr::addr)

@@ -56,9 +56,54 @@ enum Command {
     /// Serve the run store over HTTP: index.html lists every run, each run's
     /// report, plots and files are a click away.
     Serve(ServeArgs),
+    /// Watch consumer lag and cluster health: Prometheus metrics on
+    /// /metrics, a dashboard on /, Burrow-style status per group.
+    Monitor(MonitorArgs),
     /// Internal: the client process of `gregor run`.
     #[command(name = "__clients", hide = true)]
     Clients(ClientsArgs),
+}
+
+#[derive(Args, Debug)]
+struct MonitorArgs {
+    /// The cluster's bootstrap servers.
+    #[arg(long, value_name = "HOST:PORT,...", required_unless_present = "bench")]
+    bootstrap: Option<String>,
+    /// Seconds between polls.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    interval: f64,
+    /// Address of /metrics, / (dashboard) and /api/state (0.0.0.0:PORT to share).
+    #[arg(long, default_value = crate::monitor::DEFAULT_LISTEN, value_name = "ADDR")]
+    listen: String,
+    /// Only consumer groups whose id matches (anchored regular expression).
+    #[arg(long, value_name = "REGEX")]
+    groups: Option<String>,
+    /// Only topics whose name matches (anchored regular expression)
+    /// [default: every topic but internal ones].
+    #[arg(long, value_name = "REGEX")]
+    topics: Option<String>,
+    /// The cluster_name label of every metric.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    cluster_name: String,
+    /// A librdkafka-style client setting (repeatable). Only PLAINTEXT
+    /// connections are supported yet: security.protocol, sasl.* and ssl.*
+    /// settings are refused.
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// Poll once, print the result and exit (exit 3 if the cluster cannot
+    /// be reached).
+    #[arg(long)]
+    once: bool,
+    /// With --once: print the snapshot as one JSON object.
+    #[arg(long, requires = "once")]
+    json: bool,
+    /// Do not read record timestamps: lag in seconds by interpolation only.
+    #[arg(long)]
+    no_exact_lag_seconds: bool,
+    /// Internal: benchmark lag and status evaluation over this many
+    /// synthetic group-partitions and exit.
+    #[arg(long, hide = true, value_name = "GROUP_PARTITIONS")]
+    bench: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -296,6 +341,7 @@ pub fn main() -> i32 {
                 .map(|()| 0)
                 .map_err(anyhow::Error::from),
         ),
+        Command::Monitor(a) => cmd_monitor(a, &log),
         Command::Clients(a) => crate::clients::child_main(
             &a.scenario,
             &a.bootstrap,
@@ -304,6 +350,155 @@ pub fn main() -> i32 {
             a.first_process,
             a.first_value,
         ),
+    }
+}
+
+fn monitor_config(
+    a: &MonitorArgs,
+) -> Result<crate::monitor::MonitorConfig, crate::monitor::MonitorError> {
+    use crate::monitor::{MonitorConfig, MonitorError};
+    let bootstrap = MonitorConfig::parse_bootstrap(a.bootstrap.as_deref().unwrap_or(""))?;
+    if !(a.interval.is_finite() && a.interval > 0.0) {
+        return Err(MonitorError::Interval(a.interval));
+    }
+    let mut c = MonitorConfig::new(&bootstrap).with_settings(&a.settings)?;
+    c.interval = std::time::Duration::from_secs_f64(a.interval);
+    c.groups = a
+        .groups
+        .as_deref()
+        .map(|r| MonitorConfig::regex("--groups", r))
+        .transpose()?;
+    c.topics = a
+        .topics
+        .as_deref()
+        .map(|r| MonitorConfig::regex("--topics", r))
+        .transpose()?;
+    c.cluster_name = a.cluster_name.clone();
+    c.exact_lag_seconds = !a.no_exact_lag_seconds;
+    Ok(c)
+}
+
+/// One line about a poll, for logs.
+fn poll_line(s: &crate::monitor::Snapshot) -> String {
+    use crate::monitor::GroupStatus;
+    let up = s.brokers.iter().filter(|b| b.up).count();
+    let count = |st: GroupStatus| s.groups.iter().filter(|g| g.status == st).count();
+    let mut line = format!(
+        "poll {:.3}s: brokers {up}/{} up, {} partitions ({} under-replicated, {} offline), \
+         {} groups (OK {}, WARN {}, ERR {}), {} group-partitions",
+        s.poll_seconds,
+        s.brokers.len(),
+        s.partitions.len(),
+        s.partitions.iter().filter(|p| p.under_replicated).count(),
+        s.partitions.iter().filter(|p| p.offline).count(),
+        s.groups.len(),
+        count(GroupStatus::Ok),
+        count(GroupStatus::Warn),
+        count(GroupStatus::Err),
+        s.group_partitions.len()
+    );
+    for g in s.groups.iter().filter(|g| g.status != GroupStatus::Ok) {
+        line.push_str(&format!(
+            "\n  group {} {}: lag {} records, {:.1}s",
+            g.group, g.status, g.sum_lag, g.max_lag_seconds
+        ));
+    }
+    for b in s.brokers.iter().filter(|b| !b.up) {
+        line.push_str(&format!(
+            "\n  broker {} ({}) DOWN: {}",
+            b.id,
+            b.addr,
+            b.error.as_deref().unwrap_or("not answering")
+        ));
+    }
+    for e in s.errors.iter().take(5) {
+        line.push_str(&format!("\n  error: {e}"));
+    }
+    if s.errors.len() > 5 {
+        line.push_str(&format!("\n  … and {} more errors", s.errors.len() - 5));
+    }
+    line
+}
+
+fn cmd_monitor(a: MonitorArgs, log: &Log) -> i32 {
+    if let Some(n) = a.bench {
+        let r = crate::monitor::bench::evaluate(n, 20);
+        println!("{r}");
+        return 0;
+    }
+    let config = match monitor_config(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if a.once {
+        let mut m = crate::monitor::Monitor::new(config);
+        let snap = rt.block_on(m.poll());
+        let reachable = snap.brokers.iter().any(|b| b.up);
+        if a.json {
+            match serde_json::to_string(&snap) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_ERROR;
+                }
+            }
+        } else {
+            println!("{}", poll_line(&snap));
+        }
+        if !reachable {
+            eprintln!(
+                "error: no broker of {} answered: {}",
+                a.bootstrap.as_deref().unwrap_or(""),
+                snap.errors.join("; ")
+            );
+            return EXIT_ERROR;
+        }
+        return 0;
+    }
+    let listen = a.listen.clone();
+    let bootstrap = a.bootstrap.clone().unwrap_or_default();
+    let result = rt.block_on(crate::monitor::server::serve(
+        config,
+        &listen,
+        |addr| {
+            let shown = addr.map(|a| a.to_string()).unwrap_or(listen.clone());
+            log.line(&format!(
+                "monitoring {bootstrap} every {}s: dashboard http://{shown}/ , metrics http://{shown}/metrics",
+                a.interval
+            ));
+        },
+        |snap| {
+            if !snap.brokers.iter().any(|b| b.up) {
+                log.line(&format!(
+                    "cannot reach the cluster at {bootstrap} (still trying every {}s): {}",
+                    a.interval,
+                    snap.errors.first().map(String::as_str).unwrap_or("no broker answered")
+                ));
+            } else {
+                log.line(&poll_line(snap));
+            }
+        },
+    ));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_ERROR
+        }
     }
 }
 

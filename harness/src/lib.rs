@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod clients;
 pub mod follow;
+pub mod monitor;
 pub mod nemesis;
 pub mod run;
 pub mod scenario;

@@ -1,0 +1,842 @@
+//! `gregor monitor` against a real Apache Kafka cluster (3 KRaft nodes)
+//! named by `GREGOR_TEST_KAFKA_BOOTSTRAP` (`host:port,...`); the tests fail,
+//! never skip, when it is unset.
+//!
+//! What an on-call engineer would notice:
+//! - a group that stops consuming shows lag rising in records and seconds
+//!   and turns STOP (no member) or STALL (a member that does not move);
+//! - a group that keeps up stays OK, and an idle group (lag 0, nothing
+//!   produced) stays OK — never STOP;
+//! - `/metrics` parses with a Prometheus text parser and holds
+//!   kafka-lag-exporter's series for the group;
+//! - the dashboard renders in headless Chromium and shows the group;
+//! - groups and topics that go away leave no state behind;
+//! - bad flags, secured clusters and unreachable brokers give clear errors.
+//!
+//! Each test uses topics and groups of its own (`mon-<test>-<pid>-<n>`), and
+//! the monitor is filtered to them, so tests share the cluster in parallel.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gregor_harness::monitor::server::{MonitorServer, Shared};
+use gregor_harness::monitor::{GroupStatus, Monitor, MonitorConfig, PartitionStatus, Snapshot};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+fn bootstrap() -> String {
+    common::shared_kafka()
+}
+
+/// A name no other test (or earlier run) uses.
+fn unique(test: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000;
+    format!(
+        "mon-{test}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn admin() -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin client")
+}
+
+async fn create_topic(topic: &str, partitions: i32) {
+    let r = admin()
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(3))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("create_topics");
+    for x in r {
+        x.unwrap_or_else(|(t, e)| panic!("cannot create topic {t}: {e}"));
+    }
+}
+
+fn producer() -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer")
+}
+
+/// Sends `n` records to each of `partitions` and waits until every one is
+/// delivered.
+fn produce(p: &BaseProducer, topic: &str, partitions: i32, n: usize) {
+    for part in 0..partitions {
+        for i in 0..n {
+            let payload = format!("v{i}");
+            p.send(
+                BaseRecord::<(), _>::to(topic)
+                    .partition(part)
+                    .payload(&payload),
+            )
+            .unwrap_or_else(|(e, _)| panic!("send to {topic}: {e}"));
+        }
+    }
+    p.flush(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("flush to {topic}: {e}"));
+}
+
+fn group_client(group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer")
+}
+
+/// Commits `offsets` [(partition, offset)] of `topic` for `group` (a
+/// group without members, as a stopped application leaves it).
+fn commit(group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let c = group_client(group);
+    commit_with(&c, topic, offsets);
+}
+
+fn commit_with(c: &BaseConsumer, topic: &str, offsets: &[(i32, i64)]) {
+    let mut tpl = TopicPartitionList::new();
+    for &(p, o) in offsets {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("commit {offsets:?} on {topic}: {e}"));
+}
+
+/// A monitor of only `prefix`'s groups and topics.
+fn monitor(prefix: &str) -> Monitor {
+    let bs = MonitorConfig::parse_bootstrap(&bootstrap()).unwrap();
+    let mut c = MonitorConfig::new(&bs);
+    c.groups =
+        Some(MonitorConfig::regex("--groups", &format!("{}.*", regex::escape(prefix))).unwrap());
+    c.topics =
+        Some(MonitorConfig::regex("--topics", &format!("{}.*", regex::escape(prefix))).unwrap());
+    c.cluster_name = "test".into();
+    c.status_window = 6;
+    Monitor::new(c)
+}
+
+/// Polls until `done` holds for the snapshot (at most `limit`), 1 s apart,
+/// running `between` before each poll; returns every snapshot.
+async fn poll_until(
+    m: &mut Monitor,
+    limit: usize,
+    mut between: impl FnMut(usize),
+    done: impl Fn(&Snapshot) -> bool,
+) -> Vec<Snapshot> {
+    let mut out = Vec::new();
+    for i in 0..limit {
+        between(i);
+        let s = m.poll().await;
+        let stop = done(&s);
+        out.push(s);
+        if stop {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    out
+}
+
+fn describe(snaps: &[Snapshot], group: &str) -> String {
+    let mut s = String::new();
+    for (i, snap) in snaps.iter().enumerate() {
+        s.push_str(&format!(
+            "poll {i}: group {:?}, errors {:?}\n",
+            snap.group(group)
+                .map(|g| (&g.state, g.status, g.sum_lag, g.max_lag_seconds)),
+            snap.errors
+        ));
+        for gp in snap.group_partitions_of(group) {
+            s.push_str(&format!(
+                "   {}/{} committed {} latest {:?} lag {:?} lag_s {:?} ({:?}) {} member {:?}\n",
+                gp.topic,
+                gp.partition,
+                gp.committed,
+                gp.latest,
+                gp.lag,
+                gp.lag_seconds,
+                gp.lag_seconds_source,
+                gp.status,
+                gp.client_id
+            ));
+        }
+    }
+    s
+}
+
+#[test]
+fn a_group_that_stops_consuming_shows_rising_lag_in_records_and_seconds_and_turns_stop() {
+    let prefix = unique("stop");
+    let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
+    rt().block_on(async {
+        create_topic(&topic, 2).await;
+        let p = producer();
+        produce(&p, &topic, 2, 20);
+        commit(&group, &topic, &[(0, 10), (1, 10)]);
+        let started = Instant::now();
+        let mut m = monitor(&prefix);
+        let snaps = poll_until(
+            &mut m,
+            15,
+            |_| produce(&p, &topic, 2, 5),
+            |s| {
+                s.group(&group)
+                    .is_some_and(|g| g.status == GroupStatus::Err)
+            },
+        )
+        .await;
+        let d = describe(&snaps, &group);
+        let last = snaps.last().unwrap();
+        let g = last
+            .group(&group)
+            .unwrap_or_else(|| panic!("group not seen\n{d}"));
+        assert_eq!(g.status, GroupStatus::Err, "{d}");
+        for gp in last.group_partitions_of(&group) {
+            assert_eq!(
+                gp.status,
+                PartitionStatus::Stop,
+                "no member holds it: STOP\n{d}"
+            );
+        }
+        // Lag in records rises at every poll, by what was produced.
+        let lags: Vec<i64> = snaps
+            .iter()
+            .filter_map(|s| s.group(&group))
+            .map(|g| g.sum_lag)
+            .collect();
+        assert!(lags.len() >= 3, "{d}");
+        assert!(
+            lags.windows(2).all(|w| w[1] == w[0] + 10),
+            "lag +10 per poll: {lags:?}\n{d}"
+        );
+        assert_eq!(lags[0], 2 * (25 - 10), "{d}");
+        // Lag in seconds: the age of record 10, read exactly, rising with
+        // the clock and no older than the test.
+        let secs: Vec<f64> = snaps
+            .iter()
+            .filter_map(|s| s.group(&group))
+            .map(|g| g.max_lag_seconds)
+            .collect();
+        assert!(
+            secs.windows(2).all(|w| w[1] > w[0]),
+            "lag seconds rise: {secs:?}\n{d}"
+        );
+        let age = started.elapsed().as_secs_f64();
+        assert!(
+            *secs.last().unwrap() <= age + 1.0 && *secs.last().unwrap() >= age - 3.0,
+            "lag seconds {secs:?} vs the records' age {age:.1}s\n{d}"
+        );
+        for gp in last.group_partitions_of(&group) {
+            assert_eq!(
+                gp.lag_seconds_source,
+                gregor_harness::monitor::lag::Source::Exact,
+                "{d}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_member_that_holds_its_partitions_but_does_not_commit_turns_stall() {
+    let prefix = unique("stall");
+    let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
+    rt().block_on(async {
+        create_topic(&topic, 1).await;
+        let p = producer();
+        produce(&p, &topic, 1, 20);
+        // A live member: subscribed, polling, never committing after 5.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g2, t2, stop2) = (group.clone(), topic.clone(), stop.clone());
+        let member = std::thread::spawn(move || {
+            let c = ClientConfig::new()
+                .set("bootstrap.servers", bootstrap())
+                .set("group.id", &g2)
+                .set("client.id", "stuck-consumer")
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest")
+                .create::<BaseConsumer>()
+                .unwrap();
+            c.subscribe(&[&t2]).unwrap();
+            let mut committed = false;
+            while !stop2.load(Ordering::Relaxed) {
+                let _ = c.poll(Duration::from_millis(200));
+                if !committed && !c.assignment().map(|a| a.count() == 0).unwrap_or(true) {
+                    commit_with(&c, &t2, &[(0, 5)]);
+                    committed = true;
+                }
+            }
+        });
+        let mut m = monitor(&prefix);
+        let snaps = poll_until(
+            &mut m,
+            25,
+            |_| produce(&p, &topic, 1, 3),
+            |s| {
+                s.group_partitions_of(&group)
+                    .any(|gp| gp.status == PartitionStatus::Stall)
+            },
+        )
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        member.join().unwrap();
+        let d = describe(&snaps, &group);
+        let last = snaps.last().unwrap();
+        let gp = last
+            .group_partitions_of(&group)
+            .next()
+            .unwrap_or_else(|| panic!("no committed offset seen\n{d}"));
+        assert_eq!(gp.status, PartitionStatus::Stall, "{d}");
+        assert_eq!(gp.client_id, "stuck-consumer", "the member is named\n{d}");
+        assert!(!gp.host.is_empty(), "{d}");
+        assert_eq!(last.group(&group).unwrap().status, GroupStatus::Err, "{d}");
+        assert!(gp.lag.unwrap() > 15, "{d}");
+    });
+}
+
+#[test]
+fn a_group_that_keeps_up_stays_ok_and_an_idle_group_is_never_stop() {
+    let prefix = unique("ok");
+    let topic = format!("{prefix}-t");
+    let (busy, idle) = (format!("{prefix}-busy"), format!("{prefix}-idle"));
+    let idle_topic = format!("{prefix}-quiet");
+    rt().block_on(async {
+        create_topic(&topic, 2).await;
+        create_topic(&idle_topic, 2).await;
+        let p = producer();
+        produce(&p, &idle_topic, 2, 7);
+        commit(&idle, &idle_topic, &[(0, 7), (1, 7)]);
+        let mut m = monitor(&prefix);
+        let mut total = 0i64;
+        let snaps = poll_until(
+            &mut m,
+            8,
+            |_| {
+                total += 4;
+                produce(&p, &topic, 2, 4);
+                commit(&busy, &topic, &[(0, total), (1, total)]);
+            },
+            |_| false,
+        )
+        .await;
+        for g in [&busy, &idle] {
+            let d = describe(&snaps, g);
+            for s in &snaps {
+                let gs = s.group(g).unwrap_or_else(|| panic!("{g} not seen\n{d}"));
+                assert_eq!(gs.status, GroupStatus::Ok, "{d}");
+                assert_eq!(gs.sum_lag, 0, "{d}");
+                assert_eq!(gs.max_lag_seconds, 0.0, "{d}");
+                for gp in s.group_partitions_of(g) {
+                    assert_eq!(gp.status, PartitionStatus::Ok, "{d}");
+                }
+            }
+        }
+        let last = snaps.last().unwrap();
+        assert_eq!(last.group_partitions_of(&busy).count(), 2);
+        assert_eq!(
+            last.group_partitions_of(&busy).next().unwrap().committed,
+            32,
+            "{}",
+            describe(&snaps, &busy)
+        );
+    });
+}
+
+/// GET `path` from `addr`; (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, body.to_string())
+}
+
+#[test]
+fn metrics_parse_with_a_prometheus_parser_and_hold_kafka_lag_exporter_series() {
+    let prefix = unique("metrics");
+    let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
+    let snap = rt().block_on(async {
+        create_topic(&topic, 3).await;
+        let p = producer();
+        produce(&p, &topic, 3, 10);
+        commit(&group, &topic, &[(0, 4), (1, 10), (2, 0)]);
+        let mut m = monitor(&prefix);
+        m.poll().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        m.poll().await
+    });
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    shared.lock().unwrap().update(snap.clone());
+    let server = MonitorServer::bind("127.0.0.1:0", shared).unwrap();
+    let addr = server.addr().unwrap().to_string();
+    server.spawn();
+    let (code, body) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200, "{body}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{body}"));
+    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                ref other => panic!("{name}: {other:?}"),
+            })
+    };
+    let g = group.as_str();
+    let t = topic.as_str();
+    for (part, lag) in [("0", 6.0), ("1", 0.0), ("2", 10.0)] {
+        let l = [
+            ("group", g),
+            ("topic", t),
+            ("partition", part),
+            ("cluster_name", "test"),
+        ];
+        assert_eq!(
+            value("kafka_consumergroup_group_lag", &l),
+            Some(lag),
+            "partition {part}\n{body}"
+        );
+        assert!(
+            value("kafka_consumergroup_group_offset", &l).is_some(),
+            "{body}"
+        );
+        assert!(
+            value("kafka_consumergroup_group_lag_seconds", &l).is_some(),
+            "{body}"
+        );
+        let pl = [("topic", t), ("partition", part)];
+        assert_eq!(
+            value("kafka_partition_latest_offset", &pl),
+            Some(10.0),
+            "{body}"
+        );
+        assert_eq!(
+            value("kafka_partition_earliest_offset", &pl),
+            Some(0.0),
+            "{body}"
+        );
+        assert_eq!(value("gregor_partition_isr_size", &pl), Some(3.0), "{body}");
+        assert_eq!(
+            value("gregor_partition_under_replicated", &pl),
+            Some(0.0),
+            "{body}"
+        );
+        assert_eq!(value("gregor_partition_offline", &pl), Some(0.0), "{body}");
+    }
+    assert_eq!(
+        value("kafka_consumergroup_group_sum_lag", &[("group", g)]),
+        Some(16.0),
+        "{body}"
+    );
+    assert_eq!(
+        value("kafka_consumergroup_group_max_lag", &[("group", g)]),
+        Some(10.0),
+        "{body}"
+    );
+    assert_eq!(
+        value(
+            "kafka_consumergroup_group_topic_sum_lag",
+            &[("group", g), ("topic", t)]
+        ),
+        Some(16.0),
+        "{body}"
+    );
+    assert!(value("kafka_consumergroup_group_max_lag_seconds", &[("group", g)]).unwrap() > 0.0);
+    assert_eq!(
+        value(
+            "gregor_consumergroup_status",
+            &[("group", g), ("status", "OK")]
+        ),
+        Some(1.0),
+        "two polls are too few for an alarm\n{body}"
+    );
+    assert_eq!(
+        value(
+            "gregor_consumergroup_status",
+            &[("group", g), ("status", "ERR")]
+        ),
+        Some(0.0)
+    );
+    let ups: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "gregor_broker_up")
+        .collect();
+    assert_eq!(ups.len(), 3, "{body}");
+    assert!(ups
+        .iter()
+        .all(|s| matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0)));
+    assert!(
+        value("gregor_monitor_poll_duration_seconds", &[]).is_some(),
+        "{body}"
+    );
+    assert_eq!(
+        value("gregor_monitor_poll_errors", &[]),
+        Some(0.0),
+        "{body}"
+    );
+
+    // /api/state carries the same snapshot for the dashboard.
+    let (code, state) = http_get(&addr, "/api/state");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(v["snapshot"]["groups"][0]["group"], g, "{state}");
+    assert_eq!(http_get(&addr, "/nope").0, 404);
+}
+
+/// The Chromium binary: `$GREGOR_CHROMIUM`, else the usual names on PATH.
+fn chromium() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("GREGOR_CHROMIUM") {
+        return p.into();
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "headless browser test: no Chromium found (looked for $GREGOR_CHROMIUM, then chromium, \
+         chromium-browser, google-chrome, chrome on PATH). Install Debian's `chromium` package \
+         (`bash scripts/deps.sh` does) or set GREGOR_CHROMIUM to a Chromium binary."
+    );
+}
+
+/// A `gregor monitor` child and the address it listens on.
+struct Child {
+    child: std::process::Child,
+    addr: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_monitor(args: &[&str]) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg("monitor")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("CI", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let s2 = stderr.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("dashboard http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
+            }
+            s2.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            panic!(
+                "gregor monitor printed no address: {}",
+                stderr.lock().unwrap()
+            )
+        });
+    Child {
+        child,
+        addr,
+        stderr,
+    }
+}
+
+#[test]
+fn the_dashboard_renders_in_headless_chromium_and_shows_the_group_with_its_chart() {
+    let prefix = unique("dash");
+    let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
+    rt().block_on(async {
+        create_topic(&topic, 2).await;
+        produce(&producer(), &topic, 2, 10);
+    });
+    commit(&group, &topic, &[(0, 3), (1, 3)]);
+    let pattern = format!("{}.*", regex::escape(&prefix));
+    let m = spawn_monitor(&[
+        "--bootstrap",
+        &bootstrap(),
+        "--interval",
+        "1",
+        "--groups",
+        &pattern,
+        "--topics",
+        &pattern,
+    ]);
+    // Wait for a poll that saw the group.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = http_get(&m.addr, "/metrics");
+        if body.contains(&group) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group never in /metrics: {}",
+            m.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{}/", m.addr))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains(&format!("<tr data-group=\"{group}\" data-status=\"OK\">")),
+        "the status table shows the group:\n{dom}"
+    );
+    assert!(
+        dom.contains(&format!("class=\"lag-chart\" data-group=\"{group}\"")),
+        "a lag chart for the group:\n{dom}"
+    );
+    assert!(dom.contains("<polyline"), "the chart has lines:\n{dom}");
+    assert!(dom.contains("up"), "brokers shown:\n{dom}");
+    assert!(!dom.contains("cannot reach the monitor"), "{dom}");
+}
+
+#[test]
+fn groups_and_topics_that_go_away_leave_no_state_behind() {
+    let prefix = unique("churn");
+    rt().block_on(async {
+        let mut m = monitor(&prefix);
+        let p = producer();
+        let mut peak = 0;
+        for round in 0..3 {
+            let topics: Vec<String> = (0..3).map(|i| format!("{prefix}-r{round}-t{i}")).collect();
+            let groups: Vec<String> = (0..4).map(|i| format!("{prefix}-r{round}-g{i}")).collect();
+            for t in &topics {
+                create_topic(t, 2).await;
+                produce(&p, t, 2, 3);
+            }
+            for g in &groups {
+                for t in &topics {
+                    commit(g, t, &[(0, 1), (1, 2)]);
+                }
+            }
+            // Several polls: windows fill up to their caps, not beyond.
+            for _ in 0..8 {
+                produce(&p, &topics[0], 2, 1);
+                m.poll().await;
+            }
+            let size = m.state_size();
+            assert_eq!(size.group_partition_windows, 4 * 3 * 2, "{size:?}");
+            assert_eq!(size.partition_windows, 3 * 2, "{size:?}");
+            assert!(
+                size.group_partition_samples <= 4 * 3 * 2 * 6,
+                "capped: {size:?}"
+            );
+            assert!(size.partition_points <= 3 * 2 * 60, "{size:?}");
+            peak = peak.max(size.group_partition_windows);
+            // Everything of this round goes away.
+            let a = admin();
+            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+            let gs: Vec<&str> = groups.iter().map(String::as_str).collect();
+            for r in a.delete_groups(&gs, &opts).await.unwrap() {
+                r.unwrap();
+            }
+            let ts: Vec<&str> = topics.iter().map(String::as_str).collect();
+            for r in a.delete_topics(&ts, &opts).await.unwrap() {
+                r.unwrap();
+            }
+            // Deleted topics may linger in metadata for a moment.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let s = m.poll().await;
+                let size = m.state_size();
+                if size.group_partition_windows == 0 && size.partition_windows == 0 {
+                    assert!(s.groups.is_empty() && s.group_partitions.is_empty());
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "state left after deleting round {round}: {size:?}, groups {:?}",
+                    s.groups.iter().map(|g| &g.group).collect::<Vec<_>>()
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        assert_eq!(peak, 24);
+        assert_eq!(m.state_size().cached_timestamps, 0);
+    });
+}
+
+#[test]
+fn bad_flags_and_secured_clusters_are_clear_errors_with_exit_3() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .arg("monitor")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "--bootstrap",
+        "127.0.0.1:1",
+        "--groups",
+        "(unclosed",
+        "--once",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--groups"),
+        "{}",
+        common::describe(&o)
+    );
+    let o = run(&[
+        "--bootstrap",
+        "127.0.0.1:1",
+        "-X",
+        "security.protocol=SASL_SSL",
+        "--once",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("security.protocol=SASL_SSL") && err.contains("not supported"),
+        "{err}"
+    );
+    let o = run(&["--bootstrap", "127.0.0.1:1", "-X", "nonsense", "--once"]);
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("-X nonsense"),
+        "{}",
+        common::describe(&o)
+    );
+    let o = run(&["--bootstrap", "127.0.0.1:1", "--interval", "0", "--once"]);
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--interval"),
+        "{}",
+        common::describe(&o)
+    );
+    let o = run(&["--bootstrap", "127.0.0.1:1", "--listen", "not-an-address"]);
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not-an-address"),
+        "{}",
+        common::describe(&o)
+    );
+}
+
+#[test]
+fn an_unreachable_cluster_is_reported_in_json_and_metrics_and_the_monitor_keeps_running() {
+    // A port nothing listens on.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = l.local_addr().unwrap().to_string();
+    drop(l);
+    let o = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["monitor", "--bootstrap", &dead, "--once", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", common::describe(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json prints JSON even when down: {e}\n{}",
+            common::describe(&o)
+        )
+    });
+    assert_eq!(v["brokers"][0]["up"], false, "{v}");
+    assert_eq!(v["brokers"][0]["addr"], dead.as_str(), "{v}");
+    assert!(v["errors"][0].as_str().unwrap().contains(&dead), "{v}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&dead));
+
+    let m = spawn_monitor(&["--bootstrap", &dead, "--interval", "0.5"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (code, body) = http_get(&m.addr, "/metrics");
+        if code == 200 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no metrics");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = m;
+    assert!(
+        child.child.try_wait().unwrap().is_none(),
+        "the monitor keeps running"
+    );
+    assert!(body.contains("gregor_broker_up{"), "{body}");
+    assert!(body.contains("} 0\n"), "{body}");
+    let errors: HashMap<&str, &str> = body
+        .lines()
+        .filter(|l| l.starts_with("gregor_monitor_poll_errors"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .collect();
+    assert!(errors.values().any(|v| *v != "0"), "{body}");
+    let log = child.stderr.lock().unwrap().clone();
+    assert!(log.contains("cannot reach the cluster"), "{log}");
+    let _ = &mut child;
+}
