@@ -186,6 +186,18 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
+    /// Serve live /metrics during the run (online checker's anomaly
+    /// counts, ops, and the run cluster's lag and ISR), e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Post each nemesis action to this Grafana as an annotation (token
+    /// from GREGOR_GRAFANA_TOKEN), e.g. http://grafana:3000.
+    #[arg(long, value_name = "URL")]
+    grafana: Option<String>,
+    /// Push the finished run's verdict, counts, rates and latency
+    /// quantiles to this Prometheus Pushgateway, e.g. http://pushgateway:9091.
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -550,6 +562,9 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         nemesis_interval: a.nemesis_interval,
         store: a.store.clone(),
         fail_fast: a.fail_fast,
+        listen: a.listen.clone(),
+        grafana: a.grafana.clone(),
+        pushgateway: a.pushgateway.clone(),
     };
     o.apply(&mut scenario);
     if let Err(e) = scenario.validate(
@@ -572,7 +587,7 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
             return EXIT_ERROR;
         }
     };
-    match rt.block_on(run::run(scenario, &store_dir, log)) {
+    match rt.block_on(run::run_with(scenario, &store_dir, log, o.exports())) {
         Ok(out) => out.exit_code,
         Err(e) => {
             eprintln!("error: {e:#}");

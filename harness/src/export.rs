@@ -123,7 +123,10 @@ impl Annotator {
                     continue;
                 }
                 let body = annotation(&e, start + Duration::from_nanos(e.time), &run_id);
-                let mut req = http.post(&endpoint).json(&body);
+                let mut req = http
+                    .post(&endpoint)
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string());
                 if let Some(t) = &token {
                     req = req.bearer_auth(t);
                 }

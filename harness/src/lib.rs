@@ -5,10 +5,13 @@
 
 pub mod cli;
 pub mod clients;
+pub mod export;
 pub mod follow;
 pub mod monitor;
 pub mod nemesis;
 pub mod run;
+pub mod runmetrics;
+pub mod runmon;
 pub mod scenario;
 pub mod serve;
 pub mod store;

@@ -29,6 +29,16 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 type Labels = Vec<(String, String)>;
 
+/// The anomaly types the online checker's live detectors prove during a
+/// run (see `gregor_checkers::online`).
+pub const LIVE_TYPES: [&str; 5] = [
+    "inconsistent-offsets",
+    "duplicate",
+    "G1a",
+    "precommitted-read",
+    "int-nonmonotonic-poll",
+];
+
 /// The run's own series.
 pub fn render_run(status: &LiveStatus, progress: &Progress, elapsed: Duration) -> String {
     let mut reg = Registry::default();
@@ -38,6 +48,13 @@ pub fn render_run(status: &LiveStatus, progress: &Progress, elapsed: Duration) -
         "Anomalies the online checker has proven so far, per type",
         anomalies.clone(),
     );
+    // Every type the live detectors know, 0 until found: series that exist
+    // from the start make alerts and rates simple.
+    for kind in LIVE_TYPES {
+        anomalies
+            .get_or_create(&vec![("type".into(), kind.to_string())])
+            .set(0);
+    }
     for (kind, n) in &status.counts {
         anomalies
             .get_or_create(&vec![("type".into(), kind.to_string())])
@@ -206,6 +223,7 @@ mod tests {
         assert!(text.contains("gregor_run_ops{outcome=\"done\"} 5"), "{text}");
         assert!(text.contains("gregor_run_ops{outcome=\"info\"} 1"), "{text}");
         assert!(text.contains("gregor_run_invalid 1"), "{text}");
+        assert!(text.contains("gregor_run_anomalies{type=\"G1a\"} 0"), "{text}");
         assert_eq!(text.matches("# EOF").count(), 1);
         assert!(text.ends_with("# EOF\n"));
     }

@@ -177,7 +177,7 @@ pub fn to_sample(
         let w = windows.entry(key).or_insert_with(|| LagWindow::new(600));
         w.push(latest, now_ms);
         let position = positions.get(&key).map_or(0, |&o| o as i64);
-        let (secs, _) = lag_seconds(position, latest, now_ms, None, Some(w));
+        let (secs, _) = lag_seconds(position, latest, now_ms, None, Some(&*w));
         lag.push(ConsumerLag {
             group: group.to_string(),
             source: "positions".into(),
@@ -218,4 +218,54 @@ pub fn to_sample(
 /// Milliseconds since the Unix epoch now (for tests building snapshots).
 pub fn now_ms() -> i64 {
     unix_ms(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::PartitionState;
+
+    fn snap(time_ms: i64, latest: i64) -> Snapshot {
+        let part = |topic: &str, partition| PartitionState {
+            topic: topic.into(),
+            partition,
+            leader: Some(1),
+            replicas: vec![0, 1, 2],
+            isr: vec![1, 2],
+            under_replicated: true,
+            offline: false,
+            earliest: Some(0),
+            latest: Some(latest),
+        };
+        Snapshot {
+            cluster_name: "c".into(),
+            time_ms,
+            poll_seconds: 0.01,
+            brokers: vec![],
+            partitions: vec![part("gregor-r1", 0), part("someone-else", 0)],
+            groups: vec![],
+            group_partitions: vec![],
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn the_consumers_lag_is_the_log_end_past_their_position_with_its_age() {
+        let keymap = KeyMap::new("gregor-r1", 2);
+        let positions: BTreeMap<Key, u64> = [(0, 100)].into();
+        let mut w = BTreeMap::new();
+        let a = to_sample(&snap(10_000, 100), &keymap, "g", &positions, &mut w, Duration::from_secs(1));
+        assert_eq!(a.partitions.len(), 1, "only the run's partitions");
+        assert_eq!((a.partitions[0].isr, a.partitions[0].replicas), (2, 3));
+        assert_eq!(a.lag[0].lag, 0);
+        assert_eq!(a.lag[0].lag_seconds, Some(0.0));
+        // 4 s later the log ended at 140 and the consumers had not moved:
+        // the first unread record (offset 100) was written right after the
+        // first sample.
+        let b = to_sample(&snap(14_000, 140), &keymap, "g", &positions, &mut w, Duration::from_secs(5));
+        assert_eq!(b.lag[0].lag, 40);
+        let secs = b.lag[0].lag_seconds.unwrap();
+        assert!((3.8..=4.0).contains(&secs), "{secs}");
+        assert_eq!(b.time, 5_000_000_000);
+    }
 }
