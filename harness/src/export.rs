@@ -151,7 +151,11 @@ impl Annotator {
 
 type Labels = Vec<(String, String)>;
 
-fn gauge(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> {
+fn gauge(
+    reg: &mut Registry,
+    name: &str,
+    help: &str,
+) -> Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> {
     let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     reg.register(name, help, f.clone());
     f
@@ -225,9 +229,18 @@ pub fn results_text(r: &CheckResult, scenario: &str) -> String {
         "Latency quantiles of ok operations, per function",
     );
     for (f, q) in &s.latency {
-        for (quantile, ms) in [("0.5", q.p50), ("0.9", q.p90), ("0.99", q.p99), ("1", q.max)] {
+        for (quantile, ms) in [
+            ("0.5", q.p50),
+            ("0.9", q.p90),
+            ("0.99", q.p99),
+            ("1", q.max),
+        ] {
             latency
-                .get_or_create(&l(&[("scenario", scenario), ("f", f), ("quantile", quantile)]))
+                .get_or_create(&l(&[
+                    ("scenario", scenario),
+                    ("f", f),
+                    ("quantile", quantile),
+                ]))
                 .set(ms / 1000.0);
         }
     }

@@ -1332,11 +1332,19 @@ pub fn run(
                 .collect();
             breakage.apply(fault, &all, &cfg, 0);
         } else if fault == Fault::ReplicationThrottle {
+            let t = std::time::Instant::now();
             let nodes = follower(&cfg, &cluster, &mut rng);
             breakage.apply(fault, &nodes, &cfg, 0);
             if let Some(&f) = nodes.first() {
                 breakage.lag_follower(f, &cfg.topics, &stop, duration / 2);
             }
+            // The window lasts `duration` in all, the pause included.
+            let stopped = nap(&stop, duration.saturating_sub(t.elapsed()));
+            breakage.heal_all();
+            if stopped {
+                break;
+            }
+            continue;
         } else if fault == Fault::LaggingLeaderKill {
             let nodes = resolve(&target, &cfg, &cluster, &mut rng);
             breakage.apply(fault, &nodes, &cfg, 0);

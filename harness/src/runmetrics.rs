@@ -220,10 +220,19 @@ mod tests {
             text.contains("gregor_run_anomalies{type=\"duplicate\"} 2"),
             "{text}"
         );
-        assert!(text.contains("gregor_run_ops{outcome=\"done\"} 5"), "{text}");
-        assert!(text.contains("gregor_run_ops{outcome=\"info\"} 1"), "{text}");
+        assert!(
+            text.contains("gregor_run_ops{outcome=\"done\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gregor_run_ops{outcome=\"info\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("gregor_run_invalid 1"), "{text}");
-        assert!(text.contains("gregor_run_anomalies{type=\"G1a\"} 0"), "{text}");
+        assert!(
+            text.contains("gregor_run_anomalies{type=\"G1a\"} 0"),
+            "{text}"
+        );
         assert_eq!(text.matches("# EOF").count(), 1);
         assert!(text.ends_with("# EOF\n"));
     }

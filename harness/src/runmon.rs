@@ -140,7 +140,8 @@ fn monitor_config(spec: &RunMonitorSpec) -> MonitorConfig {
     c.request_timeout = Duration::from_secs(2);
     // The run's topics (`<base>` and the rotated `<base>-N`) and group.
     let base = spec.keymap.topic(0);
-    c.topics = MonitorConfig::regex("--topics", &format!("{}(-[0-9]+)?", regex::escape(&base))).ok();
+    c.topics =
+        MonitorConfig::regex("--topics", &format!("{}(-[0-9]+)?", regex::escape(&base))).ok();
     c.groups = MonitorConfig::regex("--groups", &regex::escape(&spec.group)).ok();
     c.cluster_name = "gregor-run".into();
     c.exact_lag_seconds = false;
@@ -254,7 +255,14 @@ mod tests {
         let keymap = KeyMap::new("gregor-r1", 2);
         let positions: BTreeMap<Key, u64> = [(0, 100)].into();
         let mut w = BTreeMap::new();
-        let a = to_sample(&snap(10_000, 100), &keymap, "g", &positions, &mut w, Duration::from_secs(1));
+        let a = to_sample(
+            &snap(10_000, 100),
+            &keymap,
+            "g",
+            &positions,
+            &mut w,
+            Duration::from_secs(1),
+        );
         assert_eq!(a.partitions.len(), 1, "only the run's partitions");
         assert_eq!((a.partitions[0].isr, a.partitions[0].replicas), (2, 3));
         assert_eq!(a.lag[0].lag, 0);
@@ -262,7 +270,14 @@ mod tests {
         // 4 s later the log ended at 140 and the consumers had not moved:
         // the first unread record (offset 100) was written right after the
         // first sample.
-        let b = to_sample(&snap(14_000, 140), &keymap, "g", &positions, &mut w, Duration::from_secs(5));
+        let b = to_sample(
+            &snap(14_000, 140),
+            &keymap,
+            "g",
+            &positions,
+            &mut w,
+            Duration::from_secs(5),
+        );
         assert_eq!(b.lag[0].lag, 40);
         let secs = b.lag[0].lag_seconds.unwrap();
         assert!((3.8..=4.0).contains(&secs), "{secs}");

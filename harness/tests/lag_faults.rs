@@ -266,7 +266,6 @@ type Received = Arc<Mutex<Vec<(String, String, Option<String>, String)>>>;
 
 /// A local HTTP server recording every request; answers 200.
 fn recorder() -> (String, Received) {
-    use std::io::Read;
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let addr = format!("http://{}", server.server_addr().to_ip().unwrap());
     let got: Received = Arc::default();
@@ -280,12 +279,9 @@ fn recorder() -> (String, Received) {
                 .iter()
                 .find(|h| h.field.equiv("Authorization"))
                 .map(|h| h.value.to_string());
-            g.lock().unwrap().push((
-                req.method().to_string(),
-                req.url().to_string(),
-                auth,
-                body,
-            ));
+            g.lock()
+                .unwrap()
+                .push((req.method().to_string(), req.url().to_string(), auth, body));
             let _ = req.respond(tiny_http::Response::from_string("{\"id\":1}"));
         }
     });
@@ -335,12 +331,19 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
                    interval: 14, duration: 8, jitter: 0, throttle-rate: 512}\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
         .arg("run")
         .arg(&scenario)
         .arg("--store")
         .arg(store.path().join("runs"))
-        .args(["--listen", &listen, "--grafana", &grafana, "--pushgateway", &pushgateway])
+        .args([
+            "--listen",
+            &listen,
+            "--grafana",
+            &grafana,
+            "--pushgateway",
+            &pushgateway,
+        ])
         .env("CI", "true")
         .env("GREGOR_GRAFANA_TOKEN", "test-token")
         .current_dir(common::repo())
@@ -402,11 +405,19 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     for kind in ["lost-write", "unseen", "inconsistent-offsets"] {
-        assert!(results["anomalies"].get(kind).is_none(), "{kind}\n{describe}");
+        assert!(
+            results["anomalies"].get(kind).is_none(),
+            "{kind}\n{describe}"
+        );
     }
     let w = windows(&h);
     eprintln!("fault windows: {w:?}");
-    for f in ["consumer-stall", "fetch-throttle", "produce-throttle", "replication-throttle"] {
+    for f in [
+        "consumer-stall",
+        "fetch-throttle",
+        "produce-throttle",
+        "replication-throttle",
+    ] {
         assert!(w.iter().any(|(x, _, _)| x == f), "no {f} window in {w:?}");
     }
     let errors: Vec<String> = h
@@ -417,8 +428,49 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
         .collect();
     assert!(errors.is_empty(), "nemesis errors: {errors:?}");
 
+    // Throttles slow, never lose: mean latency of ok ops of `f` invoked
+    // inside each window against the 5 s before it.
+    let mean_latency = |f: gregor_history::F, a: f64, b: f64| -> (f64, usize) {
+        let mut invoked: std::collections::HashMap<gregor_history::Process, f64> =
+            Default::default();
+        let mut lat = Vec::new();
+        for e in &h.events {
+            let t = e.time as f64 / 1e9;
+            match e.kind {
+                gregor_history::EventType::Invoke if e.f == f => {
+                    invoked.insert(e.process, t);
+                }
+                gregor_history::EventType::Ok if e.f == f => {
+                    if let Some(t0) = invoked.remove(&e.process) {
+                        if t0 >= a && t0 < b {
+                            lat.push(t - t0);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let n = lat.len();
+        (lat.iter().sum::<f64>() / n.max(1) as f64 * 1000.0, n)
+    };
+    for (fault, f) in [
+        ("fetch-throttle", gregor_history::F::Poll),
+        ("produce-throttle", gregor_history::F::Send),
+    ] {
+        let (_, a, b) = w.iter().find(|(x, _, _)| x == fault).unwrap().clone();
+        let (before, nb) = mean_latency(f.clone(), a - 5.0, a);
+        let (inside, ni) = mean_latency(f.clone(), a, b);
+        eprintln!(
+            "{fault} {a:.1}-{b:.1}s: mean {} latency {inside:.1} ms over {ni} ops, {before:.1} ms over {nb} ops in the 5 s before",
+            f.as_str()
+        );
+    }
     // Consumer stall: no poll invoked inside the window, and lag grows.
-    let (_, s0, s1) = w.iter().find(|(x, _, _)| x == "consumer-stall").unwrap().clone();
+    let (_, s0, s1) = w
+        .iter()
+        .find(|(x, _, _)| x == "consumer-stall")
+        .unwrap()
+        .clone();
     let polls_inside = h
         .events
         .iter()
@@ -431,14 +483,20 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
         })
         .count();
     assert_eq!(polls_inside, 0, "consumers polled while stalled");
-    let samples =
-        gregor_history::cluster::read_monitor_samples(&dir.join(gregor_history::cluster::MONITOR_FILE));
+    let samples = gregor_history::cluster::read_monitor_samples(
+        &dir.join(gregor_history::cluster::MONITOR_FILE),
+    );
     assert!(samples.len() > 30, "{} monitor samples", samples.len());
     let lag_at = |t: f64| -> i64 {
         samples
             .iter()
             .filter(|s| (s.time as f64 / 1e9 - t).abs() < 0.6)
-            .flat_map(|s| s.lag.iter().filter(|l| l.source == "positions").map(|l| l.lag))
+            .flat_map(|s| {
+                s.lag
+                    .iter()
+                    .filter(|l| l.source == "positions")
+                    .map(|l| l.lag)
+            })
             .sum()
     };
     let max_in = |a: f64, b: f64, f: &dyn Fn(&gregor_history::cluster::MonitorSample) -> f64| {
@@ -452,7 +510,11 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
             .fold(0.0, f64::max)
     };
     let total_lag = |s: &gregor_history::cluster::MonitorSample| -> f64 {
-        s.lag.iter().filter(|l| l.source == "positions").map(|l| l.lag as f64).sum()
+        s.lag
+            .iter()
+            .filter(|l| l.source == "positions")
+            .map(|l| l.lag as f64)
+            .sum()
     };
     let worst_secs = |s: &gregor_history::cluster::MonitorSample| -> f64 {
         s.lag
@@ -490,15 +552,25 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
     eprintln!("replication-throttle {r0:.1}-{r1:.1}s: smallest ISR {min_isr}");
     assert!(min_isr < 3, "no ISR shrank under replication-throttle");
     for plot in ["consumer-lag", "consumer-lag-seconds", "isr-size"] {
-        assert!(dir.join(format!("plots/{plot}.svg")).exists(), "no {plot} plot");
+        assert!(
+            dir.join(format!("plots/{plot}.svg")).exists(),
+            "no {plot} plot"
+        );
     }
 
     // Grafana got each nemesis action, tagged with its fault, with the token.
     let ann = annotations.lock().unwrap().clone();
-    let nemesis_events = h.events.iter().filter(|e| e.process == Process::Nemesis).count();
+    let nemesis_events = h
+        .events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis)
+        .count();
     assert_eq!(ann.len(), nemesis_events, "{ann:?}");
     for (method, url, auth, body) in &ann {
-        assert_eq!((method.as_str(), url.as_str()), ("POST", "/api/annotations"));
+        assert_eq!(
+            (method.as_str(), url.as_str()),
+            ("POST", "/api/annotations")
+        );
         assert_eq!(auth.as_deref(), Some("Bearer test-token"));
         let j: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(j["tags"][0], "gregor", "{body}");
@@ -525,7 +597,10 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
             })
     };
     assert_eq!(get("gregor_run_valid", None), Some(1.0), "{body}");
-    assert!(get("gregor_run_sends", Some("acknowledged")).unwrap_or(0.0) > 100.0, "{body}");
+    assert!(
+        get("gregor_run_sends", Some("acknowledged")).unwrap_or(0.0) > 100.0,
+        "{body}"
+    );
     assert_eq!(get("gregor_run_sends", Some("lost")), Some(0.0), "{body}");
     assert!(body.contains("gregor_run_latency_seconds"), "{body}");
 }

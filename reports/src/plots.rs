@@ -634,7 +634,9 @@ mod monitor_tests {
     #[test]
     fn lag_and_isr_are_plotted_under_the_fault_windows_only_when_sampled() {
         assert!(monitor(&[], 10, &[]).unwrap().is_empty());
-        let s: Vec<MonitorSample> = (0..10).map(|t| sample(t, t as i64 * 10, 3 - (t % 2) as usize)).collect();
+        let s: Vec<MonitorSample> = (0..10)
+            .map(|t| sample(t, t as i64 * 10, 3 - (t % 2) as usize))
+            .collect();
         let w = vec![Window {
             name: "consumer-stall".into(),
             target: Some("consumers".into()),
@@ -644,7 +646,13 @@ mod monitor_tests {
         }];
         let plots = monitor(&s, 10_000_000_000, &w).unwrap();
         let names: Vec<&str> = plots.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, vec!["consumer-lag", "consumer-lag-seconds", "isr-size"]);
-        assert!(plots.iter().all(|p| p.points_total >= 10), "every sample drawn");
+        assert_eq!(
+            names,
+            vec!["consumer-lag", "consumer-lag-seconds", "isr-size"]
+        );
+        assert!(
+            plots.iter().all(|p| p.points_total >= 10),
+            "every sample drawn"
+        );
     }
 }
