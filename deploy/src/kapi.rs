@@ -270,6 +270,9 @@ impl BrokerAddr {
     }
 }
 
+/// The answer of one broker (its id) to one of [`Brokers::send_many`]'s requests.
+pub type Answer<T> = (i32, Result<T, KapiError>);
+
 /// Connections to every broker of one cluster, by broker id.
 pub struct Brokers {
     bootstrap: Vec<String>,
@@ -422,13 +425,9 @@ impl Brokers {
     /// Answers come back in the order of `reqs`. A broker that cannot be
     /// reached answers each of its requests with the connect error; broken
     /// connections are dropped (the next call reconnects).
-    pub async fn send_many<R: Request>(
-        &mut self,
-        reqs: Vec<(i32, R)>,
-    ) -> Vec<(i32, Result<R::Response, KapiError>)> {
+    pub async fn send_many<R: Request>(&mut self, reqs: Vec<(i32, R)>) -> Vec<Answer<R::Response>> {
         let n = reqs.len();
-        let mut out: Vec<Option<(i32, Result<R::Response, KapiError>)>> =
-            (0..n).map(|_| None).collect();
+        let mut out: Vec<Option<Answer<R::Response>>> = (0..n).map(|_| None).collect();
         let mut by_broker: BTreeMap<i32, Vec<(usize, R)>> = BTreeMap::new();
         for (i, (id, r)) in reqs.into_iter().enumerate() {
             by_broker.entry(id).or_default().push((i, r));
@@ -558,6 +557,30 @@ mod tests {
             .unwrap();
         assert!(matches!(err, KapiError::Connect { .. }), "{err}");
         assert!(err.to_string().contains(&addr), "{err}");
+    }
+
+    #[tokio::test]
+    async fn send_many_answers_every_request_in_order_even_when_no_broker_answers() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let mut b = Brokers::new(std::slice::from_ref(&addr), Duration::from_secs(2));
+        let answers = b
+            .send_many(vec![
+                (1, messages::ListGroupsRequest::default()),
+                (2, messages::ListGroupsRequest::default()),
+                (1, messages::ListGroupsRequest::default()),
+            ])
+            .await;
+        assert_eq!(answers.len(), 3);
+        assert_eq!(
+            answers.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![1, 2, 1]
+        );
+        for (_, a) in answers {
+            let e = a.err().unwrap();
+            assert!(e.to_string().contains(&addr), "{e}");
+        }
     }
 
     #[test]

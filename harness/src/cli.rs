@@ -375,6 +375,11 @@ fn monitor_config(
     }
     let mut c = MonitorConfig::new(&bootstrap).with_settings(&a.settings)?;
     c.interval = std::time::Duration::from_secs_f64(a.interval);
+    // A paused broker costs one timeout per poll: keep it near the interval.
+    c.request_timeout = c.interval.clamp(
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(10),
+    );
     c.groups = a
         .groups
         .as_deref()

@@ -18,10 +18,13 @@ use gregor_deploy::kapi::messages::{
     self, BrokerId, ConsumerGroupDescribeRequest, DescribeGroupsRequest, FetchRequest, GroupId,
     ListGroupsRequest, ListOffsetsRequest, OffsetFetchRequest, TopicName,
 };
-use gregor_deploy::kapi::{Brokers, KStr};
+use gregor_deploy::kapi::{Brokers, KStr, KapiError};
 use kafka_protocol::protocol::Decodable;
 
 use super::{BrokerState, Gtp, Member, MonitorConfig, PartitionState};
+
+/// (topic, partition, offset).
+type Tpo = (String, i32, i64);
 
 /// A group as listed and described.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +67,20 @@ fn kstr(s: &str) -> KStr {
     KStr::from_string(s.to_string())
 }
 
-/// Polls the cluster once. `cache`: record timestamps already known, by
-/// group-partition (not fetched again while the committed offset stays).
+/// Polls the cluster once. `cached(group, topic, partition)`: the committed
+/// offset whose record timestamp is already known (not fetched again while
+/// the committed offset stays).
 pub async fn collect(
     brokers: &mut Brokers,
     config: &MonitorConfig,
     known: &mut BTreeMap<i32, String>,
-    cache: &HashMap<Gtp, (i64, i64)>,
+    cached: &(dyn Fn(&str, &str, i32) -> Option<i64> + Sync),
 ) -> RawPoll {
     let mut raw = RawPoll::default();
+    // Brokers that could not be reached this poll: not asked again until
+    // the next poll, so a paused broker costs one timeout, not one per
+    // request.
+    let mut dead: BTreeMap<i32, String> = BTreeMap::new();
 
     // 1. Metadata: brokers and partitions.
     let meta = match brokers.metadata(None).await {
@@ -192,9 +200,12 @@ pub async fn collect(
         }
     }
     let kinds: Vec<i64> = reqs.iter().map(|(_, (ts, _))| *ts).collect();
-    let answers = brokers
-        .send_many(reqs.into_iter().map(|(b, (_, r))| (b, r)).collect())
-        .await;
+    let answers = send_many(
+        brokers,
+        &mut dead,
+        reqs.into_iter().map(|(b, (_, r))| (b, r)).collect(),
+    )
+    .await;
     let mut offsets: HashMap<(String, i32), (Option<i64>, Option<i64>)> = HashMap::new();
     for ((broker, answer), ts) in answers.into_iter().zip(kinds) {
         match answer {
@@ -244,13 +255,14 @@ pub async fn collect(
     // 3. ListGroups on every broker: the broker that lists a group is its
     // coordinator.
     let ids: Vec<i32> = listed.keys().copied().collect();
-    let answers = brokers
-        .send_many(
-            ids.iter()
-                .map(|id| (*id, ListGroupsRequest::default()))
-                .collect(),
-        )
-        .await;
+    let answers = send_many(
+        brokers,
+        &mut dead,
+        ids.iter()
+            .map(|id| (*id, ListGroupsRequest::default()))
+            .collect(),
+    )
+    .await;
     let mut groups_complete = true;
     let mut classic: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let mut modern: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -344,7 +356,7 @@ pub async fn collect(
             ));
         }
     }
-    for (broker, answer) in brokers.send_many(reqs).await {
+    for (broker, answer) in send_many(brokers, &mut dead, reqs).await {
         match answer {
             Ok(resp) => {
                 for d in resp.groups {
@@ -391,7 +403,7 @@ pub async fn collect(
             ));
         }
     }
-    for (broker, answer) in brokers.send_many(reqs).await {
+    for (broker, answer) in send_many(brokers, &mut dead, reqs).await {
         match answer {
             Ok(resp) => {
                 for d in resp.groups {
@@ -444,9 +456,12 @@ pub async fn collect(
     // Which group a one-group (pre-v8) request is for.
     let mut single: Vec<Option<String>> = Vec::new();
     for (coord, gs) in &by_coord {
-        let batched = match brokers.broker(*coord).await {
-            Ok(c) => c.supports::<OffsetFetchRequest>(8),
-            Err(_) => true, // the send below reports the error
+        let batched = match dead.contains_key(coord) {
+            true => true, // answered below with the error
+            false => match brokers.broker(*coord).await {
+                Ok(c) => c.supports::<OffsetFetchRequest>(8),
+                Err(_) => true, // the send below reports the error
+            },
         };
         if batched {
             for chunk in gs.chunks(CHUNK) {
@@ -492,7 +507,7 @@ pub async fn collect(
             committed: offset,
         });
     };
-    let answers = brokers.send_many(reqs).await;
+    let answers = send_many(brokers, &mut dead, reqs).await;
     for ((broker, answer), one) in answers.into_iter().zip(single) {
         match (answer, one) {
             (Ok(resp), Some(gid)) => {
@@ -573,8 +588,7 @@ pub async fn collect(
             if c.committed >= l {
                 continue;
             }
-            let key = (c.group.clone(), c.topic.clone(), c.partition);
-            if cache.get(&key).is_some_and(|(o, _)| *o == c.committed) {
+            if cached(&c.group, &c.topic, c.partition) == Some(c.committed) {
                 continue;
             }
             wanted
@@ -582,7 +596,8 @@ pub async fn collect(
                 .or_default()
                 .push(c.group.clone());
         }
-        let mut rounds: Vec<BTreeMap<i32, Vec<(String, i32, i64)>>> = Vec::new();
+        // Per round, per leader: (topic, partition, offset) to fetch.
+        let mut rounds: Vec<BTreeMap<i32, Vec<Tpo>>> = Vec::new();
         let mut taken = 0usize;
         let mut round_of: HashMap<(String, i32), usize> = HashMap::new();
         for (t, p, o) in wanted.keys() {
@@ -613,7 +628,7 @@ pub async fn collect(
                 .into_iter()
                 .map(|(leader, tps)| (leader, fetch_request(&tps, &topic_ids)))
                 .collect();
-            for (broker, answer) in brokers.send_many(reqs).await {
+            for (broker, answer) in send_many(brokers, &mut dead, reqs).await {
                 match answer {
                     Ok(resp) => {
                         for t in resp.responses {
@@ -659,10 +674,49 @@ pub async fn collect(
     raw
 }
 
-fn fetch_request(
-    tps: &[(String, i32, i64)],
-    topic_ids: &HashMap<String, uuid::Uuid>,
-) -> FetchRequest {
+/// [`Brokers::send_many`], except that brokers found unreachable earlier in
+/// this poll are not asked again (their requests fail at once), and
+/// brokers that fail now with a connection error or timeout join them.
+async fn send_many<R: kafka_protocol::protocol::Request>(
+    brokers: &mut Brokers,
+    dead: &mut BTreeMap<i32, String>,
+    reqs: Vec<(i32, R)>,
+) -> Vec<gregor_deploy::kapi::Answer<R::Response>> {
+    let mut out: Vec<Option<gregor_deploy::kapi::Answer<R::Response>>> = Vec::new();
+    let mut live = Vec::new();
+    let mut slots = Vec::new();
+    for (i, (id, r)) in reqs.into_iter().enumerate() {
+        out.push(None);
+        match dead.get(&id) {
+            Some(e) => {
+                out[i] = Some((
+                    id,
+                    Err(KapiError::NoBroker(format!(
+                        "broker {id} unreachable earlier in this poll: {e}"
+                    ))),
+                ))
+            }
+            None => {
+                live.push((id, r));
+                slots.push(i);
+            }
+        }
+    }
+    for ((id, answer), i) in brokers.send_many(live).await.into_iter().zip(slots) {
+        if let Err(
+            e @ (KapiError::Connect { .. } | KapiError::Io { .. } | KapiError::Timeout { .. }),
+        ) = &answer
+        {
+            dead.entry(id).or_insert_with(|| e.to_string());
+        }
+        out[i] = Some((id, answer));
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or((-1, Err(KapiError::NoBroker("no answer".into())))))
+        .collect()
+}
+
+fn fetch_request(tps: &[Tpo], topic_ids: &HashMap<String, uuid::Uuid>) -> FetchRequest {
     let mut topics: BTreeMap<&str, Vec<messages::fetch_request::FetchPartition>> = BTreeMap::new();
     for (t, p, o) in tps {
         topics.entry(t.as_str()).or_default().push(

@@ -167,6 +167,8 @@ pub fn lag_seconds(
     // The record at `committed` was appended when the log end moved from
     // `committed` to `committed + 1`.
     match window.and_then(|w| w.time_of(committed + 1)) {
+        // "At least 0 s" says nothing: unknown (the window is too young).
+        Some((t, Source::LowerBound)) if now_ms as f64 - t <= 0.0 => (None, Source::None),
         Some((t, source)) => (Some(((now_ms as f64 - t) / 1000.0).max(0.0)), source),
         None => (None, Source::None),
     }
@@ -240,6 +242,15 @@ mod tests {
         let (s, src) = lag_seconds(10, 500, 160_000, None, Some(&w));
         assert_eq!(src, Source::LowerBound);
         assert_eq!(s, Some(60.0));
+    }
+
+    #[test]
+    fn a_window_of_one_fresh_point_cannot_tell_the_lag_in_seconds() {
+        let w = window(&[(500, 100_000)]);
+        assert_eq!(
+            lag_seconds(10, 500, 100_000, None, Some(&w)),
+            (None, Source::None)
+        );
     }
 
     #[test]

@@ -384,3 +384,91 @@ pub fn render(snap: &Snapshot) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::bench::synthetic_poll;
+    use crate::monitor::{Monitor, MonitorConfig};
+
+    fn snapshot() -> Snapshot {
+        let mut m = Monitor::new(MonitorConfig::new(&["127.0.0.1:9".to_string()]));
+        let mut s = m.evaluate(synthetic_poll(300, 1), 1_000_000);
+        for k in 2..6 {
+            s = m.evaluate(synthetic_poll(300, k), 1_000_000 + k * 5000);
+        }
+        s
+    }
+
+    #[test]
+    fn every_group_partition_gets_kafka_lag_exporter_series_with_its_labels() {
+        let text = render(&snapshot());
+        assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+        assert!(text.contains("# TYPE kafka_consumergroup_group_lag gauge"));
+        // g1 (falls behind): committed 5 * 900 on t1/7, latest 5007.
+        assert!(
+            text.contains(
+                "kafka_consumergroup_group_lag{cluster_name=\"default\",group=\"g1\",topic=\"t1\",\
+                 partition=\"7\",member_host=\"\",consumer_id=\"\",client_id=\"\"} 507\n"
+            ),
+            "{}",
+            &text[..3000.min(text.len())]
+        );
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("kafka_consumergroup_group_lag{"))
+            .count();
+        assert_eq!(series, 300);
+        // g2 has been stuck at 500 for 5 polls: STOP.
+        assert!(text.contains(
+            "gregor_consumergroup_partition_status{cluster_name=\"default\",group=\"g2\",topic=\"t2\",partition=\"0\",status=\"STOP\"} 1"
+        ));
+        assert!(text.contains(
+            "gregor_consumergroup_status{cluster_name=\"default\",group=\"g2\",status=\"ERR\"} 1"
+        ));
+    }
+
+    /// Every metric the Grafana dashboard queries is one `render` emits.
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_the_monitor_exports() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/grafana/gregor-monitor.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let rendered = render(&snapshot());
+        let exported: std::collections::BTreeSet<&str> = rendered
+            .lines()
+            .filter(|l| l.starts_with("# TYPE "))
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .collect();
+        let name = regex::Regex::new(r"\b(kafka_[a-z_]+|gregor_[a-z_]+)").unwrap();
+        let mut exprs = Vec::new();
+        for p in dash["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                exprs.push(t["expr"].as_str().unwrap().to_string());
+            }
+        }
+        for v in dash["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["definition"].as_str() {
+                exprs.push(q.to_string());
+            }
+        }
+        assert!(exprs.len() >= 10);
+        for e in &exprs {
+            for m in name.find_iter(e) {
+                assert!(
+                    exported.contains(m.as_str()),
+                    "the dashboard queries {} which the monitor does not export ({e})",
+                    m.as_str()
+                );
+            }
+        }
+        let ann = &dash["annotations"]["list"][1];
+        assert_eq!(
+            ann["target"]["tags"][0], "gregor",
+            "nemesis annotations by tag"
+        );
+    }
+}

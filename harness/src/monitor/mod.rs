@@ -316,18 +316,32 @@ pub type Tp = (String, i32);
 /// (group, topic, partition).
 pub type Gtp = (String, String, i32);
 
+/// What the monitor remembers about one group-partition between polls.
+#[derive(Debug, Clone)]
+struct GpMemory {
+    window: StatusWindow,
+    /// (committed offset, timestamp ms of the record there), once read.
+    record_ts: Option<(i64, i64)>,
+    /// The poll that last saw it.
+    seen: u64,
+}
+
+/// group -> topic -> partition -> memory (nested so lookups borrow).
+type GpMap = HashMap<String, HashMap<String, HashMap<i32, GpMemory>>>;
+/// topic -> partition -> (latest offset, time) window, and the poll that
+/// last saw it.
+type LagMap = HashMap<String, HashMap<i32, (LagWindow, u64)>>;
+
 /// The monitor: a connection pool and the windows between polls.
 pub struct Monitor {
     config: MonitorConfig,
     brokers: gregor_deploy::kapi::Brokers,
-    /// Per partition: (latest offset, time) points.
-    lag_windows: HashMap<Tp, LagWindow>,
-    /// Per group-partition: (time, committed, latest) samples.
-    status_windows: HashMap<Gtp, StatusWindow>,
-    /// Per group-partition: (committed offset, record timestamp ms).
-    timestamps: HashMap<Gtp, (i64, i64)>,
+    lag_windows: LagMap,
+    memory: GpMap,
     /// Every broker ever listed (id -> address).
     known_brokers: BTreeMap<i32, String>,
+    /// Polls evaluated so far.
+    generation: u64,
     /// The last snapshot.
     last: Option<Snapshot>,
 }
@@ -340,9 +354,9 @@ impl Monitor {
             config,
             brokers,
             lag_windows: HashMap::new(),
-            status_windows: HashMap::new(),
-            timestamps: HashMap::new(),
+            memory: HashMap::new(),
             known_brokers: BTreeMap::new(),
+            generation: 0,
             last: None,
         }
     }
@@ -362,11 +376,15 @@ impl Monitor {
     pub async fn poll(&mut self) -> Snapshot {
         let started = Instant::now();
         let now_ms = unix_ms(SystemTime::now());
+        let memory = &self.memory;
+        let cached = |g: &str, t: &str, p: i32| -> Option<i64> {
+            memory.get(g)?.get(t)?.get(&p)?.record_ts.map(|(o, _)| o)
+        };
         let raw = collect::collect(
             &mut self.brokers,
             &self.config,
             &mut self.known_brokers,
-            &self.timestamps,
+            &cached,
         )
         .await;
         let mut snap = self.evaluate(raw, now_ms);
@@ -378,11 +396,12 @@ impl Monitor {
     /// Folds one raw poll into the windows and evaluates lag and status
     /// (pure: no I/O; public for benchmarks and tests).
     pub fn evaluate(&mut self, raw: collect::RawPoll, now_ms: i64) -> Snapshot {
+        self.generation += 1;
         evaluate_into(
             &self.config,
             &mut self.lag_windows,
-            &mut self.status_windows,
-            &mut self.timestamps,
+            &mut self.memory,
+            self.generation,
             raw,
             now_ms,
         )
@@ -390,12 +409,19 @@ impl Monitor {
 
     /// How much state the monitor holds.
     pub fn state_size(&self) -> StateSize {
+        let parts = || self.lag_windows.values().flat_map(|m| m.values());
+        let gps = || {
+            self.memory
+                .values()
+                .flat_map(|m| m.values())
+                .flat_map(|m| m.values())
+        };
         StateSize {
-            partition_windows: self.lag_windows.len(),
-            partition_points: self.lag_windows.values().map(LagWindow::len).sum(),
-            group_partition_windows: self.status_windows.len(),
-            group_partition_samples: self.status_windows.values().map(StatusWindow::len).sum(),
-            cached_timestamps: self.timestamps.len(),
+            partition_windows: parts().count(),
+            partition_points: parts().map(|(w, _)| w.len()).sum(),
+            group_partition_windows: gps().count(),
+            group_partition_samples: gps().map(|m| m.window.len()).sum(),
+            cached_timestamps: gps().filter(|m| m.record_ts.is_some()).count(),
             brokers: self.known_brokers.len(),
         }
     }
@@ -408,11 +434,23 @@ pub fn unix_ms(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// Per group roll-up while evaluating.
+#[derive(Default)]
+struct Rollup {
+    partitions: usize,
+    sum_lag: i64,
+    max_lag: i64,
+    max_lag_seconds: f64,
+    worst: Option<(usize, i64)>,
+    warn: bool,
+    err: bool,
+}
+
 fn evaluate_into(
     config: &MonitorConfig,
-    lag_windows: &mut HashMap<Tp, LagWindow>,
-    status_windows: &mut HashMap<Gtp, StatusWindow>,
-    timestamps: &mut HashMap<Gtp, (i64, i64)>,
+    lag_windows: &mut LagMap,
+    memory: &mut GpMap,
+    generation: u64,
     raw: collect::RawPoll,
     now_ms: i64,
 ) -> Snapshot {
@@ -427,25 +465,32 @@ fn evaluate_into(
         mut errors,
     } = raw;
 
-    // Partition windows: push the latest offset; drop vanished partitions
-    // (only when the metadata answered: a failed poll forgets nothing).
-    let mut latest: HashMap<(&str, i32), i64> = HashMap::with_capacity(partitions.len());
+    // Partition windows: push the latest offset.
     for p in &partitions {
+        let topic = match lag_windows.get_mut(p.topic.as_str()) {
+            Some(t) => t,
+            None => lag_windows.entry(p.topic.clone()).or_default(),
+        };
+        let (w, seen) = topic
+            .entry(p.partition)
+            .or_insert_with(|| (LagWindow::new(config.lag_points), generation));
+        *seen = generation;
         if let Some(l) = p.latest {
-            latest.insert((p.topic.as_str(), p.partition), l);
-            let w = lag_windows
-                .entry((p.topic.clone(), p.partition))
-                .or_insert_with(|| LagWindow::new(config.lag_points));
             w.push(l, now_ms);
         }
     }
+    // Partitions that vanished are dropped (only when the metadata
+    // answered: a failed poll forgets nothing).
     if metadata_ok {
-        let alive: std::collections::HashSet<(&str, i32)> = partitions
-            .iter()
-            .map(|p| (p.topic.as_str(), p.partition))
-            .collect();
-        lag_windows.retain(|(t, p), _| alive.contains(&(t.as_str(), *p)));
+        lag_windows.retain(|_, ps| {
+            ps.retain(|_, (_, seen)| *seen == generation);
+            !ps.is_empty()
+        });
     }
+    let latest: HashMap<(&str, i32), i64> = partitions
+        .iter()
+        .filter_map(|p| p.latest.map(|l| ((p.topic.as_str(), p.partition), l)))
+        .collect();
 
     // Who holds which partition.
     let mut owner: HashMap<(&str, &str, i32), &Member> = HashMap::new();
@@ -456,35 +501,71 @@ fn evaluate_into(
             }
         }
     }
+    let group_index: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.group.as_str(), i))
+        .collect();
+    let mut rollups: Vec<Rollup> = groups.iter().map(|_| Rollup::default()).collect();
 
-    for ((g, t, p), ts) in record_timestamps {
-        timestamps.insert((g, t, p), ts);
+    let mut fresh_ts: HashMap<(&str, &str, i32), (i64, i64)> = HashMap::new();
+    for ((g, t, p), ts) in &record_timestamps {
+        fresh_ts.insert((g.as_str(), t.as_str(), *p), *ts);
     }
 
     let mut gps = Vec::with_capacity(committed.len());
-    let mut seen: std::collections::HashSet<Gtp> = std::collections::HashSet::new();
     for c in &committed {
-        let key: Gtp = (c.group.clone(), c.topic.clone(), c.partition);
         let l = latest.get(&(c.topic.as_str(), c.partition)).copied();
         let lag = l.map(|l| (l - c.committed).max(0));
         let member = owner.get(&(c.group.as_str(), c.topic.as_str(), c.partition));
-        let sw = status_windows
-            .entry(key.clone())
-            .or_insert_with(|| StatusWindow::new(config.status_window));
-        sw.push(status::Sample {
+        let by_topic = match memory.get_mut(c.group.as_str()) {
+            Some(m) => m,
+            None => memory.entry(c.group.clone()).or_default(),
+        };
+        let by_part = match by_topic.get_mut(c.topic.as_str()) {
+            Some(m) => m,
+            None => by_topic.entry(c.topic.clone()).or_default(),
+        };
+        let mem = by_part.entry(c.partition).or_insert_with(|| GpMemory {
+            window: StatusWindow::new(config.status_window),
+            record_ts: None,
+            seen: generation,
+        });
+        mem.seen = generation;
+        mem.window.push(status::Sample {
             time_ms: now_ms,
             committed: c.committed,
             latest: l,
         });
-        let status = sw.evaluate(member.is_some());
-        let ts = timestamps
-            .get(&key)
+        let status = mem.window.evaluate(member.is_some());
+        if let Some(ts) = fresh_ts.get(&(c.group.as_str(), c.topic.as_str(), c.partition)) {
+            mem.record_ts = Some(*ts);
+        }
+        let ts = mem
+            .record_ts
             .filter(|(off, _)| *off == c.committed)
-            .map(|(_, ts)| *ts);
-        let (lag_seconds, source) = match (l, lag_windows.get(&(c.topic.clone(), c.partition))) {
-            (Some(l), w) => lag::lag_seconds(c.committed, l, now_ms, ts, w),
-            (None, _) => (None, lag::Source::None),
+            .map(|(_, ts)| ts);
+        let window = lag_windows
+            .get(c.topic.as_str())
+            .and_then(|m| m.get(&c.partition))
+            .map(|(w, _)| w);
+        let (lag_seconds, source) = match l {
+            Some(l) => lag::lag_seconds(c.committed, l, now_ms, ts, window),
+            None => (None, lag::Source::None),
         };
+        if let Some(&gi) = group_index.get(c.group.as_str()) {
+            let r = &mut rollups[gi];
+            r.partitions += 1;
+            let v = lag.unwrap_or(0);
+            r.sum_lag += v;
+            if v > 0 && r.worst.is_none_or(|(_, w)| v > w) {
+                r.worst = Some((gps.len(), v));
+            }
+            r.max_lag = r.max_lag.max(v);
+            r.max_lag_seconds = r.max_lag_seconds.max(lag_seconds.unwrap_or(0.0));
+            r.warn |= status == PartitionStatus::Warn;
+            r.err |= status.is_error();
+        }
         gps.push(GroupPartition {
             group: c.group.clone(),
             topic: c.topic.clone(),
@@ -499,45 +580,45 @@ fn evaluate_into(
             client_id: member.map(|m| m.client_id.clone()).unwrap_or_default(),
             host: member.map(|m| m.host.clone()).unwrap_or_default(),
         });
-        seen.insert(key);
     }
     // Vanished group-partitions (deleted groups or topics, filtered out,
-    // offsets expired) are forgotten; a poll whose group listing failed
-    // forgets nothing.
-    if metadata_ok && groups_complete {
-        status_windows.retain(|k, _| seen.contains(k));
-        timestamps.retain(|k, _| seen.contains(k));
-    } else if metadata_ok {
-        // Still bounded: only partitions that exist keep windows.
-        let exists = |t: &String, p: i32| lag_windows.contains_key(&(t.clone(), p));
-        status_windows.retain(|(_, t, p), _| exists(t, *p));
-        timestamps.retain(|(_, t, p), _| exists(t, *p));
+    // expired offsets) are forgotten when the poll saw every group; a poll
+    // that missed some forgets only those whose partition is gone.
+    if metadata_ok {
+        let complete = groups_complete;
+        memory.retain(|_, topics| {
+            topics.retain(|t, parts| {
+                let tw = lag_windows.get(t.as_str());
+                parts.retain(|p, m| {
+                    if complete {
+                        m.seen == generation
+                    } else {
+                        tw.is_some_and(|w| w.contains_key(p))
+                    }
+                });
+                !parts.is_empty()
+            });
+            !topics.is_empty()
+        });
     }
 
-    // Per group roll-ups.
-    let mut by_group: HashMap<&str, Vec<&GroupPartition>> = HashMap::new();
-    for gp in &gps {
-        by_group.entry(gp.group.as_str()).or_default().push(gp);
-    }
     let mut group_states = Vec::with_capacity(groups.len());
-    for g in groups {
-        let parts = by_group.remove(g.group.as_str()).unwrap_or_default();
-        let statuses: Vec<PartitionStatus> = parts.iter().map(|p| p.status).collect();
-        let worst = parts
-            .iter()
-            .filter(|p| p.lag.unwrap_or(0) > 0)
-            .max_by_key(|p| p.lag.unwrap_or(0))
-            .map(|p| (p.topic.clone(), p.partition));
+    for (g, r) in groups.into_iter().zip(rollups) {
         group_states.push(GroupState {
-            status: GroupStatus::of(&statuses),
-            partitions: parts.len(),
-            sum_lag: parts.iter().filter_map(|p| p.lag).sum(),
-            max_lag: parts.iter().filter_map(|p| p.lag).max().unwrap_or(0),
-            max_lag_seconds: parts
-                .iter()
-                .filter_map(|p| p.lag_seconds)
-                .fold(0.0, f64::max),
-            worst,
+            status: if r.err {
+                GroupStatus::Err
+            } else if r.warn {
+                GroupStatus::Warn
+            } else {
+                GroupStatus::Ok
+            },
+            partitions: r.partitions,
+            sum_lag: r.sum_lag,
+            max_lag: r.max_lag,
+            max_lag_seconds: r.max_lag_seconds,
+            worst: r
+                .worst
+                .map(|(i, _)| (gps[i].topic.clone(), gps[i].partition)),
             group: g.group,
             state: g.state,
             coordinator: g.coordinator,
@@ -546,7 +627,9 @@ fn evaluate_into(
         });
     }
     group_states.sort_by(|a, b| a.group.cmp(&b.group));
-    gps.sort_by(|a, b| (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition)));
+    gps.sort_unstable_by(|a, b| {
+        (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition))
+    });
     errors.dedup();
     Snapshot {
         cluster_name: config.cluster_name.clone(),
@@ -557,5 +640,122 @@ fn evaluate_into(
         groups: group_states,
         group_partitions: gps,
         errors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bench::synthetic_poll;
+    use super::*;
+
+    fn monitor() -> Monitor {
+        Monitor::new(MonitorConfig::new(&["127.0.0.1:9".to_string()]))
+    }
+
+    #[test]
+    fn days_of_polls_keep_the_windows_capped() {
+        // A week at one poll every 5 s is 120,960 polls; 3,000 polls of
+        // 100 group-partitions with offsets moving every poll (50 times
+        // the largest cap) show the caps hold.
+        let mut m = monitor();
+        for k in 1..=3_000 {
+            m.evaluate(synthetic_poll(100, k), k * 5000);
+        }
+        let s = m.state_size();
+        assert_eq!(s.group_partition_windows, 100);
+        assert_eq!(s.group_partition_samples, 100 * m.config().status_window);
+        assert_eq!(s.partition_windows, 100);
+        assert!(s.partition_points <= 100 * m.config().lag_points, "{s:?}");
+    }
+
+    #[test]
+    fn vanished_groups_and_partitions_are_dropped_at_the_next_complete_poll() {
+        let mut m = monitor();
+        m.evaluate(synthetic_poll(1000, 1), 1000);
+        assert_eq!(m.state_size().group_partition_windows, 1000);
+        assert_eq!(m.state_size().partition_windows, 1000);
+        // Half the groups and all but one topic go away.
+        let mut raw = synthetic_poll(500, 2);
+        raw.partitions.retain(|p| p.topic == "t0");
+        raw.committed.retain(|c| c.topic == "t0");
+        m.evaluate(raw, 2000);
+        let s = m.state_size();
+        assert_eq!(s.partition_windows, 100, "{s:?}");
+        assert_eq!(s.group_partition_windows, 100, "{s:?}");
+        m.evaluate(RawPollBuilder::empty(), 3000);
+        assert_eq!(m.state_size().group_partition_windows, 0);
+        assert_eq!(m.state_size().partition_windows, 0);
+    }
+
+    #[test]
+    fn a_poll_that_could_not_list_groups_forgets_nothing() {
+        let mut m = monitor();
+        m.evaluate(synthetic_poll(200, 1), 1000);
+        let mut raw = synthetic_poll(200, 2);
+        raw.groups.clear();
+        raw.committed.clear();
+        raw.groups_complete = false;
+        m.evaluate(raw, 2000);
+        assert_eq!(m.state_size().group_partition_windows, 200);
+        // And a failed metadata request forgets nothing either.
+        m.evaluate(collect::RawPoll::default(), 3000);
+        assert_eq!(m.state_size().group_partition_windows, 200);
+        assert_eq!(m.state_size().partition_windows, 200);
+    }
+
+    #[test]
+    fn snapshots_roll_lag_up_per_group() {
+        let mut m = monitor();
+        let s = m.evaluate(synthetic_poll(300, 3), 1000);
+        let g0 = s.group("g0").unwrap();
+        assert_eq!((g0.sum_lag, g0.max_lag), (0, 0), "g0 keeps up");
+        let g2 = s.group("g2").unwrap();
+        // g2 sits at 500; latest is 3000 + p on t2.
+        assert_eq!(g2.max_lag, 3000 + 99 - 500);
+        assert_eq!(g2.worst, Some(("t2".to_string(), 99)));
+        assert_eq!(g2.partitions, 100);
+        // JSON round trip for the other consumers of the API.
+        let back: Snapshot = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn settings_other_than_plaintext_are_refused_and_bad_ones_named() {
+        let c = MonitorConfig::new(&["a:1".to_string()]);
+        assert!(c
+            .clone()
+            .with_settings(&["security.protocol=PLAINTEXT".into()])
+            .is_ok());
+        let e = c
+            .clone()
+            .with_settings(&["security.protocol=SSL".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        let e = c
+            .clone()
+            .with_settings(&["sasl.username=u".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("sasl.username"), "{e}");
+        let e = c.with_settings(&["=x".into()]).unwrap_err();
+        assert!(e.to_string().contains("-X =x"), "{e}");
+        let e = MonitorConfig::regex("--topics", "a(").unwrap_err();
+        assert!(e.to_string().starts_with("--topics"), "{e}");
+        assert!(MonitorConfig::regex("--groups", "orders")
+            .unwrap()
+            .is_match("orders"));
+        assert!(!MonitorConfig::regex("--groups", "orders")
+            .unwrap()
+            .is_match("orders-2"));
+    }
+
+    struct RawPollBuilder;
+    impl RawPollBuilder {
+        fn empty() -> collect::RawPoll {
+            collect::RawPoll {
+                metadata_ok: true,
+                groups_complete: true,
+                ..collect::RawPoll::default()
+            }
+        }
     }
 }

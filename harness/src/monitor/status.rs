@@ -171,15 +171,14 @@ impl StatusWindow {
             self.samples.pop_front();
         }
         self.samples.push_back(s);
+        self.samples.make_contiguous();
     }
 
     /// The status by the rules of the module doc; `owned`: a group member
     /// holds the partition.
     pub fn evaluate(&self, owned: bool) -> PartitionStatus {
         let (a, b) = self.samples.as_slices();
-        if a.is_empty() {
-            evaluate(b, owned)
-        } else if b.is_empty() {
+        if b.is_empty() {
             evaluate(a, owned)
         } else {
             let v: Vec<Sample> = self.samples.iter().copied().collect();
@@ -210,16 +209,24 @@ pub fn evaluate(samples: &[Sample], owned: bool) -> PartitionStatus {
         .rposition(|s| s.lag() == Some(0))
         .map(|i| i + 1)
         .unwrap_or(0);
-    let recent: Vec<(i64, i64)> = samples[start..]
+    let mut recent = samples[start..]
         .iter()
-        .filter_map(|s| s.lag().map(|l| (s.committed, l)))
-        .collect();
-    if recent.len() < MIN_SAMPLES {
+        .filter_map(|s| s.lag().map(|l| (s.committed, l)));
+    let Some(first) = recent.next() else {
+        return PartitionStatus::Ok;
+    };
+    let (mut n, mut moved, mut never_shrinks, mut prev) = (1usize, false, true, first.1);
+    for (c, l) in recent {
+        n += 1;
+        moved |= c != first.0;
+        never_shrinks &= l >= prev;
+        prev = l;
+    }
+    if n < MIN_SAMPLES {
         return PartitionStatus::Ok;
     }
-    let first = recent[0];
     // 4. Not moving while lagging.
-    if recent.iter().all(|&(c, _)| c == first.0) {
+    if !moved {
         return if owned {
             PartitionStatus::Stall
         } else {
@@ -227,7 +234,6 @@ pub fn evaluate(samples: &[Sample], owned: bool) -> PartitionStatus {
         };
     }
     // 5. Moving, but falling behind at every step.
-    let never_shrinks = recent.windows(2).all(|w| w[1].1 >= w[0].1);
     if never_shrinks && last_lag > first.1 {
         return PartitionStatus::Warn;
     }
