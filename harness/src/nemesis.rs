@@ -904,13 +904,13 @@ impl Breakage {
     fn apply_stall(&mut self) {
         let error = match &self.stall {
             None => Some("no client process to stall".to_string()),
-            Some(f) => match f(true) {
-                Ok(()) => {
-                    self.stalled = true;
-                    None
-                }
-                Err(e) => Some(e),
-            },
+            Some(f) => {
+                // Marked stalled even when the command could not be
+                // written (a client process being replaced is told at its
+                // start): the heal must always resume.
+                self.stalled = true;
+                f(true).err()
+            }
         };
         record(
             &self.rec,
