@@ -27,6 +27,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod kadmin;
 pub mod kafka;
 pub mod kapi;
 pub mod netns;

@@ -203,6 +203,18 @@ struct RunArgs {
     /// thresholds): a valid run that regressed against it exits 1.
     #[arg(long, value_name = "DIR")]
     baseline: Option<PathBuf>,
+    /// Serve live /metrics during the run (online checker's anomaly
+    /// counts, ops, and the run cluster's lag and ISR), e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Post each nemesis action to this Grafana as an annotation (token
+    /// from GREGOR_GRAFANA_TOKEN), e.g. http://grafana:3000.
+    #[arg(long, value_name = "URL")]
+    grafana: Option<String>,
+    /// Push the finished run's verdict, counts, rates and latency
+    /// quantiles to this Prometheus Pushgateway, e.g. http://pushgateway:9091.
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -702,6 +714,9 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         nemesis_interval: a.nemesis_interval,
         store: a.store.clone(),
         fail_fast: a.fail_fast,
+        listen: a.listen.clone(),
+        grafana: a.grafana.clone(),
+        pushgateway: a.pushgateway.clone(),
     };
     o.apply(&mut scenario);
     if let Err(e) = scenario.validate(
@@ -730,7 +745,7 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
             return EXIT_ERROR;
         }
     }
-    match rt.block_on(run::run(scenario, &store_dir, log)) {
+    match rt.block_on(run::run_with(scenario, &store_dir, log, o.exports())) {
         Ok(out) => match &a.baseline {
             Some(b) if out.exit_code == 0 => {
                 let args = CompareArgs {

@@ -11,7 +11,7 @@
 //! live on in the parent.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gregor_history::{Event, EventType, Key, Mop, Offset, Process, Recorder, Value};
-use gregor_workloads::{run_workers, Progress, RunId};
+use gregor_workloads::{run_workers_stallable, Progress, RunId};
 
 use crate::scenario::Scenario;
 
@@ -78,10 +78,53 @@ impl Tally {
     }
 }
 
+/// Commands to the client children, written to their stdin one per line
+/// (`stall`, `resume`); closing stdin asks them to stop. A child started
+/// while the consumers are stalled is told at once.
+#[derive(Default)]
+pub struct Control {
+    stdin: Mutex<Option<ChildStdin>>,
+    stalled: AtomicBool,
+}
+
+impl Control {
+    /// Stalls (`true`) or resumes the workload's consumers: while stalled
+    /// they do not poll (their ops that read are skipped), sends go on.
+    pub fn set_stalled(&self, stalled: bool) -> std::io::Result<()> {
+        self.stalled.store(stalled, Ordering::SeqCst);
+        let mut slot = self.stdin.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_mut() {
+            Some(stdin) => {
+                stdin.write_all(if stalled { b"stall\n" } else { b"resume\n" })?;
+                stdin.flush()
+            }
+            // No child yet (or between two): the next one is told at start.
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the consumers are stalled now.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::SeqCst)
+    }
+
+    fn attach(&self, mut stdin: ChildStdin) {
+        if self.is_stalled() {
+            let _ = stdin.write_all(b"stall\n");
+            let _ = stdin.flush();
+        }
+        *self.stdin.lock().unwrap_or_else(|p| p.into_inner()) = Some(stdin);
+    }
+
+    fn close(&self) {
+        self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
 /// The parent's handle on the client children.
 pub struct Clients {
     stop: Arc<AtomicBool>,
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    stdin: Arc<Control>,
     supervisor: Option<std::thread::JoinHandle<Tally>>,
     /// The current child's pid, to kill it if it does not stop in time.
     pid: Arc<AtomicU32>,
@@ -138,14 +181,28 @@ impl Clients {
         progress: Arc<Progress>,
         first_process: u64,
     ) -> std::io::Result<Clients> {
+        Self::start_with(spec, rec, progress, first_process, Arc::default())
+    }
+
+    /// [`Clients::start`] with a [`Control`] the caller keeps (e.g. for the
+    /// nemesis to stall the consumers).
+    pub fn start_with(
+        spec: ChildSpec,
+        rec: Arc<Recorder>,
+        progress: Arc<Progress>,
+        first_process: u64,
+        control: Arc<Control>,
+    ) -> std::io::Result<Clients> {
         let stop = Arc::new(AtomicBool::new(false));
-        let stdin_slot: Arc<Mutex<Option<ChildStdin>>> = Arc::new(Mutex::new(None));
+        let stdin_slot = control;
         let tally = Tally {
             next_process: first_process,
             ..Default::default()
         };
         let mut child = spawn_child(&spec, &tally)?;
-        *stdin_slot.lock().unwrap_or_else(|p| p.into_inner()) = child.stdin.take();
+        if let Some(stdin) = child.stdin.take() {
+            stdin_slot.attach(stdin);
+        }
         let pid = Arc::new(AtomicU32::new(child.id()));
         let stop_grace = spec.stop_grace;
         let (st, slot, pid2) = (stop.clone(), stdin_slot.clone(), pid.clone());
@@ -167,7 +224,7 @@ impl Clients {
     /// open ops are then recorded as `info`, as for a crashed child.
     pub fn stop(mut self) -> Tally {
         self.stop.store(true, Ordering::SeqCst);
-        self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.stdin.close();
         let deadline = Instant::now() + self.stop_grace;
         while self.supervisor.as_ref().is_some_and(|h| !h.is_finished()) {
             if Instant::now() >= deadline {
@@ -199,6 +256,7 @@ fn relay(
         };
         let time = e.time;
         tally.learn(&e);
+        progress.note_reads(&e);
         if let Process::Client(p) = e.process {
             if e.kind == EventType::Invoke {
                 open.insert(p, e.clone());
@@ -230,7 +288,7 @@ fn supervise(
     rec: Arc<Recorder>,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
-    stdin_slot: Arc<Mutex<Option<ChildStdin>>>,
+    stdin_slot: Arc<Control>,
     pid: Arc<AtomicU32>,
     mut tally: Tally,
 ) -> Tally {
@@ -278,10 +336,12 @@ fn supervise(
         std::thread::sleep(Duration::from_millis(200));
         match spawn_child(&spec, &tally) {
             Ok(mut c) => {
-                *stdin_slot.lock().unwrap_or_else(|p| p.into_inner()) = c.stdin.take();
+                if let Some(stdin) = c.stdin.take() {
+                    stdin_slot.attach(stdin);
+                }
                 pid.store(c.id(), Ordering::SeqCst);
                 if stop.load(Ordering::SeqCst) {
-                    stdin_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    stdin_slot.close();
                 }
                 child = c;
             }
@@ -348,17 +408,29 @@ pub fn child_main(
         }
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
-    // Stop when the parent closes our stdin (or dies).
+    let (stall_tx, stall_rx) = tokio::sync::watch::channel(false);
+    // Commands on stdin (`stall`, `resume`); stop when the parent closes
+    // it (or dies).
     std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        for line in BufReader::new(std::io::stdin()).lines() {
+            let Ok(line) = line else { break };
+            match line.trim() {
+                "stall" => {
+                    let _ = stall_tx.send(true);
+                }
+                "resume" => {
+                    let _ = stall_tx.send(false);
+                }
+                _ => {}
+            }
+        }
         let _ = tx.send(true);
     });
-    let end = rt.block_on(run_workers(
+    let end = rt.block_on(run_workers_stallable(
         wl,
         rec.clone(),
         rx,
+        stall_rx,
         Arc::new(Progress::default()),
     ));
     for e in &end.errors {

@@ -21,6 +21,9 @@
 //! | `delay`, `bandwidth`, `reset`, `blackhole` | fault proxy in front of each broker | `start-delay` / `stop-delay`… |
 //! | `partition`, `leader-partition` | nftables rules between network namespaces | `start-partition` / `stop-partition`… |
 //! | `clock-skew` | restart with libfaketime (`FAKETIME=±N`) | `start-clock-skew` / `stop-clock-skew` |
+//! | `consumer-stall` | the workload's consumers stop polling (a command to the client process) | `start-consumer-stall` / `stop-consumer-stall` |
+//! | `fetch-throttle`, `produce-throttle` | client quota (`consumer_byte_rate`, `producer_byte_rate`) on the workload's client id, AlterClientQuotas | `start-fetch-throttle` / `stop-fetch-throttle`… |
+//! | `replication-throttle` | replication throttled (broker rates, topic's throttled replicas `*`), a follower paused until the ISR drops it | `start-replication-throttle`, `pause`, `resume` / `stop-replication-throttle` |
 //!
 //! Link faults need a proxied cluster and partitions a namespaced one
 //! ([`Net`]); [`NemesisConfig::check_cluster`] refuses a fault the cluster
@@ -30,6 +33,7 @@
 //! well, and there is no controller (`controller-kill` and the `controller`
 //! target are refused).
 
+pub mod lag;
 pub mod net;
 pub mod upgrade;
 
@@ -91,10 +95,25 @@ pub enum Fault {
     /// restarted at the end. With unclean election on, a stale follower
     /// takes over and the old leader truncates what only it had.
     LaggingLeaderKill,
+    /// The workload's consumers stop polling for the fault's duration
+    /// (their sends go on), so their lag grows.
+    ConsumerStall,
+    /// A fetch quota (`consumer_byte_rate` = `throttle-rate`) on the
+    /// workload's client id.
+    FetchThrottle,
+    /// A produce quota (`producer_byte_rate` = `throttle-rate`) on the
+    /// workload's client id.
+    ProduceThrottle,
+    /// Follower replication throttled to `throttle-rate` bytes/s on every
+    /// broker for the run's topic, and a follower of key 0's partition
+    /// paused until the ISR drops it (Kafka throttles only replicas out of
+    /// the ISR), then resumed: its catch-up is throttled, the ISR stays
+    /// shrunk while the fault lasts.
+    ReplicationThrottle,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 19] = [
         Fault::Kill,
         Fault::Stop,
         Fault::Pause,
@@ -110,10 +129,14 @@ impl Fault {
         Fault::Blackhole,
         Fault::ClockSkew,
         Fault::LaggingLeaderKill,
+        Fault::ConsumerStall,
+        Fault::FetchThrottle,
+        Fault::ProduceThrottle,
+        Fault::ReplicationThrottle,
     ];
 
     /// Every fault name `--nemesis` and `nemesis.faults` accept.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 19] = [
         "kill",
         "stop",
         "pause",
@@ -129,6 +152,10 @@ impl Fault {
         "blackhole",
         "clock-skew",
         "lagging-leader-kill",
+        "consumer-stall",
+        "fetch-throttle",
+        "produce-throttle",
+        "replication-throttle",
     ];
 
     pub fn parse(s: &str) -> Option<Fault> {
@@ -149,6 +176,22 @@ impl Fault {
                 | Fault::Reset
                 | Fault::Blackhole
                 | Fault::LaggingLeaderKill
+        )
+    }
+
+    /// Acts through the Kafka admin API (quotas, dynamic configs).
+    pub fn needs_admin_api(self) -> bool {
+        matches!(
+            self,
+            Fault::FetchThrottle | Fault::ProduceThrottle | Fault::ReplicationThrottle
+        )
+    }
+
+    /// Acts on the workload's clients, not on brokers.
+    pub fn on_clients(self) -> bool {
+        matches!(
+            self,
+            Fault::ConsumerStall | Fault::FetchThrottle | Fault::ProduceThrottle
         )
     }
 
@@ -264,6 +307,8 @@ pub type LeaderOf = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 pub type ControllerOf = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
 /// Hook run after a broker restarts.
 pub type AfterStart = Arc<dyn Fn(&str) + Send + Sync>;
+/// Stalls (`true`) or resumes the workload's consumers.
+pub type StallConsumers = Arc<dyn Fn(bool) -> Result<(), String> + Send + Sync>;
 
 /// What the nemesis does.
 #[derive(Clone)]
@@ -288,6 +333,16 @@ pub struct NemesisConfig {
     pub after_start: Option<AfterStart>,
     /// Proxies and namespaces, for link faults and partitions.
     pub net: Option<Arc<Net>>,
+    /// Bytes per second of `fetch-throttle`, `produce-throttle` and
+    /// `replication-throttle`.
+    pub throttle_rate: u64,
+    /// The client id the quota faults throttle (`None`: the default
+    /// client entity, i.e. every client without a quota of its own).
+    pub client_id: Option<String>,
+    /// The topics `replication-throttle` throttles (the run's).
+    pub topics: Vec<String>,
+    /// Stalls the workload's consumers (`consumer-stall`).
+    pub stall: Option<StallConsumers>,
 }
 
 impl std::fmt::Debug for NemesisConfig {
@@ -302,6 +357,9 @@ impl std::fmt::Debug for NemesisConfig {
             .field("link", &self.link)
             .field("partition", &self.partition)
             .field("clock_skew", &self.clock_skew)
+            .field("throttle_rate", &self.throttle_rate)
+            .field("client_id", &self.client_id)
+            .field("topics", &self.topics)
             .finish_non_exhaustive()
     }
 }
@@ -324,6 +382,10 @@ impl Default for NemesisConfig {
             controller_of: None,
             after_start: None,
             net: None,
+            throttle_rate: 1024,
+            client_id: Some("gregor".into()),
+            topics: vec![],
+            stall: None,
         }
     }
 }
@@ -437,6 +499,16 @@ impl NemesisConfig {
             link,
             partition,
             clock_skew: n.clock_skew.map_or(d.clock_skew, |s| s.round() as i64),
+            throttle_rate: match n.throttle_rate {
+                None => d.throttle_rate,
+                Some(0) => {
+                    return Err(invalid(
+                        "throttle-rate",
+                        "0 bytes/s would stop the clients, not slow them; give a rate >= 1".into(),
+                    ))
+                }
+                Some(r) => r,
+            },
             ..d
         })
     }
@@ -466,6 +538,18 @@ impl NemesisConfig {
                 reason,
             })
         };
+        if let Some(f) = self
+            .faults
+            .iter()
+            .find(|f| f.needs_admin_api() && kind.is_tansu())
+        {
+            return refuse(
+                f.name(),
+                "not applicable to tansu: it implements neither client quotas nor \
+                 replication throttles (nor replication)"
+                    .into(),
+            );
+        }
         if kind.is_tansu() && self.faults.contains(&Fault::LaggingLeaderKill) {
             return refuse(
                 "lagging-leader-kill",
@@ -582,6 +666,13 @@ pub struct Breakage {
     partition: Option<(&'static str, Vec<usize>)>,
     /// Nodes running with a skewed clock.
     skewed: BTreeSet<usize>,
+    /// Stalls the consumers; whether they are stalled now.
+    stall: Option<StallConsumers>,
+    stalled: bool,
+    /// Client quotas in force: (fault, client id, quota key, rate).
+    quotas: Vec<(Fault, Option<String>, &'static str, u64)>,
+    /// The replication throttle in force: (rate, topics, history value).
+    repl_throttle: Option<(u64, Vec<String>, serde_json::Value)>,
 }
 
 fn record(rec: &Option<Arc<Recorder>>, f: &str, value: serde_json::Value, error: Option<String>) {
@@ -611,7 +702,26 @@ impl Breakage {
             links: BTreeMap::new(),
             partition: None,
             skewed: BTreeSet::new(),
+            stall: None,
+            stalled: false,
+            quotas: Vec::new(),
+            repl_throttle: None,
         }
+    }
+
+    /// How to stall the workload's consumers (`consumer-stall`).
+    pub fn with_stall(mut self, stall: Option<StallConsumers>) -> Breakage {
+        self.stall = stall;
+        self
+    }
+
+    /// Each broker's own address (around the fault proxies), for admin requests.
+    fn admin_addrs(&self) -> Vec<String> {
+        self.lock()
+            .nodes()
+            .iter()
+            .map(|n| n.direct_addr())
+            .collect()
     }
 
     /// Runs `hook` with each broker's address right after it restarts.
@@ -668,6 +778,9 @@ impl Breakage {
                 self.apply_partition(fault, nodes, cfg.partition, seed)
             }
             Fault::ClockSkew => self.apply_clock_skew(nodes, cfg.clock_skew),
+            Fault::ConsumerStall => self.apply_stall(),
+            Fault::FetchThrottle | Fault::ProduceThrottle => self.apply_quota(fault, cfg),
+            Fault::ReplicationThrottle => self.apply_replication_throttle(nodes, cfg),
             Fault::LaggingLeaderKill => {
                 // Its first step; `lagging_leader_kill` does the rest.
                 let peers = LinkSettings {
@@ -789,6 +902,108 @@ impl Breakage {
         record(&self.rec, "start-clock-skew", names, joined(errors));
     }
 
+    fn apply_stall(&mut self) {
+        let error = match &self.stall {
+            None => Some("no client process to stall".to_string()),
+            Some(f) => {
+                // Marked stalled even when the command could not be
+                // written (a client process being replaced is told at its
+                // start): the heal must always resume.
+                self.stalled = true;
+                f(true).err()
+            }
+        };
+        record(
+            &self.rec,
+            "start-consumer-stall",
+            serde_json::json!(["consumers"]),
+            error,
+        );
+    }
+
+    fn quota_value(client_id: &Option<String>, key: &str, rate: u64) -> serde_json::Value {
+        serde_json::json!({
+            "client-id": client_id.clone().unwrap_or_else(|| "<default>".into()),
+            key: rate,
+        })
+    }
+
+    fn apply_quota(&mut self, fault: Fault, cfg: &NemesisConfig) {
+        let key = if fault == Fault::FetchThrottle {
+            lag::FETCH_QUOTA
+        } else {
+            lag::PRODUCE_QUOTA
+        };
+        let addrs = self.admin_addrs();
+        let r = lag::set_client_quota(&addrs, cfg.client_id.clone(), key, Some(cfg.throttle_rate));
+        if r.is_ok() {
+            self.quotas
+                .push((fault, cfg.client_id.clone(), key, cfg.throttle_rate));
+        }
+        let value = Self::quota_value(&cfg.client_id, key, cfg.throttle_rate);
+        record(
+            &self.rec,
+            &format!("start-{}", fault.name()),
+            value,
+            r.err(),
+        );
+    }
+
+    fn apply_replication_throttle(&mut self, nodes: &[usize], cfg: &NemesisConfig) {
+        let addrs = self.admin_addrs();
+        let r = lag::set_replication_throttle(&addrs, &cfg.topics, Some(cfg.throttle_rate));
+        let follower = self.names(&nodes[..1]);
+        let value = serde_json::json!({
+            "rate": cfg.throttle_rate,
+            "topics": cfg.topics,
+            "follower": follower,
+        });
+        // Recorded as in force even after a partial failure, so the heal
+        // removes whatever was set.
+        self.repl_throttle = Some((cfg.throttle_rate, cfg.topics.clone(), value.clone()));
+        record(&self.rec, "start-replication-throttle", value, r.err());
+    }
+
+    /// The second step of [`Fault::ReplicationThrottle`]: pauses
+    /// `follower` until the ISR of some partition of the run drops it (or
+    /// `limit` passes, or `stop`), then resumes it, so its catch-up is
+    /// throttled. Returns whether it dropped out.
+    pub fn lag_follower(
+        &mut self,
+        follower: usize,
+        topics: &[String],
+        stop: &AtomicBool,
+        limit: Duration,
+    ) -> bool {
+        let addrs = self.admin_addrs();
+        let id = follower as i32;
+        let replicas: BTreeSet<i32> = {
+            let n = self.lock().nodes().len();
+            (0..n as i32).collect()
+        };
+        self.apply_process(Fault::Pause, &[follower]);
+        let end = std::time::Instant::now() + limit;
+        let mut out = false;
+        while std::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
+            // The paused broker does not answer: ask the others.
+            let others: Vec<String> = addrs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != follower)
+                .map(|(_, a)| a.clone())
+                .collect();
+            if let Ok(isrs) = lag::isrs(&others, topics) {
+                if lag::dropped_out(&isrs, id, &replicas) {
+                    out = true;
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        self.heal_processes();
+        out
+    }
+
     /// Stops node `n`, sets its extra environment, starts it again.
     fn restart_with_env(&mut self, n: usize, env: Vec<(String, String)>) -> Result<(), String> {
         let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
@@ -842,6 +1057,34 @@ impl Breakage {
             record(&self.rec, "stop-clock-skew", names, joined(errors));
         }
         self.heal_processes();
+        self.heal_lag();
+    }
+
+    /// Resumes stalled consumers, removes quotas and replication throttles.
+    fn heal_lag(&mut self) {
+        if self.stalled {
+            self.stalled = false;
+            let error = self.stall.as_ref().and_then(|f| f(false).err());
+            record(
+                &self.rec,
+                "stop-consumer-stall",
+                serde_json::json!(["consumers"]),
+                error,
+            );
+        }
+        if self.quotas.is_empty() && self.repl_throttle.is_none() {
+            return;
+        }
+        let addrs = self.admin_addrs();
+        for (fault, client_id, key, rate) in std::mem::take(&mut self.quotas) {
+            let r = lag::set_client_quota(&addrs, client_id.clone(), key, None);
+            let value = Self::quota_value(&client_id, key, rate);
+            record(&self.rec, &format!("stop-{}", fault.name()), value, r.err());
+        }
+        if let Some((_, topics, value)) = self.repl_throttle.take() {
+            let r = lag::set_replication_throttle(&addrs, &topics, None);
+            record(&self.rec, "stop-replication-throttle", value, r.err());
+        }
     }
 
     fn heal_processes(&mut self) {
@@ -916,6 +1159,9 @@ impl Breakage {
             && self.links.is_empty()
             && self.partition.is_none()
             && self.skewed.is_empty()
+            && !self.stalled
+            && self.quotas.is_empty()
+            && self.repl_throttle.is_none()
     }
 }
 
@@ -1022,6 +1268,22 @@ fn resolve(
     }
 }
 
+/// A follower of key 0's partition: a broker other than its leader
+/// (seeded choice), or any broker when the leader is unknown.
+fn follower(
+    cfg: &NemesisConfig,
+    cluster: &Arc<Mutex<Cluster>>,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
+    let leader = resolve(&Target::Leader, cfg, cluster, rng);
+    let mut all = resolve(&Target::All, cfg, cluster, rng);
+    all.retain(|i| !leader.contains(i) || cfg.leader_of.is_none());
+    if all.is_empty() {
+        return leader;
+    }
+    vec![all[rng.random_range(0..all.len())]]
+}
+
 /// Runs the nemesis schedule until `stop`, then heals everything.
 pub fn run(
     cfg: NemesisConfig,
@@ -1032,7 +1294,8 @@ pub fn run(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e656d65);
     let mut breakage = Breakage::new(cluster.clone(), Some(rec))
         .with_after_start(cfg.after_start.clone())
-        .with_net(cfg.net.clone());
+        .with_net(cfg.net.clone())
+        .with_stall(cfg.stall.clone());
     if cfg.faults.is_empty() {
         return;
     }
@@ -1061,6 +1324,28 @@ pub fn run(
         };
         if fault == Fault::RollingRestart {
             breakage.rolling_restart(&stop);
+        } else if fault.on_clients() {
+            let all: Vec<usize> = (0..cluster
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .nodes()
+                .len())
+                .collect();
+            breakage.apply(fault, &all, &cfg, 0);
+        } else if fault == Fault::ReplicationThrottle {
+            let t = std::time::Instant::now();
+            let nodes = follower(&cfg, &cluster, &mut rng);
+            breakage.apply(fault, &nodes, &cfg, 0);
+            if let Some(&f) = nodes.first() {
+                breakage.lag_follower(f, &cfg.topics, &stop, duration / 2);
+            }
+            // The window lasts `duration` in all, the pause included.
+            let stopped = nap(&stop, duration.saturating_sub(t.elapsed()));
+            breakage.heal_all();
+            if stopped {
+                break;
+            }
+            continue;
         } else if fault == Fault::LaggingLeaderKill {
             let nodes = resolve(&target, &cfg, &cluster, &mut rng);
             breakage.apply(fault, &nodes, &cfg, 0);

@@ -44,9 +44,31 @@ pub struct Overrides {
     pub nemesis_interval: Option<f64>,
     pub store: Option<PathBuf>,
     pub fail_fast: bool,
+    pub listen: Option<String>,
+    pub grafana: Option<String>,
+    pub pushgateway: Option<String>,
+}
+
+/// Where a run shows itself while it goes on and after: live `/metrics`,
+/// Grafana annotations, a Pushgateway push (flags only, not scenario
+/// settings: they say where this run reports, not what it tests).
+#[derive(Clone, Debug, Default)]
+pub struct Exports {
+    pub listen: Option<String>,
+    pub grafana: Option<String>,
+    pub pushgateway: Option<String>,
 }
 
 impl Overrides {
+    /// The flags that say where the run reports.
+    pub fn exports(&self) -> Exports {
+        Exports {
+            listen: self.listen.clone(),
+            grafana: self.grafana.clone(),
+            pushgateway: self.pushgateway.clone(),
+        }
+    }
+
     /// Applies the flags to a scenario.
     pub fn apply(&self, s: &mut Scenario) {
         let set = |dst: &mut Option<String>, v: &Option<String>| {
@@ -384,6 +406,16 @@ pub async fn run(
     store_dir: &Path,
     log: &ui::Log,
 ) -> anyhow::Result<RunOutcome> {
+    run_with(scenario, store_dir, log, Exports::default()).await
+}
+
+/// [`run`], reporting live and afterwards where `exports` says.
+pub async fn run_with(
+    scenario: Scenario,
+    store_dir: &Path,
+    log: &ui::Log,
+    exports: Exports,
+) -> anyhow::Result<RunOutcome> {
     let s = resolve(scenario);
     s.validate("resolved scenario")
         .map_err(|e| anyhow!("{e}"))?;
@@ -405,7 +437,7 @@ pub async fn run(
     spawn_signal_watch(interrupted.clone(), aborted.clone());
 
     let target = bring_up(&s, &run_dir, log)?;
-    let result = run_on(&s, &run_dir, &target, log, interrupted, aborted).await;
+    let result = run_on(&s, &run_dir, &target, log, interrupted, aborted, &exports).await;
     if target.started_here {
         if let Some(c) = &target.cluster {
             let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
@@ -451,6 +483,7 @@ async fn run_on(
     log: &ui::Log,
     interrupted: Arc<AtomicBool>,
     aborted: Arc<AtomicBool>,
+    exports: &Exports,
 ) -> anyhow::Result<(CheckResult, i32)> {
     // A topic and group of its own: no run reads another's records.
     let run_id = RunId::generate();
@@ -506,10 +539,73 @@ async fn run_on(
     let (zero, zero_mono) = (Instant::now(), clients::mono_ns());
     let rec = Recorder::create_at(&history_path, zero).context("cannot create history.jsonl")?;
     // The online checker: live counts of what a partial history proves.
-    let live =
-        gregor_checkers::online::Live::spawn_detectors(rec.tap(), CheckOpts::from_meta(&meta));
+    let live = Arc::new(gregor_checkers::online::Live::spawn_detectors(
+        rec.tap(),
+        CheckOpts::from_meta(&meta),
+    ));
     let started = Instant::now();
     let progress = Arc::new(Progress::default());
+    // Each nemesis action to Grafana, as it happens.
+    let annotator = exports.grafana.as_ref().map(|url| {
+        log.line(&format!("posting nemesis actions to Grafana at {url}"));
+        crate::export::Annotator::spawn(
+            url,
+            std::env::var(crate::export::GRAFANA_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.is_empty()),
+            rec.tap(),
+            SystemTime::now() - zero.elapsed(),
+            run_id.as_str().to_string(),
+        )
+    });
+    // The run's cluster, lag and ISR, sampled into monitor.jsonl.
+    let latest: crate::runmetrics::Latest = Arc::default();
+    let monitor_addrs: Vec<String> = match &target.cluster {
+        Some(c) => c
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .nodes()
+            .iter()
+            .map(|n| n.direct_addr())
+            .collect(),
+        None => target
+            .bootstrap
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .collect(),
+    };
+    let run_monitor = crate::runmon::RunMonitor::start(crate::runmon::RunMonitorSpec {
+        bootstrap: monitor_addrs,
+        keymap: wl.keymap.clone(),
+        group: settings.group_id.clone(),
+        progress: progress.clone(),
+        path: run_dir.join(gregor_history::cluster::MONITOR_FILE),
+        zero,
+        interval: crate::runmon::INTERVAL,
+        latest: Some(latest.clone()),
+    })
+    .map_err(|e| log.line(&format!("warning: cannot monitor the run's lag: {e}")))
+    .ok();
+    // Live /metrics.
+    let metrics_server = match &exports.listen {
+        None => None,
+        Some(addr) => {
+            let (live, progress, latest) = (live.clone(), progress.clone(), latest.clone());
+            let body: crate::runmetrics::Body = Arc::new(move || {
+                let snap = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                crate::runmetrics::render(
+                    &live.status(),
+                    &progress,
+                    started.elapsed(),
+                    snap.as_ref(),
+                )
+            });
+            let server =
+                crate::runmetrics::MetricsServer::start(addr, body).map_err(|e| anyhow!(e))?;
+            log.line(&format!("live metrics at http://{}/metrics", server.addr()));
+            Some(server)
+        }
+    };
 
     // The brokers' view, sampled beside the history.
     let mut sample_addrs: Vec<String> = match &target.cluster {
@@ -537,7 +633,8 @@ async fn run_on(
     })
     .ok();
 
-    // Nemesis on its own thread.
+    // Nemesis on its own thread; it stalls the consumers through `control`.
+    let control = Arc::new(clients::Control::default());
     let nemesis_stop = Arc::new(AtomicBool::new(false));
     let faults: Vec<Fault> = s
         .nemesis
@@ -555,6 +652,18 @@ async fn run_on(
             cfg.leader_of = Some(leader_lookup(&settings, &wl.keymap));
             cfg.after_start = forgetful_restart_hook(cluster, &wl);
             cfg.net = target.net.clone();
+            cfg.client_id = Some(
+                settings
+                    .common
+                    .get("client.id")
+                    .cloned()
+                    .unwrap_or_else(|| "gregor".into()),
+            );
+            cfg.topics = vec![wl.keymap.topic(0)];
+            let ctl = control.clone();
+            cfg.stall = Some(Arc::new(move |on: bool| {
+                ctl.set_stalled(on).map_err(|e| e.to_string())
+            }));
             if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
                 cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
             }
@@ -624,7 +733,7 @@ async fn run_on(
         // Long enough for a transaction's every step to time out.
         stop_grace: secs(s.workload.op_timeout, 10.0) * 10,
     };
-    let workers = clients::Clients::start(child, rec.clone(), progress.clone(), 0)
+    let workers = clients::Clients::start_with(child, rec.clone(), progress.clone(), 0, control)
         .context("cannot start the client process")?;
     let time_limit = secs(s.time_limit, 60.0);
     let bar = ui::Bar::new(log, time_limit);
@@ -692,6 +801,15 @@ async fn run_on(
     let end = tokio::task::spawn_blocking(move || workers.stop())
         .await
         .map_err(|e| anyhow!("client supervisor failed: {e}"))?;
+    // The consumers' positions stop moving here (final reads are not
+    // theirs): the lag samples end with the workload.
+    if let Some(m) = run_monitor {
+        let n = tokio::task::spawn_blocking(move || m.stop())
+            .await
+            .unwrap_or(0);
+        meta.extra
+            .insert("monitor-samples".into(), serde_json::json!(n));
+    }
     for d in &end.deaths {
         log.line(&format!(
             "the client process died ({d}) and was restarted; its open ops are recorded as info"
@@ -770,6 +888,16 @@ async fn run_on(
     rec.flush().context("cannot write history.jsonl")?;
     rec.close_taps();
     drop(rec);
+    if let Some(a) = annotator {
+        let (posted, errors) = a.finish();
+        log.line(&format!("Grafana: {posted} annotation(s) posted"));
+        if let Some(e) = errors.first() {
+            log.line(&format!(
+                "warning: {} annotation(s) not posted, e.g. {e}",
+                errors.len()
+            ));
+        }
+    }
     let st = live.status();
     if let Some(m) = &st.malformed {
         log.line(&format!("warning: the online checker stopped: {m}"));
@@ -811,6 +939,20 @@ async fn run_on(
     save_broker_logs(target, run_dir);
 
     let (result, code) = check_and_report(run_dir, &meta, log)?;
+    if let Some(url) = &exports.pushgateway {
+        let text = crate::export::results_text(&result, &meta.scenario);
+        let (url2, id) = (url.clone(), run_id.as_str().to_string());
+        match tokio::task::spawn_blocking(move || crate::export::push_results(&url2, &id, text))
+            .await
+        {
+            Ok(Ok(())) => log.line(&format!("results pushed to the Pushgateway at {url}")),
+            Ok(Err(e)) => log.line(&format!("warning: Pushgateway: {e}")),
+            Err(e) => log.line(&format!("warning: Pushgateway: {e}")),
+        }
+    }
+    if let Some(m) = metrics_server {
+        m.stop();
+    }
     Ok((result, code))
 }
 

@@ -180,6 +180,10 @@ pub struct NemesisSection {
     pub bandwidth: Option<u64>,
     /// `clock-skew`: wall-clock offset in seconds, negative for behind (default 300).
     pub clock_skew: Option<f64>,
+    /// `fetch-throttle`, `produce-throttle`, `replication-throttle`: bytes
+    /// per second (client quota, per broker; replication rate, per broker;
+    /// default 1024).
+    pub throttle_rate: Option<u64>,
     /// A rolling upgrade (or downgrade) of the local Kafka cluster during
     /// the workload.
     pub upgrade: Option<UpgradeSection>,

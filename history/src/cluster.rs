@@ -14,6 +14,66 @@ use crate::event::Key;
 pub const CLUSTER_SAMPLES_FILE: &str = "cluster-samples.jsonl";
 /// File name of the end-of-run log offsets in a run directory.
 pub const BROKER_OFFSETS_FILE: &str = "broker-offsets.json";
+/// File name of the lag and replication samples of a run (`gregor run`'s
+/// monitor), one [`MonitorSample`] a line.
+pub const MONITOR_FILE: &str = "monitor.jsonl";
+
+/// One sample of the run's consumer lag and partition health.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MonitorSample {
+    /// Nanoseconds since the history's time zero.
+    pub time: u64,
+    pub partitions: Vec<PartitionHealth>,
+    pub lag: Vec<ConsumerLag>,
+}
+
+/// A partition of the run: replication health and log end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartitionHealth {
+    pub key: Key,
+    pub topic: String,
+    pub partition: i32,
+    /// Node id of the leader, -1 when there is none.
+    pub leader: i32,
+    pub replicas: usize,
+    pub isr: usize,
+    /// The high watermark (None: not readable this sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_end: Option<i64>,
+}
+
+/// How far a consumer is behind on one partition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConsumerLag {
+    pub group: String,
+    /// `positions`: the next offset the workload's consumers would read
+    /// (one past the highest offset an `ok` poll returned), as recorded;
+    /// `committed`: the group's committed offset, as the brokers report it.
+    pub source: String,
+    pub key: Key,
+    pub topic: String,
+    pub partition: i32,
+    pub position: i64,
+    pub log_end: i64,
+    /// `log_end - position`, never negative.
+    pub lag: i64,
+    /// Age of the oldest unread record, seconds (interpolated from the
+    /// partition's (log end, time) samples; `None` when unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
+}
+
+/// Reads a `monitor.jsonl` (bad lines skipped; a missing file is empty).
+pub fn read_monitor_samples(path: &std::path::Path) -> Vec<MonitorSample> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
 
 /// What one broker reported about one partition of the run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -552,3 +552,207 @@ pub fn capacity(r: &gregor_history::capacity::CapacityReport) -> Result<Vec<Plot
         )?,
     ])
 }
+
+/// The series of a per-key quantity over the run monitor's samples.
+fn per_key(
+    samples: &[gregor_history::cluster::MonitorSample],
+    value: impl Fn(&gregor_history::cluster::MonitorSample, Key) -> Option<f64>,
+) -> BTreeMap<Key, Vec<(f64, f64)>> {
+    let mut keys: Vec<Key> = samples
+        .iter()
+        .flat_map(|s| s.partitions.iter().map(|p| p.key))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| {
+            let pts = samples
+                .iter()
+                .filter_map(|s| value(s, k).map(|v| (secs(s.time), v)))
+                .collect();
+            (k, pts)
+        })
+        .collect()
+}
+
+fn monitor_chart(
+    title: &str,
+    y_label: &str,
+    end_ns: u64,
+    windows: &[Window],
+    series: BTreeMap<Key, Vec<(f64, f64)>>,
+    label: impl Fn(Key) -> String,
+) -> Chart {
+    let mut c = Chart::new(title, "time since start (s)", y_label);
+    c.x_range = Some((0.0, secs(end_ns).max(1e-3)));
+    c.bands = bands(windows);
+    for (i, (k, pts)) in series.into_iter().enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        c.series.push(Series::new(
+            &label(k),
+            hex(OK_COLORS[i % OK_COLORS.len()]),
+            Style::Line {
+                dash: Dash::Solid,
+                step: true,
+            },
+            pts,
+        ));
+    }
+    c
+}
+
+/// The workload consumers' lag per key (partition), in offsets and in
+/// seconds, and each partition's ISR size, from the run monitor's samples
+/// (`monitor.jsonl`), under the fault windows. Empty without samples.
+pub fn monitor(
+    samples: &[gregor_history::cluster::MonitorSample],
+    end_ns: u64,
+    windows: &[Window],
+) -> Result<Vec<Plot>, ChartError> {
+    if samples.is_empty() {
+        return Ok(vec![]);
+    }
+    let lag_of = |source: &'static str, secs_: bool| {
+        move |s: &gregor_history::cluster::MonitorSample, k: Key| {
+            s.lag
+                .iter()
+                .find(|l| l.key == k && l.source == source)
+                .and_then(|l| {
+                    if secs_ {
+                        l.lag_seconds
+                    } else {
+                        Some(l.lag as f64)
+                    }
+                })
+        }
+    };
+    let key_label = |k: Key| format!("key {k}");
+    let mut out = Vec::new();
+    let c = monitor_chart(
+        "Consumer lag (offsets)",
+        "records behind the log end",
+        end_ns,
+        windows,
+        per_key(samples, lag_of("positions", false)),
+        key_label,
+    );
+    out.push(finish(
+        "consumer-lag",
+        "Per key (partition), once a second: the log end offset minus the workload consumers' position (one past the highest offset an ok read returned). It grows while consumers stall or fetches are throttled.",
+        &c,
+    )?);
+    let c = monitor_chart(
+        "Consumer lag (seconds)",
+        "age of the oldest unread record (s)",
+        end_ns,
+        windows,
+        per_key(samples, lag_of("positions", true)),
+        key_label,
+    );
+    out.push(finish(
+        "consumer-lag-seconds",
+        "Per key: how long ago the log end passed the consumers' position, interpolated from the partition's sampled (log end, time) points as kafka-lag-exporter does.",
+        &c,
+    )?);
+    let committed = per_key(samples, lag_of("committed", false));
+    if committed.values().any(|p| !p.is_empty()) {
+        let c = monitor_chart(
+            "Consumer group lag (committed offsets)",
+            "records behind the log end",
+            end_ns,
+            windows,
+            committed,
+            key_label,
+        );
+        out.push(finish(
+            "group-lag",
+            "Per key: the log end offset minus the group's committed offset, as the brokers report them.",
+            &c,
+        )?);
+    }
+    let isr = per_key(samples, |s, k| {
+        s.partitions
+            .iter()
+            .find(|p| p.key == k)
+            .map(|p| p.isr as f64)
+    });
+    let mut c = monitor_chart(
+        "ISR size",
+        "in-sync replicas",
+        end_ns,
+        windows,
+        isr,
+        key_label,
+    );
+    let max = samples
+        .iter()
+        .flat_map(|s| s.partitions.iter().map(|p| p.replicas))
+        .max()
+        .unwrap_or(1);
+    c.y_range = Some((0.0, max as f64 + 0.5));
+    out.push(finish(
+        "isr-size",
+        "Per key (partition): how many replicas the brokers list as in sync, sampled once a second. Below the replication factor, the partition is under-replicated.",
+        &c,
+    )?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod monitor_tests {
+    use super::*;
+    use gregor_history::cluster::{ConsumerLag, MonitorSample, PartitionHealth};
+
+    fn sample(t: u64, lag: i64, isr: usize) -> MonitorSample {
+        MonitorSample {
+            time: t * 1_000_000_000,
+            partitions: vec![PartitionHealth {
+                key: 0,
+                topic: "t".into(),
+                partition: 0,
+                leader: 1,
+                replicas: 3,
+                isr,
+                log_end: Some(100 + lag),
+            }],
+            lag: vec![ConsumerLag {
+                group: "g".into(),
+                source: "positions".into(),
+                key: 0,
+                topic: "t".into(),
+                partition: 0,
+                position: 100,
+                log_end: 100 + lag,
+                lag,
+                lag_seconds: Some(lag as f64 / 10.0),
+            }],
+        }
+    }
+
+    #[test]
+    fn lag_and_isr_are_plotted_under_the_fault_windows_only_when_sampled() {
+        assert!(monitor(&[], 10, &[]).unwrap().is_empty());
+        let s: Vec<MonitorSample> = (0..10)
+            .map(|t| sample(t, t as i64 * 10, 3 - (t % 2) as usize))
+            .collect();
+        let w = vec![Window {
+            name: "consumer-stall".into(),
+            target: Some("consumers".into()),
+            start_ns: 2_000_000_000,
+            end_ns: 6_000_000_000,
+            closed_by: Some("stop-consumer-stall".into()),
+        }];
+        let plots = monitor(&s, 10_000_000_000, &w).unwrap();
+        let names: Vec<&str> = plots.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["consumer-lag", "consumer-lag-seconds", "isr-size"]
+        );
+        assert!(
+            plots.iter().all(|p| p.points_total >= 10),
+            "every sample drawn"
+        );
+    }
+}

@@ -36,6 +36,18 @@ pub enum Op {
     Subscribe(Vec<Key>),
 }
 
+impl Op {
+    /// Whether the op reads (a poll, or a transaction with a poll in it):
+    /// what a stalled consumer does not do.
+    pub fn reads(&self) -> bool {
+        match self {
+            Op::Poll => true,
+            Op::Txn { mops, .. } => mops.iter().any(|m| matches!(m, GenMop::Poll)),
+            _ => false,
+        }
+    }
+}
+
 /// How operations are mixed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenConfig {

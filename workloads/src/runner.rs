@@ -62,6 +62,34 @@ pub struct Progress {
     pub info: AtomicU64,
     /// Nanoseconds (history time) of the first completed op.
     pub first_ok_ns: AtomicU64,
+    /// Per key, the next offset the workload's consumers would read: one
+    /// past the highest offset an `ok` read returned (where the consumers
+    /// are, for their lag when they commit nothing). Filled by whoever
+    /// relays the events (`gregor run`'s client supervisor).
+    pub positions: Mutex<BTreeMap<Key, Offset>>,
+}
+
+impl Progress {
+    /// Moves the consumers' positions past what an `ok` event read.
+    pub fn note_reads(&self, e: &gregor_history::Event) {
+        if e.kind != gregor_history::EventType::Ok {
+            return;
+        }
+        let mut pos = None;
+        for m in e.mops() {
+            if let gregor_history::Mop::Poll { reads: Some(r) } = m {
+                let pos = pos.get_or_insert_with(|| {
+                    self.positions.lock().unwrap_or_else(|p| p.into_inner())
+                });
+                for (k, pairs) in r {
+                    if let Some(o) = pairs.iter().map(|(o, _)| *o).max() {
+                        let x = pos.entry(*k).or_insert(0);
+                        *x = (*x).max(o + 1);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What the workers leave behind for final reads.
@@ -286,6 +314,7 @@ async fn worker(
     shared: Arc<Shared>,
     worker: u64,
     mut stop: watch::Receiver<bool>,
+    stall: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
     let cfg = &shared.cfg;
     let interval = if cfg.rate > 0.0 {
@@ -345,6 +374,12 @@ async fn worker(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .next_op();
+        // A stalled consumer does not poll: its reads are skipped (not
+        // recorded: an op never invoked leaves no trace to misjudge), its
+        // sends go on, so the lag grows.
+        if *stall.borrow() && op.reads() {
+            continue;
+        }
         shared.ensure_topics(&op).await;
         if let (Some(slots), Op::Send(sends)) = (&mut slots, &op) {
             let Some(process) = slots.take(&shared, &mut stop).await else {
@@ -390,6 +425,19 @@ pub async fn run_workers(
     stop: watch::Receiver<bool>,
     progress: Arc<Progress>,
 ) -> WorkloadEnd {
+    let (_never, stall) = watch::channel(false);
+    run_workers_stallable(cfg, rec, stop, stall, progress).await
+}
+
+/// [`run_workers`] whose consumers stop polling while `stall` is true
+/// (the `consumer-stall` fault): ops that read are skipped, sends go on.
+pub async fn run_workers_stallable(
+    cfg: WorkloadConfig,
+    rec: Arc<Recorder>,
+    stop: watch::Receiver<bool>,
+    stall: watch::Receiver<bool>,
+    progress: Arc<Progress>,
+) -> WorkloadEnd {
     let first_topic = cfg.keymap.topic(0);
     let producer = if cfg.shared_producer && !cfg.settings.txn {
         match cfg
@@ -419,7 +467,7 @@ pub async fn run_workers(
         cfg,
     });
     let handles: Vec<_> = (0..shared.cfg.concurrency)
-        .map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone())))
+        .map(|w| tokio::spawn(worker(shared.clone(), w, stop.clone(), stall.clone())))
         .collect();
     let mut errors = Vec::new();
     for h in handles {
