@@ -24,6 +24,7 @@ mod hash;
 pub mod linear;
 pub mod online;
 pub mod queue;
+pub mod stream;
 pub mod txn;
 mod witness;
 
@@ -194,6 +195,11 @@ pub struct Stats {
     /// `(process, key, value)` pairs a subscribed process consumed more than
     /// once.
     pub subscribe_reconsumed: u64,
+    /// Analyses this check did not run, e.g. `["cycles"]` for a streaming
+    /// check ([`stream`]), which leaves the transactional cycle search out.
+    /// Absent from the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 /// What a check found; serialized as the `gregor check --json` object.
@@ -294,6 +300,17 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
     } else {
         (queue::analyze(history), others(()))
     };
+    assemble(q, others, history.is_empty(), opts)
+}
+
+/// Folds what the analyses found into one result (shared by [`check`] and
+/// [`stream::check_file`]).
+fn assemble(
+    q: queue::Analysis,
+    others: Vec<(String, serde_json::Value)>,
+    empty: bool,
+    opts: &CheckOpts,
+) -> CheckResult {
     let mut anomalies: BTreeMap<String, AnomalyGroup> = BTreeMap::new();
     for (kind, count, examples) in q.anomalies {
         if kind == "unseen" && !q.has_completed_poll {
@@ -317,10 +334,7 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
         .collect();
     let valid = if !bad_types.is_empty() {
         Validity::False
-    } else if history.is_empty()
-        || !q.has_completed_poll
-        || anomaly_types.iter().any(|k| uncertain(k))
-    {
+    } else if empty || !q.has_completed_poll || anomaly_types.iter().any(|k| uncertain(k)) {
         Validity::Unknown
     } else {
         Validity::True

@@ -51,7 +51,7 @@
 
 use std::collections::BTreeMap;
 
-use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, F};
+use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, Value, F};
 
 use crate::hash::{FxHashMap, FxHashSet, KeyVal, ValTable};
 use crate::witness::{Found, Kind, Witness, NO_OP};
@@ -228,14 +228,32 @@ pub struct Analysis {
     pub has_completed_poll: bool,
 }
 
-struct Analyzer<'h> {
-    events: &'h [Event],
+/// Per-event working state of pass 1: pending invocations, per-process
+/// positions, and buffers reused from one op to the next.
+#[derive(Default)]
+struct Scratch {
+    /// Process -> (position, time) of its pending invocation: the time is
+    /// kept here so that pairing never reaches back into the history (with
+    /// many processes the invocation is far behind, out of cache).
+    pending: FxHashMap<u64, (u32, u64)>,
+    procs: FxHashMap<u64, ProcState>,
+    known_scratch: Vec<(u32, Offset)>,
+    /// Per op: key slot -> (last offset read, its value, highest offset).
+    op_reads: Vec<(u32, Offset, Val, Offset)>,
+    op_read_idx: FxHashMap<u32, usize>,
+    /// Per op: key slot -> (position of last send or NO_OFF, its value).
+    op_sends: Vec<(u32, Offset, Val)>,
+    sent: FxHashSet<(Key, Val)>,
+    rebalanced: Vec<Key>,
+}
+
+struct Analyzer {
+    /// Events taken so far (the next event's position).
+    taken: u32,
+    scratch: Scratch,
     vals: ValTable<ValInfo>,
     key_slots: FxHashMap<Key, u32>,
     keys: Vec<KeyState>,
-    /// Completion position -> invocation position, only where the completion
-    /// carries no micro-ops of its own (info/fail echo the invocation).
-    fallback: FxHashMap<u32, u32>,
     found: Found,
     deferred: Vec<Deferred>,
     /// Sends of `info` ops: (completion position, key, value, offset the
@@ -256,41 +274,170 @@ struct Analyzer<'h> {
     other_lat: BTreeMap<String, Vec<u64>>,
     acknowledged: u64,
     completed_polls: u64,
-    worst_lag: Option<(u64, Key, u32)>,
+    /// (lag, key, history index of the poll).
+    worst_lag: Option<(u64, Key, u64)>,
     consume: FxHashMap<(u64, Key, Val), u32>,
 }
 
 /// Runs the queue analysis.
 pub fn analyze(h: &History) -> Analysis {
-    let mut a = Analyzer {
-        events: &h.events,
-        // Values are usually numbered from 0, at most one per event: those
-        // index a table directly (at most 40 bytes per event).
-        vals: ValTable::new(h.events.len() + 1024),
-        key_slots: FxHashMap::default(),
-        keys: Vec::new(),
-        fallback: FxHashMap::default(),
-        found: Found::default(),
-        deferred: Vec::new(),
-        info_sends: Vec::new(),
-        proofs: FxHashMap::default(),
-        proven_sends: 0,
-        dense_slots: Vec::new(),
-        ops: [[0; 4]; NF],
-        other_ops: BTreeMap::new(),
-        lat: Default::default(),
-        other_lat: BTreeMap::new(),
-        acknowledged: 0,
-        completed_polls: 0,
-        worst_lag: None,
-        consume: FxHashMap::default(),
-    };
-    a.collect();
-    a.prove_info();
-    a.orders();
-    a.resolve_deferred();
-    let (lost, unseen, duplicated) = a.per_value();
-    a.finish(lost, unseen, duplicated)
+    // Values are usually numbered from 0, at most one per event: those
+    // index a table directly.
+    let mut a = Analyzer::new(h.events.len() + 1024);
+    let events = &h.events[..];
+    for e in events {
+        a.step(e, |_, inv| events[inv as usize].mops());
+    }
+    a.finalize().render(events)
+}
+
+/// The queue analysis fed one event at a time, holding none of them: its
+/// memory grows with the keys, the values observed and the operations
+/// outstanding, not with the events (see [`crate::stream`]).
+///
+/// [`QueueStream::finish`] gives the same counts, statistics and kept
+/// witnesses as [`analyze`] of the same events; rendering the witnesses
+/// needs a few facts about the operations they name (history index,
+/// process, type), which the caller looks up once at the end
+/// ([`Finished::wanted_ops`], [`Finished::render`]).
+pub struct QueueStream {
+    a: Analyzer,
+    /// Client process -> micro-ops of its outstanding invocation (a
+    /// completion without micro-ops of its own echoes them).
+    pending: FxHashMap<u64, Vec<Mop>>,
+}
+
+impl Default for QueueStream {
+    fn default() -> Self {
+        QueueStream::new()
+    }
+}
+
+impl QueueStream {
+    pub fn new() -> QueueStream {
+        QueueStream {
+            a: Analyzer::new(1 << 26),
+            pending: FxHashMap::default(),
+        }
+    }
+
+    /// Takes the next event of the history.
+    pub fn push(&mut self, e: Event) {
+        let pending = &self.pending;
+        self.a
+            .step(&e, |p, _| pending.get(&p).map_or(&[][..], |m| &m[..]));
+        if let Process::Client(p) = e.process {
+            if e.kind == EventType::Invoke {
+                if let Value::Mops(m) = e.value {
+                    self.pending.insert(p, m);
+                } else {
+                    self.pending.remove(&p);
+                }
+            } else {
+                self.pending.remove(&p);
+            }
+        }
+    }
+
+    /// Events taken so far.
+    pub fn len(&self) -> u64 {
+        u64::from(self.a.taken)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a.taken == 0
+    }
+
+    /// Decides everything that needed the end of the history.
+    pub fn finish(self) -> Finished {
+        self.a.finalize()
+    }
+}
+
+/// What an operation named by a witness looks like, for rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpRef {
+    pub index: u64,
+    pub process: Process,
+    pub kind: EventType,
+    /// Whether its function carries micro-ops (send, poll, txn, ...).
+    pub has_mops: bool,
+}
+
+impl OpRef {
+    pub fn of(e: &Event) -> OpRef {
+        OpRef {
+            index: e.index,
+            process: e.process,
+            kind: e.kind,
+            has_mops: e.f.has_mops(),
+        }
+    }
+}
+
+/// Looks operations up by position in the history (0 = first event).
+pub trait Ops {
+    fn op(&self, pos: u32) -> Option<OpRef>;
+}
+
+impl Ops for [Event] {
+    fn op(&self, pos: u32) -> Option<OpRef> {
+        self.get(pos as usize).map(OpRef::of)
+    }
+}
+
+impl Ops for std::collections::HashMap<u32, OpRef> {
+    fn op(&self, pos: u32) -> Option<OpRef> {
+        self.get(&pos).copied()
+    }
+}
+
+/// The queue analysis after its last event, before its witnesses are
+/// rendered.
+pub struct Finished {
+    groups: Vec<(Kind, u64, Vec<Witness>)>,
+    stats: Stats,
+    has_completed_poll: bool,
+}
+
+impl Finished {
+    /// Positions of the operations the kept witnesses name.
+    pub fn wanted_ops(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = self
+            .groups
+            .iter()
+            .flat_map(|g| &g.2)
+            .flat_map(|w| {
+                let p = w.proof.map(|p| [p.crashed, p.reader]).unwrap_or([NO_OP; 2]);
+                [w.ops[0], w.ops[1], p[0], p[1]]
+            })
+            .filter(|&p| p != NO_OP)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The result, witnesses rendered with what `ops` says about the
+    /// operations they name.
+    pub fn render<O: Ops + ?Sized>(self, ops: &O) -> Analysis {
+        let anomalies = self
+            .groups
+            .into_iter()
+            .map(|(kind, count, ws)| {
+                (
+                    kind.name(),
+                    count,
+                    ws.iter().map(|w| w.render(ops)).collect(),
+                )
+            })
+            .collect();
+        Analysis {
+            anomalies,
+            stats: self.stats,
+            has_completed_poll: self.has_completed_poll,
+        }
+    }
 }
 
 /// Keys below this get a slot without hashing.
@@ -346,17 +493,39 @@ fn observe(vi: &mut ValInfo, ks: &mut KeyState, o: Offset, v: Val) {
     }
 }
 
-impl<'h> Analyzer<'h> {
-    /// The micro-ops describing a completion: its own, or its invocation's.
-    fn mops_of(&self, pos: u32) -> &'h [Mop] {
-        let events = self.events;
-        let e = &events[pos as usize];
-        if e.mops().is_empty() {
-            if let Some(&i) = self.fallback.get(&pos) {
-                return events[i as usize].mops();
-            }
+impl Analyzer {
+    fn new(dense_values: usize) -> Analyzer {
+        Analyzer {
+            taken: 0,
+            scratch: Scratch::default(),
+            vals: ValTable::new(dense_values),
+            key_slots: FxHashMap::default(),
+            keys: Vec::new(),
+            found: Found::default(),
+            deferred: Vec::new(),
+            info_sends: Vec::new(),
+            proofs: FxHashMap::default(),
+            proven_sends: 0,
+            dense_slots: Vec::new(),
+            ops: [[0; 4]; NF],
+            other_ops: BTreeMap::new(),
+            lat: Default::default(),
+            other_lat: BTreeMap::new(),
+            acknowledged: 0,
+            completed_polls: 0,
+            worst_lag: None,
+            consume: FxHashMap::default(),
         }
-        e.mops()
+    }
+
+    /// Everything after the last event: proofs of crashed ops, version
+    /// orders, deferred comparisons, the per-value sweep, statistics.
+    fn finalize(mut self) -> Finished {
+        self.prove_info();
+        self.orders();
+        self.resolve_deferred();
+        let (lost, unseen, duplicated) = self.per_value();
+        self.finish(lost, unseen, duplicated)
     }
 
     // ------------------------------------------------------------ pass 1
@@ -370,33 +539,45 @@ impl<'h> Analyzer<'h> {
         )
     }
 
-    fn collect(&mut self) {
-        let events = self.events;
-        // Process -> (position, time) of its pending invocation: the time
-        // is kept here so that pairing never reaches back into the history
-        // (with many processes the invocation is far behind, out of cache).
-        let mut pending: FxHashMap<u64, (u32, u64)> = FxHashMap::default();
-        let mut procs: FxHashMap<u64, ProcState> = FxHashMap::default();
-        let mut known_scratch: Vec<(u32, Offset)> = Vec::new();
-        // Per op: key slot -> (last offset read, its value, highest offset).
-        let mut op_reads: Vec<(u32, Offset, Val, Offset)> = Vec::new();
-        let mut op_read_idx: FxHashMap<u32, usize> = FxHashMap::default();
-        // Per op: key slot -> (position of last send or NO_OFF, its value).
-        let mut op_sends: Vec<(u32, Offset, Val)> = Vec::new();
-        let mut sent: FxHashSet<(Key, Val)> = FxHashSet::default();
-        let mut rebalanced: Vec<Key> = Vec::new();
-        for (pos, e) in events.iter().enumerate() {
-            let pos = pos as u32;
-            match f_slot(&e.f) {
-                Some(s) => self.ops[s][t_slot(e.kind)] += 1,
-                None => self.other_ops.entry(e.f.to_string()).or_default()[t_slot(e.kind)] += 1,
-            }
+    /// Takes the next event (pass 1). `inv_mops` are the micro-ops of the
+    /// invocation a completion answers (used when the completion carries
+    /// none of its own: info/fail echo the invocation).
+    fn step<'m>(&mut self, e: &'m Event, inv_mops: impl Fn(u64, u32) -> &'m [Mop]) {
+        let pos = self.taken;
+        self.taken += 1;
+        match f_slot(&e.f) {
+            Some(s) => self.ops[s][t_slot(e.kind)] += 1,
+            None => self.other_ops.entry(e.f.to_string()).or_default()[t_slot(e.kind)] += 1,
+        }
+        let mut sc = std::mem::take(&mut self.scratch);
+        self.complete(pos, e, inv_mops, &mut sc);
+        self.scratch = sc;
+    }
+
+    fn complete<'m>(
+        &mut self,
+        pos: u32,
+        e: &'m Event,
+        inv_mops: impl Fn(u64, u32) -> &'m [Mop],
+        sc: &mut Scratch,
+    ) {
+        let Scratch {
+            pending,
+            procs,
+            known_scratch,
+            op_reads,
+            op_read_idx,
+            op_sends,
+            sent,
+            rebalanced,
+        } = sc;
+        {
             let Process::Client(p) = e.process else {
-                continue;
+                return;
             };
             if e.kind == EventType::Invoke {
                 pending.insert(p, (pos, e.time));
-                continue;
+                return;
             }
             let (inv, invoke_time) = match pending.remove(&p) {
                 Some((i, t)) => (Some(i), t),
@@ -434,16 +615,14 @@ impl<'h> Analyzer<'h> {
                             }
                         }
                     }
-                    continue;
+                    return;
                 }
-                _ => continue,
+                _ => return,
             }
-            if e.mops().is_empty() {
-                if let Some(i) = inv {
-                    self.fallback.insert(pos, i);
-                }
-            }
-            let mops = self.mops_of(pos);
+            let mops = match inv {
+                Some(i) if e.mops().is_empty() => inv_mops(p, i),
+                _ => e.mops(),
+            };
             let ok = e.kind == EventType::Ok;
             // What a crashed poll returned still happened: its reads are
             // held to read order and move its process past them.
@@ -462,7 +641,7 @@ impl<'h> Analyzer<'h> {
             if is_txn && !sent.is_empty() {
                 sent.clear();
             }
-            rebalance_keys(e, &mut rebalanced);
+            rebalance_keys(e, rebalanced);
             for mop in mops {
                 match mop {
                     Mop::Send { key, value, offset } => {
@@ -643,19 +822,19 @@ impl<'h> Analyzer<'h> {
                 op_read_idx.clear();
             }
             if matches!(e.kind, EventType::Ok | EventType::Info) {
-                for &(slot, o, v) in &op_sends {
+                for &(slot, o, v) in op_sends.iter() {
                     st.sends.insert(slot, (o, v, pos));
                 }
             }
             if reads_count {
-                for &(slot, o, v, _) in &op_reads {
+                for &(slot, o, v, _) in op_reads.iter() {
                     st.reads.insert(slot, (o, v, pos));
                 }
             }
             if !ok {
-                continue;
+                return;
             }
-            for &(slot, o) in &known_scratch {
+            for &(slot, o) in known_scratch.iter() {
                 let ks = &mut self.keys[slot as usize];
                 if ks.known.last().is_none_or(|&(m, _)| o > m) {
                     ks.known.push((o, e.time));
@@ -666,7 +845,7 @@ impl<'h> Analyzer<'h> {
             let final_read = e.extra("final") == Some(&serde_json::Value::Bool(true));
             if has_poll {
                 self.completed_polls += 1;
-                for &(slot, _, _, hi) in &op_reads {
+                for &(slot, _, _, hi) in op_reads.iter() {
                     let h = st.held.entry(slot).or_insert((0, 0));
                     h.0 = h.0.max(hi.saturating_add(1));
                 }
@@ -681,7 +860,7 @@ impl<'h> Analyzer<'h> {
                         let l = invoke_time.saturating_sub(t);
                         ks.worst_lag = ks.worst_lag.max(l);
                         if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
-                            self.worst_lag = Some((l, ks.key, pos));
+                            self.worst_lag = Some((l, ks.key, e.index));
                         }
                     }
                 }
@@ -748,7 +927,7 @@ fn proof_of(proofs: &FxHashMap<u32, Proof>, vi: &ValInfo) -> Option<Proof> {
     }
 }
 
-impl Analyzer<'_> {
+impl Analyzer {
     // ------------------------------------------------------------ orders
 
     fn orders(&mut self) {
@@ -903,9 +1082,9 @@ impl Analyzer<'_> {
 
     // ------------------------------------------------------------ results
 
-    fn finish(mut self, lost: u64, unseen: u64, duplicated: u64) -> Analysis {
+    fn finish(mut self, lost: u64, unseen: u64, duplicated: u64) -> Finished {
         let mut stats = Stats {
-            events: self.events.len() as u64,
+            events: u64::from(self.taken),
             ..Default::default()
         };
         for (s, row) in self.ops.iter().enumerate().take(NF - 1) {
@@ -955,9 +1134,7 @@ impl Analyzer<'_> {
             (self.completed_polls > 0).then_some(0.0),
         );
         stats.worst_realtime_lag_key = self.worst_lag.map(|(_, k, _)| k);
-        stats.worst_realtime_lag_op = self
-            .worst_lag
-            .map(|(_, _, pos)| self.events[pos as usize].index);
+        stats.worst_realtime_lag_op = self.worst_lag.map(|(_, _, index)| index);
         stats.completed_polls = self.completed_polls;
         stats.read_values = self.vals.iter().filter(|(_, vi)| vi.reader != NONE).count() as u64;
         for &c in self.consume.values() {
@@ -966,7 +1143,7 @@ impl Analyzer<'_> {
                 stats.subscribe_reconsumed += 1;
             }
         }
-        let mut anomalies = Vec::new();
+        let mut groups = Vec::new();
         for (kind, count, mut ws) in self.found.into_groups() {
             if kind == Kind::Duplicate {
                 // Every offset the value is at, for the kept examples only.
@@ -982,11 +1159,10 @@ impl Analyzer<'_> {
                     }
                 }
             }
-            let examples = ws.iter().map(|w| w.render(self.events)).collect();
-            anomalies.push((kind.name(), count, examples));
+            groups.push((kind, count, ws));
         }
-        Analysis {
-            anomalies,
+        Finished {
+            groups,
             stats,
             has_completed_poll: self.completed_polls > 0,
         }
