@@ -19,6 +19,7 @@
 //! explanation). Types the Kafka model allows (see [`is_allowed`]) are
 //! reported but do not make the history invalid.
 
+mod compact;
 pub mod edn;
 mod hash;
 pub mod linear;

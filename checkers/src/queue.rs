@@ -53,30 +53,10 @@ use std::collections::BTreeMap;
 
 use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, Value, F};
 
-use crate::hash::{FxHashMap, FxHashSet, KeyVal, ValTable};
+use crate::compact::{Cursor, Latencies, Order, Staircase, ValInfo, Vals, WStatus, NONE, NO_OFF};
+use crate::hash::{FxHashMap, FxHashSet};
 use crate::witness::{Found, Kind, Witness, NO_OP};
 use crate::{Latency, Stats};
-
-const NONE: u32 = u32::MAX;
-const NO_OFF: Offset = u64::MAX;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WStatus {
-    Unknown,
-    Ok,
-    Info,
-    /// Sent by an `info` op that an `ok` read proved happened: some value it
-    /// sent (this one or a sibling in the same op) was read.
-    InfoProven,
-    Fail,
-}
-
-impl WStatus {
-    /// Whether the send certainly happened: acknowledged, or proven.
-    fn happened(self) -> bool {
-        matches!(self, WStatus::Ok | WStatus::InfoProven)
-    }
-}
 
 /// Why a crashed (`info`) op counts as having happened: an `ok` read
 /// (at `reader`) returned `value` of `key`, which the op sent.
@@ -88,49 +68,17 @@ pub(crate) struct Proof {
     pub value: Val,
 }
 
-/// Everything known about one `(key, value)`.
-#[derive(Clone, Copy, Debug)]
-struct ValInfo {
-    /// Position of the completion of the op that sent it.
-    writer: u32,
-    status: WStatus,
-    /// Lowest and highest offsets it was observed at (`NO_OFF` if never).
-    /// For a value no poll returned, the only observation is its send's
-    /// acknowledged offset.
-    first_off: Offset,
-    last_off: Offset,
-    /// First completion of any type whose reads include it.
-    reader: u32,
-    /// First `ok` completion whose reads include it.
-    ok_reader: u32,
-}
-
-impl Default for ValInfo {
-    fn default() -> Self {
-        ValInfo {
-            writer: NONE,
-            status: WStatus::Unknown,
-            first_off: NO_OFF,
-            last_off: NO_OFF,
-            reader: NONE,
-            ok_reader: NONE,
-        }
-    }
-}
-
 /// Everything known about one key.
 #[derive(Default)]
 struct KeyState {
     key: Key,
-    /// Observed `(offset, value)` pairs; sorted and deduplicated after pass 1.
-    log: Vec<(Offset, Val)>,
-    /// Distinct observed offsets, ascending (after pass 1).
-    offsets: Vec<Offset>,
+    /// Observed `(offset, value)` pairs: the version order.
+    order: Order,
     /// Highest offset observed.
     max_off: Option<Offset>,
     /// `(m, t)`: since time `t` some offset `>= m` was known to exist; `m`
     /// strictly increasing.
-    known: Vec<(Offset, u64)>,
+    known: Staircase,
     /// Highest first-offset of a value read by an ok poll, with its reader.
     bound: Option<(Offset, Val, u32)>,
     /// Worst realtime lag of a poll of this key (ns).
@@ -142,18 +90,12 @@ struct KeyState {
 impl KeyState {
     /// How many known records lie strictly between offsets `a < b`.
     fn between(&self, a: Offset, b: Offset) -> usize {
-        if b <= a.saturating_add(1) {
-            return 0;
-        }
-        let hi = self.offsets.partition_point(|&o| o < b);
-        let lo = self.offsets.partition_point(|&o| o <= a);
-        hi.saturating_sub(lo)
+        self.order.between(a, b)
     }
 
     /// The first record strictly after offset `a`.
     fn record_after(&self, a: Offset) -> Option<(Offset, Val)> {
-        let i = self.log.partition_point(|&(o, _)| o <= a);
-        self.log.get(i).copied()
+        self.order.record_after(a)
     }
 }
 
@@ -163,7 +105,7 @@ struct ProcState {
     /// Realtime lag: key slot -> (highest offset read + 1, cursor into the
     /// key's `known` staircase: the first step at or past it). Both only
     /// grow, so the cursor advances amortized O(1) per poll and key.
-    held: FxHashMap<u32, (Offset, usize)>,
+    held: FxHashMap<u32, (Offset, Cursor)>,
     /// Key slot -> (last offset read, its value, position of that op).
     reads: FxHashMap<u32, (Offset, Val, u32)>,
     /// Key slot -> (position of the last send or `NO_OFF` if not yet known,
@@ -251,16 +193,16 @@ struct Analyzer {
     /// Events taken so far (the next event's position).
     taken: u32,
     scratch: Scratch,
-    vals: ValTable<ValInfo>,
+    vals: Vals,
     key_slots: FxHashMap<Key, u32>,
     keys: Vec<KeyState>,
     found: Found,
     deferred: Vec<Deferred>,
-    /// Sends of `info` ops: (completion position, key, value, offset the
+    /// Sends of `info` ops: (completion position, key slot, value, offset the
     /// completion reported, whether the op is a transaction). What they
     /// reported counts only once a read proves the op happened
     /// ([`Analyzer::prove_info`]).
-    info_sends: Vec<(u32, Key, Val, Option<Offset>, bool)>,
+    info_sends: Vec<(u32, u32, Val, Option<Offset>, bool)>,
     /// Proven `info` op (completion position) -> the read that proved it.
     proofs: FxHashMap<u32, Proof>,
     /// Send micro-ops of proven `info` ops.
@@ -270,8 +212,8 @@ struct Analyzer {
     // stats
     ops: [[u64; 4]; NF],
     other_ops: BTreeMap<String, [u64; 4]>,
-    lat: [Vec<u64>; NF],
-    other_lat: BTreeMap<String, Vec<u64>>,
+    lat: [Latencies; NF],
+    other_lat: BTreeMap<String, Latencies>,
     acknowledged: u64,
     completed_polls: u64,
     /// (lag, key, history index of the poll).
@@ -281,9 +223,7 @@ struct Analyzer {
 
 /// Runs the queue analysis.
 pub fn analyze(h: &History) -> Analysis {
-    // Values are usually numbered from 0, at most one per event: those
-    // index a table directly.
-    let mut a = Analyzer::new(h.events.len() + 1024);
+    let mut a = Analyzer::new();
     let events = &h.events[..];
     for e in events {
         a.step(e, |_, inv| events[inv as usize].mops());
@@ -316,7 +256,7 @@ impl Default for QueueStream {
 impl QueueStream {
     pub fn new() -> QueueStream {
         QueueStream {
-            a: Analyzer::new(1 << 26),
+            a: Analyzer::new(),
             pending: FxHashMap::default(),
         }
     }
@@ -478,15 +418,15 @@ fn observe(vi: &mut ValInfo, ks: &mut KeyState, o: Offset, v: Val) {
     if vi.first_off == NO_OFF {
         vi.first_off = o;
         vi.last_off = o;
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     } else if o < vi.first_off {
         vi.first_off = o;
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     } else if o > vi.last_off {
         vi.last_off = o;
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     } else if o != vi.first_off && o != vi.last_off {
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     }
     if ks.max_off.is_none_or(|m| o > m) {
         ks.max_off = Some(o);
@@ -494,11 +434,11 @@ fn observe(vi: &mut ValInfo, ks: &mut KeyState, o: Offset, v: Val) {
 }
 
 impl Analyzer {
-    fn new(dense_values: usize) -> Analyzer {
+    fn new() -> Analyzer {
         Analyzer {
             taken: 0,
             scratch: Scratch::default(),
-            vals: ValTable::new(dense_values),
+            vals: Vals::default(),
             key_slots: FxHashMap::default(),
             keys: Vec::new(),
             found: Found::default(),
@@ -610,7 +550,7 @@ impl Analyzer {
                             } else {
                                 st.held.retain(|s, _| held.binary_search(s).is_ok());
                                 for s in held {
-                                    st.held.entry(s).or_insert((0, 0));
+                                    st.held.entry(s).or_insert((0, Cursor::default()));
                                 }
                             }
                         }
@@ -655,7 +595,7 @@ impl Analyzer {
                             &mut self.keys,
                             key,
                         );
-                        let vi = self.vals.entry(key, value);
+                        let mut vi = self.vals.load(slot, value);
                         if vi.status != WStatus::Ok {
                             vi.writer = pos;
                             vi.status = status;
@@ -663,15 +603,16 @@ impl Analyzer {
                         if ok {
                             self.acknowledged += 1;
                             if let Some(o) = *offset {
-                                observe(vi, &mut self.keys[slot as usize], o, value);
+                                observe(&mut vi, &mut self.keys[slot as usize], o, value);
                                 known_scratch.push((slot, o));
                             }
                         }
+                        self.vals.store(slot, value, &vi);
                         if status == WStatus::Fail {
                             continue;
                         }
                         if status == WStatus::Info {
-                            self.info_sends.push((pos, key, value, *offset, is_txn));
+                            self.info_sends.push((pos, slot, value, *offset, is_txn));
                         }
                         // A crashed op's reported offset counts only if the
                         // op is proven: resolve it from the value at the end.
@@ -754,14 +695,15 @@ impl Analyzer {
                             let ks = &mut self.keys[slot as usize];
                             let mut hi: Offset = 0;
                             for &(o, v) in pairs {
-                                let vi = self.vals.entry(k, v);
+                                let mut vi = self.vals.load(slot, v);
                                 if vi.reader == NONE {
                                     vi.reader = pos;
                                 }
                                 if ok && vi.ok_reader == NONE {
                                     vi.ok_reader = pos;
                                 }
-                                observe(vi, ks, o, v);
+                                observe(&mut vi, ks, o, v);
+                                self.vals.store(slot, v, &vi);
                                 hi = hi.max(o);
                                 if reads_count {
                                     if let Some((a, ops, internal)) =
@@ -836,9 +778,7 @@ impl Analyzer {
             }
             for &(slot, o) in known_scratch.iter() {
                 let ks = &mut self.keys[slot as usize];
-                if ks.known.last().is_none_or(|&(m, _)| o > m) {
-                    ks.known.push((o, e.time));
-                }
+                ks.known.push(o, e.time);
             }
             // Final reads start from the beginning on purpose: they say
             // nothing about how far behind consumers were during the run.
@@ -846,17 +786,15 @@ impl Analyzer {
             if has_poll {
                 self.completed_polls += 1;
                 for &(slot, _, _, hi) in op_reads.iter() {
-                    let h = st.held.entry(slot).or_insert((0, 0));
+                    let h = st.held.entry(slot).or_insert((0, Cursor::default()));
                     h.0 = h.0.max(hi.saturating_add(1));
                 }
                 for (&slot, cur) in st.held.iter_mut() {
                     let ks = &mut self.keys[slot as usize];
                     ks.polled = true;
-                    let (next, j) = (cur.0, &mut cur.1);
-                    while *j < ks.known.len() && ks.known[*j].0 < next {
-                        *j += 1;
-                    }
-                    if let Some(&(_, t)) = ks.known.get(*j).filter(|_| !final_read) {
+                    let (next, c) = (cur.0, &mut cur.1);
+                    let found = ks.known.seek(c, next);
+                    if let Some(t) = found.filter(|_| !final_read) {
                         let l = invoke_time.saturating_sub(t);
                         ks.worst_lag = ks.worst_lag.max(l);
                         if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
@@ -887,30 +825,30 @@ impl Analyzer {
                 j += 1;
             }
             let op = &sends[i..j];
-            let proof = op.iter().find_map(|&(_, k, v, _, _)| {
+            let proof = op.iter().find_map(|&(_, slot, v, _, _)| {
                 self.vals
-                    .get(k, v)
+                    .get(slot, v)
                     .filter(|vi| vi.ok_reader != NONE)
                     .map(|vi| Proof {
                         crashed: pos,
                         reader: vi.ok_reader,
-                        key: k,
+                        key: self.keys[slot as usize].key,
                         value: v,
                     })
             });
             if let Some(proof) = proof {
                 self.proofs.insert(pos, proof);
-                for &(_, k, v, off, _) in op {
-                    let slot = self.slot_of(k);
-                    let vi = self.vals.entry(k, v);
+                for &(_, slot, v, off, _) in op {
+                    let mut vi = self.vals.load(slot, v);
                     if vi.writer != pos || vi.status != WStatus::Info {
                         continue;
                     }
                     vi.status = WStatus::InfoProven;
                     self.proven_sends += 1;
                     if let Some(o) = off {
-                        observe(vi, &mut self.keys[slot as usize], o, v);
+                        observe(&mut vi, &mut self.keys[slot as usize], o, v);
                     }
+                    self.vals.store(slot, v, &vi);
                 }
             }
             i = j;
@@ -931,43 +869,27 @@ impl Analyzer {
     // ------------------------------------------------------------ orders
 
     fn orders(&mut self) {
-        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
-        order.sort_unstable_by_key(|&s| self.keys[s as usize].key);
-        for s in order {
-            let ks = &mut self.keys[s as usize];
-            ks.log.sort_unstable();
-            ks.log.dedup();
-            ks.offsets = Vec::with_capacity(ks.log.len());
-            let mut i = 0;
-            while i < ks.log.len() {
-                let o = ks.log[i].0;
-                let mut j = i + 1;
-                while j < ks.log.len() && ks.log[j].0 == o {
-                    j += 1;
-                }
-                ks.offsets.push(o);
-                if j - i > 1 {
-                    let mut w = Witness::new(Kind::InconsistentOffsets, ks.key);
-                    w.offsets[0] = Some(o);
-                    w.more = ks.log[i..j].to_vec();
-                    // Who observed the first two values there.
-                    for (n, &(_, v)) in ks.log[i..j].iter().take(2).enumerate() {
-                        if let Some(vi) = self.vals.get(ks.key, v) {
-                            w.ops[n] = if vi.status.happened() || vi.reader == NONE {
-                                vi.writer
-                            } else {
-                                vi.reader
-                            };
-                            if w.proof.is_none() && vi.status.happened() && vi.reader == NONE {
-                                w.proof = proof_of(&self.proofs, vi);
-                            }
+        for s in 0..self.keys.len() {
+            let ks = &self.keys[s];
+            for (o, vals) in ks.order.inconsistent() {
+                let mut w = Witness::new(Kind::InconsistentOffsets, ks.key);
+                w.offsets[0] = Some(o);
+                w.more = vals.iter().map(|&v| (o, v)).collect();
+                // Who observed the first two values there.
+                for (n, &v) in vals.iter().take(2).enumerate() {
+                    if let Some(vi) = self.vals.get(s as u32, v) {
+                        w.ops[n] = if vi.status.happened() || vi.reader == NONE {
+                            vi.writer
+                        } else {
+                            vi.reader
+                        };
+                        if w.proof.is_none() && vi.status.happened() && vi.reader == NONE {
+                            w.proof = proof_of(&self.proofs, &vi);
                         }
                     }
-                    self.found.push(w);
                 }
-                i = j;
+                self.found.push(w);
             }
-            ks.offsets.shrink_to_fit();
         }
     }
 
@@ -982,7 +904,7 @@ impl Analyzer {
                     return Some(o);
                 }
                 self.vals
-                    .get(ks.key, v)
+                    .get(d.slot, v)
                     .and_then(|vi| (vi.first_off != NO_OFF).then_some(vi.first_off))
             };
             let (Some(a), Some(b)) = (resolve(d.a), resolve(d.b)) else {
@@ -1019,9 +941,9 @@ impl Analyzer {
 
     /// Returns (lost, unseen, duplicated) counts.
     fn per_value(&mut self) -> (u64, u64, u64) {
-        for (KeyVal(k, v), vi) in self.vals.iter() {
+        for (s, v, vi) in self.vals.iter() {
             if vi.ok_reader != NONE && vi.first_off != NO_OFF {
-                if let Some(&s) = self.key_slots.get(&k) {
+                {
                     let ks = &mut self.keys[s as usize];
                     if ks
                         .bound
@@ -1033,8 +955,9 @@ impl Analyzer {
             }
         }
         let (mut lost, mut unseen, mut dup) = (0, 0, 0);
-        for (KeyVal(k, v), vi) in self.vals.iter() {
-            let ks = self.key_slots.get(&k).map(|&s| &self.keys[s as usize]);
+        for (s, v, vi) in self.vals.iter() {
+            let ks = Some(&self.keys[s as usize]);
+            let k = self.keys[s as usize].key;
             if vi.first_off != NO_OFF && vi.last_off != vi.first_off {
                 dup += 1;
                 let mut w = Witness::new(Kind::Duplicate, k);
@@ -1052,7 +975,7 @@ impl Analyzer {
                 self.found.push(w);
             }
             if vi.status.happened() && vi.reader == NONE {
-                let proof = proof_of(&self.proofs, vi);
+                let proof = proof_of(&self.proofs, &vi);
                 let off = (vi.first_off != NO_OFF).then_some(vi.first_off);
                 let bound = ks.and_then(|ks| ks.bound);
                 match (off, bound) {
@@ -1136,7 +1059,11 @@ impl Analyzer {
         stats.worst_realtime_lag_key = self.worst_lag.map(|(_, k, _)| k);
         stats.worst_realtime_lag_op = self.worst_lag.map(|(_, _, index)| index);
         stats.completed_polls = self.completed_polls;
-        stats.read_values = self.vals.iter().filter(|(_, vi)| vi.reader != NONE).count() as u64;
+        stats.read_values = self
+            .vals
+            .iter()
+            .filter(|(_, _, vi)| vi.reader != NONE)
+            .count() as u64;
         for &c in self.consume.values() {
             *stats.subscribe_consume_counts.entry(c as u64).or_default() += 1;
             if c > 1 {
@@ -1149,12 +1076,7 @@ impl Analyzer {
                 // Every offset the value is at, for the kept examples only.
                 for w in &mut ws {
                     if let (Some(&s), Some(v)) = (self.key_slots.get(&w.key), w.values[0]) {
-                        w.more = self.keys[s as usize]
-                            .log
-                            .iter()
-                            .filter(|x| x.1 == v)
-                            .copied()
-                            .collect();
+                        w.more = self.keys[s as usize].order.offsets_of(v);
                         w.n = w.more.len() as u64;
                     }
                 }
@@ -1272,20 +1194,24 @@ fn put_counts(out: &mut BTreeMap<String, BTreeMap<String, u64>>, f: &str, row: &
 }
 
 /// Nearest-rank quantiles of durations in nanoseconds, reported in ms.
-fn latency(d: &mut [u64]) -> Option<Latency> {
-    if d.is_empty() {
+fn latency(d: &mut Latencies) -> Option<Latency> {
+    let n = d.len();
+    if n == 0 {
         return None;
     }
-    d.sort_unstable();
-    let q = |p: f64| {
-        let rank = ((p * d.len() as f64).ceil() as usize).clamp(1, d.len());
-        d[rank - 1] as f64 / 1e6
+    let rank = |p: f64| ((p * n as f64).ceil() as usize).clamp(1, n);
+    let mut ranks = [rank(0.5), rank(0.9), rank(0.99), n];
+    ranks.sort_unstable();
+    let vals = d.at_ranks(&ranks);
+    let at = |r: usize| {
+        let i = ranks.iter().position(|&x| x == r).unwrap_or(0);
+        vals.get(i).copied().unwrap_or(0) as f64 / 1e6
     };
     Some(Latency {
-        count: d.len() as u64,
-        p50: q(0.5),
-        p90: q(0.9),
-        p99: q(0.99),
-        max: d[d.len() - 1] as f64 / 1e6,
+        count: n as u64,
+        p50: at(rank(0.5)),
+        p90: at(rank(0.9)),
+        p99: at(rank(0.99)),
+        max: at(n),
     })
 }
