@@ -92,6 +92,8 @@ fn run(mode: &str, path: &Path) -> (f64, u64, u64, u64) {
         "{mode}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Diagnostics the child wrote (e.g. GREGOR_QUEUE_SIZES=1).
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let f: Vec<f64> = text
         .split_whitespace()

@@ -101,23 +101,24 @@ const WIDE: u8 = 1 << 6;
 /// `first` of a value never observed at an offset.
 const NO_OFF32: u32 = u32::MAX;
 
-/// One `(key, value)`, packed: 17 bytes, 20 with alignment.
+/// One `(key, value)`, packed: 15 bytes, 16 with alignment.
 #[derive(Clone, Copy)]
 struct Packed {
-    /// Key slot; [`VACANT`] while the entry is unused.
-    slot: u32,
     writer: u32,
     reader: u32,
     first: u32,
+    /// Key slot; [`VACANT`] while the entry is unused (slots from
+    /// `VACANT` on are always spilled).
+    slot: u16,
     flags: u8,
 }
 
-const VACANT: u32 = u32::MAX;
+const VACANT: u16 = u16::MAX;
 const EMPTY: Packed = Packed {
-    slot: VACANT,
     writer: NONE,
     reader: NONE,
     first: NO_OFF32,
+    slot: VACANT,
     flags: 0,
 };
 
@@ -151,10 +152,11 @@ impl Vals {
 
     #[inline]
     fn packed(&self, slot: u32, v: Val) -> Option<&Packed> {
-        if let Some((c, i)) = self.place(v) {
+        let narrow = slot < u32::from(VACANT);
+        if let Some((c, i)) = self.place(v).filter(|_| narrow) {
             if let Some(Some(ch)) = self.chunks.get(c) {
                 let p = &ch[i];
-                if p.slot == slot {
+                if u32::from(p.slot) == slot {
                     return Some(p);
                 }
                 if p.slot == VACANT {
@@ -212,7 +214,7 @@ impl Vals {
     /// Stores the record of `(slot, v)`.
     #[inline]
     pub fn store(&mut self, slot: u32, v: Val, vi: &ValInfo) {
-        debug_assert!(slot != VACANT);
+        let narrow = slot < u32::from(VACANT);
         let mut flags = vi.status.code();
         let first = if vi.first_off == NO_OFF {
             NO_OFF32
@@ -236,7 +238,7 @@ impl Vals {
             }
         }
         let p = Packed {
-            slot,
+            slot: if narrow { slot as u16 } else { VACANT },
             writer: vi.writer,
             reader: vi.reader,
             first,
@@ -249,13 +251,13 @@ impl Vals {
         if self.base.is_none() {
             self.base = Some((v >> CHUNK_BITS).saturating_sub(1));
         }
-        if let Some((c, i)) = self.place(v) {
+        if let Some((c, i)) = self.place(v).filter(|_| narrow) {
             if c >= self.chunks.len() {
                 self.chunks.resize_with(c + 1, || None);
             }
             let ch = self.chunks[c].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
             let e = &mut ch[i];
-            if e.slot == slot || e.slot == VACANT {
+            if u32::from(e.slot) == slot || e.slot == VACANT {
                 if e.slot == VACANT {
                     self.len += 1;
                 }
@@ -281,7 +283,7 @@ impl Vals {
                     .filter(|(_, p)| p.slot != VACANT)
                     .map(move |(i, p)| {
                         let v = ((base + c as u64) << CHUNK_BITS) | i as u64;
-                        (p.slot, v, p)
+                        (u32::from(p.slot), v, p)
                     })
             })
             .chain(self.spill.iter().map(|(&(s, v), p)| (s, v, p)))
@@ -289,9 +291,17 @@ impl Vals {
     }
 
     /// Pairs recorded.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Heap bytes of the table (side maps estimated).
+    pub fn bytes(&self) -> usize {
+        let chunk = CHUNK * std::mem::size_of::<Packed>();
+        self.chunks.iter().flatten().count() * chunk
+            + self.chunks.capacity() * 8
+            + (self.spill.capacity() * 40)
+            + (self.last.len() + self.ok_reader.len() + self.wide.len()) * 32
     }
 }
 
@@ -401,6 +411,11 @@ impl Order {
             return;
         };
         *self.code_mut(o) = new;
+    }
+
+    /// Heap bytes held (side maps estimated).
+    pub fn bytes(&self) -> usize {
+        self.dense.capacity() * 4 + self.far.len() * 40 + self.many.len() * 64
     }
 
     fn values(&self, o: Offset, code: u32) -> Vec<Val> {
@@ -554,9 +569,19 @@ impl Staircase {
             return;
         }
         let (pm1, pt) = self.last.map_or((0, 0), |(lm, lt)| (lm + 1, lt));
+        if self.bytes.capacity() - self.bytes.len() < 20 {
+            // Grow by an eighth: little slack on a long staircase.
+            let more = (self.bytes.len() / 8).max(64);
+            self.bytes.reserve_exact(more);
+        }
         put_varint(&mut self.bytes, m + 1 - pm1);
         put_varint(&mut self.bytes, zigzag(t.wrapping_sub(pt) as i64));
         self.last = Some((m, t));
+    }
+
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes.capacity()
     }
 
     /// Decodes the step at `c` without passing it.
@@ -596,7 +621,7 @@ impl Staircase {
 // ------------------------------------------------------------- Latencies
 
 /// Durations kept per run before the run is sorted and encoded.
-const RUN: usize = 1 << 20;
+const RUN: usize = 1 << 18;
 
 /// Durations (ns), for exact nearest-rank quantiles in little memory.
 #[derive(Default)]
@@ -632,6 +657,11 @@ impl Latencies {
 
     pub fn len(&self) -> usize {
         self.n
+    }
+
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.cur.capacity() * 8 + self.runs.iter().map(|r| r.1.capacity()).sum::<usize>()
     }
 
     /// The values at 1-based ranks `ranks` (ascending), in order.
@@ -731,13 +761,15 @@ mod tests {
             t.store(2, 100 + i as u64, vi);
             t.store(3, 100 + i as u64, vi); // same value, other key: spilled
             t.store(1, (1 << 50) + i as u64, vi); // far value: spilled
+            t.store(70_000, 200 + i as u64, vi); // wide slot: spilled
+            assert_eq!(t.get(70_000, 200 + i as u64), Some(*vi));
             assert_eq!(t.get(2, 100 + i as u64), Some(*vi));
             assert_eq!(t.get(3, 100 + i as u64), Some(*vi));
             assert_eq!(t.get(1, (1 << 50) + i as u64), Some(*vi));
         }
         assert_eq!(t.get(2, 99), None);
-        assert_eq!(t.len(), 9);
-        assert_eq!(t.iter().count(), 9);
+        assert_eq!(t.len(), 12);
+        assert_eq!(t.iter().count(), 12);
     }
 
     #[test]

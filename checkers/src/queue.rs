@@ -114,6 +114,18 @@ struct ProcState {
     subscribed: bool,
 }
 
+/// Reads of one key that jumped over the same offsets `(a, b)` (a skip if
+/// a record is known there at the end): how many, and the earliest witness
+/// (by the ops involved). Processes crossing the same hole in the offsets
+/// (a transaction marker, say) share one group, so the state grows with
+/// the holes crossed, not with the reads. Only the earliest witness of a
+/// group can become an example.
+struct SkipGroup {
+    count: u32,
+    ops: [u32; 2],
+    values: [Val; 2],
+}
+
 /// A comparison of two consecutive reads or sends of one key whose verdict
 /// needs the final version order (are there known records between them? at
 /// which offset did a send with no acknowledged offset land?).
@@ -198,6 +210,8 @@ struct Analyzer {
     keys: Vec<KeyState>,
     found: Found,
     deferred: Vec<Deferred>,
+    /// Deferred read skips, by (within one op, key slot, a, b).
+    skips: FxHashMap<(bool, u32, Offset, Offset), SkipGroup>,
     /// Sends of `info` ops: (completion position, key slot, value, offset the
     /// completion reported, whether the op is a transaction). What they
     /// reported counts only once a read proves the op happened
@@ -443,6 +457,7 @@ impl Analyzer {
             keys: Vec::new(),
             found: Found::default(),
             deferred: Vec::new(),
+            skips: FxHashMap::default(),
             info_sends: Vec::new(),
             proofs: FxHashMap::default(),
             proven_sends: 0,
@@ -461,11 +476,44 @@ impl Analyzer {
     /// Everything after the last event: proofs of crashed ops, version
     /// orders, deferred comparisons, the per-value sweep, statistics.
     fn finalize(mut self) -> Finished {
+        if std::env::var_os("GREGOR_QUEUE_SIZES").is_some() {
+            self.report_sizes();
+        }
         self.prove_info();
         self.orders();
         self.resolve_deferred();
         let (lost, unseen, duplicated) = self.per_value();
         self.finish(lost, unseen, duplicated)
+    }
+
+    /// Diagnostics (`GREGOR_QUEUE_SIZES=1`): how big each part of the
+    /// state is at the end of pass 1, on stderr.
+    fn report_sizes(&self) {
+        let procs = &self.scratch.procs;
+        let proc_entries: usize = procs
+            .values()
+            .map(|p| p.held.len() + p.reads.len() + p.sends.len())
+            .sum();
+        let order: usize = self.keys.iter().map(|k| k.order.bytes()).sum();
+        let stairs: usize = self.keys.iter().map(|k| k.known.bytes()).sum();
+        eprintln!(
+            "queue state: {} values ({} MB), version orders {} MB, staircases {} MB, \
+             {} deferred ({} MB), {} processes with {} per-key entries, {} info sends, \
+             {} latencies ({} MB)",
+            self.vals.len(),
+            self.vals.bytes() / 1_000_000,
+            order / 1_000_000,
+            stairs / 1_000_000,
+            self.deferred.len() + self.skips.len(),
+            (self.deferred.len() * std::mem::size_of::<Deferred>()
+                + self.skips.capacity() * 48)
+                / 1_000_000,
+            procs.len(),
+            proc_entries,
+            self.info_sends.len(),
+            self.lat.iter().map(|l| l.len()).sum::<usize>(),
+            self.lat.iter().map(|l| l.bytes()).sum::<usize>() / 1_000_000,
+        );
     }
 
     // ------------------------------------------------------------ pass 1
@@ -711,7 +759,7 @@ impl Analyzer {
                                     {
                                         compare_reads(
                                             &mut self.found,
-                                            &mut self.deferred,
+                                            &mut self.skips,
                                             internal,
                                             k,
                                             slot,
@@ -897,6 +945,25 @@ impl Analyzer {
 
     /// Decides the comparisons that needed the final version order.
     fn resolve_deferred(&mut self) {
+        for ((internal, slot, a, b), g) in std::mem::take(&mut self.skips) {
+            let ks = &self.keys[slot as usize];
+            let n = ks.between(a, b);
+            if n == 0 {
+                continue;
+            }
+            let kind = if internal {
+                Kind::IntPollSkip
+            } else {
+                Kind::PollSkip
+            };
+            let mut w = Witness::new(kind, ks.key);
+            w.ops = g.ops;
+            w.offsets = [Some(a), Some(b)];
+            w.values = [Some(g.values[0]), Some(g.values[1])];
+            w.n = n as u64;
+            w.more.extend(ks.record_after(a));
+            self.found.push_counted(w, u64::from(g.count));
+        }
         for d in std::mem::take(&mut self.deferred) {
             let ks = &self.keys[d.slot as usize];
             let resolve = |(o, v): (Offset, Val)| -> Option<Offset> {
@@ -917,7 +984,7 @@ impl Analyzer {
                     let n = ks.between(a, b);
                     (n > 0).then_some((Kind::IntSendSkip, n))
                 }
-                // Reads are deferred only when b > a + 1.
+                // (Read skips are grouped in `skips` instead.)
                 kind => {
                     let n = ks.between(a, b);
                     (n > 0).then_some((kind, n))
@@ -1114,7 +1181,7 @@ fn rebalance_keys(e: &Event, out: &mut Vec<Key>) {
 #[inline]
 fn compare_reads(
     found: &mut Found,
-    deferred: &mut Vec<Deferred>,
+    skips: &mut FxHashMap<(bool, u32, Offset, Offset), SkipGroup>,
     internal: bool,
     key: Key,
     slot: u32,
@@ -1139,13 +1206,18 @@ fn compare_reads(
         } else {
             Kind::PollSkip
         };
-        deferred.push(Deferred {
-            kind,
-            slot,
-            ops,
-            a,
-            b,
-        });
+        let g = skips
+            .entry((kind == Kind::IntPollSkip, slot, a.0, b.0))
+            .or_insert(SkipGroup {
+                count: 0,
+                ops,
+                values: [a.1, b.1],
+            });
+        g.count += 1;
+        if (ops, a.1) < (g.ops, g.values[0]) {
+            g.ops = ops;
+            g.values = [a.1, b.1];
+        }
     }
 }
 

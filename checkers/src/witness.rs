@@ -396,7 +396,12 @@ pub struct Capped {
 
 impl Capped {
     pub fn push(&mut self, w: Witness) {
-        self.count += 1;
+        self.push_counted(w, 1);
+    }
+
+    /// `n` anomalies, of which `w` is the earliest.
+    pub fn push_counted(&mut self, w: Witness, n: u64) {
+        self.count += n;
         if self.heap.len() < MAX_EXAMPLES {
             self.heap.push(ByKey(w));
         } else if let Some(top) = self.heap.peek() {
@@ -433,6 +438,11 @@ impl Default for Found {
 impl Found {
     pub fn push(&mut self, w: Witness) {
         self.groups[w.kind as usize].push(w);
+    }
+
+    /// `n` anomalies of `w`'s kind, of which `w` is the earliest.
+    pub fn push_counted(&mut self, w: Witness, n: u64) {
+        self.groups[w.kind as usize].push_counted(w, n);
     }
 
     /// `(kind, count, earliest witnesses)` for every kind found at least once.
