@@ -512,7 +512,7 @@ impl Order {
 
 // ------------------------------------------------------------- Staircase
 
-fn put_varint(out: &mut Vec<u8>, mut x: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut x: u64) {
     while x >= 0x80 {
         out.push((x as u8) | 0x80);
         x >>= 7;
@@ -521,7 +521,7 @@ fn put_varint(out: &mut Vec<u8>, mut x: u64) {
 }
 
 #[inline]
-fn get_varint(b: &[u8], pos: &mut usize) -> u64 {
+pub(crate) fn get_varint(b: &[u8], pos: &mut usize) -> u64 {
     let mut x = 0u64;
     let mut shift = 0;
     while let Some(&c) = b.get(*pos) {
@@ -559,6 +559,24 @@ pub(crate) struct Cursor {
     /// `m + 1` and `t` of the step before `pos` (0, 0 at the start).
     m1: u64,
     t: u64,
+}
+
+impl Cursor {
+    /// Appends the cursor to `out` (varints).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_varint(out, u64::from(self.pos));
+        put_varint(out, self.m1);
+        put_varint(out, self.t);
+    }
+
+    /// Reads a cursor [`Cursor::encode`] wrote.
+    pub fn decode(b: &[u8], at: &mut usize) -> Cursor {
+        Cursor {
+            pos: get_varint(b, at) as u32,
+            m1: get_varint(b, at),
+            t: get_varint(b, at),
+        }
+    }
 }
 
 impl Staircase {

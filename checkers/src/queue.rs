@@ -114,6 +114,75 @@ struct ProcState {
     subscribed: bool,
 }
 
+/// `u64::MAX` (`NO_OFF`) as a varint would take 10 bytes; shift by one.
+fn enc_off(o: Offset) -> u64 {
+    o.wrapping_add(1)
+}
+
+fn dec_off(x: u64) -> Offset {
+    x.wrapping_sub(1)
+}
+
+impl ProcState {
+    /// The state of a crashed process, packed: varints, a few bytes per
+    /// key instead of hash-map entries. A process renumbered after an
+    /// `info` never comes back in a well-behaved history, but if it does,
+    /// [`ProcState::decode`] restores it exactly.
+    fn encode(&self) -> Box<[u8]> {
+        use crate::compact::put_varint as put;
+        let mut b = Vec::new();
+        b.push(u8::from(self.subscribed));
+        put(&mut b, self.held.len() as u64);
+        for (&slot, (next, c)) in &self.held {
+            put(&mut b, u64::from(slot));
+            put(&mut b, enc_off(*next));
+            c.encode(&mut b);
+        }
+        for m in [&self.reads, &self.sends] {
+            put(&mut b, m.len() as u64);
+            for (&slot, &(o, v, pos)) in m {
+                put(&mut b, u64::from(slot));
+                put(&mut b, enc_off(o));
+                put(&mut b, v);
+                put(&mut b, u64::from(pos));
+            }
+        }
+        b.into_boxed_slice()
+    }
+
+    fn decode(b: &[u8]) -> ProcState {
+        use crate::compact::get_varint as get;
+        let mut at = 1;
+        let mut st = ProcState {
+            subscribed: b.first() == Some(&1),
+            ..Default::default()
+        };
+        let n = get(b, &mut at);
+        for _ in 0..n {
+            let slot = get(b, &mut at) as u32;
+            let next = dec_off(get(b, &mut at));
+            let c = Cursor::decode(b, &mut at);
+            st.held.insert(slot, (next, c));
+        }
+        for which in 0..2 {
+            let n = get(b, &mut at);
+            for _ in 0..n {
+                let slot = get(b, &mut at) as u32;
+                let o = dec_off(get(b, &mut at));
+                let v = get(b, &mut at);
+                let pos = get(b, &mut at) as u32;
+                let m = if which == 0 {
+                    &mut st.reads
+                } else {
+                    &mut st.sends
+                };
+                m.insert(slot, (o, v, pos));
+            }
+        }
+        st
+    }
+}
+
 /// Reads of one key that jumped over the same offsets `(a, b)` (a skip if
 /// a record is known there at the end): how many, and the earliest witness
 /// (by the ops involved). Processes crossing the same hole in the offsets
@@ -191,6 +260,8 @@ struct Scratch {
     /// many processes the invocation is far behind, out of cache).
     pending: FxHashMap<u64, (u32, u64)>,
     procs: FxHashMap<u64, ProcState>,
+    /// Processes whose last op crashed (`info`), their state packed.
+    crashed: FxHashMap<u64, Box<[u8]>>,
     known_scratch: Vec<(u32, Offset)>,
     /// Per op: key slot -> (last offset read, its value, highest offset).
     op_reads: Vec<(u32, Offset, Val, Offset)>,
@@ -490,6 +561,7 @@ impl Analyzer {
     /// state is at the end of pass 1, on stderr.
     fn report_sizes(&self) {
         let procs = &self.scratch.procs;
+        let crashed: usize = self.scratch.crashed.values().map(|b| b.len() + 40).sum();
         let proc_entries: usize = procs
             .values()
             .map(|p| p.held.len() + p.reads.len() + p.sends.len())
@@ -498,18 +570,20 @@ impl Analyzer {
         let stairs: usize = self.keys.iter().map(|k| k.known.bytes()).sum();
         eprintln!(
             "queue state: {} values ({} MB), version orders {} MB, staircases {} MB, \
-             {} deferred ({} MB), {} processes with {} per-key entries, {} info sends, \
+             {} deferred ({} MB), {} processes with {} per-key entries, {} crashed ({} MB), \
+             {} info sends, \
              {} latencies ({} MB)",
             self.vals.len(),
             self.vals.bytes() / 1_000_000,
             order / 1_000_000,
             stairs / 1_000_000,
             self.deferred.len() + self.skips.len(),
-            (self.deferred.len() * std::mem::size_of::<Deferred>()
-                + self.skips.capacity() * 48)
+            (self.deferred.len() * std::mem::size_of::<Deferred>() + self.skips.capacity() * 48)
                 / 1_000_000,
             procs.len(),
             proc_entries,
+            self.scratch.crashed.len(),
+            crashed / 1_000_000,
             self.info_sends.len(),
             self.lat.iter().map(|l| l.len()).sum::<usize>(),
             self.lat.iter().map(|l| l.bytes()).sum::<usize>() / 1_000_000,
@@ -538,7 +612,19 @@ impl Analyzer {
             None => self.other_ops.entry(e.f.to_string()).or_default()[t_slot(e.kind)] += 1,
         }
         let mut sc = std::mem::take(&mut self.scratch);
+        let client = e.process.client().filter(|_| e.kind != EventType::Invoke);
+        if let Some(p) = client.filter(|_| !sc.crashed.is_empty()) {
+            if let Some(b) = sc.crashed.remove(&p) {
+                sc.procs.insert(p, ProcState::decode(&b));
+            }
+        }
         self.complete(pos, e, inv_mops, &mut sc);
+        if let Some(p) = client.filter(|_| e.kind == EventType::Info) {
+            // Crashed: the worker continues under a new process number.
+            if let Some(st) = sc.procs.remove(&p) {
+                sc.crashed.insert(p, st.encode());
+            }
+        }
         self.scratch = sc;
     }
 
@@ -552,6 +638,7 @@ impl Analyzer {
         let Scratch {
             pending,
             procs,
+            crashed: _,
             known_scratch,
             op_reads,
             op_read_idx,

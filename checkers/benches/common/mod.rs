@@ -204,4 +204,3 @@ pub fn generate(path: &Path, n: usize, procs: u64, keys: u64, seed: u64) -> usiz
     out.flush().expect("flush");
     index
 }
-
