@@ -10,6 +10,11 @@
 //! - transactional cycles ([`txn`]) and committed-offset linearizability
 //!   ([`linear`]).
 //!
+//! [`stream::check_file`] checks a history file in one streaming pass, in
+//! memory that grows with keys and values, not events (soak-sized
+//! histories; `gregor check --stream`): the same queue and committed-offset
+//! results, without the transactional cycle search.
+//!
 //! [`online::OnlineChecker`] checks a history while it is recorded: live
 //! counts of what a prefix already proves, `--fail-fast`, and a final
 //! verdict equal to [`check`]'s.
