@@ -13,7 +13,8 @@
 //! `commit` and `committed` operations (a handful per run).
 //!
 //! The result equals [`crate::check`]'s for the same file — anomaly types,
-//! counts, examples, validity and statistics — except that the
+//! counts, examples, validity and statistics (both run one analyzer) —
+//! except that the
 //! transactional cycle search is not run (see below) and
 //! `stats.unchecked` says so. A property test over generated histories
 //! (`tests/stream.rs`) holds the two paths to it.
@@ -31,12 +32,17 @@
 //! so a streaming check leaves it out and lists `"cycles"` in
 //! `stats.unchecked`; `gregor check` without `--stream` runs it. What it
 //! costs, measured by `cargo bench -p gregor-checkers --bench check` with
-//! `GREGOR_BENCH_TXN_GRAPH=1` (the exact graph always built): see
-//! `NOTES-stream.md` and the README.
+//! `GREGOR_BENCH_TXN_GRAPH=1` (the exact graph always built); on a 1M
+//! history without transactions the quick acyclicity proof holds it to
+//! 9 B/event, on top of the ~216 B/event of the events it needs.
 //!
 //! ## Memory and speed (`cargo bench -p gregor-checkers --bench stream`)
 //!
-//! Numbers are in the README (checker section) and `NOTES-stream.md`.
+//! On a generated 100M-event history (13.5 GB, 23.8M acknowledged values,
+//! 2 busy shared cores): 303 s, 0.33 M events/s (a bare serde parse of the
+//! file took 322 s), peak RSS 1.42 GB = 14.2 B per event = 59.6 B per
+//! acknowledged value. The in-memory check of a 1M-event history holds
+//! 266 B per event. More in the README and `NOTES-stream.md`.
 
 use std::collections::HashMap;
 use std::path::Path;
