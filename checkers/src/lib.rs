@@ -10,6 +10,11 @@
 //! - transactional cycles ([`txn`]) and committed-offset linearizability
 //!   ([`linear`]).
 //!
+//! [`stream::check_file`] checks a history file in one streaming pass, in
+//! memory that grows with keys and values, not events (soak-sized
+//! histories; `gregor check --stream`): the same queue and committed-offset
+//! results, without the transactional cycle search.
+//!
 //! [`online::OnlineChecker`] checks a history while it is recorded: live
 //! counts of what a prefix already proves, `--fail-fast`, and a final
 //! verdict equal to [`check`]'s.
@@ -20,12 +25,14 @@
 //! reported but do not make the history invalid.
 
 pub mod availability;
+mod compact;
 pub mod edn;
 mod hash;
 pub mod linear;
 pub mod nemesis;
 pub mod online;
 pub mod queue;
+pub mod stream;
 pub mod txn;
 mod witness;
 
@@ -142,6 +149,12 @@ pub struct Latency {
 }
 
 impl Latency {
+    /// The 1-based nearest rank of quantile `p` among `n` values: the one
+    /// quantile definition of results.
+    pub fn rank(p: f64, n: usize) -> usize {
+        ((p * n as f64).ceil() as usize).clamp(1, n.max(1))
+    }
+
     /// Nearest-rank quantiles of durations in nanoseconds, reported in ms
     /// (`None` for no durations). The one latency statistic of results.
     pub fn of(d: &mut [u64]) -> Option<Latency> {
@@ -149,10 +162,7 @@ impl Latency {
             return None;
         }
         d.sort_unstable();
-        let q = |p: f64| {
-            let rank = ((p * d.len() as f64).ceil() as usize).clamp(1, d.len());
-            d[rank - 1] as f64 / 1e6
-        };
+        let q = |p: f64| d[Latency::rank(p, d.len()) - 1] as f64 / 1e6;
         Some(Latency {
             count: d.len() as u64,
             p50: q(0.5),
@@ -229,6 +239,11 @@ pub struct Stats {
     /// outside fault windows ([`availability`]); absent without faults.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<availability::Availability>,
+    /// Analyses this check did not run, e.g. `["cycles"]` for a streaming
+    /// check ([`stream`]), which leaves the transactional cycle search out.
+    /// Absent from the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 /// What a check found; serialized as the `gregor check --json` object.
@@ -329,6 +344,20 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
     } else {
         (queue::analyze(history), others(()))
     };
+    let mut result = assemble(q, others, history.is_empty(), opts);
+    let a = availability::analyze(history, &opts.cluster_samples);
+    result.stats.availability = (!a.windows.is_empty()).then_some(a);
+    result
+}
+
+/// Folds what the analyses found into one result (shared by [`check`] and
+/// [`stream::check_file`]).
+fn assemble(
+    q: queue::Analysis,
+    others: Vec<(String, serde_json::Value)>,
+    empty: bool,
+    opts: &CheckOpts,
+) -> CheckResult {
     let mut anomalies: BTreeMap<String, AnomalyGroup> = BTreeMap::new();
     for (kind, count, examples) in q.anomalies {
         if kind == "unseen" && !q.has_completed_poll {
@@ -352,22 +381,16 @@ pub fn check(history: &History, opts: &CheckOpts) -> CheckResult {
         .collect();
     let valid = if !bad_types.is_empty() {
         Validity::False
-    } else if history.is_empty()
-        || !q.has_completed_poll
-        || anomaly_types.iter().any(|k| uncertain(k))
-    {
+    } else if empty || !q.has_completed_poll || anomaly_types.iter().any(|k| uncertain(k)) {
         Validity::Unknown
     } else {
         Validity::True
     };
-    let mut stats = q.stats;
-    let a = availability::analyze(history, &opts.cluster_samples);
-    stats.availability = (!a.windows.is_empty()).then_some(a);
     CheckResult {
         valid,
         anomaly_types,
         bad_types,
         anomalies,
-        stats,
+        stats: q.stats,
     }
 }

@@ -51,32 +51,12 @@
 
 use std::collections::BTreeMap;
 
-use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, F};
+use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, Value, F};
 
-use crate::hash::{FxHashMap, FxHashSet, KeyVal, ValTable};
+use crate::compact::{Cursor, Latencies, Order, Staircase, ValInfo, Vals, WStatus, NONE, NO_OFF};
+use crate::hash::{FxHashMap, FxHashSet};
 use crate::witness::{Found, Kind, Witness, NO_OP};
 use crate::{Latency, Stats};
-
-const NONE: u32 = u32::MAX;
-const NO_OFF: Offset = u64::MAX;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WStatus {
-    Unknown,
-    Ok,
-    Info,
-    /// Sent by an `info` op that an `ok` read proved happened: some value it
-    /// sent (this one or a sibling in the same op) was read.
-    InfoProven,
-    Fail,
-}
-
-impl WStatus {
-    /// Whether the send certainly happened: acknowledged, or proven.
-    fn happened(self) -> bool {
-        matches!(self, WStatus::Ok | WStatus::InfoProven)
-    }
-}
 
 /// Why a crashed (`info`) op counts as having happened: an `ok` read
 /// (at `reader`) returned `value` of `key`, which the op sent.
@@ -88,49 +68,17 @@ pub(crate) struct Proof {
     pub value: Val,
 }
 
-/// Everything known about one `(key, value)`.
-#[derive(Clone, Copy, Debug)]
-struct ValInfo {
-    /// Position of the completion of the op that sent it.
-    writer: u32,
-    status: WStatus,
-    /// Lowest and highest offsets it was observed at (`NO_OFF` if never).
-    /// For a value no poll returned, the only observation is its send's
-    /// acknowledged offset.
-    first_off: Offset,
-    last_off: Offset,
-    /// First completion of any type whose reads include it.
-    reader: u32,
-    /// First `ok` completion whose reads include it.
-    ok_reader: u32,
-}
-
-impl Default for ValInfo {
-    fn default() -> Self {
-        ValInfo {
-            writer: NONE,
-            status: WStatus::Unknown,
-            first_off: NO_OFF,
-            last_off: NO_OFF,
-            reader: NONE,
-            ok_reader: NONE,
-        }
-    }
-}
-
 /// Everything known about one key.
 #[derive(Default)]
 struct KeyState {
     key: Key,
-    /// Observed `(offset, value)` pairs; sorted and deduplicated after pass 1.
-    log: Vec<(Offset, Val)>,
-    /// Distinct observed offsets, ascending (after pass 1).
-    offsets: Vec<Offset>,
+    /// Observed `(offset, value)` pairs: the version order.
+    order: Order,
     /// Highest offset observed.
     max_off: Option<Offset>,
     /// `(m, t)`: since time `t` some offset `>= m` was known to exist; `m`
     /// strictly increasing.
-    known: Vec<(Offset, u64)>,
+    known: Staircase,
     /// Highest first-offset of a value read by an ok poll, with its reader.
     bound: Option<(Offset, Val, u32)>,
     /// Worst realtime lag of a poll of this key (ns).
@@ -142,18 +90,12 @@ struct KeyState {
 impl KeyState {
     /// How many known records lie strictly between offsets `a < b`.
     fn between(&self, a: Offset, b: Offset) -> usize {
-        if b <= a.saturating_add(1) {
-            return 0;
-        }
-        let hi = self.offsets.partition_point(|&o| o < b);
-        let lo = self.offsets.partition_point(|&o| o <= a);
-        hi.saturating_sub(lo)
+        self.order.between(a, b)
     }
 
     /// The first record strictly after offset `a`.
     fn record_after(&self, a: Offset) -> Option<(Offset, Val)> {
-        let i = self.log.partition_point(|&(o, _)| o <= a);
-        self.log.get(i).copied()
+        self.order.record_after(a)
     }
 }
 
@@ -163,13 +105,94 @@ struct ProcState {
     /// Realtime lag: key slot -> (highest offset read + 1, cursor into the
     /// key's `known` staircase: the first step at or past it). Both only
     /// grow, so the cursor advances amortized O(1) per poll and key.
-    held: FxHashMap<u32, (Offset, usize)>,
+    held: FxHashMap<u32, (Offset, Cursor)>,
     /// Key slot -> (last offset read, its value, position of that op).
     reads: FxHashMap<u32, (Offset, Val, u32)>,
     /// Key slot -> (position of the last send or `NO_OFF` if not yet known,
     /// its value, position of that op).
     sends: FxHashMap<u32, (Offset, Val, u32)>,
     subscribed: bool,
+}
+
+/// `u64::MAX` (`NO_OFF`) as a varint would take 10 bytes; shift by one.
+fn enc_off(o: Offset) -> u64 {
+    o.wrapping_add(1)
+}
+
+fn dec_off(x: u64) -> Offset {
+    x.wrapping_sub(1)
+}
+
+impl ProcState {
+    /// The state of a crashed process, packed: varints, a few bytes per
+    /// key instead of hash-map entries. A process renumbered after an
+    /// `info` never comes back in a well-behaved history, but if it does,
+    /// [`ProcState::decode`] restores it exactly.
+    fn encode(&self) -> Box<[u8]> {
+        use crate::compact::put_varint as put;
+        let mut b = Vec::new();
+        b.push(u8::from(self.subscribed));
+        put(&mut b, self.held.len() as u64);
+        for (&slot, (next, c)) in &self.held {
+            put(&mut b, u64::from(slot));
+            put(&mut b, enc_off(*next));
+            c.encode(&mut b);
+        }
+        for m in [&self.reads, &self.sends] {
+            put(&mut b, m.len() as u64);
+            for (&slot, &(o, v, pos)) in m {
+                put(&mut b, u64::from(slot));
+                put(&mut b, enc_off(o));
+                put(&mut b, v);
+                put(&mut b, u64::from(pos));
+            }
+        }
+        b.into_boxed_slice()
+    }
+
+    fn decode(b: &[u8]) -> ProcState {
+        use crate::compact::get_varint as get;
+        let mut at = 1;
+        let mut st = ProcState {
+            subscribed: b.first() == Some(&1),
+            ..Default::default()
+        };
+        let n = get(b, &mut at);
+        for _ in 0..n {
+            let slot = get(b, &mut at) as u32;
+            let next = dec_off(get(b, &mut at));
+            let c = Cursor::decode(b, &mut at);
+            st.held.insert(slot, (next, c));
+        }
+        for which in 0..2 {
+            let n = get(b, &mut at);
+            for _ in 0..n {
+                let slot = get(b, &mut at) as u32;
+                let o = dec_off(get(b, &mut at));
+                let v = get(b, &mut at);
+                let pos = get(b, &mut at) as u32;
+                let m = if which == 0 {
+                    &mut st.reads
+                } else {
+                    &mut st.sends
+                };
+                m.insert(slot, (o, v, pos));
+            }
+        }
+        st
+    }
+}
+
+/// Reads of one key that jumped over the same offsets `(a, b)` (a skip if
+/// a record is known there at the end): how many, and the earliest witness
+/// (by the ops involved). Processes crossing the same hole in the offsets
+/// (a transaction marker, say) share one group, so the state grows with
+/// the holes crossed, not with the reads. Only the earliest witness of a
+/// group can become an example.
+struct SkipGroup {
+    count: u32,
+    ops: [u32; 2],
+    values: [Val; 2],
 }
 
 /// A comparison of two consecutive reads or sends of one key whose verdict
@@ -228,21 +251,43 @@ pub struct Analysis {
     pub has_completed_poll: bool,
 }
 
-struct Analyzer<'h> {
-    events: &'h [Event],
-    vals: ValTable<ValInfo>,
+/// Per-event working state of pass 1: pending invocations, per-process
+/// positions, and buffers reused from one op to the next.
+#[derive(Default)]
+struct Scratch {
+    /// Process -> (position, time) of its pending invocation: the time is
+    /// kept here so that pairing never reaches back into the history (with
+    /// many processes the invocation is far behind, out of cache).
+    pending: FxHashMap<u64, (u32, u64)>,
+    procs: FxHashMap<u64, ProcState>,
+    /// Processes whose last op crashed (`info`), their state packed.
+    crashed: FxHashMap<u64, Box<[u8]>>,
+    known_scratch: Vec<(u32, Offset)>,
+    /// Per op: key slot -> (last offset read, its value, highest offset).
+    op_reads: Vec<(u32, Offset, Val, Offset)>,
+    op_read_idx: FxHashMap<u32, usize>,
+    /// Per op: key slot -> (position of last send or NO_OFF, its value).
+    op_sends: Vec<(u32, Offset, Val)>,
+    sent: FxHashSet<(Key, Val)>,
+    rebalanced: Vec<Key>,
+}
+
+struct Analyzer {
+    /// Events taken so far (the next event's position).
+    taken: u32,
+    scratch: Scratch,
+    vals: Vals,
     key_slots: FxHashMap<Key, u32>,
     keys: Vec<KeyState>,
-    /// Completion position -> invocation position, only where the completion
-    /// carries no micro-ops of its own (info/fail echo the invocation).
-    fallback: FxHashMap<u32, u32>,
     found: Found,
     deferred: Vec<Deferred>,
-    /// Sends of `info` ops: (completion position, key, value, offset the
+    /// Deferred read skips, by (within one op, key slot, a, b).
+    skips: FxHashMap<(bool, u32, Offset, Offset), SkipGroup>,
+    /// Sends of `info` ops: (completion position, key slot, value, offset the
     /// completion reported, whether the op is a transaction). What they
     /// reported counts only once a read proves the op happened
     /// ([`Analyzer::prove_info`]).
-    info_sends: Vec<(u32, Key, Val, Option<Offset>, bool)>,
+    info_sends: Vec<(u32, u32, Val, Option<Offset>, bool)>,
     /// Proven `info` op (completion position) -> the read that proved it.
     proofs: FxHashMap<u32, Proof>,
     /// Send micro-ops of proven `info` ops.
@@ -252,45 +297,172 @@ struct Analyzer<'h> {
     // stats
     ops: [[u64; 4]; NF],
     other_ops: BTreeMap<String, [u64; 4]>,
-    lat: [Vec<u64>; NF],
-    other_lat: BTreeMap<String, Vec<u64>>,
+    lat: [Latencies; NF],
+    other_lat: BTreeMap<String, Latencies>,
     acknowledged: u64,
     completed_polls: u64,
-    worst_lag: Option<(u64, Key, u32)>,
+    /// (lag, key, history index of the poll).
+    worst_lag: Option<(u64, Key, u64)>,
     consume: FxHashMap<(u64, Key, Val), u32>,
 }
 
 /// Runs the queue analysis.
 pub fn analyze(h: &History) -> Analysis {
-    let mut a = Analyzer {
-        events: &h.events,
-        // Values are usually numbered from 0, at most one per event: those
-        // index a table directly (at most 40 bytes per event).
-        vals: ValTable::new(h.events.len() + 1024),
-        key_slots: FxHashMap::default(),
-        keys: Vec::new(),
-        fallback: FxHashMap::default(),
-        found: Found::default(),
-        deferred: Vec::new(),
-        info_sends: Vec::new(),
-        proofs: FxHashMap::default(),
-        proven_sends: 0,
-        dense_slots: Vec::new(),
-        ops: [[0; 4]; NF],
-        other_ops: BTreeMap::new(),
-        lat: Default::default(),
-        other_lat: BTreeMap::new(),
-        acknowledged: 0,
-        completed_polls: 0,
-        worst_lag: None,
-        consume: FxHashMap::default(),
-    };
-    a.collect();
-    a.prove_info();
-    a.orders();
-    a.resolve_deferred();
-    let (lost, unseen, duplicated) = a.per_value();
-    a.finish(lost, unseen, duplicated)
+    let mut a = Analyzer::new();
+    let events = &h.events[..];
+    for e in events {
+        a.step(e, |_, inv| events[inv as usize].mops());
+    }
+    a.finalize().render(events)
+}
+
+/// The queue analysis fed one event at a time, holding none of them: its
+/// memory grows with the keys, the values observed and the operations
+/// outstanding, not with the events (see [`crate::stream`]).
+///
+/// [`QueueStream::finish`] gives the same counts, statistics and kept
+/// witnesses as [`analyze`] of the same events; rendering the witnesses
+/// needs a few facts about the operations they name (history index,
+/// process, type), which the caller looks up once at the end
+/// ([`Finished::wanted_ops`], [`Finished::render`]).
+pub struct QueueStream {
+    a: Analyzer,
+    /// Client process -> micro-ops of its outstanding invocation (a
+    /// completion without micro-ops of its own echoes them).
+    pending: FxHashMap<u64, Vec<Mop>>,
+}
+
+impl Default for QueueStream {
+    fn default() -> Self {
+        QueueStream::new()
+    }
+}
+
+impl QueueStream {
+    pub fn new() -> QueueStream {
+        QueueStream {
+            a: Analyzer::new(),
+            pending: FxHashMap::default(),
+        }
+    }
+
+    /// Takes the next event of the history.
+    pub fn push(&mut self, e: Event) {
+        let pending = &self.pending;
+        self.a
+            .step(&e, |p, _| pending.get(&p).map_or(&[][..], |m| &m[..]));
+        if let Process::Client(p) = e.process {
+            if e.kind == EventType::Invoke {
+                if let Value::Mops(m) = e.value {
+                    self.pending.insert(p, m);
+                } else {
+                    self.pending.remove(&p);
+                }
+            } else {
+                self.pending.remove(&p);
+            }
+        }
+    }
+
+    /// Events taken so far.
+    pub fn len(&self) -> u64 {
+        u64::from(self.a.taken)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.a.taken == 0
+    }
+
+    /// Decides everything that needed the end of the history.
+    pub fn finish(self) -> Finished {
+        self.a.finalize()
+    }
+}
+
+/// What an operation named by a witness looks like, for rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpRef {
+    pub index: u64,
+    pub process: Process,
+    pub kind: EventType,
+    /// Whether its function carries micro-ops (send, poll, txn, ...).
+    pub has_mops: bool,
+}
+
+impl OpRef {
+    pub fn of(e: &Event) -> OpRef {
+        OpRef {
+            index: e.index,
+            process: e.process,
+            kind: e.kind,
+            has_mops: e.f.has_mops(),
+        }
+    }
+}
+
+/// Looks operations up by position in the history (0 = first event).
+pub trait Ops {
+    fn op(&self, pos: u32) -> Option<OpRef>;
+}
+
+impl Ops for [Event] {
+    fn op(&self, pos: u32) -> Option<OpRef> {
+        self.get(pos as usize).map(OpRef::of)
+    }
+}
+
+impl Ops for std::collections::HashMap<u32, OpRef> {
+    fn op(&self, pos: u32) -> Option<OpRef> {
+        self.get(&pos).copied()
+    }
+}
+
+/// The queue analysis after its last event, before its witnesses are
+/// rendered.
+pub struct Finished {
+    groups: Vec<(Kind, u64, Vec<Witness>)>,
+    stats: Stats,
+    has_completed_poll: bool,
+}
+
+impl Finished {
+    /// Positions of the operations the kept witnesses name.
+    pub fn wanted_ops(&self) -> Vec<u32> {
+        let mut out: Vec<u32> = self
+            .groups
+            .iter()
+            .flat_map(|g| &g.2)
+            .flat_map(|w| {
+                let p = w.proof.map(|p| [p.crashed, p.reader]).unwrap_or([NO_OP; 2]);
+                [w.ops[0], w.ops[1], p[0], p[1]]
+            })
+            .filter(|&p| p != NO_OP)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The result, witnesses rendered with what `ops` says about the
+    /// operations they name.
+    pub fn render<O: Ops + ?Sized>(self, ops: &O) -> Analysis {
+        let anomalies = self
+            .groups
+            .into_iter()
+            .map(|(kind, count, ws)| {
+                (
+                    kind.name(),
+                    count,
+                    ws.iter().map(|w| w.render(ops)).collect(),
+                )
+            })
+            .collect();
+        Analysis {
+            anomalies,
+            stats: self.stats,
+            has_completed_poll: self.has_completed_poll,
+        }
+    }
 }
 
 /// Keys below this get a slot without hashing.
@@ -331,32 +503,91 @@ fn observe(vi: &mut ValInfo, ks: &mut KeyState, o: Offset, v: Val) {
     if vi.first_off == NO_OFF {
         vi.first_off = o;
         vi.last_off = o;
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     } else if o < vi.first_off {
         vi.first_off = o;
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     } else if o > vi.last_off {
         vi.last_off = o;
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     } else if o != vi.first_off && o != vi.last_off {
-        ks.log.push((o, v));
+        ks.order.add(o, v);
     }
     if ks.max_off.is_none_or(|m| o > m) {
         ks.max_off = Some(o);
     }
 }
 
-impl<'h> Analyzer<'h> {
-    /// The micro-ops describing a completion: its own, or its invocation's.
-    fn mops_of(&self, pos: u32) -> &'h [Mop] {
-        let events = self.events;
-        let e = &events[pos as usize];
-        if e.mops().is_empty() {
-            if let Some(&i) = self.fallback.get(&pos) {
-                return events[i as usize].mops();
-            }
+impl Analyzer {
+    fn new() -> Analyzer {
+        Analyzer {
+            taken: 0,
+            scratch: Scratch::default(),
+            vals: Vals::default(),
+            key_slots: FxHashMap::default(),
+            keys: Vec::new(),
+            found: Found::default(),
+            deferred: Vec::new(),
+            skips: FxHashMap::default(),
+            info_sends: Vec::new(),
+            proofs: FxHashMap::default(),
+            proven_sends: 0,
+            dense_slots: Vec::new(),
+            ops: [[0; 4]; NF],
+            other_ops: BTreeMap::new(),
+            lat: Default::default(),
+            other_lat: BTreeMap::new(),
+            acknowledged: 0,
+            completed_polls: 0,
+            worst_lag: None,
+            consume: FxHashMap::default(),
         }
-        e.mops()
+    }
+
+    /// Everything after the last event: proofs of crashed ops, version
+    /// orders, deferred comparisons, the per-value sweep, statistics.
+    fn finalize(mut self) -> Finished {
+        if std::env::var_os("GREGOR_QUEUE_SIZES").is_some() {
+            self.report_sizes();
+        }
+        self.prove_info();
+        self.orders();
+        self.resolve_deferred();
+        let (lost, unseen, duplicated) = self.per_value();
+        self.finish(lost, unseen, duplicated)
+    }
+
+    /// Diagnostics (`GREGOR_QUEUE_SIZES=1`): how big each part of the
+    /// state is at the end of pass 1, on stderr.
+    fn report_sizes(&self) {
+        let procs = &self.scratch.procs;
+        let crashed: usize = self.scratch.crashed.values().map(|b| b.len() + 40).sum();
+        let proc_entries: usize = procs
+            .values()
+            .map(|p| p.held.len() + p.reads.len() + p.sends.len())
+            .sum();
+        let order: usize = self.keys.iter().map(|k| k.order.bytes()).sum();
+        let stairs: usize = self.keys.iter().map(|k| k.known.bytes()).sum();
+        eprintln!(
+            "queue state: {} values ({} MB), version orders {} MB, staircases {} MB, \
+             {} deferred ({} MB), {} processes with {} per-key entries, {} crashed ({} MB), \
+             {} info sends, \
+             {} latencies ({} MB)",
+            self.vals.len(),
+            self.vals.bytes() / 1_000_000,
+            order / 1_000_000,
+            stairs / 1_000_000,
+            self.deferred.len() + self.skips.len(),
+            (self.deferred.len() * std::mem::size_of::<Deferred>() + self.skips.capacity() * 48)
+                / 1_000_000,
+            procs.len(),
+            proc_entries,
+            self.scratch.crashed.len(),
+            crashed / 1_000_000,
+            self.info_sends.len(),
+            self.lat.iter().map(|l| l.len()).sum::<usize>(),
+            self.lat.iter().map(|l| l.bytes()).sum::<usize>() / 1_000_000,
+        );
     }
 
     // ------------------------------------------------------------ pass 1
@@ -370,33 +601,58 @@ impl<'h> Analyzer<'h> {
         )
     }
 
-    fn collect(&mut self) {
-        let events = self.events;
-        // Process -> (position, time) of its pending invocation: the time
-        // is kept here so that pairing never reaches back into the history
-        // (with many processes the invocation is far behind, out of cache).
-        let mut pending: FxHashMap<u64, (u32, u64)> = FxHashMap::default();
-        let mut procs: FxHashMap<u64, ProcState> = FxHashMap::default();
-        let mut known_scratch: Vec<(u32, Offset)> = Vec::new();
-        // Per op: key slot -> (last offset read, its value, highest offset).
-        let mut op_reads: Vec<(u32, Offset, Val, Offset)> = Vec::new();
-        let mut op_read_idx: FxHashMap<u32, usize> = FxHashMap::default();
-        // Per op: key slot -> (position of last send or NO_OFF, its value).
-        let mut op_sends: Vec<(u32, Offset, Val)> = Vec::new();
-        let mut sent: FxHashSet<(Key, Val)> = FxHashSet::default();
-        let mut rebalanced: Vec<Key> = Vec::new();
-        for (pos, e) in events.iter().enumerate() {
-            let pos = pos as u32;
-            match f_slot(&e.f) {
-                Some(s) => self.ops[s][t_slot(e.kind)] += 1,
-                None => self.other_ops.entry(e.f.to_string()).or_default()[t_slot(e.kind)] += 1,
+    /// Takes the next event (pass 1). `inv_mops` are the micro-ops of the
+    /// invocation a completion answers (used when the completion carries
+    /// none of its own: info/fail echo the invocation).
+    fn step<'m>(&mut self, e: &'m Event, inv_mops: impl Fn(u64, u32) -> &'m [Mop]) {
+        let pos = self.taken;
+        self.taken += 1;
+        match f_slot(&e.f) {
+            Some(s) => self.ops[s][t_slot(e.kind)] += 1,
+            None => self.other_ops.entry(e.f.to_string()).or_default()[t_slot(e.kind)] += 1,
+        }
+        let mut sc = std::mem::take(&mut self.scratch);
+        let client = e.process.client().filter(|_| e.kind != EventType::Invoke);
+        if let Some(p) = client.filter(|_| !sc.crashed.is_empty()) {
+            if let Some(b) = sc.crashed.remove(&p) {
+                sc.procs.insert(p, ProcState::decode(&b));
             }
+        }
+        self.complete(pos, e, inv_mops, &mut sc);
+        if let Some(p) = client.filter(|_| e.kind == EventType::Info) {
+            // Crashed: the worker continues under a new process number.
+            if let Some(st) = sc.procs.remove(&p) {
+                sc.crashed.insert(p, st.encode());
+            }
+        }
+        self.scratch = sc;
+    }
+
+    fn complete<'m>(
+        &mut self,
+        pos: u32,
+        e: &'m Event,
+        inv_mops: impl Fn(u64, u32) -> &'m [Mop],
+        sc: &mut Scratch,
+    ) {
+        let Scratch {
+            pending,
+            procs,
+            crashed: _,
+            known_scratch,
+            op_reads,
+            op_read_idx,
+            op_sends,
+            sent,
+            rebalanced,
+        } = sc;
+        {
             let Process::Client(p) = e.process else {
-                continue;
+                return;
             };
             if e.kind == EventType::Invoke {
                 pending.insert(p, (pos, e.time));
-                continue;
+                return;
             }
             let (inv, invoke_time) = match pending.remove(&p) {
                 Some((i, t)) => (Some(i), t),
@@ -429,21 +685,19 @@ impl<'h> Analyzer<'h> {
                             } else {
                                 st.held.retain(|s, _| held.binary_search(s).is_ok());
                                 for s in held {
-                                    st.held.entry(s).or_insert((0, 0));
+                                    st.held.entry(s).or_insert((0, Cursor::default()));
                                 }
                             }
                         }
                     }
-                    continue;
+                    return;
                 }
-                _ => continue,
+                _ => return,
             }
-            if e.mops().is_empty() {
-                if let Some(i) = inv {
-                    self.fallback.insert(pos, i);
-                }
-            }
-            let mops = self.mops_of(pos);
+            let mops = match inv {
+                Some(i) if e.mops().is_empty() => inv_mops(p, i),
+                _ => e.mops(),
+            };
             let ok = e.kind == EventType::Ok;
             // What a crashed poll returned still happened: its reads are
             // held to read order and move its process past them.
@@ -462,7 +716,7 @@ impl<'h> Analyzer<'h> {
             if is_txn && !sent.is_empty() {
                 sent.clear();
             }
-            rebalance_keys(e, &mut rebalanced);
+            rebalance_keys(e, rebalanced);
             for mop in mops {
                 match mop {
                     Mop::Send { key, value, offset } => {
@@ -476,7 +730,7 @@ impl<'h> Analyzer<'h> {
                             &mut self.keys,
                             key,
                         );
-                        let vi = self.vals.entry(key, value);
+                        let mut vi = self.vals.load(slot, value);
                         if vi.status != WStatus::Ok {
                             vi.writer = pos;
                             vi.status = status;
@@ -484,15 +738,16 @@ impl<'h> Analyzer<'h> {
                         if ok {
                             self.acknowledged += 1;
                             if let Some(o) = *offset {
-                                observe(vi, &mut self.keys[slot as usize], o, value);
+                                observe(&mut vi, &mut self.keys[slot as usize], o, value);
                                 known_scratch.push((slot, o));
                             }
                         }
+                        self.vals.store(slot, value, &vi);
                         if status == WStatus::Fail {
                             continue;
                         }
                         if status == WStatus::Info {
-                            self.info_sends.push((pos, key, value, *offset, is_txn));
+                            self.info_sends.push((pos, slot, value, *offset, is_txn));
                         }
                         // A crashed op's reported offset counts only if the
                         // op is proven: resolve it from the value at the end.
@@ -575,14 +830,15 @@ impl<'h> Analyzer<'h> {
                             let ks = &mut self.keys[slot as usize];
                             let mut hi: Offset = 0;
                             for &(o, v) in pairs {
-                                let vi = self.vals.entry(k, v);
+                                let mut vi = self.vals.load(slot, v);
                                 if vi.reader == NONE {
                                     vi.reader = pos;
                                 }
                                 if ok && vi.ok_reader == NONE {
                                     vi.ok_reader = pos;
                                 }
-                                observe(vi, ks, o, v);
+                                observe(&mut vi, ks, o, v);
+                                self.vals.store(slot, v, &vi);
                                 hi = hi.max(o);
                                 if reads_count {
                                     if let Some((a, ops, internal)) =
@@ -590,7 +846,7 @@ impl<'h> Analyzer<'h> {
                                     {
                                         compare_reads(
                                             &mut self.found,
-                                            &mut self.deferred,
+                                            &mut self.skips,
                                             internal,
                                             k,
                                             slot,
@@ -643,45 +899,41 @@ impl<'h> Analyzer<'h> {
                 op_read_idx.clear();
             }
             if matches!(e.kind, EventType::Ok | EventType::Info) {
-                for &(slot, o, v) in &op_sends {
+                for &(slot, o, v) in op_sends.iter() {
                     st.sends.insert(slot, (o, v, pos));
                 }
             }
             if reads_count {
-                for &(slot, o, v, _) in &op_reads {
+                for &(slot, o, v, _) in op_reads.iter() {
                     st.reads.insert(slot, (o, v, pos));
                 }
             }
             if !ok {
-                continue;
+                return;
             }
-            for &(slot, o) in &known_scratch {
+            for &(slot, o) in known_scratch.iter() {
                 let ks = &mut self.keys[slot as usize];
-                if ks.known.last().is_none_or(|&(m, _)| o > m) {
-                    ks.known.push((o, e.time));
-                }
+                ks.known.push(o, e.time);
             }
             // Final reads start from the beginning on purpose: they say
             // nothing about how far behind consumers were during the run.
             let final_read = e.extra("final") == Some(&serde_json::Value::Bool(true));
             if has_poll {
                 self.completed_polls += 1;
-                for &(slot, _, _, hi) in &op_reads {
-                    let h = st.held.entry(slot).or_insert((0, 0));
+                for &(slot, _, _, hi) in op_reads.iter() {
+                    let h = st.held.entry(slot).or_insert((0, Cursor::default()));
                     h.0 = h.0.max(hi.saturating_add(1));
                 }
                 for (&slot, cur) in st.held.iter_mut() {
                     let ks = &mut self.keys[slot as usize];
                     ks.polled = true;
-                    let (next, j) = (cur.0, &mut cur.1);
-                    while *j < ks.known.len() && ks.known[*j].0 < next {
-                        *j += 1;
-                    }
-                    if let Some(&(_, t)) = ks.known.get(*j).filter(|_| !final_read) {
+                    let (next, c) = (cur.0, &mut cur.1);
+                    let found = ks.known.seek(c, next);
+                    if let Some(t) = found.filter(|_| !final_read) {
                         let l = invoke_time.saturating_sub(t);
                         ks.worst_lag = ks.worst_lag.max(l);
                         if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
-                            self.worst_lag = Some((l, ks.key, pos));
+                            self.worst_lag = Some((l, ks.key, e.index));
                         }
                     }
                 }
@@ -708,30 +960,30 @@ impl<'h> Analyzer<'h> {
                 j += 1;
             }
             let op = &sends[i..j];
-            let proof = op.iter().find_map(|&(_, k, v, _, _)| {
+            let proof = op.iter().find_map(|&(_, slot, v, _, _)| {
                 self.vals
-                    .get(k, v)
+                    .get(slot, v)
                     .filter(|vi| vi.ok_reader != NONE)
                     .map(|vi| Proof {
                         crashed: pos,
                         reader: vi.ok_reader,
-                        key: k,
+                        key: self.keys[slot as usize].key,
                         value: v,
                     })
             });
             if let Some(proof) = proof {
                 self.proofs.insert(pos, proof);
-                for &(_, k, v, off, _) in op {
-                    let slot = self.slot_of(k);
-                    let vi = self.vals.entry(k, v);
+                for &(_, slot, v, off, _) in op {
+                    let mut vi = self.vals.load(slot, v);
                     if vi.writer != pos || vi.status != WStatus::Info {
                         continue;
                     }
                     vi.status = WStatus::InfoProven;
                     self.proven_sends += 1;
                     if let Some(o) = off {
-                        observe(vi, &mut self.keys[slot as usize], o, v);
+                        observe(&mut vi, &mut self.keys[slot as usize], o, v);
                     }
+                    self.vals.store(slot, v, &vi);
                 }
             }
             i = j;
@@ -748,47 +1000,31 @@ fn proof_of(proofs: &FxHashMap<u32, Proof>, vi: &ValInfo) -> Option<Proof> {
     }
 }
 
-impl Analyzer<'_> {
+impl Analyzer {
     // ------------------------------------------------------------ orders
 
     fn orders(&mut self) {
-        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
-        order.sort_unstable_by_key(|&s| self.keys[s as usize].key);
-        for s in order {
-            let ks = &mut self.keys[s as usize];
-            ks.log.sort_unstable();
-            ks.log.dedup();
-            ks.offsets = Vec::with_capacity(ks.log.len());
-            let mut i = 0;
-            while i < ks.log.len() {
-                let o = ks.log[i].0;
-                let mut j = i + 1;
-                while j < ks.log.len() && ks.log[j].0 == o {
-                    j += 1;
-                }
-                ks.offsets.push(o);
-                if j - i > 1 {
-                    let mut w = Witness::new(Kind::InconsistentOffsets, ks.key);
-                    w.offsets[0] = Some(o);
-                    w.more = ks.log[i..j].to_vec();
-                    // Who observed the first two values there.
-                    for (n, &(_, v)) in ks.log[i..j].iter().take(2).enumerate() {
-                        if let Some(vi) = self.vals.get(ks.key, v) {
-                            w.ops[n] = if vi.status.happened() || vi.reader == NONE {
-                                vi.writer
-                            } else {
-                                vi.reader
-                            };
-                            if w.proof.is_none() && vi.status.happened() && vi.reader == NONE {
-                                w.proof = proof_of(&self.proofs, vi);
-                            }
+        for s in 0..self.keys.len() {
+            let ks = &self.keys[s];
+            for (o, vals) in ks.order.inconsistent() {
+                let mut w = Witness::new(Kind::InconsistentOffsets, ks.key);
+                w.offsets[0] = Some(o);
+                w.more = vals.iter().map(|&v| (o, v)).collect();
+                // Who observed the first two values there.
+                for (n, &v) in vals.iter().take(2).enumerate() {
+                    if let Some(vi) = self.vals.get(s as u32, v) {
+                        w.ops[n] = if vi.status.happened() || vi.reader == NONE {
+                            vi.writer
+                        } else {
+                            vi.reader
+                        };
+                        if w.proof.is_none() && vi.status.happened() && vi.reader == NONE {
+                            w.proof = proof_of(&self.proofs, &vi);
                         }
                     }
-                    self.found.push(w);
                 }
-                i = j;
+                self.found.push(w);
             }
-            ks.offsets.shrink_to_fit();
         }
     }
 
@@ -796,6 +1032,25 @@ impl Analyzer<'_> {
 
     /// Decides the comparisons that needed the final version order.
     fn resolve_deferred(&mut self) {
+        for ((internal, slot, a, b), g) in std::mem::take(&mut self.skips) {
+            let ks = &self.keys[slot as usize];
+            let n = ks.between(a, b);
+            if n == 0 {
+                continue;
+            }
+            let kind = if internal {
+                Kind::IntPollSkip
+            } else {
+                Kind::PollSkip
+            };
+            let mut w = Witness::new(kind, ks.key);
+            w.ops = g.ops;
+            w.offsets = [Some(a), Some(b)];
+            w.values = [Some(g.values[0]), Some(g.values[1])];
+            w.n = n as u64;
+            w.more.extend(ks.record_after(a));
+            self.found.push_counted(w, u64::from(g.count));
+        }
         for d in std::mem::take(&mut self.deferred) {
             let ks = &self.keys[d.slot as usize];
             let resolve = |(o, v): (Offset, Val)| -> Option<Offset> {
@@ -803,7 +1058,7 @@ impl Analyzer<'_> {
                     return Some(o);
                 }
                 self.vals
-                    .get(ks.key, v)
+                    .get(d.slot, v)
                     .and_then(|vi| (vi.first_off != NO_OFF).then_some(vi.first_off))
             };
             let (Some(a), Some(b)) = (resolve(d.a), resolve(d.b)) else {
@@ -816,7 +1071,7 @@ impl Analyzer<'_> {
                     let n = ks.between(a, b);
                     (n > 0).then_some((Kind::IntSendSkip, n))
                 }
-                // Reads are deferred only when b > a + 1.
+                // (Read skips are grouped in `skips` instead.)
                 kind => {
                     let n = ks.between(a, b);
                     (n > 0).then_some((kind, n))
@@ -840,9 +1095,9 @@ impl Analyzer<'_> {
 
     /// Returns (lost, unseen, duplicated) counts.
     fn per_value(&mut self) -> (u64, u64, u64) {
-        for (KeyVal(k, v), vi) in self.vals.iter() {
+        for (s, v, vi) in self.vals.iter() {
             if vi.ok_reader != NONE && vi.first_off != NO_OFF {
-                if let Some(&s) = self.key_slots.get(&k) {
+                {
                     let ks = &mut self.keys[s as usize];
                     if ks
                         .bound
@@ -854,8 +1109,9 @@ impl Analyzer<'_> {
             }
         }
         let (mut lost, mut unseen, mut dup) = (0, 0, 0);
-        for (KeyVal(k, v), vi) in self.vals.iter() {
-            let ks = self.key_slots.get(&k).map(|&s| &self.keys[s as usize]);
+        for (s, v, vi) in self.vals.iter() {
+            let ks = Some(&self.keys[s as usize]);
+            let k = self.keys[s as usize].key;
             if vi.first_off != NO_OFF && vi.last_off != vi.first_off {
                 dup += 1;
                 let mut w = Witness::new(Kind::Duplicate, k);
@@ -873,7 +1129,7 @@ impl Analyzer<'_> {
                 self.found.push(w);
             }
             if vi.status.happened() && vi.reader == NONE {
-                let proof = proof_of(&self.proofs, vi);
+                let proof = proof_of(&self.proofs, &vi);
                 let off = (vi.first_off != NO_OFF).then_some(vi.first_off);
                 let bound = ks.and_then(|ks| ks.bound);
                 match (off, bound) {
@@ -903,9 +1159,9 @@ impl Analyzer<'_> {
 
     // ------------------------------------------------------------ results
 
-    fn finish(mut self, lost: u64, unseen: u64, duplicated: u64) -> Analysis {
+    fn finish(mut self, lost: u64, unseen: u64, duplicated: u64) -> Finished {
         let mut stats = Stats {
-            events: self.events.len() as u64,
+            events: u64::from(self.taken),
             ..Default::default()
         };
         for (s, row) in self.ops.iter().enumerate().take(NF - 1) {
@@ -955,38 +1211,34 @@ impl Analyzer<'_> {
             (self.completed_polls > 0).then_some(0.0),
         );
         stats.worst_realtime_lag_key = self.worst_lag.map(|(_, k, _)| k);
-        stats.worst_realtime_lag_op = self
-            .worst_lag
-            .map(|(_, _, pos)| self.events[pos as usize].index);
+        stats.worst_realtime_lag_op = self.worst_lag.map(|(_, _, index)| index);
         stats.completed_polls = self.completed_polls;
-        stats.read_values = self.vals.iter().filter(|(_, vi)| vi.reader != NONE).count() as u64;
+        stats.read_values = self
+            .vals
+            .iter()
+            .filter(|(_, _, vi)| vi.reader != NONE)
+            .count() as u64;
         for &c in self.consume.values() {
             *stats.subscribe_consume_counts.entry(c as u64).or_default() += 1;
             if c > 1 {
                 stats.subscribe_reconsumed += 1;
             }
         }
-        let mut anomalies = Vec::new();
+        let mut groups = Vec::new();
         for (kind, count, mut ws) in self.found.into_groups() {
             if kind == Kind::Duplicate {
                 // Every offset the value is at, for the kept examples only.
                 for w in &mut ws {
                     if let (Some(&s), Some(v)) = (self.key_slots.get(&w.key), w.values[0]) {
-                        w.more = self.keys[s as usize]
-                            .log
-                            .iter()
-                            .filter(|x| x.1 == v)
-                            .copied()
-                            .collect();
+                        w.more = self.keys[s as usize].order.offsets_of(v);
                         w.n = w.more.len() as u64;
                     }
                 }
             }
-            let examples = ws.iter().map(|w| w.render(self.events)).collect();
-            anomalies.push((kind.name(), count, examples));
+            groups.push((kind, count, ws));
         }
-        Analysis {
-            anomalies,
+        Finished {
+            groups,
             stats,
             has_completed_poll: self.completed_polls > 0,
         }
@@ -1016,7 +1268,7 @@ fn rebalance_keys(e: &Event, out: &mut Vec<Key>) {
 #[inline]
 fn compare_reads(
     found: &mut Found,
-    deferred: &mut Vec<Deferred>,
+    skips: &mut FxHashMap<(bool, u32, Offset, Offset), SkipGroup>,
     internal: bool,
     key: Key,
     slot: u32,
@@ -1041,13 +1293,18 @@ fn compare_reads(
         } else {
             Kind::PollSkip
         };
-        deferred.push(Deferred {
-            kind,
-            slot,
-            ops,
-            a,
-            b,
-        });
+        let g = skips
+            .entry((kind == Kind::IntPollSkip, slot, a.0, b.0))
+            .or_insert(SkipGroup {
+                count: 0,
+                ops,
+                values: [a.1, b.1],
+            });
+        g.count += 1;
+        if (ops, a.1) < (g.ops, g.values[0]) {
+            g.ops = ops;
+            g.values = [a.1, b.1];
+        }
     }
 }
 
@@ -1095,6 +1352,26 @@ fn put_counts(out: &mut BTreeMap<String, BTreeMap<String, u64>>, f: &str, row: &
     }
 }
 
-fn latency(d: &mut [u64]) -> Option<Latency> {
-    Latency::of(d)
+/// [`Latency::of`] over compact latencies: the same nearest ranks.
+fn latency(d: &mut Latencies) -> Option<Latency> {
+    let n = d.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = |p: f64| Latency::rank(p, n);
+    let mut ranks = [rank(0.5), rank(0.9), rank(0.99), rank(0.999), n];
+    ranks.sort_unstable();
+    let vals = d.at_ranks(&ranks);
+    let at = |r: usize| {
+        let i = ranks.iter().position(|&x| x == r).unwrap_or(0);
+        vals.get(i).copied().unwrap_or(0) as f64 / 1e6
+    };
+    Some(Latency {
+        count: n as u64,
+        p50: at(rank(0.5)),
+        p90: at(rank(0.9)),
+        p99: at(rank(0.99)),
+        p999: at(rank(0.999)),
+        max: at(n),
+    })
 }

@@ -3,8 +3,9 @@
 
 use std::collections::BinaryHeap;
 
-use gregor_history::{Event, EventType, Key, Offset, Val};
+use gregor_history::{EventType, Key, Offset, Val};
 
+use crate::queue::Ops;
 pub(crate) use crate::queue::Proof;
 use serde_json::{json, Value as Json};
 
@@ -115,13 +116,13 @@ impl Witness {
 
     /// The JSON example: `ops` (history indices), `process`, `key`,
     /// offsets/values, and a one-line `explanation`.
-    pub fn render(&self, events: &[Event]) -> Json {
-        let idx = |pos: u32| events.get(pos as usize).map(|e| e.index);
+    pub fn render<O: Ops + ?Sized>(&self, events: &O) -> Json {
+        let idx = |pos: u32| events.op(pos).map(|e| e.index);
         let op = |pos: u32| match idx(pos) {
             Some(i) => format!("op {i}"),
             None => "an unknown op".to_string(),
         };
-        let proc_of = |pos: u32| events.get(pos as usize).map(|e| e.process);
+        let proc_of = |pos: u32| events.op(pos).map(|e| e.process);
         let ops: Vec<u64> = self
             .ops
             .iter()
@@ -345,12 +346,12 @@ impl Witness {
             }
         }
         for &pos in &self.ops {
-            let Some(e) = events.get(pos as usize) else {
+            let Some(e) = events.op(pos) else {
                 continue;
             };
             if e.kind == EventType::Info && !crashed.contains(&e.index) {
                 crashed.push(e.index);
-                if e.f.has_mops() && self.proof.is_none_or(|pr| pr.crashed != pos) {
+                if e.has_mops && self.proof.is_none_or(|pr| pr.crashed != pos) {
                     explanation.push_str(&format!(
                         "; op {} crashed (info) after it returned what it reported, which counts",
                         e.index
@@ -395,7 +396,12 @@ pub struct Capped {
 
 impl Capped {
     pub fn push(&mut self, w: Witness) {
-        self.count += 1;
+        self.push_counted(w, 1);
+    }
+
+    /// `n` anomalies, of which `w` is the earliest.
+    pub fn push_counted(&mut self, w: Witness, n: u64) {
+        self.count += n;
         if self.heap.len() < MAX_EXAMPLES {
             self.heap.push(ByKey(w));
         } else if let Some(top) = self.heap.peek() {
@@ -432,6 +438,11 @@ impl Default for Found {
 impl Found {
     pub fn push(&mut self, w: Witness) {
         self.groups[w.kind as usize].push(w);
+    }
+
+    /// `n` anomalies of `w`'s kind, of which `w` is the earliest.
+    pub fn push_counted(&mut self, w: Witness, n: u64) {
+        self.groups[w.kind as usize].push_counted(w, n);
     }
 
     /// `(kind, count, earliest witnesses)` for every kind found at least once.

@@ -5,114 +5,11 @@
 
 mod common;
 
-use common::{r, s, Hb};
+use common::Hb;
 use gregor_checkers::online::OnlineChecker;
 use gregor_checkers::{check, CheckOpts, Validity};
-use gregor_history::{Event, EventType, History, Mop, Value, F};
+use gregor_history::{Event, History};
 use proptest::prelude::*;
-
-/// A random but well-formed history: processes interleave invocations and
-/// completions of sends, polls and txns with arbitrary offsets and values
-/// (so every kind of anomaly turns up), completions of every type, crashed
-/// workers renumbered, some assigns.
-fn history(steps: &[(u8, u8, u8, u8)]) -> Vec<Event> {
-    let mut h = Hb::new();
-    let mut proc_of = [0u64, 1, 2, 3];
-    let mut next_proc = 4;
-    let mut pending: [Option<(F, Vec<Mop>)>; 4] = Default::default();
-    // Each value is sent once (the history format's rule); reads return
-    // any value, sent or not.
-    let mut next_val = 0u64;
-    let mut fresh = || {
-        next_val += 1;
-        next_val
-    };
-    for &(w, a, b, c) in steps {
-        let w = w as usize % 4;
-        let p = proc_of[w];
-        match pending[w].take() {
-            None => {
-                let (f, mops) = match a % 5 {
-                    0 | 1 => (F::Send, vec![s(b as u64 % 3, fresh(), 0)]),
-                    2 | 3 => (F::Poll, vec![r(&[])]),
-                    _ => (
-                        F::Txn,
-                        vec![
-                            s(b as u64 % 3, fresh(), 0),
-                            r(&[]),
-                            s(c as u64 % 3, fresh(), 0),
-                        ],
-                    ),
-                };
-                if a % 11 == 0 {
-                    h.push(
-                        p,
-                        EventType::Invoke,
-                        F::Assign,
-                        Value::Keys(vec![b as u64 % 3]),
-                    );
-                    h.push(p, EventType::Ok, F::Assign, Value::Keys(vec![b as u64 % 3]));
-                    continue;
-                }
-                h.push(
-                    p,
-                    EventType::Invoke,
-                    f.clone(),
-                    Value::Mops(common::invocation_of(&mops)),
-                );
-                pending[w] = Some((f, mops));
-            }
-            Some((f, mops)) => {
-                let kind = match a % 7 {
-                    0 => EventType::Fail,
-                    1 => EventType::Info,
-                    _ => EventType::Ok,
-                };
-                let done: Vec<Mop> = mops
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, m)| match m {
-                        Mop::Send { key, value, .. } => Mop::Send {
-                            key,
-                            value,
-                            offset: (kind != EventType::Fail
-                                && !(b as usize + i).is_multiple_of(3))
-                            .then_some((c as u64 + i as u64) % 8),
-                        },
-                        Mop::Poll { .. } => {
-                            let k = (b as u64 + i as u64) % 3;
-                            let start = c as u64 % 8;
-                            let n = a as u64 % 4;
-                            let pairs: Vec<(u64, u64)> = (0..n)
-                                .map(|j| {
-                                    (
-                                        (start + j + (b as u64 % 2) * j) % 9,
-                                        (c as u64 + j * 5 + b as u64) % 40,
-                                    )
-                                })
-                                .collect();
-                            Mop::Poll {
-                                reads: Some(vec![(k, pairs)]),
-                            }
-                        }
-                        other => other,
-                    })
-                    .collect();
-                let done = if kind == EventType::Fail && a % 2 == 0 {
-                    common::invocation_of(&done)
-                } else {
-                    done
-                };
-                h.push(p, kind, f, Value::Mops(done));
-                if kind == EventType::Info {
-                    proc_of[w] = next_proc;
-                    next_proc += 1;
-                }
-            }
-        }
-    }
-    h.events
-}
 
 fn online(events: &[Event], opts: &CheckOpts) -> OnlineChecker {
     let mut o = OnlineChecker::new(opts.clone());
@@ -130,7 +27,7 @@ proptest! {
         steps in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()), 0..160),
         subscribe in any::<bool>(),
     ) {
-        let events = history(&steps);
+        let events = common::random_history(&steps);
         let opts = CheckOpts { subscribe, ..Default::default() };
         let offline = check(&History::new(events.clone()), &opts);
         // Through the JSONL form, as `gregor check` reads it.
@@ -212,7 +109,7 @@ fn the_generated_histories_exercise_the_live_detectors() {
                 (b[0], b[1], b[2], b[3])
             })
             .collect();
-        let o = online(&history(&steps), &CheckOpts::default());
+        let o = online(&common::random_history(&steps), &CheckOpts::default());
         seen.extend(o.counts().keys().copied());
     }
     for kind in [
@@ -332,7 +229,7 @@ fn detectors_only_find_the_same_live_anomalies_without_keeping_events() {
                 (b[0], b[1], b[2], b[3])
             })
             .collect();
-        let events = history(&steps);
+        let events = common::random_history(&steps);
         let full = online(&events, &CheckOpts::default());
         let mut lean = OnlineChecker::detectors_only(CheckOpts::default());
         for e in &events {

@@ -363,6 +363,12 @@ struct CheckArgs {
     /// With --follow: give up waiting after this many seconds without a new event.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, requires = "follow")]
     idle: f64,
+    /// Check in one streaming pass, in memory that grows with keys and
+    /// values, not events (soak-sized histories): the queue analyses and
+    /// committed offsets, not the transactional cycle search. Chosen
+    /// automatically when the history looks too big for memory.
+    #[arg(long, conflicts_with = "follow")]
+    stream: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1071,9 +1077,80 @@ fn cmd_follow(a: &CheckArgs) -> i32 {
     )
 }
 
+/// Whether an in-memory check of this JSONL file would likely not fit:
+/// it holds about 2.3 bytes per byte of history; leave half of the
+/// available memory to everything else.
+fn too_big_for_memory(path: &Path) -> bool {
+    let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else {
+        return false;
+    };
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb.saturating_mul(1024));
+    available.is_some_and(|avail| size.saturating_mul(23) / 10 > avail / 2)
+}
+
+/// `gregor check --stream`: one streaming pass over a JSONL history.
+fn cmd_check_stream(a: &CheckArgs) -> i32 {
+    let fail = |e: String| {
+        if a.json {
+            println!("{}", serde_json::json!({ "error": e }));
+        }
+        eprintln!("error: {e}");
+        EXIT_ERROR
+    };
+    let path = store::history_path(&a.path);
+    let meta_path = path.parent().unwrap_or(Path::new(".")).join("meta.json");
+    let meta = if meta_path.exists() {
+        match RunMeta::read(&meta_path) {
+            Ok(m) => Some(m),
+            Err(e) => return fail(format!("{e:#}")),
+        }
+    } else {
+        None
+    };
+    let mut opts = meta.as_ref().map(CheckOpts::from_meta).unwrap_or_default();
+    opts.ww_deps |= a.ww_deps;
+    opts.subscribe |= a.subscribe;
+    let streamed = match gregor_checkers::stream::check_file(&path, &opts) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("{e:#}")),
+    };
+    if let Some(w) = &streamed.truncated_tail {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "note: streaming check: the transactional cycle search was not run{} (check without --stream to run it)",
+        if streamed.has_txns {
+            " although the history has transactions"
+        } else {
+            ""
+        }
+    );
+    // The summary's timeline needs the events; a streaming check has none.
+    print_verdict(a, &History::default(), meta.as_ref(), &streamed.result)
+}
+
 fn cmd_check(a: CheckArgs) -> i32 {
     if a.follow {
         return cmd_follow(&a);
+    }
+    let edn = matches!(a.format, Some(Format::JepsenEdn))
+        || (a.format.is_none() && a.path.extension().is_some_and(|e| e == "edn"));
+    if a.stream && edn {
+        eprintln!("error: --stream reads JSONL histories only");
+        return EXIT_ERROR;
+    }
+    if !edn && (a.stream || too_big_for_memory(&store::history_path(&a.path))) {
+        if !a.stream {
+            eprintln!("note: the history looks too big for memory: checking it in one streaming pass (--stream)");
+        }
+        return cmd_check_stream(&a);
     }
     let (history, meta) = match load_for_check(&a) {
         Ok(x) => x,

@@ -66,21 +66,103 @@ impl History {
     /// sized once from the average length of the first lines instead of
     /// doubling (a 1M-event history would otherwise hold up to twice the
     /// memory it needs).
-    ///
-    /// Lines are parsed where they lie in the reader's buffer (only a line
-    /// cut by the buffer's end is copied): the fast path finds the end of a
-    /// common line while parsing it, so such lines are neither copied nor
-    /// scanned twice. Other lines are checked for UTF-8 and go to serde.
     fn read_sized<R: BufRead>(
-        mut r: R,
+        r: R,
         path: &Path,
         size: u64,
         validate: bool,
     ) -> Result<History, HistoryError> {
+        let mut events = Vec::new();
+        let truncated_tail = read_lines(r, path, size, validate, &mut events)?;
+        events.shrink_to_fit();
+        Ok(History {
+            events,
+            truncated_tail,
+        })
+    }
+
+    /// Reads a JSONL history file one event at a time, never holding more
+    /// than one: each event (validated as [`History::read`] does) goes to
+    /// `each`. Returns the warning about an incomplete last line, if any.
+    /// This is what a check in bounded memory reads soak-sized files with.
+    /// `each` returns `false` to stop reading early.
+    pub fn stream(
+        path: &Path,
+        each: &mut dyn FnMut(Event) -> bool,
+    ) -> Result<Option<String>, HistoryError> {
+        let file = File::open(path).map_err(|source| HistoryError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::stream_from(BufReader::with_capacity(1 << 20, file), path, each)
+    }
+
+    /// [`History::stream`] from any buffered reader; `path` is only used in
+    /// messages.
+    pub fn stream_from<R: BufRead>(
+        r: R,
+        path: &Path,
+        each: &mut dyn FnMut(Event) -> bool,
+    ) -> Result<Option<String>, HistoryError> {
+        let mut sink = FnSink(each, false);
+        read_lines(r, path, 0, true, &mut sink)
+    }
+}
+
+/// Where parsed events go: a vector (a whole history) or a callback.
+trait Sink {
+    fn push(&mut self, e: Event);
+    /// A hint: about `n` more events will follow.
+    fn reserve(&mut self, _n: usize) {}
+    /// Whether it wants no more events.
+    fn stopped(&self) -> bool {
+        false
+    }
+}
+
+impl Sink for Vec<Event> {
+    #[inline]
+    fn push(&mut self, e: Event) {
+        Vec::push(self, e)
+    }
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n)
+    }
+}
+
+struct FnSink<'f>(&'f mut dyn FnMut(Event) -> bool, bool);
+
+impl Sink for FnSink<'_> {
+    #[inline]
+    fn push(&mut self, e: Event) {
+        if !self.1 && !(self.0)(e) {
+            self.1 = true;
+        }
+    }
+    fn stopped(&self) -> bool {
+        self.1
+    }
+}
+
+/// Reads every line of `r` into `sink`; returns the truncated-tail warning.
+///
+/// Lines are parsed where they lie in the reader's buffer (only a line
+/// cut by the buffer's end is copied): the fast path finds the end of a
+/// common line while parsing it, so such lines are neither copied nor
+/// scanned twice. Other lines are checked for UTF-8 and go to serde.
+fn read_lines<R: BufRead, S: Sink>(
+    mut r: R,
+    path: &Path,
+    size: u64,
+    validate: bool,
+    sink: &mut S,
+) -> Result<Option<String>, HistoryError> {
+    {
         let mut st = Lines {
             path,
             size,
-            events: Vec::new(),
+            events: sink,
+            count: 0,
             bytes: 0,
             lineno: 0,
             truncated_tail: None,
@@ -93,6 +175,9 @@ impl History {
         // A line cut by the end of the buffer, completed by the next fill.
         let mut carry: Vec<u8> = Vec::new();
         loop {
+            if st.events.stopped() {
+                return Ok(st.truncated_tail);
+            }
             let buf = r.fill_buf().map_err(io)?;
             if buf.is_empty() {
                 break;
@@ -140,14 +225,11 @@ impl History {
         if !carry.is_empty() {
             st.line(&carry)?;
         }
-        let mut events = st.events;
-        events.shrink_to_fit();
-        Ok(History {
-            events,
-            truncated_tail: st.truncated_tail,
-        })
+        Ok(st.truncated_tail)
     }
+}
 
+impl History {
     /// Parses a history fragment held in a string (tests, small tools):
     /// unlike files ([`History::read`], [`History::from_reader`]), its
     /// operations need not pair up (see [`crate::validate`]).
@@ -165,10 +247,12 @@ impl History {
 }
 
 /// Where the lines go, and what is known about them so far.
-struct Lines<'p> {
+struct Lines<'p, 's, S: Sink> {
     path: &'p Path,
     size: u64,
-    events: Vec<Event>,
+    events: &'s mut S,
+    /// Events kept so far.
+    count: usize,
     bytes: u64,
     lineno: usize,
     truncated_tail: Option<String>,
@@ -176,7 +260,7 @@ struct Lines<'p> {
     validator: Option<Validator>,
 }
 
-impl Lines<'_> {
+impl<S: Sink> Lines<'_, '_, S> {
     /// Validates and keeps one parsed event of the current line.
     #[inline]
     fn keep(&mut self, e: Event) -> Result<(), HistoryError> {
@@ -188,6 +272,7 @@ impl Lines<'_> {
             });
         }
         self.events.push(e);
+        self.count += 1;
         Ok(())
     }
 
@@ -200,7 +285,7 @@ impl Lines<'_> {
         if self.lineno == SAMPLE && self.size > self.bytes {
             let estimate = self.size as f64 / (self.bytes as f64 / SAMPLE as f64) * 1.02;
             self.events
-                .reserve((estimate as usize).saturating_sub(self.events.len()));
+                .reserve((estimate as usize).saturating_sub(self.count));
         }
     }
 
