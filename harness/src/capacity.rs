@@ -43,7 +43,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 
 use crate::scenario::{CapacitySection, Scenario};
-use crate::{run, store, ui};
+use crate::{run, ui};
 
 /// The ramp's defaults: one definition, shown by `--help` and the README.
 pub mod defaults {
@@ -373,16 +373,7 @@ pub async fn capacity(
 ) -> anyhow::Result<CapacityOutcome> {
     let s = run::resolve(s);
     let ramp = Ramp::from_section(&s.capacity);
-    let run_dir = store::create_run_dir(store_dir, "capacity").with_context(|| {
-        format!(
-            "cannot create a run directory under {}",
-            store_dir.display()
-        )
-    })?;
-    log.set_file(&run_dir.join("logs").join("harness.log"));
-    log.line(&format!("run directory {}", run_dir.display()));
-    let yaml = serde_saphyr::to_string(&s).context("cannot serialize the resolved scenario")?;
-    std::fs::write(run_dir.join("scenario.yaml"), yaml).context("cannot write scenario.yaml")?;
+    let run_dir = run::open_run_dir(&s, store_dir, "capacity", log)?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
     run::spawn_signal_watch(interrupted.clone(), Arc::new(AtomicBool::new(false)));
@@ -431,6 +422,7 @@ async fn ramp_on(
         &wl,
         rec.clone(),
         nemesis_stop.clone(),
+        None,
         log,
     )?;
     let faults: Vec<String> = s.nemesis.faults.clone().unwrap_or_default();

@@ -679,16 +679,44 @@ fn report_or_error(r: anyhow::Result<i32>) -> i32 {
     })
 }
 
-fn cmd_run(a: RunArgs, log: &Log) -> i32 {
-    let mut scenario = match &a.scenario {
+/// The async runtime of a command; `None` (said on stderr) if it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+/// The scenario file (or the defaults); `None` (said on stderr) when it
+/// cannot be read or parsed.
+fn load_scenario(path: Option<&Path>) -> Option<Scenario> {
+    match path {
         Some(p) => match Scenario::load(p) {
-            Ok(s) => s,
+            Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_ERROR;
+                None
             }
         },
-        None => Scenario::default(),
+        None => Some(Scenario::default()),
+    }
+}
+
+/// What a scenario's errors name as its source.
+fn scenario_source(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string())
+        .unwrap_or_else(|| "flags".into())
+}
+
+fn cmd_run(a: RunArgs, log: &Log) -> i32 {
+    let Some(mut scenario) = load_scenario(a.scenario.as_deref()) else {
+        return EXIT_ERROR;
     };
     let nemesis = a.nemesis.clone().map(|v| {
         v.into_iter()
@@ -725,25 +753,13 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         pushgateway: a.pushgateway.clone(),
     };
     o.apply(&mut scenario);
-    if let Err(e) = scenario.validate(
-        &a.scenario
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or("flags".into()),
-    ) {
+    if let Err(e) = scenario.validate(&scenario_source(a.scenario.as_deref())) {
         eprintln!("error: {e}");
         return EXIT_ERROR;
     }
     let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_ERROR;
-        }
+    let Some(rt) = runtime() else {
+        return EXIT_ERROR;
     };
     if let Some(b) = &a.baseline {
         if let Err(e) = load_run(b) {
@@ -806,15 +822,8 @@ fn cmd_certify(a: CertifyArgs, log: &Log) -> i32 {
         }
     };
     let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_ERROR;
-        }
+    let Some(rt) = runtime() else {
+        return EXIT_ERROR;
     };
     match rt.block_on(crate::certify::certify(
         suite,
@@ -939,15 +948,8 @@ fn cmd_compare(a: CompareArgs) -> i32 {
 }
 
 fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {
-    let mut scenario = match &a.scenario {
-        Some(p) => match Scenario::load(p) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_ERROR;
-            }
-        },
-        None => Scenario::default(),
+    let Some(mut scenario) = load_scenario(a.scenario.as_deref()) else {
+        return EXIT_ERROR;
     };
     let o = Overrides {
         cluster: a.cluster,
@@ -982,25 +984,13 @@ fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {
     c.error_limit = a.error_limit.or(c.error_limit);
     c.value_bytes = a.value_bytes.or(c.value_bytes);
     c.refine = a.refine.or(c.refine);
-    if let Err(e) = scenario.validate(
-        &a.scenario
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or("flags".into()),
-    ) {
+    if let Err(e) = scenario.validate(&scenario_source(a.scenario.as_deref())) {
         eprintln!("error: {e}");
         return EXIT_ERROR;
     }
     let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_ERROR;
-        }
+    let Some(rt) = runtime() else {
+        return EXIT_ERROR;
     };
     match rt.block_on(crate::capacity::capacity(scenario, &store_dir, log)) {
         Ok(out) => {

@@ -409,6 +409,28 @@ pub async fn run(
     run_with(scenario, store_dir, log, Exports::default()).await
 }
 
+/// Creates `store_dir/<name>/<timestamp>/`, points the log at it and
+/// writes the resolved scenario there (an error, never an empty file, if
+/// it cannot be serialized).
+pub(crate) fn open_run_dir(
+    s: &Scenario,
+    store_dir: &Path,
+    name: &str,
+    log: &ui::Log,
+) -> anyhow::Result<PathBuf> {
+    let run_dir = store::create_run_dir(store_dir, name).with_context(|| {
+        format!(
+            "cannot create a run directory under {}",
+            store_dir.display()
+        )
+    })?;
+    log.set_file(&run_dir.join("logs").join("harness.log"));
+    log.line(&format!("run directory {}", run_dir.display()));
+    let yaml = serde_saphyr::to_string(s).context("cannot serialize the resolved scenario")?;
+    std::fs::write(run_dir.join("scenario.yaml"), yaml).context("cannot write scenario.yaml")?;
+    Ok(run_dir)
+}
+
 /// [`run`], reporting live and afterwards where `exports` says.
 pub async fn run_with(
     scenario: Scenario,
@@ -420,16 +442,7 @@ pub async fn run_with(
     s.validate("resolved scenario")
         .map_err(|e| anyhow!("{e}"))?;
     let name = s.name.clone().unwrap_or_else(|| "default".into());
-    let run_dir = store::create_run_dir(store_dir, &name).with_context(|| {
-        format!(
-            "cannot create a run directory under {}",
-            store_dir.display()
-        )
-    })?;
-    log.set_file(&run_dir.join("logs").join("harness.log"));
-    log.line(&format!("run directory {}", run_dir.display()));
-    let yaml = serde_saphyr::to_string(&s).unwrap_or_default();
-    std::fs::write(run_dir.join("scenario.yaml"), yaml).context("cannot write scenario.yaml")?;
+    let run_dir = open_run_dir(&s, store_dir, &name, log)?;
 
     // Signals: stop the workload, heal, check what exists.
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -636,52 +649,16 @@ async fn run_on(
     // Nemesis on its own thread; it stalls the consumers through `control`.
     let control = Arc::new(clients::Control::default());
     let nemesis_stop = Arc::new(AtomicBool::new(false));
-    let faults: Vec<Fault> = s
-        .nemesis
-        .faults
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| Fault::parse(f))
-        .collect();
-    let nemesis_thread = match (&target.cluster, faults.is_empty()) {
-        (Some(cluster), false) => {
-            let mut cfg = NemesisConfig::from_section(&s.nemesis, s.seed.unwrap_or(0))
-                .map_err(|e| anyhow!("{e}"))?;
-            cfg.faults = faults;
-            cfg.leader_of = Some(leader_lookup(&settings, &wl.keymap));
-            cfg.after_start = forgetful_restart_hook(cluster, &wl);
-            cfg.net = target.net.clone();
-            cfg.client_id = Some(
-                settings
-                    .common
-                    .get("client.id")
-                    .cloned()
-                    .unwrap_or_else(|| "gregor".into()),
-            );
-            cfg.topics = vec![wl.keymap.topic(0)];
-            let ctl = control.clone();
-            cfg.stall = Some(Arc::new(move |on: bool| {
-                ctl.set_stalled(on).map_err(|e| e.to_string())
-            }));
-            if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
-                cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
-            }
-            let (c, r, st) = (cluster.clone(), rec.clone(), nemesis_stop.clone());
-            Some(
-                std::thread::Builder::new()
-                    .name("nemesis".into())
-                    .spawn(move || nemesis::run(cfg, c, r, st))?,
-            )
-        }
-        (None, false) => {
-            log.line(
-                "warning: faults need a local cluster gregor started; running without a nemesis",
-            );
-            None
-        }
-        _ => None,
-    };
+    let nemesis_thread = spawn_nemesis(
+        s,
+        target,
+        &settings,
+        &wl,
+        rec.clone(),
+        nemesis_stop.clone(),
+        Some(control.clone()),
+        log,
+    )?;
 
     // A rolling upgrade, beside the nemesis, on a thread of its own.
     let rolling = match (&s.nemesis.upgrade, &s.nemesis.rolling_config) {
@@ -1086,6 +1063,7 @@ impl Target_ {
 /// Starts the scenario's nemesis on a thread of its own, recording into
 /// `rec`, until `stop`; `None` when there are no faults (or no local
 /// cluster to inject them into, which is said in the log).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_nemesis(
     s: &Scenario,
     target: &Target_,
@@ -1093,6 +1071,7 @@ pub(crate) fn spawn_nemesis(
     wl: &WorkloadConfig,
     rec: Arc<Recorder>,
     stop: Arc<AtomicBool>,
+    control: Option<Arc<clients::Control>>,
     log: &ui::Log,
 ) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
     let faults: Vec<Fault> = s
@@ -1111,6 +1090,19 @@ pub(crate) fn spawn_nemesis(
             cfg.leader_of = Some(leader_lookup(settings, &wl.keymap));
             cfg.after_start = forgetful_restart_hook(cluster, wl);
             cfg.net = target.net.clone();
+            cfg.client_id = Some(
+                settings
+                    .common
+                    .get("client.id")
+                    .cloned()
+                    .unwrap_or_else(|| "gregor".into()),
+            );
+            cfg.topics = vec![wl.keymap.topic(0)];
+            if let Some(ctl) = control {
+                cfg.stall = Some(Arc::new(move |on: bool| {
+                    ctl.set_stalled(on).map_err(|e| e.to_string())
+                }));
+            }
             if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
                 cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
             }

@@ -10,31 +10,40 @@ use gregor_history::{EventType, History, Process, Value};
 mod common;
 use common::{describe, repo};
 
+/// `gregor run` of scenario `yaml` into `store`: its output, run
+/// directory, and a description (output and harness log) for messages.
+fn run_scenario(
+    store: &std::path::Path,
+    yaml: &str,
+) -> (std::process::Output, std::path::PathBuf, String) {
+    let scenario = store.join("scenario.yaml");
+    std::fs::write(&scenario, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--store")
+        .arg(store)
+        .env("CI", "true")
+        .current_dir(repo())
+        .output()
+        .expect("gregor runs");
+    let dir = std::fs::canonicalize(store.join("latest")).expect("a run directory");
+    let log = std::fs::read_to_string(dir.join("logs/harness.log")).unwrap_or_default();
+    let ctx = format!("{}\n--- harness.log\n{log}", describe(&out));
+    (out, dir, ctx)
+}
+
 #[test]
 fn a_rolling_upgrade_from_3_9_to_4_1_inside_one_valid_history() {
     let store = tempfile::tempdir().unwrap();
-    let scenario = store.path().join("upgrade.yaml");
-    std::fs::write(
-        &scenario,
+    let (out, dir, ctx) = run_scenario(
+        store.path(),
         "name: upgrade-test\n\
          time-limit: 40\n\
          cluster: {kind: kafka, kafka-version: 3.9.1, base-port: 17100}\n\
          topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
          nemesis: {faults: [], upgrade: {from: 3.9.1, to: 4.1.1, at: 5, settle: 2}}\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--store")
-        .arg(store.path())
-        .env("CI", "true")
-        .current_dir(repo())
-        .output()
-        .expect("gregor runs");
-    let dir = std::fs::canonicalize(store.path().join("latest")).expect("a run directory");
-    let log = std::fs::read_to_string(dir.join("logs/harness.log")).unwrap_or_default();
-    let ctx = format!("{}\n--- harness.log\n{log}", describe(&out));
+    );
     assert_eq!(out.status.code(), Some(0), "valid run expected\n{ctx}");
     let h = History::read(&dir.join("history.jsonl")).unwrap();
     let steps: Vec<(EventType, String, Option<String>)> = h
@@ -107,28 +116,14 @@ fn a_rolling_upgrade_from_3_9_to_4_1_inside_one_valid_history() {
 #[test]
 fn a_rolling_config_change_restarts_each_node_with_the_setting_and_stays_valid() {
     let store = tempfile::tempdir().unwrap();
-    let scenario = store.path().join("rolling-config.yaml");
-    std::fs::write(
-        &scenario,
+    let (out, dir, ctx) = run_scenario(
+        store.path(),
         "name: rolling-config-test\n\
          time-limit: 20\n\
          cluster: {kind: kafka, base-port: 17200}\n\
          topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
          nemesis: {faults: [], rolling-config: {configs: {log.retention.hours: \"200\"}, at: 3, settle: 2}}\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--store")
-        .arg(store.path())
-        .env("CI", "true")
-        .current_dir(repo())
-        .output()
-        .expect("gregor runs");
-    let dir = std::fs::canonicalize(store.path().join("latest")).expect("a run directory");
-    let log = std::fs::read_to_string(dir.join("logs/harness.log")).unwrap_or_default();
-    let ctx = format!("{}\n--- harness.log\n{log}", describe(&out));
+    );
     assert_eq!(out.status.code(), Some(0), "valid run expected\n{ctx}");
     let h = History::read(&dir.join("history.jsonl")).unwrap();
     let done: Vec<(String, Option<String>)> = h
