@@ -320,11 +320,18 @@ fn run_step(
         .saturating_duration_since(start + offered_for)
         .as_secs_f64();
     // Acknowledged rate: acks over the time between the first and the last
-    // completion. A cluster that keeps up acknowledges at the offered rate
-    // whatever its (steady) latency; one that falls behind stretches the
-    // span as its latency grows.
+    // completion, less the spread of the latency (p99 - p50): a cluster that
+    // keeps up acknowledges at the offered rate whatever its steady latency
+    // and jitter; one that falls behind stretches the span by its latency
+    // growth, which the spread only partly covers.
+    let spread = if s.acked > 0 {
+        (s.hist.value_at_quantile(0.99) - s.hist.value_at_quantile(0.5)) as f64 / 1e6
+    } else {
+        0.0
+    };
     let span = match (s.first_done, s.last_done) {
-        (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+        (Some(a), Some(b)) => (b.saturating_duration_since(a).as_secs_f64() - spread)
+            .max(offered_for.as_secs_f64() * 0.5),
         _ => 0.0,
     };
     let achieved_rate = if s.acked >= 2 && span > 0.0 {

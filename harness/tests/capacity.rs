@@ -51,7 +51,7 @@ fn a_short_ramp_on_kafka_sustains_every_step_and_writes_every_output() {
             "--max-rate",
             "800",
             "--step-secs",
-            "2",
+            "3",
             "--p99-limit-ms",
             "3000",
             "--error-limit",
@@ -64,7 +64,7 @@ fn a_short_ramp_on_kafka_sustains_every_step_and_writes_every_output() {
     assert_eq!(rates, vec![200.0, 400.0, 800.0], "{}", describe(&out));
     for s in &report.steps {
         assert!(s.sustained, "step {s:?}\n{}", describe(&out));
-        assert_eq!(s.sent, (s.offered_rate * 2.0) as u64, "{s:?}");
+        assert_eq!(s.sent, (s.offered_rate * 3.0) as u64, "{s:?}");
         assert_eq!(
             s.acked + s.errors,
             s.sent,

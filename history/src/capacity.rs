@@ -21,7 +21,8 @@ pub struct CapacityStep {
     /// schedule, whatever the latency).
     pub offered_rate: f64,
     /// Acknowledged records per second: acknowledgements over the time
-    /// from the step's first completion to its last.
+    /// from the step's first completion to its last, less the latency
+    /// spread (p99 - p50).
     pub achieved_rate: f64,
     /// Seconds the step offered records for.
     pub seconds: f64,
