@@ -97,7 +97,9 @@ fn done_ns(o: &OpSpan) -> u64 {
     o.complete_ns.unwrap_or(o.invoke_ns)
 }
 
-fn window_fn(ops: &[&OpSpan], w: &Window) -> FnAvailability {
+/// A function's availability in window `w`, and when its first failure there
+/// ended.
+fn window_fn(ops: &[&OpSpan], first_ok: &[u64], w: &Window) -> (FnAvailability, Option<u64>) {
     // `ops` are one function's operations, by invoke time.
     let from = ops.partition_point(|o| o.invoke_ns < w.start_ns);
     let to = ops.partition_point(|o| o.invoke_ns <= w.end_ns);
@@ -106,29 +108,26 @@ fn window_fn(ops: &[&OpSpan], w: &Window) -> FnAvailability {
     let n_failed = inside.len() as u64 - ok;
     let first_ok_invoked_from = |t: u64| -> Option<u64> {
         let i = ops.partition_point(|o| o.invoke_ns < t);
-        ops[i..]
-            .iter()
-            .filter(|o| o.outcome == Outcome::Ok)
-            .filter_map(|o| o.complete_ns)
-            .min()
+        first_ok.get(i).copied().filter(|&c| c != u64::MAX)
     };
-    let unavailable_s = match inside
+    let first_fail = inside
         .iter()
         .filter(|o| failed(o))
         .map(|o| done_ns(o))
-        .min()
-    {
+        .min();
+    let unavailable_s = match first_fail {
         None => Some(0.0),
         Some(first_fail) => {
             first_ok_invoked_from(first_fail).map(|t| secs(t.saturating_sub(first_fail)))
         }
     };
-    FnAvailability {
+    let a = FnAvailability {
         ok,
         failed: n_failed,
         unavailable_s,
         recovery_s: first_ok_invoked_from(w.end_ns).map(|t| secs(t.saturating_sub(w.end_ns))),
-    }
+    };
+    (a, first_fail)
 }
 
 /// The leader of every partition in a sample, by (topic, partition).
@@ -193,11 +192,32 @@ fn rebalances(h: &History) -> Vec<(u64, u64)> {
 pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
     let end_ns = h.events.iter().map(|e| e.time).max().unwrap_or(0);
     let ws = windows(&actions(h), end_ns);
-    let ops = client_ops(h);
-    let mut by_f: BTreeMap<String, Vec<&OpSpan>> = BTreeMap::new();
-    for o in &ops {
-        by_f.entry(o.f.to_string()).or_default().push(o);
+    if ws.is_empty() {
+        // No faults: nothing to pair (keeps fault-free checks as fast as before).
+        return Availability::default();
     }
+    let ops = client_ops(h);
+    let mut grouped: BTreeMap<&gregor_history::F, Vec<&OpSpan>> = BTreeMap::new();
+    for o in &ops {
+        grouped.entry(&o.f).or_default().push(o);
+    }
+    // Per function, its operations by invoke time and, from each position,
+    // the earliest completion of an `ok` operation invoked there or later
+    // (u64::MAX: none), so every window asks in O(log n).
+    let by_f: BTreeMap<&gregor_history::F, (Vec<&OpSpan>, Vec<u64>)> = grouped
+        .into_iter()
+        .map(|(f, fops)| {
+            let mut first_ok = vec![u64::MAX; fops.len()];
+            let mut min = u64::MAX;
+            for (i, o) in fops.iter().enumerate().rev() {
+                if let (Outcome::Ok, Some(c)) = (o.outcome, o.complete_ns) {
+                    min = min.min(c);
+                }
+                first_ok[i] = min;
+            }
+            (f, (fops, first_ok))
+        })
+        .collect();
     let moves = rebalances(h);
     let mut out = Availability::default();
     for w in &ws {
@@ -214,38 +234,38 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
                 .map(|(r, a)| secs(a.saturating_sub(*r)))
                 .reduce(f64::max),
         };
-        for (f, fops) in &by_f {
-            let a = window_fn(fops, w);
+        for (f, (fops, first_ok)) in &by_f {
+            let (a, first_fail) = window_fn(fops, first_ok, w);
             if a.ok + a.failed == 0 && a.recovery_s.is_none() {
                 continue;
             }
-            let worst = match a.unavailable_s {
-                Some(u) => u,
-                // Never recovered: unavailable until the end.
-                None => {
-                    let first_fail = fops
-                        .iter()
-                        .filter(|o| o.invoke_ns >= w.start_ns && o.invoke_ns <= w.end_ns)
-                        .filter(|o| failed(o))
-                        .map(|o| done_ns(o))
-                        .min()
-                        .unwrap_or(w.start_ns);
-                    secs(end_ns.saturating_sub(first_fail))
-                }
-            };
-            let e = out.worst_unavailable_s.entry(f.clone()).or_insert(0.0);
+            // Never recovered: unavailable from the first failure to the end.
+            let worst = a
+                .unavailable_s
+                .unwrap_or_else(|| secs(end_ns.saturating_sub(first_fail.unwrap_or(w.start_ns))));
+            let e = out.worst_unavailable_s.entry(f.to_string()).or_insert(0.0);
             *e = e.max(worst);
-            wa.by_f.insert(f.clone(), a);
+            wa.by_f.insert(f.to_string(), a);
         }
         out.windows.push(wa);
     }
-    // Latency inside / outside fault windows.
+    // Latency inside / outside fault windows: the windows merged into
+    // disjoint spans, so each operation is one binary search.
+    let mut spans: Vec<(u64, u64)> = ws.iter().map(|w| (w.start_ns, w.end_ns)).collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
     let in_window = |t: u64| {
-        let i = ws.partition_point(|w| w.start_ns <= t);
-        ws[..i].iter().any(|w| t <= w.end_ns)
+        let i = merged.partition_point(|&(a, _)| a <= t);
+        i > 0 && t <= merged[i - 1].1
     };
-    let mut inside: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let mut outside: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut inside: BTreeMap<&gregor_history::F, Vec<u64>> = BTreeMap::new();
+    let mut outside: BTreeMap<&gregor_history::F, Vec<u64>> = BTreeMap::new();
     for o in &ops {
         let (Outcome::Ok, Some(l)) = (o.outcome, o.latency_ns()) else {
             continue;
@@ -255,7 +275,7 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
         } else {
             &mut outside
         };
-        side.entry(o.f.to_string()).or_default().push(l);
+        side.entry(&o.f).or_default().push(l);
     }
     for (src, dst) in [
         (inside, &mut out.latency_in_faults),
@@ -263,7 +283,7 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
     ] {
         for (f, mut v) in src {
             if let Some(l) = Latency::of(&mut v) {
-                dst.insert(f, l);
+                dst.insert(f.to_string(), l);
             }
         }
     }

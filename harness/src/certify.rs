@@ -344,6 +344,27 @@ fn new_certificate_dir(root: &Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// What run `b` regressed on against run `a` (`gregor compare`'s rows);
+/// `None` when either has no check result.
+fn run_regressions(a: &Path, b: &Path, t: &Thresholds) -> Option<Vec<String>> {
+    let ((ra, ma), (rb, mb)) = (read_result(a)?, read_result(b)?);
+    let (na, nb) = (a.display().to_string(), b.display().to_string());
+    let c = compare(
+        &Side {
+            name: &na,
+            result: &ra,
+            meta: ma.as_ref(),
+        },
+        &Side {
+            name: &nb,
+            result: &rb,
+            meta: mb.as_ref(),
+        },
+        t,
+    );
+    Some(c.regressions())
+}
+
 fn save(dir: &Path, cert: &Certificate) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(cert)?;
     let tmp = dir.join("certificate.json.tmp");
@@ -470,44 +491,19 @@ pub async fn certify(
                         cell.passed = Some(false);
                     }
                 }
-                if let (Some((bdir, bc)), Some((r, m))) = (&base_cert, read_result(&out.run_dir)) {
-                    if let Some(bdir_cell) = bc
+                if let Some((bdir, bc)) = &base_cert {
+                    let before = bc
                         .cells
                         .iter()
                         .find(|c| c.id == cell.id)
-                        .and_then(|c| c.run_dir.as_ref())
-                        .map(|d| bdir.join(d))
-                    {
-                        if let Some((br, bm)) = read_result(&bdir_cell) {
-                            let na = bdir_cell.display().to_string();
-                            let nb = out.run_dir.display().to_string();
-                            let c = compare(
-                                &Side {
-                                    name: &na,
-                                    result: &br,
-                                    meta: bm.as_ref(),
-                                },
-                                &Side {
-                                    name: &nb,
-                                    result: &r,
-                                    meta: m.as_ref(),
-                                },
-                                &Thresholds::default(),
-                            );
-                            cell.regressions = c
-                                .rows
-                                .iter()
-                                .filter(|r| r.regressed)
-                                .map(|r| {
-                                    format!(
-                                        "{}: {} -> {}",
-                                        r.metric,
-                                        r.a.as_deref().unwrap_or("-"),
-                                        r.b.as_deref().unwrap_or("-")
-                                    )
-                                })
-                                .collect();
-                        }
+                        .and_then(|c| c.run_dir.as_ref());
+                    if let Some(before) = before {
+                        cell.regressions = run_regressions(
+                            &bdir.join(before),
+                            &out.run_dir,
+                            &Thresholds::default(),
+                        )
+                        .unwrap_or_default();
                     }
                 }
             }
@@ -601,32 +597,7 @@ pub fn compare_certificates(
                     ));
                 }
                 if let (Some(da), Some(db)) = (&cell.run_dir, &o.run_dir) {
-                    if let (Some((ra, ma)), Some((rb, mb))) =
-                        (read_result(&a.join(da)), read_result(&b.join(db)))
-                    {
-                        let (na, nb) = (da.clone(), db.clone());
-                        let c = compare(
-                            &Side {
-                                name: &na,
-                                result: &ra,
-                                meta: ma.as_ref(),
-                            },
-                            &Side {
-                                name: &nb,
-                                result: &rb,
-                                meta: mb.as_ref(),
-                            },
-                            t,
-                        );
-                        why.extend(c.rows.iter().filter(|r| r.regressed).map(|r| {
-                            format!(
-                                "{}: {} -> {}",
-                                r.metric,
-                                r.a.as_deref().unwrap_or("-"),
-                                r.b.as_deref().unwrap_or("-")
-                            )
-                        }));
-                    }
+                    why.extend(run_regressions(&a.join(da), &b.join(db), t).unwrap_or_default());
                 }
             }
         }

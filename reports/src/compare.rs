@@ -77,6 +77,24 @@ pub struct Comparison {
     pub regressed: bool,
 }
 
+impl Comparison {
+    /// The rows B regressed on, each as `metric: A -> B`.
+    pub fn regressions(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|r| r.regressed)
+            .map(|r| {
+                format!(
+                    "{}: {} -> {}",
+                    r.metric,
+                    r.a.as_deref().unwrap_or("-"),
+                    r.b.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+}
+
 /// One side: a name (its run directory), its result and metadata.
 pub struct Side<'a> {
     pub name: &'a str,
