@@ -134,10 +134,9 @@ struct ClientsArgs {
     first_value: u64,
 }
 
+/// Which cluster, client and faults: the flags `run` and `capacity` share.
 #[derive(Args, Debug)]
-struct RunArgs {
-    /// Scenario file (YAML); see scenarios/ for examples. Flags override it.
-    scenario: Option<PathBuf>,
+struct TargetArgs {
     /// Local cluster to start: kafka [default] (3 Apache Kafka KRaft nodes
     /// from Maven Central's jars), tansu (3 brokers sharing SQLite) or
     /// tansu-memory (1 broker, nothing persisted).
@@ -156,21 +155,9 @@ struct RunArgs {
     /// Brokers of the local cluster.
     #[arg(long)]
     brokers: Option<usize>,
-    /// Seconds of workload before healing and final reads [default: 60].
-    #[arg(long, value_name = "SECS")]
-    time_limit: Option<f64>,
     /// Seed for the generator and the nemesis (a run is reproducible from it).
     #[arg(long)]
     seed: Option<u64>,
-    /// Worker processes, each with a producer and a consumer [default: 6].
-    #[arg(long)]
-    concurrency: Option<u64>,
-    /// Target operations per second over all workers [default: 200].
-    #[arg(long, value_name = "OPS_PER_SEC")]
-    rate: Option<f64>,
-    /// Keys (partitions) in play [default: 8].
-    #[arg(long)]
-    keys: Option<u64>,
     /// Producer acks: 0, 1 or all [default: all].
     #[arg(long, value_parser = ["0", "1", "all"])]
     acks: Option<String>,
@@ -180,18 +167,67 @@ struct RunArgs {
     /// Plain (non-idempotent) producers.
     #[arg(long)]
     no_idempotence: bool,
-    /// Transactional workload: txn ops mixing sends and polls, read_committed.
-    #[arg(long)]
-    txn: bool,
-    /// How consumers get partitions: assign [default] or subscribe (groups).
-    #[arg(long, value_parser = ["assign", "subscribe"])]
-    sub_via: Option<String>,
     /// Faults to inject, comma-separated (e.g. kill,pause); "none" for none.
     #[arg(long, value_name = "FAULT,...", value_delimiter = ',')]
     nemesis: Option<Vec<String>>,
     /// Mean seconds between faults [default: 10].
     #[arg(long, value_name = "SECS")]
     nemesis_interval: Option<f64>,
+}
+
+impl TargetArgs {
+    /// The scenario overrides these flags make.
+    fn overrides(self) -> Overrides {
+        Overrides {
+            cluster: self.cluster,
+            kafka_home: self.kafka_home,
+            kafka_version: self.kafka_version,
+            bootstrap: self.bootstrap,
+            brokers: self.brokers,
+            seed: self.seed,
+            acks: self.acks,
+            idempotence: if self.no_idempotence {
+                Some(false)
+            } else if self.idempotence {
+                Some(true)
+            } else {
+                None
+            },
+            nemesis: self.nemesis.map(|v| {
+                v.into_iter()
+                    .filter(|f| f != "none" && !f.is_empty())
+                    .collect()
+            }),
+            nemesis_interval: self.nemesis_interval,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Scenario file (YAML); see scenarios/ for examples. Flags override it.
+    scenario: Option<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Seconds of workload before healing and final reads [default: 60].
+    #[arg(long, value_name = "SECS")]
+    time_limit: Option<f64>,
+    /// Worker processes, each with a producer and a consumer [default: 6].
+    #[arg(long)]
+    concurrency: Option<u64>,
+    /// Target operations per second over all workers [default: 200].
+    #[arg(long, value_name = "OPS_PER_SEC")]
+    rate: Option<f64>,
+    /// Keys (partitions) in play [default: 8].
+    #[arg(long)]
+    keys: Option<u64>,
+    /// Transactional workload: txn ops mixing sends and polls, read_committed.
+    #[arg(long)]
+    txn: bool,
+    /// How consumers get partitions: assign [default] or subscribe (groups).
+    #[arg(long, value_parser = ["assign", "subscribe"])]
+    sub_via: Option<String>,
     /// Run store directory [default: store].
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
@@ -266,39 +302,8 @@ struct CapacityArgs {
     /// Scenario file (YAML): its cluster, topic, client, nemesis and
     /// `capacity:` sections apply. Flags override it.
     scenario: Option<PathBuf>,
-    /// Local cluster to start: kafka [default], tansu or tansu-memory.
-    #[arg(long, value_name = "KIND")]
-    cluster: Option<String>,
-    /// Apache Kafka version for --cluster kafka.
-    #[arg(long, value_name = "V")]
-    kafka_version: Option<String>,
-    /// An unpacked Apache Kafka release to run instead of Maven's jars.
-    #[arg(long, value_name = "DIR", env = "KAFKA_HOME")]
-    kafka_home: Option<String>,
-    /// Use an existing cluster (no local cluster, no faults).
-    #[arg(long, value_name = "HOST:PORT,...")]
-    bootstrap: Option<String>,
-    /// Brokers of the local cluster.
-    #[arg(long)]
-    brokers: Option<usize>,
-    /// Producer acks: 0, 1 or all [default: all].
-    #[arg(long, value_parser = ["0", "1", "all"])]
-    acks: Option<String>,
-    /// Idempotent producer [default].
-    #[arg(long, overrides_with = "no_idempotence")]
-    idempotence: bool,
-    /// Plain (non-idempotent) producer.
-    #[arg(long)]
-    no_idempotence: bool,
-    /// Faults to inject during the steps (a local cluster only).
-    #[arg(long, value_name = "FAULT,...", value_delimiter = ',')]
-    nemesis: Option<Vec<String>>,
-    /// Mean seconds between faults [default: 10].
-    #[arg(long, value_name = "SECS")]
-    nemesis_interval: Option<f64>,
-    /// Seed of the nemesis schedule.
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// Records per second of the first step [default: 1000].
     #[arg(long, value_name = "PER_SEC")]
     start_rate: Option<f64>,
@@ -718,39 +723,19 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
     let Some(mut scenario) = load_scenario(a.scenario.as_deref()) else {
         return EXIT_ERROR;
     };
-    let nemesis = a.nemesis.clone().map(|v| {
-        v.into_iter()
-            .filter(|f| f != "none" && !f.is_empty())
-            .collect()
-    });
     let o = Overrides {
-        cluster: a.cluster,
-        kafka_home: a.kafka_home,
-        kafka_version: a.kafka_version,
-        bootstrap: a.bootstrap,
-        brokers: a.brokers,
         time_limit: a.time_limit,
-        seed: a.seed,
         concurrency: a.concurrency,
         rate: a.rate,
         keys: a.keys,
-        acks: a.acks,
-        idempotence: if a.no_idempotence {
-            Some(false)
-        } else if a.idempotence {
-            Some(true)
-        } else {
-            None
-        },
         txn: a.txn,
         sub_via: a.sub_via,
-        nemesis,
-        nemesis_interval: a.nemesis_interval,
         store: a.store.clone(),
         fail_fast: a.fail_fast,
         listen: a.listen.clone(),
         grafana: a.grafana.clone(),
         pushgateway: a.pushgateway.clone(),
+        ..a.target.overrides()
     };
     o.apply(&mut scenario);
     if let Err(e) = scenario.validate(&scenario_source(a.scenario.as_deref())) {
@@ -951,29 +936,7 @@ fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {
     let Some(mut scenario) = load_scenario(a.scenario.as_deref()) else {
         return EXIT_ERROR;
     };
-    let o = Overrides {
-        cluster: a.cluster,
-        kafka_home: a.kafka_home,
-        kafka_version: a.kafka_version,
-        bootstrap: a.bootstrap,
-        brokers: a.brokers,
-        seed: a.seed,
-        acks: a.acks,
-        idempotence: if a.no_idempotence {
-            Some(false)
-        } else if a.idempotence {
-            Some(true)
-        } else {
-            None
-        },
-        nemesis: a.nemesis.map(|v| {
-            v.into_iter()
-                .filter(|f| f != "none" && !f.is_empty())
-                .collect()
-        }),
-        nemesis_interval: a.nemesis_interval,
-        ..Default::default()
-    };
+    let o = a.target.overrides();
     o.apply(&mut scenario);
     let c = &mut scenario.capacity;
     c.start_rate = a.start_rate.or(c.start_rate);
