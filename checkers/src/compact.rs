@@ -602,6 +602,11 @@ impl Staircase {
         self.bytes.capacity()
     }
 
+    /// The highest offset known to exist so far.
+    pub fn top(&self) -> Option<Offset> {
+        self.last.map(|(m, _)| m)
+    }
+
     /// Decodes the step at `c` without passing it.
     #[inline]
     fn peek(&self, c: &Cursor) -> Option<(Offset, u64, Cursor)> {

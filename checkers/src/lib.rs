@@ -33,6 +33,7 @@ pub mod nemesis;
 pub mod online;
 pub mod queue;
 pub mod stream;
+pub mod timeline;
 pub mod txn;
 mod witness;
 
@@ -213,6 +214,12 @@ pub struct Stats {
     /// of `(P, k)` is `max(0, t − T)`: a record newer than anything `p` had
     /// read was acknowledged at least that long before `P` began, and `P`
     /// still did not return it. `None` when no poll completed.
+    ///
+    /// Jepsen counts every `(P, k)`; gregor leaves out those where `p` is
+    /// still catching up on `k` (its next offset below what was known to
+    /// exist when it began to hold `k`): they are `worst-catchup-lag-ms`,
+    /// so a client that restarts from offset 0 after a crash is not read
+    /// as minutes of lag of the cluster. `final` reads count in neither.
     pub worst_realtime_lag_ms: Option<f64>,
     /// Key of the worst realtime lag.
     pub worst_realtime_lag_key: Option<Key>,
@@ -221,6 +228,22 @@ pub struct Stats {
     /// Key -> worst realtime lag (ms) of polls by processes holding it
     /// (same definition as `worst_realtime_lag_ms`, per key).
     pub realtime_lag_by_key_ms: BTreeMap<Key, f64>,
+    /// Worst catch-up lag, in ms: the realtime lag of a poll by a process
+    /// still reading records of a key that already existed when it began
+    /// to hold the key (a client renumbered after a crash that re-reads
+    /// from the start, a partition a rebalance moved to it). Left out of
+    /// `worst-realtime-lag-ms`, which is the cluster's lag: how long a
+    /// caught-up consumer waited for new records. `None` when no poll was
+    /// catching up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_catchup_lag_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_catchup_lag_key: Option<Key>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_catchup_lag_op: Option<u64>,
+    /// The run over time: realtime and catch-up lag, unseen writes and
+    /// completions per time bucket ([`timeline`]); what the reports plot.
+    pub timeline: timeline::Timeline,
     /// f -> latency of its `ok` completions (invocation to completion).
     pub latency: BTreeMap<String, Latency>,
     pub events: u64,

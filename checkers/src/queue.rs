@@ -103,9 +103,15 @@ impl KeyState {
 #[derive(Default)]
 struct ProcState {
     /// Realtime lag: key slot -> (highest offset read + 1, cursor into the
-    /// key's `known` staircase: the first step at or past it). Both only
-    /// grow, so the cursor advances amortized O(1) per poll and key.
-    held: FxHashMap<u32, (Offset, Cursor)>,
+    /// key's `known` staircase: the first step at or past it, and the
+    /// catch-up mark: one past the highest offset known to exist when the
+    /// process began to hold the key). The first two only grow, so the
+    /// cursor advances amortized O(1) per poll and key. While the next
+    /// offset is below the mark the process is catching up on records older
+    /// than its holding of the key (a client renumbered after a crash
+    /// re-reading from the start, a partition moved to it by a rebalance):
+    /// its lag then is catch-up lag, reported apart from the cluster's.
+    held: FxHashMap<u32, (Offset, Cursor, Offset)>,
     /// Key slot -> (last offset read, its value, position of that op).
     reads: FxHashMap<u32, (Offset, Val, u32)>,
     /// Key slot -> (position of the last send or `NO_OFF` if not yet known,
@@ -133,10 +139,11 @@ impl ProcState {
         let mut b = Vec::new();
         b.push(u8::from(self.subscribed));
         put(&mut b, self.held.len() as u64);
-        for (&slot, (next, c)) in &self.held {
+        for (&slot, (next, c, mark)) in &self.held {
             put(&mut b, u64::from(slot));
             put(&mut b, enc_off(*next));
             c.encode(&mut b);
+            put(&mut b, enc_off(*mark));
         }
         for m in [&self.reads, &self.sends] {
             put(&mut b, m.len() as u64);
@@ -162,7 +169,8 @@ impl ProcState {
             let slot = get(b, &mut at) as u32;
             let next = dec_off(get(b, &mut at));
             let c = Cursor::decode(b, &mut at);
-            st.held.insert(slot, (next, c));
+            let mark = dec_off(get(b, &mut at));
+            st.held.insert(slot, (next, c, mark));
         }
         for which in 0..2 {
             let n = get(b, &mut at);
@@ -303,6 +311,10 @@ struct Analyzer {
     completed_polls: u64,
     /// (lag, key, history index of the poll).
     worst_lag: Option<(u64, Key, u64)>,
+    /// The same for catch-up lag (see [`ProcState::held`]).
+    worst_catchup: Option<(u64, Key, u64)>,
+    /// The run over time ([`crate::timeline`]).
+    tl: crate::timeline::Builder,
     consume: FxHashMap<(u64, Key, Val), u32>,
 }
 
@@ -540,6 +552,8 @@ impl Analyzer {
             acknowledged: 0,
             completed_polls: 0,
             worst_lag: None,
+            worst_catchup: None,
+            tl: Default::default(),
             consume: FxHashMap::default(),
         }
     }
@@ -607,6 +621,11 @@ impl Analyzer {
     fn step<'m>(&mut self, e: &'m Event, inv_mops: impl Fn(u64, u32) -> &'m [Mop]) {
         let pos = self.taken;
         self.taken += 1;
+        self.tl.saw(e.time);
+        if e.process.client().is_some() && e.kind != EventType::Invoke {
+            self.tl
+                .completed(e.time, e.f.as_str(), t_slot(e.kind) - 1);
+        }
         match f_slot(&e.f) {
             Some(s) => self.ops[s][t_slot(e.kind)] += 1,
             None => self.other_ops.entry(e.f.to_string()).or_default()[t_slot(e.kind)] += 1,
@@ -685,7 +704,8 @@ impl Analyzer {
                             } else {
                                 st.held.retain(|s, _| held.binary_search(s).is_ok());
                                 for s in held {
-                                    st.held.entry(s).or_insert((0, Cursor::default()));
+                                    let mark = self.keys[s as usize].known.top().map_or(0, |m| m + 1);
+                                    st.held.entry(s).or_insert((0, Cursor::default(), mark));
                                 }
                             }
                         }
@@ -731,6 +751,10 @@ impl Analyzer {
                             key,
                         );
                         let mut vi = self.vals.load(slot, value);
+                        if ok && vi.status != WStatus::Ok && vi.ok_reader == NONE {
+                            // Acknowledged and not read yet.
+                            self.tl.unseen(e.time, 1);
+                        }
                         if vi.status != WStatus::Ok {
                             vi.writer = pos;
                             vi.status = status;
@@ -836,6 +860,9 @@ impl Analyzer {
                                 }
                                 if ok && vi.ok_reader == NONE {
                                     vi.ok_reader = pos;
+                                    if vi.status == WStatus::Ok {
+                                        self.tl.unseen(e.time, -1);
+                                    }
                                 }
                                 observe(&mut vi, ks, o, v);
                                 self.vals.store(slot, v, &vi);
@@ -921,21 +948,39 @@ impl Analyzer {
             if has_poll {
                 self.completed_polls += 1;
                 for &(slot, _, _, hi) in op_reads.iter() {
-                    let h = st.held.entry(slot).or_insert((0, Cursor::default()));
+                    let h = st.held.entry(slot).or_insert_with(|| {
+                        let mark = self.keys[slot as usize].known.top().map_or(0, |m| m + 1);
+                        (0, Cursor::default(), mark)
+                    });
                     h.0 = h.0.max(hi.saturating_add(1));
                 }
+                let (mut cluster, mut catchup) = (None::<u64>, None::<u64>);
                 for (&slot, cur) in st.held.iter_mut() {
                     let ks = &mut self.keys[slot as usize];
                     ks.polled = true;
-                    let (next, c) = (cur.0, &mut cur.1);
+                    let (next, c, mark) = (cur.0, &mut cur.1, cur.2);
                     let found = ks.known.seek(c, next);
-                    if let Some(t) = found.filter(|_| !final_read) {
-                        let l = invoke_time.saturating_sub(t);
-                        ks.worst_lag = ks.worst_lag.max(l);
-                        if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
-                            self.worst_lag = Some((l, ks.key, e.index));
+                    let Some(t) = found.filter(|_| !final_read) else {
+                        continue;
+                    };
+                    let l = invoke_time.saturating_sub(t);
+                    if next < mark {
+                        catchup = Some(catchup.map_or(l, |x| x.max(l)));
+                        if l > 0 && self.worst_catchup.is_none_or(|(w, _, _)| l > w) {
+                            self.worst_catchup = Some((l, ks.key, e.index));
                         }
+                        continue;
                     }
+                    cluster = Some(cluster.map_or(l, |x| x.max(l)));
+                    ks.worst_lag = ks.worst_lag.max(l);
+                    if l > 0 && self.worst_lag.is_none_or(|(w, _, _)| l > w) {
+                        self.worst_lag = Some((l, ks.key, e.index));
+                    }
+                }
+                if !final_read {
+                    // Caught up on every key it holds: no lag at all.
+                    let cluster = cluster.or(catchup.is_none().then_some(0));
+                    self.tl.poll(invoke_time, cluster, catchup);
                 }
             }
         }
@@ -1212,6 +1257,10 @@ impl Analyzer {
         );
         stats.worst_realtime_lag_key = self.worst_lag.map(|(_, k, _)| k);
         stats.worst_realtime_lag_op = self.worst_lag.map(|(_, _, index)| index);
+        stats.worst_catchup_lag_ms = self.worst_catchup.map(|(l, _, _)| l as f64 / 1e6);
+        stats.worst_catchup_lag_key = self.worst_catchup.map(|(_, k, _)| k);
+        stats.worst_catchup_lag_op = self.worst_catchup.map(|(_, _, index)| index);
+        stats.timeline = std::mem::take(&mut self.tl).finish();
         stats.completed_polls = self.completed_polls;
         stats.read_values = self
             .vals

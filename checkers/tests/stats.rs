@@ -145,3 +145,68 @@ fn duplicated_and_unseen_rates_are_relative_to_acknowledged_sends() {
     assert_eq!((st.lost, st.unseen), (0, 1));
     assert!((st.unseen_rate - 0.25).abs() < 1e-9);
 }
+
+/// A client that begins to hold a key late (here: a new process after a
+/// crash, assigned the key and reading from offset 0) catches up on old
+/// records; that is catch-up lag, not lag of the cluster. Once caught up,
+/// its lag is the cluster's again. The timeline carries both series, and
+/// their peaks are the stats.
+#[test]
+fn a_new_holder_catching_up_is_not_lag_of_the_cluster() {
+    let mut h = Hb::new();
+    h.assign(0, &[1]);
+    for v in 0..5 {
+        h.send(1, 1, v, v);
+        h.poll(0, &[(1, &[(v, v)])]);
+        h.wait(1000);
+    }
+    // Process 2 starts holding key 1 at offset 0, 5 s after the first record.
+    h.assign(2, &[1]);
+    let slow = h.poll(2, &[(1, &[(0, 0), (1, 1)])]);
+    h.poll(2, &[(1, &[(2, 2), (3, 3), (4, 4)])]);
+    // Caught up; a new record waits 30 ms for the next poll.
+    h.send(1, 1, 5, 5);
+    h.wait(30);
+    let lagging = h.poll(2, &[(1, &[])]);
+    h.poll(2, &[(1, &[(5, 5)])]);
+    h.wait(200);
+    h.poll(2, &[(1, &[])]);
+    let st = check(&h.history(), &CheckOpts::default()).stats;
+    let catchup = st.worst_catchup_lag_ms.expect("catch-up lag");
+    // Its first poll read offsets 0 and 1; offset 2 existed 3 s before.
+    assert!(catchup > 2900.0, "catch-up lag {catchup} ms");
+    assert_eq!(st.worst_catchup_lag_op, Some(slow));
+    let lag = st.worst_realtime_lag_ms.unwrap();
+    assert!(lag < 100.0, "the cluster's lag is {lag} ms, not the catch-up");
+    assert_eq!(st.worst_realtime_lag_op, Some(lagging));
+    let tl = &st.timeline;
+    let peak = |v: &[Option<f64>]| v.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+    assert_eq!(peak(&tl.realtime_lag_ms), lag, "plotted lag = stated lag");
+    assert_eq!(peak(&tl.catchup_lag_ms), catchup);
+    // Every record was read right after its ack: at most one unread.
+    assert_eq!(tl.unseen.iter().max(), Some(&1));
+    assert_eq!(tl.unseen.last(), Some(&0));
+    let polls: u64 = tl.completed["poll"]["ok"].iter().sum();
+    assert_eq!(polls, st.ops["poll"]["ok"]);
+}
+
+#[test]
+fn the_timeline_counts_acknowledged_writes_until_a_poll_returns_them() {
+    let mut h = Hb::new();
+    h.assign(0, &[1]);
+    h.send(1, 1, 10, 0);
+    h.send(1, 1, 11, 1);
+    h.wait(500);
+    h.poll(0, &[(1, &[(0, 10)])]);
+    h.wait(500);
+    h.poll(0, &[(1, &[(1, 11)])]);
+    h.wait(500);
+    h.poll(0, &[(1, &[])]);
+    let st = check(&h.history(), &CheckOpts::default()).stats;
+    let tl = &st.timeline;
+    assert_eq!(tl.bucket_ms, 100);
+    assert_eq!(tl.unseen[0], 2, "both acknowledged, none read");
+    let after_first = tl.unseen[7];
+    assert_eq!(after_first, 1, "{:?}", tl.unseen);
+    assert_eq!(tl.unseen.last(), Some(&0));
+}

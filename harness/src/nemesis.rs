@@ -1337,7 +1337,20 @@ pub fn run(
             let nodes = follower(&cfg, &cluster, &mut rng);
             breakage.apply(fault, &nodes, &cfg, 0);
             if let Some(&f) = nodes.first() {
-                breakage.lag_follower(f, &cfg.topics, &stop, duration / 2);
+                // The leader drops a follower after `replica.lag.time.max.ms`
+                // behind, noticed by a check every half of that, plus an
+                // AlterPartition round trip: with 3 s that is up to ~5 s,
+                // so the pause may take all but the last second of the
+                // window (half of it was too short on a loaded machine).
+                let limit = duration
+                    .saturating_sub(Duration::from_secs(1))
+                    .max(Duration::from_secs(1));
+                if !breakage.lag_follower(f, &cfg.topics, &stop, limit) {
+                    eprintln!(
+                        "gregor: replication-throttle: broker {f} stayed in every ISR while paused for {limit:?}; \
+                         is replica.lag.time.max.ms longer than the fault's duration?"
+                    );
+                }
             }
             // The window lasts `duration` in all, the pause included.
             let stopped = nap(&stop, duration.saturating_sub(t.elapsed()));

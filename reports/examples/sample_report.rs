@@ -49,7 +49,7 @@ fn main() {
         eprintln!("checked in {:.2?}", t.elapsed());
         r
     } else {
-        hand_built()
+        hand_built(&h)
     };
     let dir = std::path::PathBuf::from(out);
     std::fs::create_dir_all(&dir).expect("create output directory");
@@ -69,8 +69,9 @@ fn main() {
     print!("{}", summary_text(&input));
 }
 
-fn hand_built() -> gregor_checkers::CheckResult {
+fn hand_built(h: &gregor_history::History) -> gregor_checkers::CheckResult {
     common::result(
+        h,
         Validity::False,
         &[
             (

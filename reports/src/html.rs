@@ -175,16 +175,49 @@ fn meta_section(s: &mut String, meta: Option<&RunMeta>) {
         ),
     );
     for (k, v) in &m.extra {
-        let mut t = match v {
-            serde_json::Value::String(x) => x.clone(),
-            other => other.to_string(),
-        };
+        let mut t = readable(v, false);
         if t.chars().count() > 300 {
             t = t.chars().take(299).collect::<String>() + "…";
         }
         row(s, k, &t);
     }
     s.push_str("</table>\n");
+}
+
+/// A JSON value as a person reads it: strings bare, lists joined by commas,
+/// objects as `key: value` pairs joined by semicolons (nested ones in
+/// parentheses), empty and `null` values left out. The nemesis section of
+/// a scenario reads "faults: kill, pause; interval: 10; …", not as JSON.
+fn readable(v: &serde_json::Value, nested: bool) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "none".into(),
+        J::String(x) => x.clone(),
+        J::Array(a) => a
+            .iter()
+            .map(|x| readable(x, true))
+            .collect::<Vec<_>>()
+            .join(", "),
+        J::Object(o) => {
+            let parts: Vec<String> = o
+                .iter()
+                .filter(|(_, x)| match x {
+                    J::Null => false,
+                    J::Array(a) => !a.is_empty(),
+                    J::Object(m) => !m.is_empty(),
+                    _ => true,
+                })
+                .map(|(k, x)| format!("{k}: {}", readable(x, true)))
+                .collect();
+            let body = parts.join("; ");
+            if nested && !body.is_empty() {
+                format!("({body})")
+            } else {
+                body
+            }
+        }
+        other => other.to_string(),
+    }
 }
 
 fn counts_section(s: &mut String, f: &Facts) {
@@ -415,5 +448,26 @@ fn nemesis_section(s: &mut String, actions: &[Action], windows: &[Window]) {
             "<p class=\"muted\">{} more actions not listed.</p>",
             actions.len() - MAX_ACTIONS
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_settings_read_as_lists_not_json() {
+        let v = serde_json::json!({
+            "faults": ["kill", "pause"],
+            "interval": 10,
+            "targets": null,
+            "upgrade": {"from": "3.9.1", "to": "4.1.1"},
+            "empty": []
+        });
+        assert_eq!(
+            readable(&v, false),
+            "faults: kill, pause; interval: 10; upgrade: (from: 3.9.1; to: 4.1.1)"
+        );
+        assert_eq!(readable(&serde_json::json!("x"), false), "x");
     }
 }

@@ -99,9 +99,9 @@ pub fn render_all(input: &ReportInput) -> Result<Vec<(PathBuf, Vec<u8>)>, Report
     let mut plots = vec![
         plots::latency(&timeline, &windows)?,
         plots::latency_quantiles(&timeline, &windows)?,
-        plots::throughput(&timeline, &windows)?,
-        plots::realtime_lag(&timeline, &windows)?,
-        plots::unseen(&timeline, &windows)?,
+        plots::throughput(&input.result.stats.timeline, &timeline, &windows)?,
+        plots::realtime_lag(&input.result.stats.timeline, &timeline, &windows)?,
+        plots::unseen(&input.result.stats.timeline, &timeline, &windows)?,
     ];
     let samples = gregor_history::cluster::read_monitor_samples(
         &input.run_dir.join(gregor_history::cluster::MONITOR_FILE),

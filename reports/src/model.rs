@@ -1,7 +1,6 @@
-//! What the reports need from a history, derived in a few linear passes:
-//! client operations (invokes paired with completions), realtime lag of
-//! acknowledged sends, the number of acknowledged-but-unread writes over
-//! time, and per-key offset observations.
+//! What the reports draw straight from a history: its client operations
+//! (each one a point of the latency chart) and per-key offset observations
+//! (the offset charts). Judgments and statistics come from the checkers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -25,147 +24,35 @@ impl Op {
     }
 }
 
-/// Realtime lag of one acknowledged send.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Lag {
-    pub key: Key,
-    pub value: Val,
-    pub ack_ns: u64,
-    /// Until the first poll invoked after the ack that returned it completed,
-    /// or until the end of the history if none did.
-    pub lag_ns: u64,
-    pub seen: bool,
-}
-
-/// Everything the plots and tables derive from the history.
+/// The client operations of a history, paired once ([`gregor_history::ops`]),
+/// for the charts that draw every operation (latency) and for the counts.
+/// Time series and statistics (lag, unseen, throughput, quantiles) are the
+/// checkers' ([`gregor_checkers::timeline`], `stats`), not derived here.
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
     pub ops: Vec<Op>,
     /// Time of the last event, ns.
     pub end_ns: u64,
-    pub lags: Vec<Lag>,
-    /// `(time, count)` after each change of the number of acknowledged sends
-    /// not yet returned by any poll.
-    pub unseen_steps: Vec<(u64, u64)>,
 }
 
 impl Timeline {
-    /// Derives the timeline from a history.
+    /// Pairs the client operations of a history.
     pub fn from_history(h: &History) -> Timeline {
         let end_ns = h.events.iter().map(|e| e.time).max().unwrap_or(0);
-        // (key, value) -> ack time of the acknowledged send.
-        let mut acked: HashMap<(Key, Val), u64> = HashMap::new();
-        // Polls as (invoke time, completion time, event index).
-        let mut polls: Vec<(u64, u64, usize)> = Vec::new();
-        let spans = gregor_history::ops::client_ops(h);
-        let mut ops = Vec::with_capacity(spans.len());
-        for o in &spans {
-            ops.push(Op {
+        let ops = gregor_history::ops::client_ops(h)
+            .iter()
+            .map(|o| Op {
                 f: o.f.to_string(),
                 outcome: o.outcome,
                 invoke_ns: o.invoke_ns,
                 complete_ns: o.complete_ns,
-            });
-            let (Outcome::Ok, Some(i)) = (o.outcome, o.complete_at) else {
-                continue;
-            };
-            let e = &h.events[i];
-            let mut has_poll = false;
-            for m in e.mops() {
-                match m {
-                    Mop::Send { key, value, .. } => {
-                        let t = acked.entry((*key, *value)).or_insert(e.time);
-                        *t = (*t).min(e.time);
-                    }
-                    Mop::Poll { reads: Some(_) } => has_poll = true,
-                    _ => {}
-                }
-            }
-            if has_poll {
-                polls.push((o.invoke_ns, e.time, i));
-            }
-        }
-        // In completion order, as the history holds them.
-        polls.sort_by_key(|&(_, _, i)| i);
-
-        // First completion of a poll invoked after the ack (lag), and first
-        // completion of any poll (unseen count).
-        let mut seen_after: HashMap<(Key, Val), u64> = HashMap::new();
-        let mut first_read: HashMap<(Key, Val), u64> = HashMap::new();
-        for &(inv, comp, i) in &polls {
-            for m in h.events[i].mops() {
-                let Mop::Poll { reads: Some(reads) } = m else {
-                    continue;
-                };
-                for (k, pairs) in reads {
-                    for &(_, v) in pairs {
-                        let Some(&ack) = acked.get(&(*k, v)) else {
-                            continue;
-                        };
-                        let fr = first_read.entry((*k, v)).or_insert(comp);
-                        *fr = (*fr).min(comp);
-                        if inv > ack {
-                            let s = seen_after.entry((*k, v)).or_insert(comp);
-                            *s = (*s).min(comp);
-                        }
-                    }
-                }
-            }
-        }
-        let mut lags: Vec<Lag> = acked
-            .iter()
-            .map(
-                |(&(key, value), &ack_ns)| match seen_after.get(&(key, value)) {
-                    Some(&c) => Lag {
-                        key,
-                        value,
-                        ack_ns,
-                        lag_ns: c.saturating_sub(ack_ns),
-                        seen: true,
-                    },
-                    None => Lag {
-                        key,
-                        value,
-                        ack_ns,
-                        lag_ns: end_ns.saturating_sub(ack_ns),
-                        seen: false,
-                    },
-                },
-            )
+            })
             .collect();
-        lags.sort_by_key(|l| (l.ack_ns, l.key, l.value));
-
-        let mut deltas: Vec<(u64, i64)> = Vec::with_capacity(acked.len() * 2);
-        for (kv, &ack) in &acked {
-            match first_read.get(kv) {
-                Some(&r) if r <= ack => {}
-                Some(&r) => {
-                    deltas.push((ack, 1));
-                    deltas.push((r, -1));
-                }
-                None => deltas.push((ack, 1)),
-            }
-        }
-        deltas.sort_unstable();
-        let mut unseen_steps: Vec<(u64, u64)> = Vec::new();
-        let mut count: i64 = 0;
-        for (t, d) in deltas {
-            count += d;
-            let c = count.max(0) as u64;
-            match unseen_steps.last_mut() {
-                Some(last) if last.0 == t => last.1 = c,
-                _ => unseen_steps.push((t, c)),
-            }
-        }
-        Timeline {
-            ops,
-            end_ns,
-            lags,
-            unseen_steps,
-        }
+        Timeline { ops, end_ns }
     }
 
-    /// Operation counts: f -> outcome -> n.
+    /// Operation counts: f -> outcome -> n (an invocation never completed
+    /// counts as `info`).
     pub fn counts(&self) -> BTreeMap<String, BTreeMap<Outcome, u64>> {
         let mut m: BTreeMap<String, BTreeMap<Outcome, u64>> = BTreeMap::new();
         for o in &self.ops {
@@ -175,31 +62,6 @@ impl Timeline {
                 .or_default() += 1;
         }
         m
-    }
-
-    /// The longest realtime lag, in ms.
-    pub fn worst_lag_ms(&self) -> Option<f64> {
-        self.lags
-            .iter()
-            .map(|l| l.lag_ns)
-            .max()
-            .map(|ns| ns as f64 / 1e6)
-    }
-
-    /// Latency quantile (ms) of the `ok` completions of `f`, nearest-rank.
-    pub fn latency_quantile_ms(&self, f: &str, q: f64) -> Option<f64> {
-        let mut v: Vec<u64> = self
-            .ops
-            .iter()
-            .filter(|o| o.f == f && o.outcome == Outcome::Ok)
-            .filter_map(|o| o.latency_ns())
-            .collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_unstable();
-        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-        Some(v[rank - 1] as f64 / 1e6)
     }
 }
 
@@ -307,38 +169,14 @@ mod tests {
 "#;
 
     #[test]
-    fn lag_counts_only_polls_invoked_after_the_ack() {
-        let t = Timeline::from_history(&History::parse_str(H).unwrap());
-        // Value 10 acked at 3 ms; the poll invoked at 2 ms does not count, the one
-        // invoked at 5 ms returned it at 9 ms: lag 6 ms.
-        let l10 = t.lags.iter().find(|l| l.value == 10).unwrap();
-        assert_eq!((l10.lag_ns, l10.seen), (6_000_000, true));
-        // Value 11 is never read: its lag runs to the end (21 ms).
-        let l11 = t.lags.iter().find(|l| l.value == 11).unwrap();
-        assert_eq!((l11.lag_ns, l11.seen), (11_000_000, false));
-        assert_eq!(t.worst_lag_ms(), Some(11.0));
-    }
-
-    #[test]
-    fn unseen_counts_rise_at_acks_and_fall_at_first_reads() {
-        let t = Timeline::from_history(&History::parse_str(H).unwrap());
-        // 10 was read (by the early poll) at 4 ms, one ms after its ack at 3 ms.
-        assert_eq!(
-            t.unseen_steps,
-            vec![(3_000_000, 1), (4_000_000, 0), (10_000_000, 1)]
-        );
-    }
-
-    #[test]
-    fn pending_invokes_count_as_info_and_latencies_use_ok_ops() {
+    fn pending_invokes_count_as_info() {
         let t = Timeline::from_history(&History::parse_str(H).unwrap());
         let c = t.counts();
         assert_eq!(c["send"][&Outcome::Ok], 2);
         assert_eq!(c["send"][&Outcome::Fail], 1);
         assert_eq!(c["send"][&Outcome::Info], 1);
         assert_eq!(c["poll"][&Outcome::Ok], 2);
-        assert_eq!(t.latency_quantile_ms("send", 0.5), Some(0.5));
-        assert_eq!(t.latency_quantile_ms("send", 0.99), Some(2.0));
+        assert_eq!(t.end_ns, 21_000_000);
     }
 
     #[test]

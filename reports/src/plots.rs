@@ -1,5 +1,6 @@
-//! The report's charts, built from a [`Timeline`] and drawn by [`crate::chart`]
-//! (plotters) as SVG and PNG.
+//! The report's charts, built from the checkers' timeline and results
+//! ([`CTimeline`]), the paired operations ([`Timeline`]) and samples, and
+//! drawn by [`crate::chart`] (plotters) as SVG and PNG.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,8 @@ use gregor_history::{Key, Offset, RunMeta};
 use plotters::style::RGBColor;
 
 use crate::chart::{hex, Band, Chart, ChartError, Dash, Marker, Series, Style};
+use gregor_checkers::timeline::Timeline as CTimeline;
+
 use crate::model::{KeyObs, Outcome, Timeline};
 use crate::nemesis::Window;
 
@@ -223,44 +226,35 @@ pub fn bucket_secs(end_ns: u64) -> u64 {
     (secs(end_ns) / 2000.0).ceil().max(1.0) as u64
 }
 
-/// Completed operations per second, per f and outcome.
-pub fn throughput(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
-    let width = bucket_secs(t.end_ns);
-    let width_ns = width * 1_000_000_000;
-    let n = (t.end_ns / width_ns + 1) as usize;
-    let title = if width == 1 {
-        "Throughput (1 s buckets)".to_string()
-    } else {
-        format!("Throughput ({width} s buckets)")
-    };
+/// Completed operations per second, by function and outcome, from the
+/// checkers' timeline.
+pub fn throughput(tl: &CTimeline, t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+    let width = tl.bucket_secs();
+    let title = format!("Throughput ({} buckets)", secs_label(width));
     let mut c = time_chart(&title, "completed ops/s", t, windows);
     for (fi, f) in f_order(t).iter().enumerate() {
+        let Some(by) = tl.completed.get(f) else {
+            continue;
+        };
         for o in Outcome::ALL {
-            let mut buckets = vec![0u64; n];
-            let mut any = false;
-            for op in t.ops.iter().filter(|op| &op.f == f && op.outcome == o) {
-                if let Some(cns) = op.complete_ns {
-                    buckets[((cns / width_ns) as usize).min(n - 1)] += 1;
-                    any = true;
-                }
-            }
-            if any {
-                let points = buckets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &k)| ((i as f64 + 0.5) * width as f64, k as f64 / width as f64))
-                    .collect();
-                c.series.push(Series {
-                    name: format!("{f} {}", o.as_str()),
-                    color: color(fi, o),
-                    style: Style::Line {
-                        dash: dash(o),
-                        step: false,
-                    },
-                    points,
-                    keep_all: false,
-                });
-            }
+            let Some(v) = by.get(o.as_str()).filter(|v| v.iter().any(|&n| n > 0)) else {
+                continue;
+            };
+            let points = v
+                .iter()
+                .enumerate()
+                .map(|(i, &k)| (tl.mid_secs(i), k as f64 / width))
+                .collect();
+            c.series.push(Series {
+                name: format!("{f} {}", o.as_str()),
+                color: color(fi, o),
+                style: Style::Line {
+                    dash: dash(o),
+                    step: false,
+                },
+                points,
+                keep_all: false,
+            });
         }
     }
     finish(
@@ -270,55 +264,77 @@ pub fn throughput(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> 
     )
 }
 
-/// Realtime lag of each acknowledged send.
-pub fn realtime_lag(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
-    let mut c = time_chart("Realtime lag of acknowledged sends", "lag (s)", t, windows);
-    let seen: Vec<(f64, f64)> = t
-        .lags
-        .iter()
-        .filter(|l| l.seen)
-        .map(|l| (secs(l.ack_ns), secs(l.lag_ns)))
-        .collect();
-    let never: Vec<(f64, f64)> = t
-        .lags
-        .iter()
-        .filter(|l| !l.seen)
-        .map(|l| (secs(l.ack_ns), secs(l.lag_ns)))
-        .collect();
-    if !seen.is_empty() {
+/// `0.1 s`, `1 s`, `12.8 s`.
+fn secs_label(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// Realtime lag over time: the cluster's, and catch-up apart from it (the
+/// checkers' definition and series: `stats.worst-realtime-lag-ms` is the
+/// peak of the first).
+pub fn realtime_lag(tl: &CTimeline, t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+    let mut c = time_chart(
+        &format!(
+            "Realtime lag (worst per {} of polls)",
+            secs_label(tl.bucket_secs())
+        ),
+        "lag (s)",
+        t,
+        windows,
+    );
+    let series = |v: &[Option<f64>]| -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.map(|ms| (tl.mid_secs(i), ms / 1e3)))
+            .collect()
+    };
+    let cluster = series(&tl.realtime_lag_ms);
+    let catchup = series(&tl.catchup_lag_ms);
+    if !cluster.is_empty() {
         c.series.push(Series {
-            name: "read by a later poll".into(),
+            name: "cluster (caught-up consumers)".into(),
             color: hex("#1f77b4"),
             style: Style::Points(Marker::Circle),
-            points: seen,
+            points: cluster,
             keep_all: false,
         });
     }
-    if !never.is_empty() {
+    if !catchup.is_empty() {
         c.series.push(Series {
-            name: "never read (until end)".into(),
-            color: hex("#d62728"),
+            name: "catch-up (new holder of a key)".into(),
+            color: hex("#ff7f0e"),
             style: Style::Points(Marker::Triangle),
-            points: never,
+            points: catchup,
             keep_all: false,
         });
     }
     finish(
         "realtime-lag",
-        "For each acknowledged send (at its ack time): how long until a poll invoked after the ack returned it, or until the end of the history if none did. (The worst realtime lag in the stats is the checker's Jepsen definition: how stale a poll's view was when it began.)",
+        "Realtime lag of a poll: how long before it began a record newer than anything its process had read of a key was known to exist (Jepsen's definition), the worst per bucket. Blue: consumers that had caught up, the cluster's lag (its peak is the worst realtime lag in the stats). Orange: processes still reading records older than their holding of the key (a client restarted after a crash, a partition moved by a rebalance), shown apart.",
         &c,
     )
 }
 
-/// Acknowledged sends not yet returned by any poll, over time.
-pub fn unseen(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
+/// Acknowledged sends not yet returned by any poll, over time (the
+/// checkers' series).
+pub fn unseen(tl: &CTimeline, t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
     let mut c = time_chart("Acknowledged writes not yet read", "writes", t, windows);
-    if !t.unseen_steps.is_empty() {
-        let mut points: Vec<(f64, f64)> = Vec::with_capacity(t.unseen_steps.len() + 2);
-        points.push((0.0, 0.0));
-        points.extend(t.unseen_steps.iter().map(|&(ts, n)| (secs(ts), n as f64)));
-        let last = points.last().map_or(0.0, |p| p.1);
-        points.push((secs(t.end_ns), last));
+    if tl.unseen.iter().any(|&n| n > 0) {
+        let w = tl.bucket_secs();
+        let mut points: Vec<(f64, f64)> = Vec::with_capacity(tl.len() + 1);
+        points.extend(
+            tl.unseen
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (i as f64 * w, n as f64)),
+        );
+        if let Some(&(_, last)) = points.last() {
+            points.push((tl.len() as f64 * w, last));
+        }
         c.series.push(Series {
             name: "unseen".into(),
             color: hex("#7c3aed"),
@@ -332,7 +348,10 @@ pub fn unseen(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
     }
     finish(
         "unseen",
-        "How many acknowledged sends no poll had returned yet, at each moment; what is left at the end was never read.",
+        &format!(
+            "The most acknowledged sends that no poll had returned yet, per {}; what is left at the end was never read.",
+            secs_label(tl.bucket_secs())
+        ),
         &c,
     )
 }
@@ -754,5 +773,45 @@ mod monitor_tests {
             plots.iter().all(|p| p.points_total >= 10),
             "every sample drawn"
         );
+    }
+}
+
+#[cfg(test)]
+mod timeline_tests {
+    use super::*;
+
+    /// The lag chart draws the checkers' series as they are: one point per
+    /// bucket that has a value, cluster and catch-up apart.
+    #[test]
+    fn lag_unseen_and_throughput_charts_draw_the_checkers_series() {
+        let tl = CTimeline {
+            bucket_ms: 1000,
+            realtime_lag_ms: vec![Some(5.0), None, Some(7000.0), Some(2.0)],
+            catchup_lag_ms: vec![None, Some(60_000.0), None, None],
+            unseen: vec![0, 3, 1, 0],
+            completed: [(
+                "send".to_string(),
+                [("ok".to_string(), vec![10, 0, 4, 2])].into_iter().collect(),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let t = Timeline {
+            ops: vec![crate::model::Op {
+                f: "send".into(),
+                outcome: Outcome::Ok,
+                invoke_ns: 0,
+                complete_ns: Some(1),
+            }],
+            end_ns: 4_000_000_000,
+        };
+        let lag = realtime_lag(&tl, &t, &[]).unwrap();
+        assert_eq!(lag.points_total, 4, "3 cluster points and 1 catch-up");
+        assert!(lag.svg.contains("catch-up"), "its legend names it");
+        let u = unseen(&tl, &t, &[]).unwrap();
+        assert_eq!(u.points_total, 5, "a step per bucket and the end");
+        let th = throughput(&tl, &t, &[]).unwrap();
+        assert_eq!(th.points_total, 4);
+        assert!(th.title.contains("1 s buckets"), "{}", th.title);
     }
 }

@@ -173,29 +173,41 @@ impl Facts {
                 pct(s.duplicated, s.duplicated_rate, s.acknowledged),
             ),
         ];
-        let lag = s.worst_realtime_lag_ms.or_else(|| timeline.worst_lag_ms());
-        let mut lag_text = lag.map_or("-".to_string(), ms);
-        let whereabouts: Vec<String> = s
-            .worst_realtime_lag_key
-            .map(|k| format!("key {k}"))
-            .into_iter()
-            .chain(s.worst_realtime_lag_op.map(|o| format!("op {o}")))
-            .collect();
-        if s.worst_realtime_lag_ms.is_some() && !whereabouts.is_empty() {
-            let _ = write!(lag_text, " ({})", whereabouts.join(", "));
-        }
-        stats.push(("worst realtime lag".to_string(), lag_text));
-        for f in ["send", "poll"] {
-            let (p50, p99) = match s.latency.get(f).filter(|l| l.count > 0) {
-                Some(l) => (Some(l.p50), Some(l.p99)),
-                None => (
-                    timeline.latency_quantile_ms(f, 0.5),
-                    timeline.latency_quantile_ms(f, 0.99),
+        // "12 ms (key 3, op 456)".
+        let lag_text = |l: Option<f64>, key: Option<u64>, op: Option<u64>| {
+            let mut text = l.map_or("-".to_string(), ms);
+            let at: Vec<String> = key
+                .map(|k| format!("key {k}"))
+                .into_iter()
+                .chain(op.map(|o| format!("op {o}")))
+                .collect();
+            if l.is_some() && !at.is_empty() {
+                let _ = write!(text, " ({})", at.join(", "));
+            }
+            text
+        };
+        stats.push((
+            "worst realtime lag".to_string(),
+            lag_text(
+                s.worst_realtime_lag_ms,
+                s.worst_realtime_lag_key,
+                s.worst_realtime_lag_op,
+            ),
+        ));
+        if s.worst_catchup_lag_ms.is_some() {
+            stats.push((
+                "worst catch-up lag".to_string(),
+                lag_text(
+                    s.worst_catchup_lag_ms,
+                    s.worst_catchup_lag_key,
+                    s.worst_catchup_lag_op,
                 ),
-            };
-            let v = match (p50, p99) {
-                (Some(a), Some(b)) => format!("p50 {}, p99 {}", ms(a), ms(b)),
-                _ => "-".to_string(),
+            ));
+        }
+        for f in ["send", "poll"] {
+            let v = match s.latency.get(f).filter(|l| l.count > 0) {
+                Some(l) => format!("p50 {}, p99 {}", ms(l.p50), ms(l.p99)),
+                None => "-".to_string(),
             };
             stats.push((format!("{f} latency"), v));
         }

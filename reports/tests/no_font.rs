@@ -13,7 +13,7 @@ fn without_a_font_charts_have_no_text_but_still_show_the_data_and_the_page_says_
     std::env::set_var("GREGOR_FONT", "/nonexistent/gregor-test-font.ttf");
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
-    let r = result(Validity::True, &[]);
+    let r = result(&h, Validity::True, &[]);
     let input = ReportInput {
         run_dir: dir.path(),
         history: &h,

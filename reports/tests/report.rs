@@ -139,7 +139,7 @@ fn a_clean_run_writes_every_file_and_a_self_contained_valid_report() {
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
     let m = meta();
-    let r = result(Validity::True, &[]);
+    let r = result(&h, Validity::True, &[]);
     let input = ReportInput {
         run_dir: dir.path(),
         history: &h,
@@ -239,7 +239,7 @@ fn a_clean_run_writes_every_file_and_a_self_contained_valid_report() {
 fn an_invalid_run_fails_exactly_the_bad_types_with_counts_and_escaped_examples() {
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
-    let r = result(
+    let r = result(&h, 
         Validity::False,
         &[
             (
@@ -318,7 +318,7 @@ fn an_invalid_run_fails_exactly_the_bad_types_with_counts_and_escaped_examples()
 fn an_unknown_verdict_skips_every_class_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let h = History::default();
-    let r = result(Validity::Unknown, &[]);
+    let r = result(&h, Validity::Unknown, &[]);
     let input = ReportInput {
         run_dir: dir.path(),
         history: &h,
@@ -350,7 +350,7 @@ fn the_summary_shows_counts_anomalies_stats_verdict_and_the_report_path() {
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
     let m = meta();
-    let r = result(
+    let r = result(&h, 
         Validity::False,
         &[(
             "lost-write",
@@ -435,7 +435,7 @@ fn offset_plots_mark_an_inconsistent_offset() {
         ..Default::default()
     }
     .history();
-    let r = result(
+    let r = result(&h, 
         Validity::False,
         &[(
             "inconsistent-offsets",
@@ -476,7 +476,7 @@ fn every_key_an_anomaly_names_gets_an_offset_chart_cycles_included() {
         ..Default::default()
     }
     .history();
-    let mut r = result(
+    let mut r = result(&h, 
         Validity::False,
         &[
             ("lost-write", 1, true, "key 1: value lost", Some(1)),
@@ -538,7 +538,7 @@ fn a_big_history_is_thinned_to_a_small_fast_report() {
     };
     let h = sim.history();
     assert!(h.len() > 100_000, "{} events", h.len());
-    let r = result(Validity::True, &[]);
+    let r = result(&h, Validity::True, &[]);
     let input = ReportInput {
         run_dir: dir.path(),
         history: &h,
@@ -584,7 +584,7 @@ fn an_unwritable_run_directory_is_an_error_naming_the_path() {
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, "x").unwrap();
     let h = History::default();
-    let r = result(Validity::True, &[]);
+    let r = result(&h, Validity::True, &[]);
     let input = ReportInput {
         run_dir: &blocker,
         history: &h,
@@ -600,7 +600,7 @@ fn the_report_shows_availability_per_fault_window_as_the_checkers_computed_it() 
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
     let m = meta();
-    let mut r = result(Validity::True, &[]);
+    let mut r = result(&h, Validity::True, &[]);
     let a = gregor_checkers::availability::analyze(&h, &[]);
     assert!(!a.windows.is_empty(), "the simulated run has a kill window");
     let kill = &a.windows[0];
