@@ -97,13 +97,10 @@ fn parse_floor(path: &Path) -> usize {
 /// CPU time of this process (all its threads), in seconds: steadier than
 /// wall time on a machine shared with compilers.
 fn process_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID) {
+        Ok(ts) => ts.tv_sec() as f64 + ts.tv_nsec() as f64 * 1e-9,
+        Err(_) => 0.0,
+    }
 }
 
 /// Best (CPU seconds, wall seconds) over `runs`, and the last result.

@@ -623,8 +623,7 @@ impl Analyzer {
         self.taken += 1;
         self.tl.saw(e.time);
         if e.process.client().is_some() && e.kind != EventType::Invoke {
-            self.tl
-                .completed(e.time, e.f.as_str(), t_slot(e.kind) - 1);
+            self.tl.completed(e.time, e.f.as_str(), t_slot(e.kind) - 1);
         }
         match f_slot(&e.f) {
             Some(s) => self.ops[s][t_slot(e.kind)] += 1,
@@ -704,7 +703,8 @@ impl Analyzer {
                             } else {
                                 st.held.retain(|s, _| held.binary_search(s).is_ok());
                                 for s in held {
-                                    let mark = self.keys[s as usize].known.top().map_or(0, |m| m + 1);
+                                    let mark =
+                                        self.keys[s as usize].known.top().map_or(0, |m| m + 1);
                                     st.held.entry(s).or_insert((0, Cursor::default(), mark));
                                 }
                             }

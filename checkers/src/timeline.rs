@@ -272,7 +272,11 @@ mod tests {
         let t = b.finish();
         assert!(t.len() <= MAX_BUCKETS, "{} buckets", t.len());
         assert!(t.bucket_ms >= 1000);
-        let lag_peak = t.realtime_lag_ms.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
+        let lag_peak = t
+            .realtime_lag_ms
+            .iter()
+            .flatten()
+            .fold(0.0f64, |a, &b| a.max(b));
         assert_eq!(lag_peak, 9000.0);
         assert_eq!(t.unseen.iter().max(), Some(&500));
         assert_eq!(*t.unseen.last().unwrap(), 0);

@@ -177,7 +177,10 @@ fn a_new_holder_catching_up_is_not_lag_of_the_cluster() {
     assert!(catchup > 2900.0, "catch-up lag {catchup} ms");
     assert_eq!(st.worst_catchup_lag_op, Some(slow));
     let lag = st.worst_realtime_lag_ms.unwrap();
-    assert!(lag < 100.0, "the cluster's lag is {lag} ms, not the catch-up");
+    assert!(
+        lag < 100.0,
+        "the cluster's lag is {lag} ms, not the catch-up"
+    );
     assert_eq!(st.worst_realtime_lag_op, Some(lagging));
     let tl = &st.timeline;
     let peak = |v: &[Option<f64>]| v.iter().flatten().fold(0.0f64, |a, &b| a.max(b));

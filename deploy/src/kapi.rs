@@ -49,6 +49,12 @@ pub enum KapiError {
     },
     #[error("{addr}: no answer within {timeout:?}")]
     Timeout { addr: String, timeout: Duration },
+    #[error("{addr}: not asked: it left a request unanswered {ago:?} ago (asked again after {backoff:?})")]
+    Unresponsive {
+        addr: String,
+        ago: Duration,
+        backoff: Duration,
+    },
     #[error("{addr}: cannot encode {api:?}: {message}")]
     Encode {
         addr: String,
@@ -282,6 +288,13 @@ pub struct Brokers {
     /// A connection to whichever bootstrap server answered last.
     any: Option<Conn>,
     controller: Option<i32>,
+    /// Address -> when it last left a request unanswered. A paused broker
+    /// (SIGSTOP, a GC pause, a hung disk) still accepts connections but
+    /// answers nothing: without this, every request of every poll would
+    /// wait out the timeout on it, and a poll of several rounds would
+    /// outlast its caller's patience. Such an address is tried last for
+    /// metadata and not asked at all for [`Brokers::unresponsive_backoff`].
+    unresponsive: HashMap<String, std::time::Instant>,
 }
 
 impl Brokers {
@@ -294,6 +307,36 @@ impl Brokers {
             conns: HashMap::new(),
             any: None,
             controller: None,
+            unresponsive: HashMap::new(),
+        }
+    }
+
+    /// How long an address that left a request unanswered is not asked:
+    /// three timeouts.
+    pub fn unresponsive_backoff(&self) -> Duration {
+        self.timeout * 3
+    }
+
+    /// Whether `addr` is being avoided; `Some(error)` saying why.
+    fn avoided(&mut self, addr: &str) -> Option<KapiError> {
+        let since = *self.unresponsive.get(addr)?;
+        let backoff = self.unresponsive_backoff();
+        if since.elapsed() >= backoff {
+            self.unresponsive.remove(addr);
+            return None;
+        }
+        Some(KapiError::Unresponsive {
+            addr: addr.to_string(),
+            ago: since.elapsed(),
+            backoff,
+        })
+    }
+
+    /// Notes an answer (or its absence) from `addr`.
+    fn note(&mut self, addr: &str, timed_out: bool) {
+        if timed_out {
+            self.unresponsive
+                .insert(addr.to_string(), std::time::Instant::now());
         }
     }
 
@@ -315,13 +358,18 @@ impl Brokers {
             let mut errors = Vec::new();
             let mut candidates = self.bootstrap.clone();
             candidates.extend(self.brokers.values().map(BrokerAddr::addr));
+            // Unresponsive addresses last (still tried: they may be all).
+            candidates.sort_by_key(|a| self.unresponsive.contains_key(a));
             for addr in candidates {
                 match Conn::connect(&addr, self.timeout).await {
                     Ok(c) => {
                         self.any = Some(c);
                         break;
                     }
-                    Err(e) => errors.push(e.to_string()),
+                    Err(e) => {
+                        self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                        errors.push(e.to_string())
+                    }
                 }
             }
             if self.any.is_none() {
@@ -334,12 +382,21 @@ impl Brokers {
     /// Sends `req` to some live broker, reconnecting once if the connection
     /// it had broke.
     pub async fn send_any<R: Request>(&mut self, req: &R) -> Result<R::Response, KapiError> {
-        match self.any().await?.send(req).await {
+        let conn = self.any().await?;
+        let addr = conn.addr().to_string();
+        match conn.send(req).await {
             Ok(r) => Ok(r),
             Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) => {
+                self.note(&addr, matches!(e, KapiError::Timeout { .. }));
                 self.any = None;
-                let _ = e;
-                self.any().await?.send(req).await
+                let conn = self.any().await?;
+                let addr = conn.addr().to_string();
+                let r = conn.send(req).await;
+                if let Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) = &r {
+                    self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                    self.any = None;
+                }
+                r
             }
             Err(e) => Err(e),
         }
@@ -397,7 +454,16 @@ impl Brokers {
                 .get(&id)
                 .ok_or(KapiError::UnknownBroker(id))?
                 .addr();
-            let conn = Conn::connect(&addr, self.timeout).await?;
+            if let Some(e) = self.avoided(&addr) {
+                return Err(e);
+            }
+            let conn = match Conn::connect(&addr, self.timeout).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                    return Err(e);
+                }
+            };
             self.conns.insert(id, conn);
         }
         Ok(self.conns.get_mut(&id).expect("inserted above"))
@@ -410,11 +476,11 @@ impl Brokers {
         id: i32,
         req: &R,
     ) -> Result<R::Response, KapiError> {
-        let result = self.broker(id).await?.send(req).await;
-        if matches!(
-            result,
-            Err(KapiError::Io { .. } | KapiError::Timeout { .. })
-        ) {
+        let conn = self.broker(id).await?;
+        let addr = conn.addr().to_string();
+        let result = conn.send(req).await;
+        if let Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) = &result {
+            self.note(&addr, matches!(e, KapiError::Timeout { .. }));
             self.conns.remove(&id);
         }
         result
@@ -451,16 +517,30 @@ impl Brokers {
             let id = *id;
             Some(async move {
                 let mut answers = Vec::with_capacity(rs.len());
-                let mut broken = false;
+                let (mut broken, mut timed_out) = (false, false);
                 for (i, r) in rs {
+                    if timed_out {
+                        // One unanswered request is enough to know.
+                        answers.push((
+                            i,
+                            Err(KapiError::Unresponsive {
+                                addr: conn.addr().to_string(),
+                                ago: Duration::ZERO,
+                                backoff: Duration::ZERO,
+                            }),
+                        ));
+                        continue;
+                    }
                     let a = conn.send(&r).await;
                     broken |= matches!(a, Err(KapiError::Io { .. } | KapiError::Timeout { .. }));
+                    timed_out |= matches!(a, Err(KapiError::Timeout { .. }));
                     answers.push((i, a));
                 }
-                (id, broken, answers)
+                (id, conn.addr().to_string(), broken, timed_out, answers)
             })
         });
-        for (id, broken, answers) in futures::future::join_all(futs).await {
+        for (id, addr, broken, timed_out, answers) in futures::future::join_all(futs).await {
+            self.note(&addr, timed_out);
             if broken {
                 self.conns.remove(&id);
             }
@@ -581,6 +661,53 @@ mod tests {
             let e = a.err().unwrap();
             assert!(e.to_string().contains(&addr), "{e}");
         }
+    }
+
+    /// A broker that accepts connections and never answers (SIGSTOPped).
+    fn hung_broker() -> (String, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let t = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in listener.incoming().take(4) {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        (addr, t)
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_leaves_a_request_unanswered_is_tried_last_then_not_asked() {
+        let (hung, _t) = hung_broker();
+        let timeout = Duration::from_millis(300);
+        let good = fake_broker(vec![(18, 0, 3)]).await;
+        let mut b = Brokers::new(&[hung.clone(), good.clone()], timeout);
+        let t = std::time::Instant::now();
+        assert_eq!(b.any().await.unwrap().addr(), good);
+        assert!(t.elapsed() >= timeout, "the hung broker was tried first");
+        // Next time the hung one comes last: no timeout to wait out.
+        b.any = None;
+        let good2 = fake_broker(vec![(18, 0, 3)]).await;
+        b.bootstrap = vec![hung.clone(), good2.clone()];
+        let t = std::time::Instant::now();
+        assert_eq!(b.any().await.unwrap().addr(), good2);
+        assert!(t.elapsed() < timeout, "{:?}", t.elapsed());
+        // Asked by id, it is not asked at all until the backoff passes.
+        let (host, port) = hung.rsplit_once(':').unwrap();
+        b.brokers.insert(
+            7,
+            BrokerAddr {
+                id: 7,
+                host: host.into(),
+                port: port.parse().unwrap(),
+            },
+        );
+        let t = std::time::Instant::now();
+        let e = b.broker(7).await.err().unwrap();
+        assert!(matches!(e, KapiError::Unresponsive { .. }), "{e}");
+        assert!(e.to_string().contains(&hung), "{e}");
+        assert!(t.elapsed() < timeout);
     }
 
     #[test]

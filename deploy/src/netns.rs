@@ -38,7 +38,6 @@ mod grudge;
 use std::fs::File;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -101,9 +100,8 @@ impl NetnsError {
 /// Checks that partitions can work here: running as root, with `ip` and
 /// `nft` installed and nftables usable. The error says what is missing.
 pub fn check_support() -> Result<(), NetnsError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
         return Err(NetnsError::Unsupported(format!(
             "running as uid {euid}, not root"
         )));
@@ -237,7 +235,7 @@ impl Names {
 }
 
 /// An exclusive lock on [`LOCK_FILE`] while a subnet is chosen and claimed.
-struct AllocationLock(File);
+struct AllocationLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
 
 impl AllocationLock {
     fn acquire() -> Result<Self, NetnsError> {
@@ -247,22 +245,15 @@ impl AllocationLock {
             .write(true)
             .open(LOCK_FILE)
             .map_err(|e| NetnsError::io(format!("cannot open {LOCK_FILE}"), e))?;
-        // SAFETY: flock on a file descriptor we own; blocks until granted.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(NetnsError::io(
-                format!("cannot lock {LOCK_FILE}"),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(AllocationLock(file))
-    }
-}
-
-impl Drop for AllocationLock {
-    fn drop(&mut self) {
-        // SAFETY: unlocking our own descriptor; closing would unlock too.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        // Blocks until granted; unlocked when the lock (the file) is dropped.
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map(AllocationLock)
+            .map_err(|(_, errno)| {
+                NetnsError::io(
+                    format!("cannot lock {LOCK_FILE}"),
+                    std::io::Error::from(errno),
+                )
+            })
     }
 }
 
@@ -435,11 +426,8 @@ impl Topology {
         // on a descriptor opened before the fork.
         unsafe {
             command.pre_exec(move || {
-                if libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
+                nix::sched::setns(&handle, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
             });
         }
         Ok(())
@@ -478,12 +466,11 @@ impl Topology {
         let ns = self.names.namespace(node);
         std::thread::scope(|s| {
             s.spawn(|| {
-                // SAFETY: setns on this thread only, with a descriptor we own;
-                // the thread ends right after `f`.
-                if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                // This thread only; it ends right after `f`.
+                if let Err(e) = nix::sched::setns(&handle, nix::sched::CloneFlags::CLONE_NEWNET) {
                     return Err(NetnsError::io(
                         format!("cannot enter namespace {ns}"),
-                        std::io::Error::last_os_error(),
+                        std::io::Error::from(e),
                     ));
                 }
                 f().map_err(|e| NetnsError::io(format!("in namespace {ns}"), e))
@@ -699,8 +686,8 @@ fn kill_processes_in(ns: &str) -> Result<usize, NetnsError> {
     let pids = run("ip", &["netns", "pids", ns])?;
     let mut killed = 0;
     for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-        // SAFETY: kill(2) with a pid listed as living in our namespace.
-        if pid > 1 && unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+        let signal = nix::sys::signal::Signal::SIGKILL;
+        if pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).is_ok() {
             killed += 1;
         }
     }

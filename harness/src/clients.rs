@@ -25,13 +25,11 @@ use crate::scenario::Scenario;
 
 /// CLOCK_MONOTONIC in nanoseconds (the clock `Instant` uses on Linux).
 pub fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    use nix::time::{clock_gettime, ClockId};
+    // CLOCK_MONOTONIC always exists on Linux: this cannot fail.
+    let ts = clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .unwrap_or_else(|_| nix::sys::time::TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
 /// Where the next child starts numbering, and what the workers learned.
@@ -228,9 +226,9 @@ impl Clients {
         let deadline = Instant::now() + self.stop_grace;
         while self.supervisor.as_ref().is_some_and(|h| !h.is_finished()) {
             if Instant::now() >= deadline {
-                let pid = self.pid.load(Ordering::SeqCst) as libc::pid_t;
-                // SAFETY: kill(2) on the pid of our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let pid = nix::unistd::Pid::from_raw(self.pid.load(Ordering::SeqCst) as i32);
+                // Already gone is fine.
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -387,8 +385,9 @@ pub fn child_main(
         .seed
         .wrapping_add(first_process.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     // Die with the parent: a killed `gregor run` must not leave clients.
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("gregor client: cannot ask to die with the parent (prctl): {e}");
+    }
     let zero = Instant::now() - Duration::from_nanos(mono_ns().saturating_sub(time_zero));
     let rec = match Recorder::to_writer(Box::new(std::io::stdout()), zero) {
         Ok(r) => r,

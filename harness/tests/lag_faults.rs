@@ -540,16 +540,30 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
         .find(|(x, _, _)| x == "replication-throttle")
         .unwrap()
         .clone();
-    let min_isr = samples
+    let inside: Vec<_> = samples
         .iter()
         .filter(|s| {
             let t = s.time as f64 / 1e9;
             t >= r0 && t <= r1 + 0.5
         })
+        .collect();
+    // A paused broker must not silence the monitor (it is avoided after
+    // one unanswered request): samples go on through the window.
+    assert!(
+        inside.len() as f64 >= (r1 - r0) / 2.0,
+        "{} monitor samples in the {:.1} s replication-throttle window",
+        inside.len(),
+        r1 - r0
+    );
+    let min_isr = inside
+        .iter()
         .flat_map(|s| s.partitions.iter().map(|p| p.isr))
         .min()
         .unwrap_or(3);
-    eprintln!("replication-throttle {r0:.1}-{r1:.1}s: smallest ISR {min_isr}");
+    eprintln!(
+        "replication-throttle {r0:.1}-{r1:.1}s: smallest ISR {min_isr} in {} samples",
+        inside.len()
+    );
     assert!(min_isr < 3, "no ISR shrank under replication-throttle");
     for plot in ["consumer-lag", "consumer-lag-seconds", "isr-size"] {
         assert!(

@@ -242,8 +242,11 @@ fn sigint_in_the_middle_of_a_partition_heals_it_and_removes_namespaces_and_broke
         &store,
         Some("start-partition"),
         || {
-            // SAFETY: kill(2) on the child we spawned and have not reaped.
-            assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGINT,
+            )
+            .expect("signal sent");
             interrupted_at.set(Some(Instant::now()));
         },
         Duration::from_secs(90),
@@ -296,8 +299,13 @@ fn gregor_cluster_heal_removes_what_a_killed_gregor_left_mid_partition() {
         &mut child,
         &store,
         Some("start-partition"),
-        // SAFETY: kill(2) on the child we spawned and have not reaped.
-        || assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0),
+        || {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .expect("signal sent")
+        },
         Duration::from_secs(60),
     );
     assert_eq!(status.code(), None, "killed by the signal");
@@ -362,8 +370,10 @@ fn stop_orphaned_clients(run_dir: &Path) {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains("__clients") && cmdline.contains(&needle) {
-            // SAFETY: kill(2) on the client process of the gregor this test started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

@@ -112,8 +112,10 @@ fn wait_output(child: Child, limit: Duration) -> Output {
     match rx.recv_timeout(limit) {
         Ok(o) => o.expect("gregor output"),
         Err(_) => {
-            // SAFETY: sending a signal to the child we spawned.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             panic!("gregor did not exit within {limit:?}");
         }
     }
@@ -131,8 +133,11 @@ fn sigint_stops_the_run_heals_checks_and_stops_the_brokers() {
     };
     let (run, pids) = wait_for_history(store.path(), 100, &mut child, paused_now);
     let t = Instant::now();
-    // SAFETY: sending a signal to the child we spawned.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("signal sent");
     let out = wait_output(child, Duration::from_secs(60));
     let code = out.status.code();
     assert!(

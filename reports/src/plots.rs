@@ -791,7 +791,9 @@ mod timeline_tests {
             unseen: vec![0, 3, 1, 0],
             completed: [(
                 "send".to_string(),
-                [("ok".to_string(), vec![10, 0, 4, 2])].into_iter().collect(),
+                [("ok".to_string(), vec![10, 0, 4, 2])]
+                    .into_iter()
+                    .collect(),
             )]
             .into_iter()
             .collect(),

@@ -141,7 +141,8 @@ fn chromium_renders_the_report_and_the_store_index_with_verdict_anomalies_and_pl
         ..Default::default()
     }
     .history();
-    let r = result(&h, 
+    let r = result(
+        &h,
         Validity::False,
         &[
             (

@@ -239,7 +239,8 @@ fn a_clean_run_writes_every_file_and_a_self_contained_valid_report() {
 fn an_invalid_run_fails_exactly_the_bad_types_with_counts_and_escaped_examples() {
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
-    let r = result(&h, 
+    let r = result(
+        &h,
         Validity::False,
         &[
             (
@@ -350,7 +351,8 @@ fn the_summary_shows_counts_anomalies_stats_verdict_and_the_report_path() {
     let dir = tempfile::tempdir().unwrap();
     let h = Sim::default().history();
     let m = meta();
-    let r = result(&h, 
+    let r = result(
+        &h,
         Validity::False,
         &[(
             "lost-write",
@@ -435,7 +437,8 @@ fn offset_plots_mark_an_inconsistent_offset() {
         ..Default::default()
     }
     .history();
-    let r = result(&h, 
+    let r = result(
+        &h,
         Validity::False,
         &[(
             "inconsistent-offsets",
@@ -476,7 +479,8 @@ fn every_key_an_anomaly_names_gets_an_offset_chart_cycles_included() {
         ..Default::default()
     }
     .history();
-    let mut r = result(&h, 
+    let mut r = result(
+        &h,
         Validity::False,
         &[
             ("lost-write", 1, true, "key 1: value lost", Some(1)),
