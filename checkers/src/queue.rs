@@ -678,6 +678,7 @@ impl Analyzer {
             };
             if e.kind == EventType::Ok {
                 let d = e.time.saturating_sub(invoke_time);
+                self.tl.latency(e.f.as_str(), invoke_time, d);
                 match f_slot(&e.f) {
                     Some(s) => self.lat[s].push(d),
                     None => self.other_lat.entry(e.f.to_string()).or_default().push(d),

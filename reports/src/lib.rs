@@ -98,7 +98,7 @@ pub fn render_all(input: &ReportInput) -> Result<Vec<(PathBuf, Vec<u8>)>, Report
 
     let mut plots = vec![
         plots::latency(&timeline, &windows)?,
-        plots::latency_quantiles(&timeline, &windows)?,
+        plots::latency_quantiles(&input.result.stats.timeline, &timeline, &windows)?,
         plots::throughput(&input.result.stats.timeline, &timeline, &windows)?,
         plots::realtime_lag(&input.result.stats.timeline, &timeline, &windows)?,
         plots::unseen(&input.result.stats.timeline, &timeline, &windows)?,

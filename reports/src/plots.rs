@@ -147,14 +147,19 @@ pub fn latency(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
     )
 }
 
-/// Latency quantiles of `ok` operations per time bucket, per function.
-pub fn latency_quantiles(t: &Timeline, windows: &[Window]) -> Result<Plot, ChartError> {
-    let width_ns = quantile_bucket_ns(t.end_ns);
-    let n = (t.end_ns / width_ns + 1) as usize;
+/// Latency quantiles of `ok` operations per time bucket, per function (the
+/// checkers' series, [`gregor_checkers::timeline::LatencyOverTime`]).
+pub fn latency_quantiles(
+    tl: &CTimeline,
+    t: &Timeline,
+    windows: &[Window],
+) -> Result<Plot, ChartError> {
+    let lat = &tl.latency;
+    let width = lat.bucket_ms as f64 / 1e3;
     let mut c = time_chart(
         &format!(
-            "Latency quantiles over time ({} s buckets)",
-            crate::chart::fmt_num(secs(width_ns))
+            "Latency quantiles over time ({} buckets)",
+            secs_label(width)
         ),
         "latency (ms, log scale)",
         t,
@@ -162,40 +167,23 @@ pub fn latency_quantiles(t: &Timeline, windows: &[Window]) -> Result<Plot, Chart
     );
     c.y_log = true;
     for (fi, f) in f_order(t).iter().enumerate() {
-        let mut buckets: Vec<Vec<u64>> = vec![Vec::new(); n];
-        for op in t
-            .ops
-            .iter()
-            .filter(|op| &op.f == f && op.outcome == Outcome::Ok)
-        {
-            if let Some(l) = op.latency_ns() {
-                buckets[((op.invoke_ns / width_ns) as usize).min(n - 1)].push(l);
-            }
-        }
-        if buckets.iter().all(Vec::is_empty) {
+        let Some(q) = lat.by_f.get(f) else {
             continue;
-        }
-        for b in &mut buckets {
-            b.sort_unstable();
-        }
+        };
         let ok = hex(OK_COLORS[fi % OK_COLORS.len()]);
-        for (label, q, d) in [
-            ("p50", 0.5, Dash::Solid),
-            ("p99", 0.99, Dash::Short),
-            ("max", 1.0, Dash::Long),
+        for (label, v, d) in [
+            ("p50", &q.p50, Dash::Solid),
+            ("p99", &q.p99, Dash::Short),
+            ("max", &q.max, Dash::Long),
         ] {
-            let points: Vec<(f64, f64)> = buckets
+            let points: Vec<(f64, f64)> = v
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| !b.is_empty())
-                .map(|(i, b)| {
-                    let rank = ((q * b.len() as f64).ceil() as usize).clamp(1, b.len());
-                    (
-                        secs(i as u64 * width_ns + width_ns / 2),
-                        (b[rank - 1] as f64 / 1e6).max(1e-3),
-                    )
-                })
+                .filter_map(|(i, x)| x.map(|ms| ((i as f64 + 0.5) * width, ms.max(1e-3))))
                 .collect();
+            if points.is_empty() {
+                continue;
+            }
             c.series.push(Series::new(
                 &format!("{f} {label}"),
                 ok,
@@ -209,21 +197,9 @@ pub fn latency_quantiles(t: &Timeline, windows: &[Window]) -> Result<Plot, Chart
     }
     finish(
         "latency-quantiles",
-        "Median (solid), 99th percentile (short dashes) and maximum (long dashes) latency of ok operations invoked in each time bucket, by function (nearest rank).",
+        "Median (solid), 99th percentile (short dashes) and maximum (long dashes) latency of ok operations invoked in each time bucket, by function (nearest rank, within 1%; the maximum exact).",
         &c,
     )
-}
-
-/// The bucket width for latency quantiles: at most 300 buckets, at least 100 ms.
-pub fn quantile_bucket_ns(end_ns: u64) -> u64 {
-    let ms = (end_ns as f64 / 1e6 / 300.0).ceil().max(100.0) as u64;
-    // Round up to 100 ms steps so the labels stay readable.
-    ms.div_ceil(100) * 100 * 1_000_000
-}
-
-/// The bucket width for throughput: 1 s, widened so a run has at most 2,000 buckets.
-pub fn bucket_secs(end_ns: u64) -> u64 {
-    (secs(end_ns) / 2000.0).ceil().max(1.0) as u64
 }
 
 /// Completed operations per second, by function and outcome, from the
@@ -797,6 +773,19 @@ mod timeline_tests {
             )]
             .into_iter()
             .collect(),
+            latency: gregor_checkers::timeline::LatencyOverTime {
+                bucket_ms: 2000,
+                by_f: [(
+                    "send".to_string(),
+                    gregor_checkers::timeline::Quantiles {
+                        p50: vec![Some(3.0), None],
+                        p99: vec![Some(9.0), None],
+                        max: vec![Some(12.0), None],
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            },
         };
         let t = Timeline {
             ops: vec![crate::model::Op {
@@ -815,5 +804,8 @@ mod timeline_tests {
         let th = throughput(&tl, &t, &[]).unwrap();
         assert_eq!(th.points_total, 4);
         assert!(th.title.contains("1 s buckets"), "{}", th.title);
+        let q = latency_quantiles(&tl, &t, &[]).unwrap();
+        assert_eq!(q.points_total, 3, "p50, p99 and max of the one bucket");
+        assert!(q.title.contains("2 s buckets"), "{}", q.title);
     }
 }
