@@ -128,13 +128,15 @@ impl<'de> Deserialize<'de> for Validity {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyGroup {
     pub count: u64,
-    /// Each example is an object with at least `"explanation"` (one line a
-    /// person can act on) and `"ops"` (history indices). Queue examples
+    /// Each example ([`gregor_history::Example`]) has an explanation (one
+    /// line a person can act on), the history indices of its ops, its key
+    /// or keys and, for cycles, steps naming theirs; the rest is in its
+    /// `detail`. Queue examples
     /// that involve crashed (`info`) ops list them in `"crashed-ops"`; when
     /// the value at the heart of the anomaly was sent by a crashed op,
     /// `"proved-by": {"crashed-op", "read-op", "key", "value"}` names the
     /// `ok` read that proved the op happened.
-    pub examples: Vec<serde_json::Value>,
+    pub examples: Vec<gregor_history::Example>,
 }
 
 /// Latency quantiles of one operation kind, in milliseconds.
@@ -386,13 +388,17 @@ fn assemble(
         if kind == "unseen" && !q.has_completed_poll {
             continue;
         }
+        let examples = examples
+            .into_iter()
+            .map(gregor_history::Example::from_json)
+            .collect();
         anomalies.insert(kind.to_string(), AnomalyGroup { count, examples });
     }
     for (kind, witness) in others {
         let g = anomalies.entry(kind).or_default();
         g.count += 1;
         if g.examples.len() < MAX_EXAMPLES {
-            g.examples.push(witness);
+            g.examples.push(gregor_history::Example::from_json(witness));
         }
     }
     let anomaly_types: Vec<String> = anomalies.keys().cloned().collect();

@@ -23,7 +23,7 @@ fn example(res: &CheckResult, kind: &str) -> serde_json::Value {
         .anomalies
         .get(kind)
         .unwrap_or_else(|| panic!("no {kind} in {:?}", res.anomaly_types));
-    g.examples[0].clone()
+    g.examples[0].to_json()
 }
 
 /// A crashed op whose completion still reports what it learned (offsets of

@@ -313,12 +313,10 @@ pub fn exit_code(cells: &[Cell]) -> i32 {
 fn first_witness(r: &CheckResult) -> Option<String> {
     let kind = r.bad_types.first()?;
     let ex = r.anomalies.get(kind)?.examples.first()?;
-    let text = ex
-        .get("explanation")
-        .and_then(|e| e.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| ex.to_string());
-    Some(format!("{kind}: {text}"))
+    Some(format!(
+        "{kind}: {}",
+        gregor_reports::summary::explanation(ex)
+    ))
 }
 
 fn read_result(dir: &Path) -> Option<(CheckResult, Option<RunMeta>)> {

@@ -15,6 +15,7 @@ pub mod meta;
 pub mod ops;
 pub mod reader;
 pub mod validate;
+pub mod witness;
 pub mod writer;
 
 pub use cluster::{BrokerOffsets, ClusterSample, PartitionState};
@@ -22,4 +23,5 @@ pub use event::{Event, EventType, Key, Mop, Offset, Process, Reads, Val, Value, 
 pub use meta::{ClientMeta, MetaError, RunMeta, SubVia, TopicPartition};
 pub use reader::{History, HistoryError};
 pub use validate::{Malformed, Validator};
+pub use witness::{Example, Step};
 pub use writer::Recorder;

@@ -139,7 +139,7 @@ mod tests {
             "G1a".to_string(),
             AnomalyGroup {
                 count: 2,
-                examples: vec![serde_json::json!({"explanation": explanation, "ops": [4]})],
+                examples: vec![gregor_history::Example::new(explanation, vec![4])],
             },
         );
         CheckResult {

@@ -202,27 +202,15 @@ pub fn write_all(input: &ReportInput) -> Result<Vec<PathBuf>, ReportError> {
     Ok(written)
 }
 
-/// Keys named by anomaly examples (`"key"`, `"keys"`, or the `"key"` of a
-/// cycle's `"steps"`), bad types first.
+/// Keys named by anomaly examples (their key, keys, and the keys of a
+/// cycle's steps), bad types first.
 pub fn anomaly_keys(r: &CheckResult) -> Vec<Key> {
-    let as_key = |v: &serde_json::Value| match v {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.parse().ok(),
-        _ => None,
-    };
     let mut types: Vec<&String> = r.anomalies.keys().collect();
     types.sort_by_key(|t| !r.bad_types.contains(t));
     let mut out = Vec::new();
     for t in types {
         for e in &r.anomalies[t].examples {
-            let mut ks: Vec<Key> = e.get("key").and_then(as_key).into_iter().collect();
-            if let Some(serde_json::Value::Array(a)) = e.get("keys") {
-                ks.extend(a.iter().filter_map(as_key));
-            }
-            if let Some(serde_json::Value::Array(steps)) = e.get("steps") {
-                ks.extend(steps.iter().filter_map(|s| s.get("key")).filter_map(as_key));
-            }
-            for k in ks {
+            for k in e.all_keys() {
                 if !out.contains(&k) {
                     out.push(k);
                 }

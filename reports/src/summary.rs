@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use gregor_checkers::{CheckResult, Validity};
+use gregor_history::Example;
 
 use crate::model::{Outcome, Timeline};
 use crate::ReportInput;
@@ -72,27 +73,21 @@ pub fn verdict_line(r: &CheckResult) -> String {
 }
 
 /// The explanation of an anomaly example, or a compact form of it.
-pub fn explanation(example: &serde_json::Value) -> String {
-    match example.get("explanation").and_then(|e| e.as_str()) {
-        Some(s) => s.to_string(),
-        None => {
-            let s = example.to_string();
-            if s.chars().count() > 200 {
-                s.chars().take(199).collect::<String>() + "…"
-            } else {
-                s
-            }
-        }
+pub fn explanation(example: &Example) -> String {
+    if !example.explanation.is_empty() {
+        return example.explanation.clone();
+    }
+    let s = example.to_json().to_string();
+    if s.chars().count() > 200 {
+        s.chars().take(199).collect::<String>() + "…"
+    } else {
+        s
     }
 }
 
-/// The history indices an example names in `"ops"`.
-pub fn example_ops(example: &serde_json::Value) -> Vec<u64> {
-    match example.get("ops") {
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).collect(),
-        Some(v) => v.as_u64().into_iter().collect(),
-        None => Vec::new(),
-    }
+/// The history indices an example names.
+pub fn example_ops(example: &Example) -> Vec<u64> {
+    example.ops.clone()
 }
 
 fn pct(count: u64, rate: f64, denom: u64) -> String {

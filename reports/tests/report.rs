@@ -492,14 +492,14 @@ fn every_key_an_anomaly_names_gets_an_offset_chart_cycles_included() {
         "G1c".into(),
         gregor_checkers::AnomalyGroup {
             count: 1,
-            examples: vec![serde_json::json!({
+            examples: vec![gregor_history::Example::from_json(serde_json::json!({
                 "explanation": "a G1c cycle of 2 ops",
                 "ops": [5, 9],
                 "steps": [
                     {"type": "wr", "from": 5, "to": 9, "key": 3, "value": 1, "offset": 0},
                     {"type": "wr", "from": 9, "to": 5, "key": 7, "value": 2, "offset": 0}
                 ]
-            })],
+            }))],
         },
     );
     r.anomaly_types.push("G1c".into());

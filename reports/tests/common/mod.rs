@@ -277,7 +277,7 @@ pub fn result(
             name.to_string(),
             AnomalyGroup {
                 count,
-                examples: vec![ex],
+                examples: vec![gregor_history::Example::from_json(ex)],
             },
         );
         types.push(name.to_string());
