@@ -44,6 +44,10 @@ use crate::Latency;
 pub struct FnAvailability {
     pub ok: u64,
     pub failed: u64,
+    /// When the unavailability began: the completion of the first failure
+    /// (seconds since the history's zero); absent when nothing failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_from_s: Option<f64>,
     pub unavailable_s: Option<f64>,
     pub recovery_s: Option<f64>,
 }
@@ -124,6 +128,7 @@ fn window_fn(ops: &[&OpSpan], first_ok: &[u64], w: &Window) -> (FnAvailability, 
     let a = FnAvailability {
         ok,
         failed: n_failed,
+        unavailable_from_s: first_fail.map(secs),
         unavailable_s,
         recovery_s: first_ok_invoked_from(w.end_ns).map(|t| secs(t.saturating_sub(w.end_ns))),
     };

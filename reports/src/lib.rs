@@ -107,6 +107,11 @@ pub fn render_all(input: &ReportInput) -> Result<Vec<(PathBuf, Vec<u8>)>, Report
         &input.run_dir.join(gregor_history::cluster::MONITOR_FILE),
     );
     plots.extend(plots::monitor(&samples, timeline.end_ns, &windows)?);
+    plots.extend(plots::availability(
+        input.result.stats.availability.as_ref(),
+        &timeline,
+        &windows,
+    )?);
     let akeys = anomaly_keys(input.result);
     let n = akeys.len().clamp(OFFSET_PLOT_KEYS, MAX_ANOMALY_KEY_PLOTS);
     let keys = plots::pick_keys(&akeys, &model::key_activity(h), n);

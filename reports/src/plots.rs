@@ -332,6 +332,64 @@ pub fn unseen(tl: &CTimeline, t: &Timeline, windows: &[Window]) -> Result<Plot, 
     )
 }
 
+/// Availability gaps per fault window, as the checkers measured them
+/// (`stats.availability`): each point is one function's gap in one window,
+/// at the time of its first failure and as high as the gap lasted (until
+/// the first success invoked after it). `None` without fault windows.
+pub fn availability(
+    a: Option<&gregor_checkers::availability::Availability>,
+    t: &Timeline,
+    windows: &[Window],
+) -> Result<Option<Plot>, ChartError> {
+    let Some(a) = a.filter(|a| !a.windows.is_empty()) else {
+        return Ok(None);
+    };
+    let mut c = time_chart(
+        "Unavailability per fault window",
+        "unavailable (s)",
+        t,
+        windows,
+    );
+    let end = secs(t.end_ns);
+    for (fi, f) in f_order(t).iter().enumerate() {
+        let (mut gaps, mut never) = (Vec::new(), Vec::new());
+        for w in &a.windows {
+            let Some(x) = w.by_f.get(f) else { continue };
+            let Some(from) = x.unavailable_from_s else {
+                continue;
+            };
+            match x.unavailable_s {
+                Some(d) => gaps.push((from, d)),
+                None => never.push((from, (end - from).max(0.0))),
+            }
+        }
+        if !gaps.is_empty() {
+            c.series.push(Series {
+                name: format!("{f}: first failure to first success"),
+                color: color(fi, Outcome::Ok),
+                style: Style::Points(Marker::Circle),
+                points: gaps,
+                keep_all: true,
+            });
+        }
+        if !never.is_empty() {
+            c.series.push(Series {
+                name: format!("{f}: never available again (until the end)"),
+                color: color(fi, Outcome::Fail),
+                style: Style::Points(Marker::Triangle),
+                points: never,
+                keep_all: true,
+            });
+        }
+    }
+    finish(
+        "availability",
+        "For each fault window and function: when the first operation invoked in the window failed (x) and how long until an operation invoked after that failure succeeded (y). Triangles: never again until the end of the history. The table under \"Availability per fault window\" has the numbers.",
+        &c,
+    )
+    .map(Some)
+}
+
 /// Values observed at each offset of one key.
 ///
 /// With `zoom`, only offsets in that inclusive range are drawn (a close-up of

@@ -640,4 +640,20 @@ fn the_report_shows_availability_per_fault_window_as_the_checkers_computed_it() 
         inside > 0 && outside > 0,
         "ops both inside and outside the window"
     );
+    // And as a chart: one mark per (window, function) gap, each as the
+    // checkers measured it.
+    let gaps = a
+        .windows
+        .iter()
+        .flat_map(|w| w.by_f.values())
+        .filter(|x| x.unavailable_from_s.is_some())
+        .count();
+    assert!(gaps > 0, "the kill made some function fail");
+    let svg = read(&dir.path().join("plots/availability.svg"));
+    roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert!(svg.contains("Unavailability per fault window"));
+    assert!(
+        html.contains("plots/availability") || html.contains("Unavailability per fault window")
+    );
+    assert!(dir.path().join("plots/availability.png").exists());
 }
