@@ -5,7 +5,7 @@
 //! a completion. Each action is classified by its `f`:
 //!
 //! * **heal** — `f` is a healing verb (`start`, `restart`… see
-//!   [`heal_family`]) or starts with a healing prefix (`stop-`, `end-`,
+//!   [`gregor_history::nemesis::heal_family`]) or starts with a healing prefix (`stop-`, `end-`,
 //!   `heal-`, `resume-`, `restore-`, `recover-`, `unpause-`): `stop-partition`
 //!   heals `partition`; plain `start` heals process faults (kill, crash,
 //!   stop), `resume`/`unpause` heal pauses, `heal` heals network faults
@@ -70,89 +70,7 @@ impl Window {
     }
 }
 
-/// What an action does to windows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Role {
-    Fault(String),
-    Momentary,
-    /// Heals a kind (`stop-partition` → `partition`) or a family (`start` → process).
-    Heal {
-        kind: Option<String>,
-        family: Option<&'static str>,
-    },
-}
-
-const HEAL_PREFIXES: &[&str] = &[
-    "stop-", "end-", "heal-", "resume-", "restore-", "recover-", "unpause-", "undo-",
-];
-const FAULT_PREFIXES: &[&str] = &["start-", "begin-"];
-
-/// The family of faults a bare healing verb repairs.
-pub fn heal_family(f: &str) -> Option<&'static str> {
-    match f {
-        "start" | "recover" | "restore" | "revive" | "start-all" | "restart-all" => Some("process"),
-        "resume" | "unpause" | "cont" | "continue" | "thaw" => Some("pause"),
-        "heal" | "heal-all" | "unpartition" | "heal-network" | "fix-network" => Some("net"),
-        _ => None,
-    }
-}
-
-/// The family a fault belongs to, for matching bare healing verbs.
-fn family(name: &str) -> &'static str {
-    let n = name.to_ascii_lowercase();
-    let has = |w: &[&str]| w.iter().any(|x| n.contains(x));
-    if has(&[
-        "partition",
-        "isolat",
-        "delay",
-        "loss",
-        "net",
-        "slow",
-        "latency",
-        "drop",
-    ]) {
-        "net"
-    } else if has(&["pause", "freeze", "stall", "sigstop"]) {
-        "pause"
-    } else if has(&["kill", "crash", "stop", "shutdown", "restart"]) {
-        "process"
-    } else if has(&["clock", "skew"]) {
-        "clock"
-    } else {
-        "other"
-    }
-}
-
-fn role(f: &str) -> Role {
-    let l = f.to_ascii_lowercase();
-    if let Some(fam) = heal_family(&l) {
-        return Role::Heal {
-            kind: None,
-            family: Some(fam),
-        };
-    }
-    for p in HEAL_PREFIXES {
-        if let Some(rest) = l.strip_prefix(p) {
-            return Role::Heal {
-                kind: Some(rest.to_string()),
-                family: Some(family(rest)),
-            };
-        }
-    }
-    for p in FAULT_PREFIXES {
-        if let Some(rest) = l.strip_prefix(p) {
-            return Role::Fault(rest.to_string());
-        }
-    }
-    if l.contains("restart")
-        || l.contains("bounce")
-        || l.contains("grade")
-        || l.starts_with("rolling-")
-    {
-        return Role::Momentary;
-    }
-    Role::Fault(f.to_string())
-}
+use gregor_history::nemesis::{family, role, Role};
 
 /// A short text for an action's target: strings as they are, lists joined by
 /// commas, `null`/empty as `None`, anything else as compact JSON.

@@ -67,14 +67,6 @@ fn check(url: &str, r: reqwest::Result<reqwest::blocking::Response>) -> Result<(
     })
 }
 
-/// The fault a nemesis action belongs to: `start-delay` and `stop-delay`
-/// → `delay`, `kill` → `kill`, `start` → `start`.
-pub fn fault_of(f: &str) -> &str {
-    f.strip_prefix("start-")
-        .or_else(|| f.strip_prefix("stop-"))
-        .unwrap_or(f)
-}
-
 /// The Grafana annotation of a nemesis event that happened at `wall`.
 pub fn annotation(e: &Event, wall: SystemTime, run_id: &str) -> serde_json::Value {
     let f = e.f.as_str();
@@ -93,7 +85,7 @@ pub fn annotation(e: &Event, wall: SystemTime, run_id: &str) -> serde_json::Valu
         .unwrap_or(0);
     serde_json::json!({
         "time": ms,
-        "tags": ["gregor", fault_of(f)],
+        "tags": ["gregor", gregor_history::nemesis::fault_of(f)],
         "text": format!("gregor run {run_id}: {f}{target}{error}"),
     })
 }
@@ -290,6 +282,7 @@ mod tests {
 
     #[test]
     fn a_heal_and_its_fault_carry_the_same_fault_tag() {
+        use gregor_history::nemesis::fault_of;
         assert_eq!(fault_of("start-consumer-stall"), "consumer-stall");
         assert_eq!(fault_of("stop-consumer-stall"), "consumer-stall");
         assert_eq!(fault_of("kill"), "kill");

@@ -46,6 +46,7 @@ use std::time::Duration;
 use gregor_deploy::netns::Grudge;
 use gregor_deploy::proxy::LinkFault;
 use gregor_deploy::{Cluster, ClusterKind};
+use gregor_history::nemesis::{start_f, stop_f};
 use gregor_history::{EventType, Process, Recorder, Value, F};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -802,7 +803,7 @@ impl Breakage {
                 net.heal_links();
             }
             let names = self.names(&nodes);
-            record(&self.rec, "stop-blackhole", names, None);
+            record(&self.rec, &stop_f(Fault::Blackhole.name()), names, None);
         }
     }
 
@@ -856,7 +857,7 @@ impl Breakage {
             _ => Some("the cluster has no fault proxies".into()),
         };
         let names = self.names(nodes);
-        record(&self.rec, &format!("start-{name}"), names, error);
+        record(&self.rec, &start_f(&name), names, error);
     }
 
     fn apply_partition(&mut self, fault: Fault, nodes: &[usize], shape: PartitionShape, seed: u64) {
@@ -881,7 +882,7 @@ impl Breakage {
             None => Some("the cluster was not started in network namespaces".into()),
         };
         let names = self.names(&cut);
-        record(&self.rec, &format!("start-{name}"), names, error);
+        record(&self.rec, &start_f(&name), names, error);
     }
 
     fn apply_clock_skew(&mut self, nodes: &[usize], offset: i64) {
@@ -899,7 +900,12 @@ impl Breakage {
             }
         }
         let names = self.names(nodes);
-        record(&self.rec, "start-clock-skew", names, joined(errors));
+        record(
+            &self.rec,
+            &start_f(Fault::ClockSkew.name()),
+            names,
+            joined(errors),
+        );
     }
 
     fn apply_stall(&mut self) {
@@ -915,7 +921,7 @@ impl Breakage {
         };
         record(
             &self.rec,
-            "start-consumer-stall",
+            &start_f(Fault::ConsumerStall.name()),
             serde_json::json!(["consumers"]),
             error,
         );
@@ -941,12 +947,7 @@ impl Breakage {
                 .push((fault, cfg.client_id.clone(), key, cfg.throttle_rate));
         }
         let value = Self::quota_value(&cfg.client_id, key, cfg.throttle_rate);
-        record(
-            &self.rec,
-            &format!("start-{}", fault.name()),
-            value,
-            r.err(),
-        );
+        record(&self.rec, &start_f(fault.name()), value, r.err());
     }
 
     fn apply_replication_throttle(&mut self, nodes: &[usize], cfg: &NemesisConfig) {
@@ -961,7 +962,12 @@ impl Breakage {
         // Recorded as in force even after a partial failure, so the heal
         // removes whatever was set.
         self.repl_throttle = Some((cfg.throttle_rate, cfg.topics.clone(), value.clone()));
-        record(&self.rec, "start-replication-throttle", value, r.err());
+        record(
+            &self.rec,
+            &start_f(Fault::ReplicationThrottle.name()),
+            value,
+            r.err(),
+        );
     }
 
     /// The second step of [`Fault::ReplicationThrottle`]: pauses
@@ -1034,7 +1040,7 @@ impl Breakage {
                 .and_then(|n| n.heal_partitions().err())
                 .map(|e| e.to_string());
             let names = self.names(&cut);
-            record(&self.rec, &format!("stop-{name}"), names, err);
+            record(&self.rec, &stop_f(&name), names, err);
         }
         if !self.links.is_empty() {
             if let Some(net) = &self.net {
@@ -1042,7 +1048,7 @@ impl Breakage {
             }
             for (name, nodes) in std::mem::take(&mut self.links) {
                 let names = self.names(&nodes);
-                record(&self.rec, &format!("stop-{name}"), names, None);
+                record(&self.rec, &stop_f(&name), names, None);
             }
         }
         if !self.skewed.is_empty() {
@@ -1054,7 +1060,12 @@ impl Breakage {
                 }
             }
             let names = self.names(&skewed);
-            record(&self.rec, "stop-clock-skew", names, joined(errors));
+            record(
+                &self.rec,
+                &stop_f(Fault::ClockSkew.name()),
+                names,
+                joined(errors),
+            );
         }
         self.heal_processes();
         self.heal_lag();
@@ -1067,7 +1078,7 @@ impl Breakage {
             let error = self.stall.as_ref().and_then(|f| f(false).err());
             record(
                 &self.rec,
-                "stop-consumer-stall",
+                &stop_f(Fault::ConsumerStall.name()),
                 serde_json::json!(["consumers"]),
                 error,
             );
@@ -1079,11 +1090,16 @@ impl Breakage {
         for (fault, client_id, key, rate) in std::mem::take(&mut self.quotas) {
             let r = lag::set_client_quota(&addrs, client_id.clone(), key, None);
             let value = Self::quota_value(&client_id, key, rate);
-            record(&self.rec, &format!("stop-{}", fault.name()), value, r.err());
+            record(&self.rec, &stop_f(fault.name()), value, r.err());
         }
         if let Some((_, topics, value)) = self.repl_throttle.take() {
             let r = lag::set_replication_throttle(&addrs, &topics, None);
-            record(&self.rec, "stop-replication-throttle", value, r.err());
+            record(
+                &self.rec,
+                &stop_f(Fault::ReplicationThrottle.name()),
+                value,
+                r.err(),
+            );
         }
     }
 

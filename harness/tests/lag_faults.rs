@@ -297,21 +297,15 @@ fn free_port() -> u16 {
 }
 
 /// Faults in force, from the history: (fault, start s, end s).
+/// The run's fault windows (the checkers' definition), in seconds.
 fn windows(h: &History) -> Vec<(String, f64, f64)> {
-    let mut open: std::collections::BTreeMap<String, f64> = Default::default();
-    let mut out = Vec::new();
-    for e in h.events.iter().filter(|e| e.process == Process::Nemesis) {
-        let f = e.f.as_str();
-        let t = e.time as f64 / 1e9;
-        if let Some(x) = f.strip_prefix("start-") {
-            open.insert(x.to_string(), t);
-        } else if let Some(x) = f.strip_prefix("stop-") {
-            if let Some(s) = open.remove(x) {
-                out.push((x.to_string(), s, t));
-            }
-        }
-    }
-    out
+    use gregor_checkers::nemesis;
+    let end = h.events.iter().map(|e| e.time).max().unwrap_or(0);
+    nemesis::windows(&nemesis::actions(h), end)
+        .into_iter()
+        .filter(|w| w.closed_by.is_some())
+        .map(|w| (w.name, w.start_ns as f64 / 1e9, w.end_ns as f64 / 1e9))
+        .collect()
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod event;
 mod fast;
 pub mod meta;
+pub mod nemesis;
 pub mod ops;
 pub mod reader;
 pub mod validate;
