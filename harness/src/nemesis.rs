@@ -1006,8 +1006,57 @@ impl Breakage {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        if out {
+            // Held out a little longer, so that samplers (the monitor asks
+            // every second) see the shrunk ISR even when the throttled
+            // catch-up is quick.
+            let hold = lag::HOLD_OUT.min(end.saturating_duration_since(std::time::Instant::now()));
+            let _ = nap(stop, hold);
+        }
         self.heal_processes();
         out
+    }
+
+    /// Keeps `follower` out of the ISR of some partition of `topics` until
+    /// `until` (or `stop`): pauses it until the leader drops it
+    /// ([`Breakage::lag_follower`]), and again whenever its throttled
+    /// catch-up brings it back (a leader whose log grew less during the
+    /// pause than the throttle's burst, `replication.quota.window.num` ×
+    /// the rate, is caught up with in a second). Returns whether it was
+    /// ever out.
+    pub fn keep_out_of_isr(
+        &mut self,
+        follower: usize,
+        topics: &[String],
+        stop: &AtomicBool,
+        until: std::time::Instant,
+    ) -> bool {
+        let id = follower as i32;
+        let replicas: BTreeSet<i32> = (0..self.lock().nodes().len() as i32).collect();
+        let others: Vec<String> = self
+            .admin_addrs()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != follower)
+            .map(|(_, a)| a)
+            .collect();
+        let mut ever = false;
+        let mut out = false;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left < Duration::from_secs(1) || stop.load(Ordering::SeqCst) {
+                return ever;
+            }
+            if !out {
+                out = self.lag_follower(follower, topics, stop, left - Duration::from_millis(500));
+                ever |= out;
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            if let Ok(isrs) = lag::isrs(&others, topics) {
+                out = lag::dropped_out(&isrs, id, &replicas);
+            }
+        }
     }
 
     /// Stops node `n`, sets its extra environment, starts it again.
@@ -1366,13 +1415,12 @@ pub fn run(
                 // behind, noticed by a check every half of that, plus an
                 // AlterPartition round trip: with 3 s that is up to ~5 s,
                 // so the pause may take all but the last second of the
-                // window (half of it was too short on a loaded machine).
-                let limit = duration
-                    .saturating_sub(Duration::from_secs(1))
-                    .max(Duration::from_secs(1));
-                if !breakage.lag_follower(f, &cfg.topics, &stop, limit) {
+                // window (half of it was too short on a loaded machine);
+                // paused again if it catches up before the window ends.
+                let until = t + duration;
+                if !breakage.keep_out_of_isr(f, &cfg.topics, &stop, until) {
                     eprintln!(
-                        "gregor: replication-throttle: broker {f} stayed in every ISR while paused for {limit:?}; \
+                        "gregor: replication-throttle: broker {f} stayed in every ISR while paused for {duration:?}; \
                          is replica.lag.time.max.ms longer than the fault's duration?"
                     );
                 }

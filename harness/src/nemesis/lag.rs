@@ -8,7 +8,9 @@
 //! throttle alone never shrinks the ISR. `replication-throttle` therefore
 //! sets the throttle, then pauses one follower until the ISR drops it; once
 //! resumed, its catch-up is throttled, so it stays out of the ISR (the
-//! partition under-replicated) while the fault lasts.
+//! partition under-replicated) while the fault lasts; if it catches up all
+//! the same (the throttle's burst covers a short pause on a quiet
+//! partition), it is paused again.
 //!
 //! Every call runs on a thread of its own with a small runtime, so the
 //! nemesis (a plain thread) and a heal from async code (after a panic)
@@ -36,6 +38,10 @@ pub const FETCH_QUOTA: &str = "consumer_byte_rate";
 pub const PRODUCE_QUOTA: &str = "producer_byte_rate";
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a follower stays paused after the ISR dropped it, before its
+/// throttled catch-up starts: two samples of the run's monitor.
+pub const HOLD_OUT: Duration = Duration::from_secs(2);
 
 /// Runs `fut` to completion on a thread of its own.
 fn block<F>(fut: F) -> Result<F::Output, String>
