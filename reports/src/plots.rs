@@ -363,23 +363,29 @@ pub fn availability(
                 None => never.push((from, (end - from).max(0.0))),
             }
         }
-        if !gaps.is_empty() {
-            c.series.push(Series {
-                name: format!("{f}: first failure to first success"),
-                color: color(fi, Outcome::Ok),
-                style: Style::Points(Marker::Circle),
-                points: gaps,
-                keep_all: true,
-            });
-        }
-        if !never.is_empty() {
-            c.series.push(Series {
-                name: format!("{f}: never available again (until the end)"),
-                color: color(fi, Outcome::Fail),
-                style: Style::Points(Marker::Triangle),
-                points: never,
-                keep_all: true,
-            });
+        for (points, what, o, m) in [
+            (
+                gaps,
+                "first failure to first success",
+                Outcome::Ok,
+                Marker::Circle,
+            ),
+            (
+                never,
+                "never available again (until the end)",
+                Outcome::Fail,
+                Marker::Triangle,
+            ),
+        ] {
+            if !points.is_empty() {
+                c.series.push(Series {
+                    name: format!("{f}: {what}"),
+                    color: color(fi, o),
+                    style: Style::Points(m),
+                    points,
+                    keep_all: true,
+                });
+            }
         }
     }
     finish(
