@@ -857,7 +857,7 @@ impl Breakage {
             _ => Some("the cluster has no fault proxies".into()),
         };
         let names = self.names(nodes);
-        record(&self.rec, &start_f(&name), names, error);
+        record(&self.rec, &start_f(name), names, error);
     }
 
     fn apply_partition(&mut self, fault: Fault, nodes: &[usize], shape: PartitionShape, seed: u64) {
@@ -882,7 +882,7 @@ impl Breakage {
             None => Some("the cluster was not started in network namespaces".into()),
         };
         let names = self.names(&cut);
-        record(&self.rec, &start_f(&name), names, error);
+        record(&self.rec, &start_f(name), names, error);
     }
 
     fn apply_clock_skew(&mut self, nodes: &[usize], offset: i64) {
@@ -1089,7 +1089,7 @@ impl Breakage {
                 .and_then(|n| n.heal_partitions().err())
                 .map(|e| e.to_string());
             let names = self.names(&cut);
-            record(&self.rec, &stop_f(&name), names, err);
+            record(&self.rec, &stop_f(name), names, err);
         }
         if !self.links.is_empty() {
             if let Some(net) = &self.net {
@@ -1097,7 +1097,7 @@ impl Breakage {
             }
             for (name, nodes) in std::mem::take(&mut self.links) {
                 let names = self.names(&nodes);
-                record(&self.rec, &stop_f(&name), names, None);
+                record(&self.rec, &stop_f(name), names, None);
             }
         }
         if !self.skewed.is_empty() {
