@@ -78,7 +78,7 @@ impl CheckOpts {
                 .get("final-reads")
                 .and_then(|v| v.as_str())
                 .is_none_or(|v| !matches!(v, "complete" | "none needed")),
-            acks_zero: m.client.acks == "0",
+            acks_zero: m.client.acks == gregor_history::Acks::Zero,
             cluster_samples: Vec::new(),
         }
     }

@@ -522,7 +522,10 @@ async fn run_on(
         cluster: target.label.clone(),
         bootstrap: target.bootstrap.clone(),
         keys: wl.keymap.table(0..wl.gen.keys),
-        client: settings.meta(),
+        client: settings
+            .meta()
+            .map_err(anyhow::Error::msg)
+            .context("the client settings of the scenario")?,
         ww_deps: s.checker.ww_deps.unwrap_or(false),
         extra: Default::default(),
     };

@@ -306,7 +306,7 @@ fn acks_all_with_idempotence_is_valid_and_every_send_has_an_offset(on: On) {
     assert_sends_and_reads(&r);
     let offsets = r.ok_send_offsets();
     assert!(offsets.iter().all(Option::is_some), "{offsets:?}");
-    assert_eq!(r.meta.client.acks, "all");
+    assert_eq!(r.meta.client.acks, gregor_history::Acks::All);
     assert!(r.meta.client.idempotence);
     assert_eq!(r.count(F::Send, EventType::Info), 0, "{}", r.describe());
 }
@@ -322,7 +322,7 @@ fn acks_1_is_valid_and_every_send_has_an_offset(on: On) {
     let r = plain_run(on, "acks-1", "acks: '1', idempotence: false");
     assert_sends_and_reads(&r);
     assert!(r.ok_send_offsets().iter().all(Option::is_some));
-    assert_eq!(r.meta.client.acks, "1");
+    assert_eq!(r.meta.client.acks, gregor_history::Acks::One);
 }
 
 fn acks_0_sends_have_no_offsets_and_final_reads_still_find_every_value(on: On) {
@@ -521,7 +521,10 @@ fn transactions_with_read_committed() {
         "workload: {concurrency: 3, rate: 40, keys: 3, txn: true, final-time-limit: 20}\n\
          client: {isolation-level: read_committed}\n",
     );
-    assert_eq!(r.meta.client.isolation_level, "read_committed");
+    assert_eq!(
+        r.meta.client.isolation_level,
+        gregor_history::IsolationLevel::ReadCommitted
+    );
     assert!(r.meta.client.txn);
     // tansu finding: init_transactions works (InitProducerId), sends inside
     // a transaction are acknowledged, but librdkafka finds no EndTxn in

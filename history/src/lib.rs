@@ -21,7 +21,7 @@ pub mod writer;
 
 pub use cluster::{BrokerOffsets, ClusterSample, PartitionState};
 pub use event::{Event, EventType, Key, Mop, Offset, Process, Reads, Val, Value, F};
-pub use meta::{ClientMeta, MetaError, RunMeta, SubVia, TopicPartition};
+pub use meta::{Acks, ClientMeta, IsolationLevel, MetaError, RunMeta, SubVia, TopicPartition};
 pub use reader::{History, HistoryError};
 pub use validate::{Malformed, Validator};
 pub use witness::{Example, Step};

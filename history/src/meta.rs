@@ -17,6 +17,75 @@ pub enum SubVia {
     Subscribe,
 }
 
+/// The producer's `acks`: how many replicas acknowledge a write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Acks {
+    /// `acks=0`: no answer at all (nothing acknowledged can be promised).
+    #[serde(rename = "0")]
+    Zero,
+    /// `acks=1`: the leader alone.
+    #[serde(rename = "1")]
+    One,
+    /// `acks=all` (`-1`): every in-sync replica.
+    #[default]
+    #[serde(rename = "all", alias = "-1")]
+    All,
+}
+
+impl std::str::FromStr for Acks {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Acks, String> {
+        match s {
+            "0" => Ok(Acks::Zero),
+            "1" => Ok(Acks::One),
+            "all" | "-1" => Ok(Acks::All),
+            _ => Err(format!("acks {s:?} is not one of 0, 1, all, -1")),
+        }
+    }
+}
+
+impl std::fmt::Display for Acks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Acks::Zero => "0",
+            Acks::One => "1",
+            Acks::All => "all",
+        })
+    }
+}
+
+/// The consumers' `isolation.level`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationLevel {
+    #[default]
+    ReadUncommitted,
+    /// Only records of committed transactions are returned.
+    ReadCommitted,
+}
+
+impl std::str::FromStr for IsolationLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IsolationLevel, String> {
+        match s {
+            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+            "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            _ => Err(format!(
+                "isolation level {s:?} is not read_uncommitted or read_committed"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for IsolationLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IsolationLevel::ReadUncommitted => "read_uncommitted",
+            IsolationLevel::ReadCommitted => "read_committed",
+        })
+    }
+}
+
 /// The topic-partition a key maps to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicPartition {
@@ -28,11 +97,11 @@ pub struct TopicPartition {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct ClientMeta {
-    pub acks: String,
+    pub acks: Acks,
     pub idempotence: bool,
     pub txn: bool,
     pub sub_via: SubVia,
-    pub isolation_level: String,
+    pub isolation_level: IsolationLevel,
     pub auto_commit: bool,
 }
 
@@ -115,5 +184,30 @@ mod tests {
         assert_eq!(RunMeta::read(&p).unwrap(), m);
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("\"sub-via\": \"subscribe\""), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod typed_settings_tests {
+    use super::*;
+
+    #[test]
+    fn acks_and_isolation_read_as_kafka_spells_them_and_write_back_the_same() {
+        let m: ClientMeta = serde_json::from_str(
+            r#"{"acks": "-1", "isolation-level": "read_committed", "sub-via": "subscribe"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.acks, Acks::All);
+        assert_eq!(m.isolation_level, IsolationLevel::ReadCommitted);
+        let back = serde_json::to_value(&m).unwrap();
+        assert_eq!(back["acks"], "all");
+        assert_eq!(back["isolation-level"], "read_committed");
+        for (s, a) in [("0", Acks::Zero), ("1", Acks::One), ("all", Acks::All)] {
+            assert_eq!(s.parse::<Acks>().unwrap(), a);
+            assert_eq!(a.to_string(), s);
+        }
+        let e = "2".parse::<Acks>().unwrap_err();
+        assert!(e.contains("\"2\""), "{e}");
+        assert!(serde_json::from_str::<ClientMeta>(r#"{"acks": "most"}"#).is_err());
     }
 }

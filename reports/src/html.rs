@@ -152,7 +152,7 @@ fn meta_section(s: &mut String, meta: Option<&RunMeta>) {
     row(s, "bootstrap", &m.bootstrap);
     row(s, "gregor version", &m.gregor_version);
     let c = &m.client;
-    row(s, "acks", &c.acks);
+    row(s, "acks", &c.acks.to_string());
     row(s, "idempotence", &c.idempotence.to_string());
     row(s, "transactions", &c.txn.to_string());
     row(
@@ -160,7 +160,7 @@ fn meta_section(s: &mut String, meta: Option<&RunMeta>) {
         "consumers via",
         &format!("{:?}", c.sub_via).to_lowercase(),
     );
-    row(s, "isolation level", &c.isolation_level);
+    row(s, "isolation level", &c.isolation_level.to_string());
     row(s, "auto commit", &c.auto_commit.to_string());
     row(s, "ww-deps", &m.ww_deps.to_string());
     let topics: std::collections::BTreeSet<&str> =

@@ -18,7 +18,7 @@ fn meta() -> RunMeta {
         cluster: "tansu".into(),
         bootstrap: "127.0.0.1:9092".into(),
         client: ClientMeta {
-            acks: "all".into(),
+            acks: gregor_history::Acks::All,
             idempotence: true,
             sub_via: SubVia::Assign,
             ..Default::default()

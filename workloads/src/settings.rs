@@ -170,16 +170,17 @@ impl ClientSettings {
         Ok(())
     }
 
-    /// What a checker needs to know of these settings.
-    pub fn meta(&self) -> ClientMeta {
-        ClientMeta {
-            acks: self.acks.clone(),
+    /// What a checker needs to know of these settings, typed; an `acks` or
+    /// isolation level outside Kafka's values is an error naming it.
+    pub fn meta(&self) -> Result<ClientMeta, String> {
+        Ok(ClientMeta {
+            acks: self.acks.parse()?,
             idempotence: self.idempotence,
             txn: self.txn,
             sub_via: self.sub_via,
-            isolation_level: self.isolation_level.clone(),
+            isolation_level: self.isolation_level.parse()?,
             auto_commit: self.commit == CommitMode::Auto,
-        }
+        })
     }
 }
 
