@@ -182,6 +182,12 @@ fn on_kafka_a_paused_follower_leaves_the_isr_and_stays_out_while_replication_is_
             .map(|(_, _, isr)| isr.len())
             .collect()
     };
+    // The new topic reaches every broker's metadata a moment after it is
+    // created (seconds on a loaded machine): wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while isr_sizes(&addrs) != vec![3, 3, 3] && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(isr_sizes(&addrs), vec![3, 3, 3]);
     // Writes, ~40 KB/s: a follower throttled to 1 KB/s cannot catch up.
     let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
