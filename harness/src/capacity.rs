@@ -400,7 +400,7 @@ async fn ramp_on(
     interrupted: Arc<AtomicBool>,
 ) -> anyhow::Result<CapacityReport> {
     let run_id = RunId::generate();
-    let settings = run::client_settings(s, &target.bootstrap, &run_id);
+    let settings = run::client_settings(s, &target.bootstrap, &run_id)?;
     settings
         .validate()
         .context("the client settings of the scenario")?;

@@ -375,7 +375,13 @@ pub fn child_main(
         eprintln!("error: bad run id {run_id:?}");
         return 3;
     };
-    let settings = crate::run::client_settings(&s, bootstrap, &run_id);
+    let settings = match crate::run::client_settings(&s, bootstrap, &run_id) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 3;
+        }
+    };
     let mut wl = crate::run::workload_config(&s, settings, &run_id);
     wl.first_process = first_process;
     wl.gen.first_value = first_value;

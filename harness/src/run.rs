@@ -196,24 +196,36 @@ fn run_topic(s: &Scenario, run_id: &RunId) -> String {
     run_id.topic(s.topic.name.as_deref().unwrap_or(DEFAULT_TOPIC_PREFIX))
 }
 
-pub(crate) fn client_settings(s: &Scenario, bootstrap: &str, run_id: &RunId) -> ClientSettings {
+/// The client settings of a scenario. A `commit` or `sub-via` value
+/// outside the known ones is an error naming it (never a silent default).
+pub(crate) fn client_settings(
+    s: &Scenario,
+    bootstrap: &str,
+    run_id: &RunId,
+) -> anyhow::Result<ClientSettings> {
     let c = &s.client;
-    ClientSettings {
+    let sub_via = match c.sub_via.as_deref() {
+        None | Some("assign") => SubVia::Assign,
+        Some("subscribe") => SubVia::Subscribe,
+        Some(other) => {
+            return Err(anyhow!(
+                "client.sub-via {other:?} is not one of assign, subscribe"
+            ))
+        }
+    };
+    let commit: CommitMode = c
+        .commit
+        .as_deref()
+        .unwrap_or("none")
+        .parse()
+        .map_err(|e: String| anyhow!("client.commit: {e}"))?;
+    Ok(ClientSettings {
         bootstrap: bootstrap.to_string(),
         acks: c.acks.clone().unwrap_or_else(|| "all".into()),
         idempotence: c.idempotence.unwrap_or(true),
         txn: s.workload.txn.unwrap_or(false),
-        sub_via: if c.sub_via.as_deref() == Some("subscribe") {
-            SubVia::Subscribe
-        } else {
-            SubVia::Assign
-        },
-        commit: c
-            .commit
-            .as_deref()
-            .unwrap_or("none")
-            .parse()
-            .unwrap_or(CommitMode::None),
+        sub_via,
+        commit,
         isolation_level: c
             .isolation_level
             .clone()
@@ -229,7 +241,7 @@ pub(crate) fn client_settings(s: &Scenario, bootstrap: &str, run_id: &RunId) -> 
         common: c.common.clone(),
         producer: c.producer.clone(),
         consumer: c.consumer.clone(),
-    }
+    })
 }
 
 pub(crate) fn workload_config(
@@ -500,7 +512,7 @@ async fn run_on(
 ) -> anyhow::Result<(CheckResult, i32)> {
     // A topic and group of its own: no run reads another's records.
     let run_id = RunId::generate();
-    let settings = client_settings(s, &target.bootstrap, &run_id);
+    let settings = client_settings(s, &target.bootstrap, &run_id)?;
     let wl = workload_config(s, settings.clone(), &run_id);
     settings
         .validate()
@@ -1137,6 +1149,26 @@ pub(crate) fn heal_all(target: &Target_, rec: &Arc<Recorder>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_commit_mode_or_sub_via_is_an_error_not_a_default() {
+        let run_id = RunId::generate();
+        let mut s = Scenario::default();
+        s.client.commit = Some("sync".into());
+        s.client.sub_via = Some("subscribe".into());
+        let c = client_settings(&s, "b:1", &run_id).unwrap();
+        assert_eq!((c.commit, c.sub_via), (CommitMode::Sync, SubVia::Subscribe));
+        s.client.commit = Some("eventually".into());
+        let e = client_settings(&s, "b:1", &run_id).unwrap_err().to_string();
+        assert!(
+            e.contains("client.commit") && e.contains("eventually"),
+            "{e}"
+        );
+        s.client.commit = None;
+        s.client.sub_via = Some("magic".into());
+        let e = client_settings(&s, "b:1", &run_id).unwrap_err().to_string();
+        assert!(e.contains("client.sub-via") && e.contains("magic"), "{e}");
+    }
 
     #[test]
     fn flags_override_the_scenario_and_defaults_fill_the_rest() {
