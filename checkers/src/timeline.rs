@@ -254,7 +254,8 @@ pub(crate) struct Builder {
     unseen_end: Vec<u64>,
     unseen_now: u64,
     /// (f, outcome slot) -> completions per bucket.
-    completed: BTreeMap<(String, usize), Vec<u64>>,
+    /// Looked up by `&str`: no allocation per event.
+    completed: BTreeMap<String, [Vec<u64>; 3]>,
     lat: LatGrid,
     end: u64,
 }
@@ -308,7 +309,7 @@ impl Builder {
             halve(&mut self.catchup, max_opt);
             halve(&mut self.unseen_max, u64::max);
             halve(&mut self.unseen_end, |a, b| if b == NONE { a } else { b });
-            for v in self.completed.values_mut() {
+            for v in self.completed.values_mut().flatten() {
                 halve(v, |a, b| a + b);
             }
         }
@@ -347,10 +348,11 @@ impl Builder {
     /// (index into [`OUTCOMES`]).
     pub fn completed(&mut self, t: u64, f: &str, o: usize) {
         let i = self.bucket(t);
-        let v = match self.completed.get_mut(&(f.to_string(), o)) {
-            Some(v) => v,
-            None => self.completed.entry((f.to_string(), o)).or_default(),
+        let by_outcome = match self.completed.get_mut(f) {
+            Some(x) => x,
+            None => self.completed.entry(f.to_string()).or_default(),
         };
+        let v = &mut by_outcome[o];
         if v.len() <= i {
             v.resize(i + 1, 0);
         }
@@ -391,12 +393,14 @@ impl Builder {
             }
         }
         let mut completed: BTreeMap<String, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
-        for ((f, o), mut v) in self.completed {
-            v.resize(n, 0);
-            completed
-                .entry(f)
-                .or_default()
-                .insert(OUTCOMES[o].to_string(), v);
+        for (f, by_outcome) in self.completed {
+            let m = completed.entry(f).or_default();
+            for (o, mut v) in by_outcome.into_iter().enumerate() {
+                if !v.is_empty() {
+                    v.resize(n, 0);
+                    m.insert(OUTCOMES[o].to_string(), v);
+                }
+            }
         }
         Timeline {
             bucket_ms: self.width / 1_000_000,

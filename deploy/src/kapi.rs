@@ -332,12 +332,16 @@ impl Brokers {
         })
     }
 
-    /// Notes an answer (or its absence) from `addr`.
-    fn note(&mut self, addr: &str, timed_out: bool) {
-        if timed_out {
-            self.unresponsive
-                .insert(addr.to_string(), std::time::Instant::now());
+    /// Notes an error from `addr`: a timeout makes it unresponsive.
+    fn note(&mut self, addr: &str, e: &KapiError) {
+        if matches!(e, KapiError::Timeout { .. }) {
+            self.mark_unresponsive(addr);
         }
+    }
+
+    fn mark_unresponsive(&mut self, addr: &str) {
+        self.unresponsive
+            .insert(addr.to_string(), std::time::Instant::now());
     }
 
     /// The brokers the last metadata listed.
@@ -367,7 +371,7 @@ impl Brokers {
                         break;
                     }
                     Err(e) => {
-                        self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                        self.note(&addr, &e);
                         errors.push(e.to_string())
                     }
                 }
@@ -387,13 +391,13 @@ impl Brokers {
         match conn.send(req).await {
             Ok(r) => Ok(r),
             Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) => {
-                self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                self.note(&addr, &e);
                 self.any = None;
                 let conn = self.any().await?;
                 let addr = conn.addr().to_string();
                 let r = conn.send(req).await;
                 if let Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) = &r {
-                    self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                    self.note(&addr, &e);
                     self.any = None;
                 }
                 r
@@ -460,7 +464,7 @@ impl Brokers {
             let conn = match Conn::connect(&addr, self.timeout).await {
                 Ok(c) => c,
                 Err(e) => {
-                    self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+                    self.note(&addr, &e);
                     return Err(e);
                 }
             };
@@ -480,7 +484,7 @@ impl Brokers {
         let addr = conn.addr().to_string();
         let result = conn.send(req).await;
         if let Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) = &result {
-            self.note(&addr, matches!(e, KapiError::Timeout { .. }));
+            self.note(&addr, &e);
             self.conns.remove(&id);
         }
         result
@@ -540,7 +544,9 @@ impl Brokers {
             })
         });
         for (id, addr, broken, timed_out, answers) in futures::future::join_all(futs).await {
-            self.note(&addr, timed_out);
+            if timed_out {
+                self.mark_unresponsive(&addr);
+            }
             if broken {
                 self.conns.remove(&id);
             }

@@ -981,28 +981,13 @@ impl Breakage {
         stop: &AtomicBool,
         limit: Duration,
     ) -> bool {
-        let addrs = self.admin_addrs();
-        let id = follower as i32;
-        let replicas: BTreeSet<i32> = {
-            let n = self.lock().nodes().len();
-            (0..n as i32).collect()
-        };
         self.apply_process(Fault::Pause, &[follower]);
         let end = std::time::Instant::now() + limit;
         let mut out = false;
         while std::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
-            // The paused broker does not answer: ask the others.
-            let others: Vec<String> = addrs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != follower)
-                .map(|(_, a)| a.clone())
-                .collect();
-            if let Ok(isrs) = lag::isrs(&others, topics) {
-                if lag::dropped_out(&isrs, id, &replicas) {
-                    out = true;
-                    break;
-                }
+            if self.out_of_isr(follower, topics) == Some(true) {
+                out = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -1031,15 +1016,6 @@ impl Breakage {
         stop: &AtomicBool,
         until: std::time::Instant,
     ) -> bool {
-        let id = follower as i32;
-        let replicas: BTreeSet<i32> = (0..self.lock().nodes().len() as i32).collect();
-        let others: Vec<String> = self
-            .admin_addrs()
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| *i != follower)
-            .map(|(_, a)| a)
-            .collect();
         let mut ever = false;
         let mut out = false;
         loop {
@@ -1053,10 +1029,26 @@ impl Breakage {
                 continue;
             }
             std::thread::sleep(Duration::from_millis(250));
-            if let Ok(isrs) = lag::isrs(&others, topics) {
-                out = lag::dropped_out(&isrs, id, &replicas);
+            if let Some(o) = self.out_of_isr(follower, topics) {
+                out = o;
             }
         }
+    }
+
+    /// Whether some partition of `topics` has dropped `follower` from its
+    /// ISR, as the other brokers say (a paused or just resumed broker does
+    /// not answer or answers from a stale cache). `None` when none answers.
+    fn out_of_isr(&self, follower: usize, topics: &[String]) -> Option<bool> {
+        let others: Vec<String> = self
+            .admin_addrs()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != follower)
+            .map(|(_, a)| a)
+            .collect();
+        let replicas: BTreeSet<i32> = (0..self.lock().nodes().len() as i32).collect();
+        let isrs = lag::isrs(&others, topics).ok()?;
+        Some(lag::dropped_out(&isrs, follower as i32, &replicas))
     }
 
     /// Stops node `n`, sets its extra environment, starts it again.

@@ -10,7 +10,7 @@ use gregor_history::RunMeta;
 use crate::model::Outcome;
 use crate::nemesis::{Action, Window};
 use crate::plots::Plot;
-use crate::summary::{example_ops, explanation, verdict_word, Facts};
+use crate::summary::{explanation, verdict_word, Facts};
 use crate::xml::escape;
 
 /// Examples shown per anomaly type.
@@ -279,7 +279,7 @@ fn anomalies_section(s: &mut String, r: &CheckResult) {
         if !examples.is_empty() {
             s.push_str("<ol class=\"examples\">");
             for e in examples.iter().take(EXAMPLES) {
-                let ops = example_ops(e);
+                let ops = &e.ops;
                 let _ = write!(s, "<li>{}", escape(&explanation(e)));
                 if !ops.is_empty() {
                     let _ = write!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use gregor_checkers::{CheckResult, Validity};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::summary::{example_ops, explanation, verdict_line};
+use crate::summary::{explanation, verdict_line};
 
 /// Examples quoted per failing property.
 const EXAMPLES: usize = 5;
@@ -79,7 +79,7 @@ pub fn render(
                 .take(EXAMPLES)
                 .enumerate()
             {
-                let ops = example_ops(e);
+                let ops = &e.ops;
                 let _ = write!(body, "\n{}. {}", i + 1, explanation(e));
                 if !ops.is_empty() {
                     let _ = write!(

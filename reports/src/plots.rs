@@ -240,13 +240,9 @@ pub fn throughput(tl: &CTimeline, t: &Timeline, windows: &[Window]) -> Result<Pl
     )
 }
 
-/// `0.1 s`, `1 s`, `12.8 s`.
+/// `0.1 s`, `1 s`, `12.8 s` (numbers as the charts' axes write them).
 fn secs_label(s: f64) -> String {
-    if s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s} s")
-    }
+    format!("{} s", crate::chart::fmt_num(s))
 }
 
 /// Realtime lag over time: the cluster's, and catch-up apart from it (the

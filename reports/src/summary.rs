@@ -85,11 +85,6 @@ pub fn explanation(example: &Example) -> String {
     }
 }
 
-/// The history indices an example names.
-pub fn example_ops(example: &Example) -> Vec<u64> {
-    example.ops.clone()
-}
-
 fn pct(count: u64, rate: f64, denom: u64) -> String {
     let r = if rate > 0.0 || denom == 0 {
         rate
@@ -150,7 +145,7 @@ impl Facts {
                     count: g.map_or(0, |g| g.count.max(g.examples.len() as u64)),
                     bad: r.bad_types.contains(n),
                     first: first.map(explanation),
-                    first_ops: first.map(example_ops).unwrap_or_default(),
+                    first_ops: first.map(|e| e.ops.clone()).unwrap_or_default(),
                 }
             })
             .collect();
