@@ -285,6 +285,8 @@ impl Cluster {
         }
 
         cluster.save()?;
+        // Findable by `cluster down`/`heal` wherever the directory is.
+        crate::registry::register(&cluster.spec.dir)?;
         let started = if cluster.spec.kind == ClusterKind::Kafka {
             // A KRaft quorum forms only when a majority of its voters run:
             // started one by one, the first would wait for the others in vain.
@@ -617,10 +619,11 @@ impl Cluster {
     fn remove_state(&self) -> Result<(), DeployError> {
         let path = self.state_path();
         match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(DeployError::io("remove", &path, e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(DeployError::io("remove", &path, e)),
         }
+        crate::registry::unregister(&self.spec.dir)
     }
 
     fn wipe_scratch_store(&self) -> Result<(), DeployError> {

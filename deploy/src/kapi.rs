@@ -397,7 +397,7 @@ impl Brokers {
                 let addr = conn.addr().to_string();
                 let r = conn.send(req).await;
                 if let Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) = &r {
-                    self.note(&addr, &e);
+                    self.note(&addr, e);
                     self.any = None;
                 }
                 r
@@ -484,7 +484,7 @@ impl Brokers {
         let addr = conn.addr().to_string();
         let result = conn.send(req).await;
         if let Err(e @ (KapiError::Io { .. } | KapiError::Timeout { .. })) = &result {
-            self.note(&addr, &e);
+            self.note(&addr, e);
             self.conns.remove(&id);
         }
         result

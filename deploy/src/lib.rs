@@ -33,6 +33,7 @@ pub mod kapi;
 pub mod netns;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod spec;
 pub mod tansu;
 pub mod wire;

@@ -108,6 +108,12 @@ pub struct ClusterSpec {
     /// listen on and advertise `127.0.0.1:<client port>`).
     #[serde(default, skip_serializing_if = "NetworkSpec::is_plain")]
     pub network: NetworkSpec,
+    /// The process the cluster lives for (a `gregor run`): once it is gone
+    /// the cluster is an orphan for `cluster down`/`heal` to find (see
+    /// [`crate::registry`]). `None` for a cluster meant to outlive its
+    /// starter (`gregor cluster up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
 }
 
 /// How brokers are reached, for link faults and partitions.
@@ -190,6 +196,7 @@ impl ClusterSpec {
             tansu_bin: None,
             start_timeout: None,
             network: NetworkSpec::default(),
+            owner: None,
         }
     }
 

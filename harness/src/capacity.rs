@@ -42,7 +42,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::scenario::{CapacitySection, Scenario};
+use crate::scenario::CapacitySection;
 use crate::{run, ui};
 
 /// The ramp's defaults: one definition, shown by `--help` and the README.
@@ -371,28 +371,27 @@ pub struct CapacityOutcome {
     pub report: CapacityReport,
 }
 
-/// Runs the ramp of scenario `s` (its cluster, client settings, topic,
+/// Runs the ramp of plan `s` (its cluster, client settings, topic,
 /// nemesis and `capacity:` section) into a run directory under `store_dir`.
 pub async fn capacity(
-    s: Scenario,
+    s: &crate::plan::RunPlan,
     store_dir: &Path,
     log: &ui::Log,
 ) -> anyhow::Result<CapacityOutcome> {
-    let s = run::resolve(s);
     let ramp = Ramp::from_section(&s.capacity);
-    let run_dir = run::open_run_dir(&s, store_dir, "capacity", log)?;
+    let run_dir = run::open_run_dir(s, store_dir, "capacity", log)?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
     run::spawn_signal_watch(interrupted.clone(), Arc::new(AtomicBool::new(false)));
-    let target = run::bring_up(&s, &run_dir, log)?;
-    let result = ramp_on(&s, &ramp, &run_dir, &target, log, interrupted).await;
+    let target = run::bring_up(s, &run_dir, log)?;
+    let result = ramp_on(s, &ramp, &run_dir, &target, log, interrupted).await;
     target.down_if_started(log);
     let report = result?;
     Ok(CapacityOutcome { run_dir, report })
 }
 
 async fn ramp_on(
-    s: &Scenario,
+    s: &crate::plan::RunPlan,
     ramp: &Ramp,
     run_dir: &Path,
     target: &run::Target_,
@@ -400,7 +399,7 @@ async fn ramp_on(
     interrupted: Arc<AtomicBool>,
 ) -> anyhow::Result<CapacityReport> {
     let run_id = RunId::generate();
-    let settings = run::client_settings(s, &target.bootstrap, &run_id)?;
+    let settings = run::client_settings(s, &target.bootstrap, &run_id);
     settings
         .validate()
         .context("the client settings of the scenario")?;
@@ -432,7 +431,7 @@ async fn ramp_on(
         None,
         log,
     )?;
-    let faults: Vec<String> = s.nemesis.faults.clone().unwrap_or_default();
+    let faults: Vec<String> = s.nemesis.faults.iter().map(|f| f.to_string()).collect();
 
     let steps_stats = Arc::new(Mutex::new(Vec::new()));
     let done = Arc::new(AtomicU64::new(0));
@@ -563,7 +562,7 @@ async fn ramp_on(
         limits: ramp.limits.clone(),
         value_bytes: ramp.value_bytes,
         partitions,
-        acks: settings.acks.clone(),
+        acks: settings.acks,
         idempotence: settings.idempotence,
         cluster: target.label.clone(),
         faults,
@@ -766,7 +765,7 @@ mod tests {
     #[test]
     fn the_documented_defaults_are_the_ramp_defaults() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/default.yaml");
-        let documented = Scenario::load(std::path::Path::new(path)).unwrap();
+        let documented = crate::scenario::Scenario::load(std::path::Path::new(path)).unwrap();
         assert_eq!(
             Ramp::from_section(&documented.capacity),
             Ramp::from_section(&CapacitySection::default())
@@ -857,7 +856,7 @@ mod tests {
             limits: ramp().limits,
             value_bytes: 100,
             partitions: 6,
-            acks: "all".into(),
+            acks: gregor_history::Acks::All,
             idempotence: true,
             cluster: "test".into(),
             faults: vec![],

@@ -145,6 +145,7 @@ impl Suite {
             message: e.to_string(),
         })?;
         let bad = |field: &str, message: String| ScenarioError::Invalid {
+            line: None,
             path: p.clone(),
             field: field.into(),
             message,
@@ -468,7 +469,11 @@ pub async fn certify(
         log.line(&format!("cell {}/{total} {}: running", n + 1, cell.id));
         let t = std::time::Instant::now();
         let scenario = cell_scenario(&suite, &cell);
-        match run::run(scenario, &cells_store, log).await {
+        let outcome = match crate::plan::RunPlan::resolve(&scenario, &format!("cell {}", cell.id)) {
+            Ok(plan) => run::run(&plan, &cells_store, log).await,
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
             Ok(out) => {
                 cell.run_dir = out
                     .run_dir

@@ -11,6 +11,7 @@ use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec, ProcessStatus};
 use gregor_history::{History, RunMeta};
 
+use crate::plan::{self, RunPlan};
 use crate::run::{self, Overrides};
 use crate::scenario::Scenario;
 use crate::store;
@@ -121,7 +122,8 @@ struct MonitorArgs {
 
 #[derive(Args, Debug)]
 struct ClientsArgs {
-    scenario: PathBuf,
+    /// The run plan the parent wrote.
+    plan: PathBuf,
     #[arg(long)]
     bootstrap: String,
     #[arg(long)]
@@ -167,11 +169,15 @@ struct TargetArgs {
     /// Plain (non-idempotent) producers.
     #[arg(long)]
     no_idempotence: bool,
-    /// Faults to inject, comma-separated (e.g. kill,pause); "none" for none.
-    #[arg(long, value_name = "FAULT,...", value_delimiter = ',')]
+    #[arg(long, value_name = "FAULT,...", value_delimiter = ',', help = format!(
+        "Faults to inject, comma-separated (e.g. kill,pause); \"none\" for none [default: {} on a local cluster, none on --bootstrap]",
+        plan::defaults::FAULTS.join(",")
+    ))]
     nemesis: Option<Vec<String>>,
-    /// Mean seconds between faults [default: 10].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = format!(
+        "Mean seconds between faults [default: {}]",
+        plan::defaults::INTERVAL
+    ))]
     nemesis_interval: Option<f64>,
 }
 
@@ -210,17 +216,22 @@ struct RunArgs {
     scenario: Option<PathBuf>,
     #[command(flatten)]
     target: TargetArgs,
-    /// Seconds of workload before healing and final reads [default: 60].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help = format!(
+        "Seconds of workload before healing and final reads [default: {}]",
+        plan::defaults::TIME_LIMIT
+    ))]
     time_limit: Option<f64>,
-    /// Worker processes, each with a producer and a consumer [default: 6].
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "Worker processes, each with a producer and a consumer [default: {}]",
+        plan::defaults::CONCURRENCY
+    ))]
     concurrency: Option<u64>,
-    /// Target operations per second over all workers [default: 200].
-    #[arg(long, value_name = "OPS_PER_SEC")]
+    #[arg(long, value_name = "OPS_PER_SEC", help = format!(
+        "Target operations per second over all workers [default: {}]",
+        plan::defaults::RATE
+    ))]
     rate: Option<f64>,
-    /// Keys (partitions) in play [default: 8].
-    #[arg(long)]
+    #[arg(long, help = format!("Keys (partitions) in play [default: {}]", plan::defaults::KEYS))]
     keys: Option<u64>,
     /// Transactional workload: txn ops mixing sends and polls, read_committed.
     #[arg(long)]
@@ -231,6 +242,10 @@ struct RunArgs {
     /// Run store directory [default: store].
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// Print the run plan (the scenario and flags with every default filled
+    /// in, as YAML: itself a scenario file) and exit without running.
+    #[arg(long)]
+    print_plan: bool,
     /// End the workload at the first anomaly the online checker proves
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
@@ -466,7 +481,9 @@ struct CleanOpts {
 
 #[derive(Args, Debug)]
 struct DirOpt {
-    /// Cluster directory [default: .gregor/cluster, else the latest run's].
+    /// Cluster directory [default: .gregor/cluster, else the latest run's;
+    /// `down` and `heal` without it also stop every cluster a dead
+    /// `gregor run` left, wherever its store was].
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
@@ -497,7 +514,7 @@ pub fn main() -> i32 {
         ),
         Command::Monitor(a) => cmd_monitor(a, &log),
         Command::Clients(a) => crate::clients::child_main(
-            &a.scenario,
+            &a.plan,
             &a.bootstrap,
             &a.run_id,
             a.time_zero,
@@ -738,9 +755,24 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
         ..a.target.overrides()
     };
     o.apply(&mut scenario);
-    if let Err(e) = scenario.validate(&scenario_source(a.scenario.as_deref())) {
-        eprintln!("error: {e}");
-        return EXIT_ERROR;
+    let plan = match RunPlan::resolve(&scenario, &scenario_source(a.scenario.as_deref())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if a.print_plan {
+        return match plan.to_yaml() {
+            Ok(y) => {
+                print!("{y}");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_ERROR
+            }
+        };
     }
     let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
     let Some(rt) = runtime() else {
@@ -752,7 +784,7 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
             return EXIT_ERROR;
         }
     }
-    match rt.block_on(run::run_with(scenario, &store_dir, log, o.exports())) {
+    match rt.block_on(run::run_with(&plan, &store_dir, log, o.exports())) {
         Ok(out) => match &a.baseline {
             Some(b) if out.exit_code == 0 => {
                 let args = CompareArgs {
@@ -947,15 +979,18 @@ fn cmd_capacity(a: CapacityArgs, log: &Log) -> i32 {
     c.error_limit = a.error_limit.or(c.error_limit);
     c.value_bytes = a.value_bytes.or(c.value_bytes);
     c.refine = a.refine.or(c.refine);
-    if let Err(e) = scenario.validate(&scenario_source(a.scenario.as_deref())) {
-        eprintln!("error: {e}");
-        return EXIT_ERROR;
-    }
+    let plan = match RunPlan::resolve(&scenario, &scenario_source(a.scenario.as_deref())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
     let store_dir = a.store.unwrap_or_else(|| PathBuf::from("store"));
     let Some(rt) = runtime() else {
         return EXIT_ERROR;
     };
-    match rt.block_on(crate::capacity::capacity(scenario, &store_dir, log)) {
+    match rt.block_on(crate::capacity::capacity(&plan, &store_dir, log)) {
         Ok(out) => {
             print!("{}", crate::capacity::table(&out.report));
             println!("results in {}", out.run_dir.display());
@@ -1222,6 +1257,29 @@ fn cluster_dir(d: &DirOpt) -> PathBuf {
     default
 }
 
+/// Stops every cluster whose `gregor run` is gone (from the registry of
+/// clusters gregor started, [`gregor_deploy::registry`]); how many.
+fn stop_orphans(log: &Log) -> usize {
+    let mut stopped = 0;
+    for (mut c, pid) in gregor_deploy::registry::orphans() {
+        let dir = c.spec().dir.clone();
+        match c.down() {
+            Ok(()) => {
+                log.line(&format!(
+                    "stopped the cluster in {} left by gregor process {pid}, which is gone",
+                    dir.display()
+                ));
+                stopped += 1;
+            }
+            Err(e) => log.line(&format!(
+                "warning: cannot stop the cluster in {} left by gregor process {pid}: {e}",
+                dir.display()
+            )),
+        }
+    }
+    stopped
+}
+
 fn load_cluster(dir: &Path) -> anyhow::Result<Cluster> {
     Cluster::load(dir)?.ok_or_else(|| {
         anyhow::anyhow!(
@@ -1275,10 +1333,24 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
             Ok(0)
         }
         ClusterAction::Down(d) => {
+            // Without --dir: also every cluster a dead `gregor run` left,
+            // wherever its store was.
+            let orphans = if d.dir.is_none() {
+                stop_orphans(log)
+            } else {
+                0
+            };
             let dir = cluster_dir(&d);
-            let mut c = load_cluster(&dir)?;
-            c.down()?;
-            log.line(&format!("cluster in {} stopped", dir.display()));
+            match Cluster::load(&dir)? {
+                Some(mut c) => {
+                    c.down()?;
+                    log.line(&format!("cluster in {} stopped", dir.display()));
+                }
+                None if orphans > 0 => {}
+                None => {
+                    load_cluster(&dir)?;
+                }
+            }
             Ok(0)
         }
         ClusterAction::Status(d) => {
@@ -1304,6 +1376,9 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
                         healed += 1;
                     }
                 }
+            }
+            if d.dir.is_none() {
+                healed += stop_orphans(log);
             }
             for prefix in gregor_deploy::netns::stale_prefixes().unwrap_or_default() {
                 // Only runs' namespaces (r<pid>-<k>) whose gregor is gone.

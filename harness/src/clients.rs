@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use gregor_history::{Event, EventType, Key, Mop, Offset, Process, Recorder, Value};
 use gregor_workloads::{run_workers_stallable, Progress, RunId};
 
-use crate::scenario::Scenario;
+use crate::plan::RunPlan;
 
 /// CLOCK_MONOTONIC in nanoseconds (the clock `Instant` uses on Linux).
 pub fn mono_ns() -> u64 {
@@ -43,6 +43,9 @@ pub struct Tally {
     pub max_key: Option<Key>,
     /// Children that died before being asked to stop.
     pub deaths: Vec<String>,
+    /// Lines a child wrote that are not events (each copied into the
+    /// clients' log with the reason; a child cut off mid-line writes one).
+    pub unreadable: u64,
 }
 
 impl Tally {
@@ -133,7 +136,8 @@ pub struct Clients {
 #[derive(Clone)]
 pub struct ChildSpec {
     pub exe: PathBuf,
-    pub scenario: PathBuf,
+    /// The run plan (`scenario.yaml` of the run directory).
+    pub plan: PathBuf,
     pub bootstrap: String,
     /// Names the run's topics and groups (see `gregor_workloads::runid`).
     pub run_id: RunId,
@@ -153,7 +157,7 @@ fn spawn_child(spec: &ChildSpec, tally: &Tally) -> std::io::Result<Child> {
         .open(&spec.log)?;
     Command::new(&spec.exe)
         .arg("__clients")
-        .arg(&spec.scenario)
+        .arg(&spec.plan)
         .arg("--bootstrap")
         .arg(&spec.bootstrap)
         .arg("--run-id")
@@ -246,11 +250,26 @@ fn relay(
     progress: &Progress,
     tally: &mut Tally,
     open: &mut HashMap<u64, Event>,
+    log: &Path,
 ) {
     for line in BufReader::new(out).lines() {
         let Ok(line) = line else { break };
-        let Ok(e) = Event::from_json(&line) else {
-            continue;
+        let e = match Event::from_json(&line) {
+            Ok(e) => e,
+            Err(err) => {
+                // Never dropped unseen: the line and why, in the clients' log.
+                tally.unreadable += 1;
+                let note = format!("gregor: a client line is not an event ({err}): {line}\n");
+                if let Err(w) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .and_then(|mut f| f.write_all(note.as_bytes()))
+                {
+                    eprintln!("gregor: {} ({w})", note.trim_end());
+                }
+                continue;
+            }
         };
         let time = e.time;
         tally.learn(&e);
@@ -293,7 +312,7 @@ fn supervise(
     loop {
         let mut open: HashMap<u64, Event> = HashMap::new();
         if let Some(out) = child.stdout.take() {
-            relay(out, &rec, &progress, &mut tally, &mut open);
+            relay(out, &rec, &progress, &mut tally, &mut open, &spec.log);
         }
         let waited = child.wait();
         // Exit 3 is the child's own verdict on its input (bad settings):
@@ -353,21 +372,22 @@ fn supervise(
     }
 }
 
-/// `gregor __clients SCENARIO --bootstrap B --run-id ID --time-zero NS
+/// `gregor __clients PLAN --bootstrap B --run-id ID --time-zero NS
 /// --first-process P --first-value V`: runs the workers until stdin closes,
 /// events on stdout.
 pub fn child_main(
-    scenario: &Path,
+    plan: &Path,
     bootstrap: &str,
     run_id: &str,
     time_zero: u64,
     first_process: u64,
     first_value: u64,
 ) -> i32 {
-    let s = match Scenario::load(scenario) {
+    // The run's plan as the parent resolved it: read, never resolved again.
+    let s = match RunPlan::load(plan) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: the run plan {e}");
             return 3;
         }
     };
@@ -375,13 +395,7 @@ pub fn child_main(
         eprintln!("error: bad run id {run_id:?}");
         return 3;
     };
-    let settings = match crate::run::client_settings(&s, bootstrap, &run_id) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 3;
-        }
-    };
+    let settings = crate::run::client_settings(&s, bootstrap, &run_id);
     let mut wl = crate::run::workload_config(&s, settings, &run_id);
     wl.first_process = first_process;
     wl.gen.first_value = first_value;
@@ -465,7 +479,7 @@ mod tests {
         let rec = Recorder::create(&dir.path().join("history.jsonl")).unwrap();
         let spec = ChildSpec {
             exe,
-            scenario: dir.path().join("none.yaml"),
+            plan: dir.path().join("none.yaml"),
             bootstrap: "127.0.0.1:1".into(),
             run_id: RunId::generate(),
             time_zero_mono: mono_ns(),

@@ -11,6 +11,7 @@ pub mod export;
 pub mod follow;
 pub mod monitor;
 pub mod nemesis;
+pub mod plan;
 pub mod run;
 pub mod runmetrics;
 pub mod runmon;

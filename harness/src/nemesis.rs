@@ -53,7 +53,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use net::{LinkScope, Net};
 
-use crate::scenario::NemesisSection;
+use crate::plan::NemesisPlan;
 
 /// A kind of fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -168,6 +168,16 @@ impl Fault {
         Fault::NAMES[self as usize]
     }
 
+    /// A fault name, or an error listing the known ones.
+    fn parse_named(s: &str) -> Result<Fault, String> {
+        Fault::parse(s).ok_or_else(|| {
+            format!(
+                "unknown fault {s:?}; known faults: {}",
+                Fault::NAMES.join(", ")
+            )
+        })
+    }
+
     /// Needs the fault proxies in front of the brokers.
     pub fn needs_proxy(self) -> bool {
         matches!(
@@ -202,6 +212,19 @@ impl Fault {
     }
 }
 
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fault, String> {
+        Fault::parse_named(s)
+    }
+}
+
 /// Which brokers a fault hits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -232,6 +255,27 @@ impl Target {
     }
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::One => f.write_str("one"),
+            Target::Minority => f.write_str("minority"),
+            Target::Majority => f.write_str("majority"),
+            Target::All => f.write_str("all"),
+            Target::Node(i) => write!(f, "broker-{i}"),
+            Target::Leader => f.write_str("leader"),
+            Target::Controller => f.write_str("controller"),
+        }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Target, String> {
+        Target::parse(s).ok_or_else(|| format!("unknown target {s:?}; use {}", Target::NAMES))
+    }
+}
+
 /// How the next fault is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Schedule {
@@ -240,6 +284,26 @@ pub enum Schedule {
     Rotate,
     /// A random enabled fault each time (seeded).
     Random,
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Schedule::Rotate => "rotate",
+            Schedule::Random => "random",
+        })
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Schedule, String> {
+        match s {
+            "rotate" => Ok(Schedule::Rotate),
+            "random" => Ok(Schedule::Random),
+            _ => Err(format!("{s:?} is not one of rotate, random")),
+        }
+    }
 }
 
 /// The shape of a `partition` fault.
@@ -272,6 +336,25 @@ impl PartitionShape {
     }
 }
 
+impl std::fmt::Display for PartitionShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PartitionShape::Isolate => "isolate",
+            PartitionShape::Halves => "halves",
+            PartitionShape::RandomHalves => "random-halves",
+            PartitionShape::Bridge => "bridge",
+        })
+    }
+}
+
+impl std::str::FromStr for PartitionShape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PartitionShape, String> {
+        PartitionShape::parse(s)
+            .ok_or_else(|| format!("{s:?} is not one of {}", PartitionShape::NAMES))
+    }
+}
+
 /// Settings of the link faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkSettings {
@@ -283,13 +366,9 @@ pub struct LinkSettings {
 }
 
 impl Default for LinkSettings {
+    /// The plan's defaults ([`crate::plan::defaults`]).
     fn default() -> Self {
-        LinkSettings {
-            delay: Duration::from_millis(100),
-            jitter: Duration::from_millis(10),
-            bandwidth: 100_000,
-            scope: LinkScope::All,
-        }
+        NemesisConfig::default().link
     }
 }
 
@@ -365,32 +444,6 @@ impl std::fmt::Debug for NemesisConfig {
     }
 }
 
-impl Default for NemesisConfig {
-    fn default() -> Self {
-        NemesisConfig {
-            faults: vec![],
-            interval: Duration::from_secs(10),
-            duration: Duration::from_secs(5),
-            durations: BTreeMap::new(),
-            jitter: 0.2,
-            target: Target::One,
-            seed: 0,
-            schedule: Schedule::Rotate,
-            link: LinkSettings::default(),
-            partition: PartitionShape::Isolate,
-            clock_skew: 300,
-            leader_of: None,
-            controller_of: None,
-            after_start: None,
-            net: None,
-            throttle_rate: 1024,
-            client_id: Some("gregor".into()),
-            topics: vec![],
-            stall: None,
-        }
-    }
-}
-
 fn invalid(field: &str, message: String) -> NemesisError {
     NemesisError::Invalid {
         field: field.into(),
@@ -398,120 +451,45 @@ fn invalid(field: &str, message: String) -> NemesisError {
     }
 }
 
+impl Default for NemesisConfig {
+    /// The defaults of a plan ([`crate::plan::defaults`]), with no fault.
+    fn default() -> Self {
+        NemesisConfig::from_plan(&NemesisPlan::default(), 0)
+    }
+}
+
 impl NemesisConfig {
-    /// The configuration a scenario's `nemesis` section describes (hooks
-    /// and network are left empty for the runner to fill in).
-    pub fn from_section(n: &NemesisSection, seed: u64) -> Result<NemesisConfig, NemesisError> {
-        let d = NemesisConfig::default();
-        let mut faults = Vec::new();
-        for f in n.faults.iter().flatten() {
-            faults.push(Fault::parse(f).ok_or_else(|| {
-                invalid(
-                    "faults",
-                    format!(
-                        "unknown fault {f:?}; known faults: {}",
-                        Fault::NAMES.join(", ")
-                    ),
-                )
-            })?);
-        }
-        let secs =
-            |v: Option<f64>, default: Duration| v.map(Duration::from_secs_f64).unwrap_or(default);
-        let interval = secs(n.interval, d.interval);
-        let mut durations = BTreeMap::new();
-        for (name, s) in &n.durations {
-            let f = Fault::parse(name).ok_or_else(|| {
-                invalid(
-                    "durations",
-                    format!(
-                        "unknown fault {name:?}; known faults: {}",
-                        Fault::NAMES.join(", ")
-                    ),
-                )
-            })?;
-            if !(*s > 0.0 && s.is_finite()) {
-                return Err(invalid(
-                    "durations",
-                    format!("{name}: {s} must be a positive number"),
-                ));
-            }
-            durations.insert(f, Duration::from_secs_f64(*s));
-        }
-        let target = match &n.target {
-            Some(t) => Target::parse(t).ok_or_else(|| {
-                invalid(
-                    "target",
-                    format!("unknown target {t:?}; use {}", Target::NAMES),
-                )
-            })?,
-            None => Target::One,
-        };
-        let schedule = match n.schedule.as_deref() {
-            None | Some("rotate") => Schedule::Rotate,
-            Some("random") => Schedule::Random,
-            Some(s) => {
-                return Err(invalid(
-                    "schedule",
-                    format!("{s:?} is not one of rotate, random"),
-                ))
-            }
-        };
-        let partition = match &n.partition {
-            None => PartitionShape::Isolate,
-            Some(p) => PartitionShape::parse(p).ok_or_else(|| {
-                invalid(
-                    "partition",
-                    format!("{p:?} is not one of {}", PartitionShape::NAMES),
-                )
-            })?,
-        };
-        let scope = match &n.link_scope {
-            None => LinkScope::All,
-            Some(s) => LinkScope::parse(s).ok_or_else(|| {
-                invalid(
-                    "link-scope",
-                    format!("{s:?} is not one of clients, peers, all"),
-                )
-            })?,
-        };
-        let ms = |field: &str, v: Option<f64>, default: Duration| match v {
-            None => Ok(default),
-            Some(x) if x >= 0.0 && x.is_finite() => Ok(Duration::from_secs_f64(x / 1000.0)),
-            Some(x) => Err(invalid(
-                field,
-                format!("{x} is not a number of milliseconds >= 0"),
-            )),
-        };
-        let link = LinkSettings {
-            delay: ms("delay-ms", n.delay_ms, d.link.delay)?,
-            jitter: ms("jitter-ms", n.jitter_ms, d.link.jitter)?,
-            bandwidth: n.bandwidth.unwrap_or(d.link.bandwidth),
-            scope,
-        };
-        Ok(NemesisConfig {
-            faults,
-            interval,
-            duration: secs(n.duration, interval / 2),
-            durations,
-            jitter: n.jitter.unwrap_or(d.jitter),
-            target,
+    /// The configuration of a resolved nemesis plan (hooks and network are
+    /// left empty for the runner to fill in).
+    pub fn from_plan(n: &NemesisPlan, seed: u64) -> NemesisConfig {
+        let secs = Duration::from_secs_f64;
+        let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
+        NemesisConfig {
+            faults: n.faults.clone(),
+            interval: secs(n.interval),
+            duration: secs(n.duration),
+            durations: n.durations.iter().map(|(f, d)| (*f, secs(*d))).collect(),
+            jitter: n.jitter,
+            target: n.target.clone(),
             seed,
-            schedule,
-            link,
-            partition,
-            clock_skew: n.clock_skew.map_or(d.clock_skew, |s| s.round() as i64),
-            throttle_rate: match n.throttle_rate {
-                None => d.throttle_rate,
-                Some(0) => {
-                    return Err(invalid(
-                        "throttle-rate",
-                        "0 bytes/s would stop the clients, not slow them; give a rate >= 1".into(),
-                    ))
-                }
-                Some(r) => r,
+            schedule: n.schedule,
+            link: LinkSettings {
+                delay: ms(n.delay_ms),
+                jitter: ms(n.jitter_ms),
+                bandwidth: n.bandwidth,
+                scope: n.link_scope,
             },
-            ..d
-        })
+            partition: n.partition,
+            clock_skew: n.clock_skew.round() as i64,
+            leader_of: None,
+            controller_of: None,
+            after_start: None,
+            net: None,
+            throttle_rate: n.throttle_rate,
+            client_id: Some(gregor_workloads::CLIENT_ID.into()),
+            topics: vec![],
+            stall: None,
+        }
     }
 
     /// True when some enabled fault needs the fault proxies.
@@ -1489,20 +1467,19 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(1));
     }
 
-    fn section(yaml: &str) -> NemesisSection {
-        crate::scenario::Scenario::parse(yaml, "t.yaml")
-            .expect("scenario parses")
-            .nemesis
+    fn config(yaml: &str) -> NemesisConfig {
+        let s = crate::scenario::Scenario::parse(yaml, "t.yaml").expect("scenario parses");
+        let plan = crate::plan::RunPlan::resolve(&s, "t.yaml").expect("scenario resolves");
+        NemesisConfig::from_plan(&plan.nemesis, 1)
     }
 
     #[test]
     fn a_scenario_section_gives_per_fault_durations_and_link_settings() {
-        let n = section(
+        let c = config(
             "nemesis:\n  faults: [kill, delay, partition]\n  interval: 8\n  \
              durations: {partition: 6, delay: 2.5}\n  delay-ms: 250\n  jitter-ms: 20\n  \
              bandwidth: 50000\n  link-scope: clients\n  partition: halves\n  schedule: random\n",
         );
-        let c = NemesisConfig::from_section(&n, 1).unwrap();
         assert_eq!(c.faults, vec![Fault::Kill, Fault::Delay, Fault::Partition]);
         assert_eq!(c.duration_of(Fault::Partition), Duration::from_secs(6));
         assert_eq!(c.duration_of(Fault::Delay), Duration::from_millis(2500));
@@ -1522,34 +1499,22 @@ mod tests {
 
     #[test]
     fn bad_nemesis_settings_name_the_field_and_the_choices() {
-        let e = NemesisSection {
-            durations: [("explode".to_string(), 3.0)].into(),
-            ..NemesisSection::default()
+        let err = |yaml: &str| {
+            crate::scenario::Scenario::parse(yaml, "s.yaml")
+                .unwrap_err()
+                .to_string()
         };
-        let err = NemesisConfig::from_section(&e, 0)
-            .err()
-            .unwrap()
-            .to_string();
+        let e = err("nemesis:\n  durations: {explode: 3}\n");
         assert!(
-            err.contains("durations") && err.contains("explode") && err.contains("blackhole"),
-            "{err}"
+            e.contains("durations") && e.contains("explode") && e.contains("blackhole"),
+            "{e}"
         );
-        let e = NemesisSection {
-            partition: Some("ring".into()),
-            ..NemesisSection::default()
-        };
-        let err = NemesisConfig::from_section(&e, 0)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("partition") && err.contains("bridge"), "{err}");
-        // and a scenario file says where
-        let err = crate::scenario::Scenario::parse("nemesis:\n  link-scope: nobody\n", "s.yaml")
-            .unwrap_err()
-            .to_string();
+        let e = err("nemesis:\n  partition: ring\n");
+        assert!(e.contains("partition") && e.contains("bridge"), "{e}");
+        let e = err("nemesis:\n  link-scope: nobody\n");
         assert!(
-            err.contains("s.yaml") && err.contains("nemesis.link-scope"),
-            "{err}"
+            e.contains("s.yaml:2") && e.contains("nemesis.link-scope"),
+            "{e}"
         );
     }
 

@@ -15,12 +15,13 @@ use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec};
 use gregor_history::{History, Key, Recorder, RunMeta, SubVia};
 use gregor_workloads::{
-    ensure_topic, final_reads, ClientSettings, CommitMode, GenConfig, KeyMap, Progress, RunId,
-    TopicSpec, WorkloadConfig, DEFAULT_TOPIC_PREFIX,
+    ensure_topic, final_reads, ClientSettings, GenConfig, KeyMap, Progress, RunId, TopicSpec,
+    WorkloadConfig,
 };
 
-use crate::nemesis::{self, Breakage, Fault, NemesisConfig};
-use crate::scenario::{self, Scenario};
+use crate::nemesis::{self, Breakage, NemesisConfig};
+use crate::plan::RunPlan;
+use crate::scenario::Scenario;
 use crate::{clients, store, ui};
 
 /// Command-line overrides of a scenario (flags win).
@@ -102,187 +103,67 @@ impl Overrides {
     }
 }
 
-/// The local cluster kind a scenario asks for ([`ClusterKind::DEFAULT`] if none).
-fn cluster_kind(s: &Scenario) -> anyhow::Result<ClusterKind> {
-    match s.cluster.kind.as_deref() {
-        None => Ok(ClusterKind::DEFAULT),
-        Some(k) => k.parse().map_err(|e| anyhow!("{e}")),
-    }
-}
-
-/// A scenario with every default filled in.
-pub fn resolve(mut s: Scenario) -> Scenario {
-    let attach = s.cluster.bootstrap.is_some();
-    s.name.get_or_insert_with(|| "default".into());
-    s.seed.get_or_insert_with(|| {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-            % 1_000_000_007
-    });
-    s.time_limit.get_or_insert(60.0);
-    if !attach {
-        s.cluster
-            .kind
-            .get_or_insert_with(|| ClusterKind::DEFAULT.to_string());
-        let kind = cluster_kind(&s).unwrap_or(ClusterKind::DEFAULT);
-        s.cluster.brokers.get_or_insert(kind.default_brokers());
-        if kind == ClusterKind::Kafka && s.cluster.kafka_home.is_none() {
-            s.cluster
-                .kafka_version
-                .get_or_insert_with(|| gregor_deploy::DEFAULT_KAFKA_VERSION.into());
-        }
-    }
-    let keys = *s.workload.keys.get_or_insert(8);
-    s.topic
-        .name
-        .get_or_insert_with(|| DEFAULT_TOPIC_PREFIX.into());
-    s.topic.partitions.get_or_insert(keys as u32);
-    let w = &mut s.workload;
-    w.concurrency.get_or_insert(6);
-    w.rate.get_or_insert(200.0);
-    w.max_writes_per_key.get_or_insert(10_000);
-    w.shared_producer.get_or_insert(false);
-    let txn = *w.txn.get_or_insert(false);
-    w.mix.get_or_insert(scenario::Mix {
-        send: 1,
-        poll: 1,
-        txn: u32::from(txn) * 2,
-    });
-    w.max_mops.get_or_insert(3);
-    w.pipeline.get_or_insert(1);
-    w.abort_probability.get_or_insert(0.1);
-    w.reassign_probability.get_or_insert(0.01);
-    w.op_timeout.get_or_insert(10.0);
-    w.final_time_limit.get_or_insert(60.0);
-    let c = &mut s.client;
-    let acks_all = matches!(
-        c.acks.get_or_insert_with(|| "all".into()).as_str(),
-        "all" | "-1"
-    );
-    // librdkafka refuses an idempotent producer without acks=all.
-    c.idempotence.get_or_insert(acks_all);
-    c.sub_via.get_or_insert_with(|| "assign".into());
-    c.commit.get_or_insert_with(|| "none".into());
-    c.isolation_level.get_or_insert_with(|| {
-        if txn {
-            "read_committed"
-        } else {
-            "read_uncommitted"
-        }
-        .into()
-    });
-    c.auto_offset_reset.get_or_insert_with(|| "earliest".into());
-    c.from_beginning.get_or_insert(true);
-    let n = &mut s.nemesis;
-    n.faults
-        .get_or_insert_with(|| if attach { vec![] } else { vec!["kill".into()] });
-    let interval = *n.interval.get_or_insert(10.0);
-    n.duration.get_or_insert(interval / 2.0);
-    n.jitter.get_or_insert(0.2);
-    n.target.get_or_insert_with(|| "one".into());
-    s.checker.ww_deps.get_or_insert(false);
-    s.checker.fail_fast.get_or_insert(false);
-    s
-}
-
-fn secs(v: Option<f64>, default: f64) -> Duration {
-    Duration::from_secs_f64(v.unwrap_or(default))
-}
-
 /// The base name of a run's topic and consumer group: `<topic.name>-<run id>`.
-fn run_topic(s: &Scenario, run_id: &RunId) -> String {
-    run_id.topic(s.topic.name.as_deref().unwrap_or(DEFAULT_TOPIC_PREFIX))
+fn run_topic(p: &RunPlan, run_id: &RunId) -> String {
+    run_id.topic(&p.topic.name)
 }
 
-/// The client settings of a scenario. A `commit` or `sub-via` value
-/// outside the known ones is an error naming it (never a silent default).
-pub(crate) fn client_settings(
-    s: &Scenario,
-    bootstrap: &str,
-    run_id: &RunId,
-) -> anyhow::Result<ClientSettings> {
-    let c = &s.client;
-    let sub_via = match c.sub_via.as_deref() {
-        None | Some("assign") => SubVia::Assign,
-        Some("subscribe") => SubVia::Subscribe,
-        Some(other) => {
-            return Err(anyhow!(
-                "client.sub-via {other:?} is not one of assign, subscribe"
-            ))
-        }
-    };
-    let commit: CommitMode = c
-        .commit
-        .as_deref()
-        .unwrap_or("none")
-        .parse()
-        .map_err(|e: String| anyhow!("client.commit: {e}"))?;
-    Ok(ClientSettings {
+/// The client settings of a plan.
+pub(crate) fn client_settings(p: &RunPlan, bootstrap: &str, run_id: &RunId) -> ClientSettings {
+    let c = &p.client;
+    ClientSettings {
         bootstrap: bootstrap.to_string(),
-        acks: c.acks.clone().unwrap_or_else(|| "all".into()),
-        idempotence: c.idempotence.unwrap_or(true),
-        txn: s.workload.txn.unwrap_or(false),
-        sub_via,
-        commit,
-        isolation_level: c
-            .isolation_level
-            .clone()
-            .unwrap_or_else(|| "read_uncommitted".into()),
-        auto_offset_reset: c
-            .auto_offset_reset
-            .clone()
-            .unwrap_or_else(|| "earliest".into()),
-        from_beginning: c.from_beginning.unwrap_or(true),
-        op_timeout: secs(s.workload.op_timeout, 10.0),
+        acks: c.acks,
+        idempotence: c.idempotence,
+        txn: p.workload.txn,
+        sub_via: c.sub_via,
+        commit: c.commit,
+        isolation_level: c.isolation_level,
+        auto_offset_reset: c.auto_offset_reset,
+        from_beginning: c.from_beginning,
+        op_timeout: Duration::from_secs_f64(p.workload.op_timeout),
         poll_timeout: Duration::from_millis(500),
-        group_id: run_topic(s, run_id),
+        group_id: run_topic(p, run_id),
         common: c.common.clone(),
         producer: c.producer.clone(),
         consumer: c.consumer.clone(),
-    })
+    }
 }
 
 pub(crate) fn workload_config(
-    s: &Scenario,
+    p: &RunPlan,
     settings: ClientSettings,
     run_id: &RunId,
 ) -> WorkloadConfig {
-    let w = &s.workload;
-    let mix = w.mix.clone().unwrap_or(scenario::Mix {
-        send: 1,
-        poll: 1,
-        txn: 0,
-    });
-    let partitions = s.topic.partitions.unwrap_or(8);
+    let w = &p.workload;
+    let partitions = p.topic.partitions;
     WorkloadConfig {
         gen: GenConfig {
-            seed: s.seed.unwrap_or(0),
-            keys: w.keys.unwrap_or(8),
-            max_writes_per_key: w.max_writes_per_key,
-            send_weight: mix.send,
-            poll_weight: mix.poll,
-            txn_weight: if settings.txn { mix.txn.max(1) } else { 0 },
-            max_mops: w.max_mops.unwrap_or(3),
-            abort_probability: w.abort_probability.unwrap_or(0.1),
-            reassign_probability: w.reassign_probability.unwrap_or(0.01),
+            seed: p.seed,
+            keys: w.keys,
+            max_writes_per_key: Some(w.max_writes_per_key),
+            send_weight: w.mix.send,
+            poll_weight: w.mix.poll,
+            txn_weight: if settings.txn { w.mix.txn.max(1) } else { 0 },
+            max_mops: w.max_mops,
+            abort_probability: w.abort_probability,
+            reassign_probability: w.reassign_probability,
             subscribe: settings.sub_via == SubVia::Subscribe,
             unread_bias: 0.5,
             first_value: 0,
         },
-        keymap: KeyMap::new(run_topic(s, run_id), partitions),
+        keymap: KeyMap::new(run_topic(p, run_id), partitions),
         topic: TopicSpec {
             partitions,
-            replication: s.topic.replication,
-            configs: s.topic.configs.clone(),
+            replication: p.topic.replication,
+            configs: p.topic.configs.clone(),
         },
-        concurrency: w.concurrency.unwrap_or(6),
-        rate: w.rate.unwrap_or(200.0),
+        concurrency: w.concurrency,
+        rate: w.rate,
         crash_every: w.crash_clients.map(Duration::from_secs_f64),
-        shared_producer: w.shared_producer.unwrap_or(false),
+        shared_producer: w.shared_producer,
         first_process: 0,
-        pipeline: w.pipeline.unwrap_or(1),
+        pipeline: w.pipeline,
         settings,
     }
 }
@@ -310,24 +191,22 @@ fn free_base_port(count: usize) -> u16 {
     gregor_deploy::DEFAULT_BASE_PORT
 }
 
-pub(crate) fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Target_> {
-    if let Some(b) = &s.cluster.bootstrap {
+pub(crate) fn bring_up(p: &RunPlan, run_dir: &Path, log: &ui::Log) -> anyhow::Result<Target_> {
+    let Some((kind, brokers)) = p.cluster.local() else {
+        let b = p.cluster.bootstrap.as_deref().unwrap_or_default();
         return Ok(Target_ {
-            bootstrap: b.clone(),
+            bootstrap: b.to_string(),
             cluster: None,
             started_here: false,
             label: format!("bootstrap {b}"),
             net: None,
         });
-    }
-    let kind = cluster_kind(s)?;
-    let brokers = s.cluster.brokers.unwrap_or(kind.default_brokers());
+    };
     let mut spec = ClusterSpec::new(kind, run_dir.join("cluster")).with_brokers(brokers);
     // Link faults put a proxy in front of every broker; partitions put
     // every broker in its own network namespace. Refused here, before
     // anything starts, when the host cannot do them.
-    let ncfg =
-        NemesisConfig::from_section(&s.nemesis, s.seed.unwrap_or(0)).map_err(|e| anyhow!("{e}"))?;
+    let ncfg = NemesisConfig::from_plan(&p.nemesis, p.seed);
     let topology = if ncfg.needs_netns() {
         let t = nemesis::net::create_topology(brokers).map_err(|e| {
             anyhow!(
@@ -349,12 +228,15 @@ pub(crate) fn bring_up(s: &Scenario, run_dir: &Path, log: &ui::Log) -> anyhow::R
         topology.as_ref(),
     ));
     let ports = spec.ports_needed();
-    spec = spec.with_base_port(s.cluster.base_port.unwrap_or_else(|| free_base_port(ports)));
-    spec.kafka_home = s.cluster.kafka_home.clone().map(PathBuf::from);
-    spec.kafka_version.clone_from(&s.cluster.kafka_version);
-    spec.broker_configs.clone_from(&s.cluster.broker_configs);
+    spec = spec.with_base_port(p.cluster.base_port.unwrap_or_else(|| free_base_port(ports)));
+    spec.kafka_home = p.cluster.kafka_home.clone().map(PathBuf::from);
+    spec.kafka_version.clone_from(&p.cluster.kafka_version);
+    spec.broker_configs.clone_from(&p.cluster.broker_configs);
+    // The cluster lives for this process: if it dies, `gregor cluster down`
+    // and `heal` find the cluster wherever the store is.
+    spec.owner = Some(std::process::id());
     let proxied = spec.network.proxied;
-    let (spec_for_net, seed) = (spec.clone(), s.seed.unwrap_or(0));
+    let (spec_for_net, seed) = (spec.clone(), p.seed);
     let start_net = move || {
         tokio::runtime::Handle::current().block_on(nemesis::Net::start(
             &spec_for_net,
@@ -413,19 +295,15 @@ pub struct RunOutcome {
 
 /// Runs a scenario end to end. Errors before the history exists are
 /// returned; later ones still check what was recorded.
-pub async fn run(
-    scenario: Scenario,
-    store_dir: &Path,
-    log: &ui::Log,
-) -> anyhow::Result<RunOutcome> {
-    run_with(scenario, store_dir, log, Exports::default()).await
+pub async fn run(plan: &RunPlan, store_dir: &Path, log: &ui::Log) -> anyhow::Result<RunOutcome> {
+    run_with(plan, store_dir, log, Exports::default()).await
 }
 
 /// Creates `store_dir/<name>/<timestamp>/`, points the log at it and
-/// writes the resolved scenario there (an error, never an empty file, if
-/// it cannot be serialized).
+/// writes the plan there as `scenario.yaml` (an error, never an empty
+/// file, if it cannot be serialized).
 pub(crate) fn open_run_dir(
-    s: &Scenario,
+    p: &RunPlan,
     store_dir: &Path,
     name: &str,
     log: &ui::Log,
@@ -438,31 +316,28 @@ pub(crate) fn open_run_dir(
     })?;
     log.set_file(&run_dir.join("logs").join("harness.log"));
     log.line(&format!("run directory {}", run_dir.display()));
-    let yaml = serde_saphyr::to_string(s).context("cannot serialize the resolved scenario")?;
+    let yaml = p.to_yaml()?;
     std::fs::write(run_dir.join("scenario.yaml"), yaml).context("cannot write scenario.yaml")?;
     Ok(run_dir)
 }
 
 /// [`run`], reporting live and afterwards where `exports` says.
 pub async fn run_with(
-    scenario: Scenario,
+    plan: &RunPlan,
     store_dir: &Path,
     log: &ui::Log,
     exports: Exports,
 ) -> anyhow::Result<RunOutcome> {
-    let s = resolve(scenario);
-    s.validate("resolved scenario")
-        .map_err(|e| anyhow!("{e}"))?;
-    let name = s.name.clone().unwrap_or_else(|| "default".into());
-    let run_dir = open_run_dir(&s, store_dir, &name, log)?;
+    let s = plan;
+    let run_dir = open_run_dir(s, store_dir, &s.name, log)?;
 
     // Signals: stop the workload, heal, check what exists.
     let interrupted = Arc::new(AtomicBool::new(false));
     let aborted = Arc::new(AtomicBool::new(false));
     spawn_signal_watch(interrupted.clone(), aborted.clone());
 
-    let target = bring_up(&s, &run_dir, log)?;
-    let result = run_on(&s, &run_dir, &target, log, interrupted, aborted, &exports).await;
+    let target = bring_up(s, &run_dir, log)?;
+    let result = run_on(s, &run_dir, &target, log, interrupted, aborted, &exports).await;
     if target.started_here {
         if let Some(c) = &target.cluster {
             let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
@@ -502,7 +377,7 @@ pub(crate) fn spawn_signal_watch(interrupted: Arc<AtomicBool>, aborted: Arc<Atom
 }
 
 async fn run_on(
-    s: &Scenario,
+    s: &RunPlan,
     run_dir: &Path,
     target: &Target_,
     log: &ui::Log,
@@ -512,7 +387,7 @@ async fn run_on(
 ) -> anyhow::Result<(CheckResult, i32)> {
     // A topic and group of its own: no run reads another's records.
     let run_id = RunId::generate();
-    let settings = client_settings(s, &target.bootstrap, &run_id)?;
+    let settings = client_settings(s, &target.bootstrap, &run_id);
     let wl = workload_config(s, settings.clone(), &run_id);
     settings
         .validate()
@@ -528,17 +403,14 @@ async fn run_on(
 
     let mut meta = RunMeta {
         gregor_version: env!("CARGO_PKG_VERSION").into(),
-        scenario: s.name.clone().unwrap_or_default(),
-        seed: s.seed.unwrap_or(0),
+        scenario: s.name.clone(),
+        seed: s.seed,
         started_at: store::rfc3339(SystemTime::now()),
         cluster: target.label.clone(),
         bootstrap: target.bootstrap.clone(),
         keys: wl.keymap.table(0..wl.gen.keys),
-        client: settings
-            .meta()
-            .map_err(anyhow::Error::msg)
-            .context("the client settings of the scenario")?,
-        ww_deps: s.checker.ww_deps.unwrap_or(false),
+        client: settings.meta(),
+        ww_deps: s.checker.ww_deps,
         extra: Default::default(),
     };
     meta.extra
@@ -558,7 +430,7 @@ async fn run_on(
     );
     meta.extra.insert(
         "nemesis".into(),
-        serde_json::to_value(&s.nemesis).unwrap_or_default(),
+        serde_json::to_value(&s.nemesis).context("cannot record the nemesis plan")?,
     );
     let meta_path = run_dir.join("meta.json");
     meta.write(&meta_path)?;
@@ -676,25 +548,7 @@ async fn run_on(
     )?;
 
     // A rolling upgrade, beside the nemesis, on a thread of its own.
-    let rolling = match (&s.nemesis.upgrade, &s.nemesis.rolling_config) {
-        (Some(u), _) => Some(nemesis::upgrade::UpgradePlan {
-            to: u.to.clone(),
-            change: nemesis::upgrade::Change::Version(u.to.clone()),
-            at: Duration::from_secs_f64(u.at.unwrap_or(10.0)),
-            settle: Duration::from_secs_f64(u.settle.unwrap_or(5.0)),
-            finalize: u.finalize.unwrap_or(true),
-            rejoin_timeout: Duration::from_secs(120),
-        }),
-        (None, Some(r)) => Some(nemesis::upgrade::UpgradePlan {
-            to: String::new(),
-            change: nemesis::upgrade::Change::Config(r.configs.clone()),
-            at: Duration::from_secs_f64(r.at.unwrap_or(10.0)),
-            settle: Duration::from_secs_f64(r.settle.unwrap_or(5.0)),
-            finalize: false,
-            rejoin_timeout: Duration::from_secs(120),
-        }),
-        _ => None,
-    };
+    let rolling = nemesis::upgrade::Rolling::of(&s.nemesis);
     let upgrade_thread = match (rolling, &target.cluster) {
         (Some(plan), Some(cluster)) => {
             log.line(&format!(
@@ -717,19 +571,19 @@ async fn run_on(
 
     let child = clients::ChildSpec {
         exe: std::env::current_exe().context("cannot find the gregor executable")?,
-        scenario: run_dir.join("scenario.yaml"),
+        plan: run_dir.join("scenario.yaml"),
         bootstrap: target.bootstrap.clone(),
         run_id: run_id.clone(),
         time_zero_mono: zero_mono,
         log: run_dir.join("logs").join("clients.log"),
         // Long enough for a transaction's every step to time out.
-        stop_grace: secs(s.workload.op_timeout, 10.0) * 10,
+        stop_grace: Duration::from_secs_f64(s.workload.op_timeout) * 10,
     };
     let workers = clients::Clients::start_with(child, rec.clone(), progress.clone(), 0, control)
         .context("cannot start the client process")?;
-    let time_limit = secs(s.time_limit, 60.0);
+    let time_limit = s.time_limit();
     let bar = ui::Bar::new(log, time_limit);
-    let fail_fast = s.checker.fail_fast.unwrap_or(false);
+    let fail_fast = s.checker.fail_fast;
     // A rolling upgrade in progress keeps the workload going past the time
     // limit (up to 10 more minutes): the history must cover all of it.
     let upgrading = |t: &Option<std::thread::JoinHandle<()>>| {
@@ -807,6 +661,17 @@ async fn run_on(
             "the client process died ({d}) and was restarted; its open ops are recorded as info"
         ));
     }
+    if end.unreadable > 0 {
+        log.line(&format!(
+            "warning: {} line(s) from the client process were not events and are not in the \
+             history; each is in logs/clients.log",
+            end.unreadable
+        ));
+        meta.extra.insert(
+            "client-lines-unreadable".into(),
+            serde_json::json!(end.unreadable),
+        );
+    }
     let first_ok = progress.first_ok_ns.load(Ordering::Relaxed);
     if first_ok > 0 {
         let since_start =
@@ -828,7 +693,7 @@ async fn run_on(
         log.line("second signal: skipping final reads");
         "skipped"
     } else {
-        let mut limit = secs(s.workload.final_time_limit, 60.0);
+        let mut limit = Duration::from_secs_f64(s.workload.final_time_limit);
         if interrupted.load(Ordering::SeqCst) {
             limit = limit.min(Duration::from_secs(10));
         }
@@ -1080,7 +945,7 @@ impl Target_ {
 /// cluster to inject them into, which is said in the log).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_nemesis(
-    s: &Scenario,
+    s: &RunPlan,
     target: &Target_,
     settings: &ClientSettings,
     wl: &WorkloadConfig,
@@ -1089,19 +954,9 @@ pub(crate) fn spawn_nemesis(
     control: Option<Arc<clients::Control>>,
     log: &ui::Log,
 ) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    let faults: Vec<Fault> = s
-        .nemesis
-        .faults
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|f| Fault::parse(f))
-        .collect();
-    match (&target.cluster, faults.is_empty()) {
+    match (&target.cluster, s.nemesis.faults.is_empty()) {
         (Some(cluster), false) => {
-            let mut cfg = NemesisConfig::from_section(&s.nemesis, s.seed.unwrap_or(0))
-                .map_err(|e| anyhow!("{e}"))?;
-            cfg.faults = faults;
+            let mut cfg = NemesisConfig::from_plan(&s.nemesis, s.seed);
             cfg.leader_of = Some(leader_lookup(settings, &wl.keymap));
             cfg.after_start = forgetful_restart_hook(cluster, wl);
             cfg.net = target.net.clone();
@@ -1110,7 +965,7 @@ pub(crate) fn spawn_nemesis(
                     .common
                     .get("client.id")
                     .cloned()
-                    .unwrap_or_else(|| "gregor".into()),
+                    .unwrap_or_else(|| gregor_workloads::CLIENT_ID.into()),
             );
             cfg.topics = vec![wl.keymap.topic(0)];
             if let Some(ctl) = control {
@@ -1149,6 +1004,8 @@ pub(crate) fn heal_all(target: &Target_, rec: &Arc<Recorder>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nemesis::Fault;
+    use gregor_workloads::CommitMode;
 
     #[test]
     fn an_unknown_commit_mode_or_sub_via_is_an_error_not_a_default() {
@@ -1156,17 +1013,18 @@ mod tests {
         let mut s = Scenario::default();
         s.client.commit = Some("sync".into());
         s.client.sub_via = Some("subscribe".into());
-        let c = client_settings(&s, "b:1", &run_id).unwrap();
+        let p = RunPlan::resolve(&s, "t.yaml").unwrap();
+        let c = client_settings(&p, "b:1", &run_id);
         assert_eq!((c.commit, c.sub_via), (CommitMode::Sync, SubVia::Subscribe));
         s.client.commit = Some("eventually".into());
-        let e = client_settings(&s, "b:1", &run_id).unwrap_err().to_string();
+        let e = RunPlan::resolve(&s, "t.yaml").unwrap_err().to_string();
         assert!(
             e.contains("client.commit") && e.contains("eventually"),
             "{e}"
         );
         s.client.commit = None;
         s.client.sub_via = Some("magic".into());
-        let e = client_settings(&s, "b:1", &run_id).unwrap_err().to_string();
+        let e = RunPlan::resolve(&s, "t.yaml").unwrap_err().to_string();
         assert!(e.contains("client.sub-via") && e.contains("magic"), "{e}");
     }
 
@@ -1184,34 +1042,20 @@ mod tests {
             ..Default::default()
         };
         o.apply(&mut s);
-        let r = resolve(s);
-        assert_eq!(r.workload.rate, Some(75.0));
-        assert_eq!(r.workload.concurrency, Some(3));
-        assert_eq!(r.client.acks.as_deref(), Some("all"));
-        assert_eq!(r.client.isolation_level.as_deref(), Some("read_committed"));
-        assert_eq!(r.cluster.kind.as_deref(), Some("kafka"));
+        let r = RunPlan::resolve(&s, "t.yaml").unwrap();
+        assert_eq!(r.workload.rate, 75.0);
+        assert_eq!(r.workload.concurrency, 3);
+        assert_eq!(r.client.acks, gregor_history::Acks::All);
+        assert_eq!(
+            r.client.isolation_level,
+            gregor_history::IsolationLevel::ReadCommitted
+        );
+        assert_eq!(r.cluster.kind, Some(ClusterKind::Kafka));
         assert_eq!(
             r.cluster.kafka_version.as_deref(),
             Some(gregor_deploy::DEFAULT_KAFKA_VERSION)
         );
-        assert_eq!(r.nemesis.faults, Some(vec!["kill".to_string()]));
-        // The resolved scenario is itself a valid scenario file.
-        let yaml = serde_saphyr::to_string(&r).unwrap();
-        assert_eq!(Scenario::parse(&yaml, "resolved").unwrap(), r);
-    }
-
-    #[test]
-    fn the_documented_default_scenario_is_what_resolution_fills_in() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/default.yaml");
-        let mut documented = Scenario::load(std::path::Path::new(path)).unwrap();
-        let mut resolved = resolve(Scenario::default());
-        // The seed is random unless given; the file leaves it out.
-        documented.seed = None;
-        resolved.seed = None;
-        assert_eq!(documented.topic, resolved.topic, "topic section");
-        assert_eq!(documented.cluster, resolved.cluster, "cluster section");
-        assert_eq!(documented.client, resolved.client, "client section");
-        assert_eq!(documented.workload, resolved.workload, "workload section");
+        assert_eq!(r.nemesis.faults, vec![Fault::Kill]);
     }
 
     #[test]
@@ -1222,8 +1066,9 @@ mod tests {
             ..Default::default()
         }
         .apply(&mut s);
-        let r = resolve(s);
-        assert_eq!(r.nemesis.faults, Some(vec![]));
+        let r = RunPlan::resolve(&s, "flags").unwrap();
+        assert!(r.nemesis.faults.is_empty());
         assert_eq!(r.cluster.kind, None);
+        assert_eq!(r.cluster.local(), None);
     }
 }

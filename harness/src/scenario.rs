@@ -20,11 +20,13 @@ pub enum ScenarioError {
     },
     #[error("{path}: {message}")]
     Yaml { path: String, message: String },
-    #[error("{path}: field `{field}`: {message}")]
+    #[error("{path}{}: field `{field}`: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
     Invalid {
         path: String,
         field: String,
         message: String,
+        /// The line of the field's value, when it is written in the file.
+        line: Option<u64>,
     },
 }
 
@@ -252,16 +254,26 @@ pub struct CheckerSection {
 }
 
 impl Scenario {
-    /// Parses YAML text; `path` names the source in messages.
+    /// Parses YAML text; `path` names the source in messages, which give
+    /// the line and the field of a bad value.
     pub fn parse(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
         if text.trim().is_empty() {
             return Ok(Scenario::default());
         }
-        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| ScenarioError::Yaml {
-            path: path.to_string(),
-            message: e.to_string(),
+        let s: Scenario = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+            ScenarioError::Yaml {
+                path: match line {
+                    Some(l) => format!("{path}:{l}"),
+                    None => path.to_string(),
+                },
+                message: match line.and_then(|l| field_at_line(text, l)) {
+                    Some(field) => format!("field `{field}`: {e}"),
+                    None => e.to_string(),
+                },
+            }
         })?;
-        s.validate(path)?;
+        s.validate(path).map_err(|e| e.located_in(text))?;
         Ok(s)
     }
 
@@ -274,262 +286,156 @@ impl Scenario {
         Self::parse(&text, &p)
     }
 
-    /// Checks values that the types alone do not constrain.
+    /// Checks every value: the scenario must resolve into a run plan
+    /// ([`crate::plan::RunPlan::resolve`], the one place values are checked).
     pub fn validate(&self, path: &str) -> Result<(), ScenarioError> {
-        let bad = |field: &str, message: String| {
-            Err(ScenarioError::Invalid {
-                path: path.to_string(),
-                field: field.to_string(),
+        crate::plan::RunPlan::resolve(self, path).map(|_| ())
+    }
+}
+
+impl ScenarioError {
+    /// The error with the line of its field in `text` (the scenario's YAML),
+    /// when the field is written there.
+    pub fn located_in(self, text: &str) -> ScenarioError {
+        match self {
+            ScenarioError::Invalid {
+                path,
+                field,
                 message,
-            })
-        };
-        let one_of =
-            |field: &str, v: &Option<String>, allowed: &[&str]| -> Result<(), ScenarioError> {
-                match v {
-                    Some(x) if !allowed.contains(&x.as_str()) => {
-                        bad(field, format!("{x:?} is not one of {}", allowed.join(", ")))
+                line: None,
+            } => {
+                let line = key_lines(text).and_then(|m| {
+                    // The field itself, else the nearest section written.
+                    let mut f = field.as_str();
+                    loop {
+                        if let Some(l) = m.get(f) {
+                            return Some(*l);
+                        }
+                        f = &f[..f.rfind('.')?];
                     }
-                    _ => Ok(()),
-                }
-            };
-        one_of(
-            "cluster.kind",
-            &self.cluster.kind,
-            &["tansu", "tansu-memory", "kafka"],
-        )?;
-        if let Some(v) = &self.cluster.kafka_version {
-            if let Err(e) = gregor_deploy::kafka::KafkaVersion::parse(v) {
-                return bad("cluster.kafka-version", e.to_string());
-            }
-        }
-        one_of("client.acks", &self.client.acks, &["0", "1", "all", "-1"])?;
-        if let (Some(a @ ("0" | "1")), Some(true)) =
-            (self.client.acks.as_deref(), self.client.idempotence)
-        {
-            return bad(
-                "client.idempotence",
-                format!("idempotent producers need acks: all, not {a:?} (librdkafka refuses the combination); set idempotence: false"),
-            );
-        }
-        one_of(
-            "client.sub-via",
-            &self.client.sub_via,
-            &["assign", "subscribe"],
-        )?;
-        one_of(
-            "client.commit",
-            &self.client.commit,
-            &["none", "auto", "sync", "async"],
-        )?;
-        one_of(
-            "client.isolation-level",
-            &self.client.isolation_level,
-            &["read_committed", "read_uncommitted"],
-        )?;
-        one_of(
-            "client.auto-offset-reset",
-            &self.client.auto_offset_reset,
-            &["earliest", "latest"],
-        )?;
-        if let Some(t) = self.time_limit {
-            if !(t > 0.0 && t.is_finite()) {
-                return bad(
-                    "time-limit",
-                    format!("{t} is not a positive number of seconds"),
-                );
-            }
-        }
-        for (field, v) in [
-            ("workload.rate", self.workload.rate),
-            ("workload.op-timeout", self.workload.op_timeout),
-            ("workload.final-time-limit", self.workload.final_time_limit),
-            ("nemesis.interval", self.nemesis.interval),
-            ("nemesis.duration", self.nemesis.duration),
-            ("capacity.start-rate", self.capacity.start_rate),
-            ("capacity.max-rate", self.capacity.max_rate),
-            ("capacity.step-secs", self.capacity.step_secs),
-            ("capacity.p99-limit-ms", self.capacity.p99_limit_ms),
-        ] {
-            if let Some(v) = v {
-                if !(v > 0.0 && v.is_finite()) {
-                    return bad(field, format!("{v} must be a positive number"));
+                });
+                ScenarioError::Invalid {
+                    path,
+                    field,
+                    message,
+                    line,
                 }
             }
+            e => e,
         }
-        for (field, v) in [
-            (
-                "workload.abort-probability",
-                self.workload.abort_probability,
-            ),
-            (
-                "workload.reassign-probability",
-                self.workload.reassign_probability,
-            ),
-            ("nemesis.jitter", self.nemesis.jitter),
-            ("capacity.error-limit", self.capacity.error_limit),
-        ] {
-            if let Some(v) = v {
-                if !(0.0..=1.0).contains(&v) {
-                    return bad(field, format!("{v} is not between 0 and 1"));
-                }
+    }
+}
+
+/// A YAML document's mapping keys, with the line of each key's value:
+/// `client.acks` → 3. Read with the YAML library's spans.
+fn key_lines(text: &str) -> Option<BTreeMap<String, u64>> {
+    let tree: Tree = serde_saphyr::from_str(text).ok()?;
+    let mut out = BTreeMap::new();
+    fn walk(t: &Tree, prefix: &str, out: &mut BTreeMap<String, u64>) {
+        if let Tree::Map(entries) = t {
+            for (k, v) in entries {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(path.clone(), v.referenced.line());
+                walk(&v.value, &path, out);
             }
         }
-        if let Some(f) = self.capacity.step_factor {
-            if !(f > 1.0 && f.is_finite()) {
-                return bad(
-                    "capacity.step-factor",
-                    format!("{f} must be a number above 1"),
-                );
+    }
+    walk(&tree, "", &mut out);
+    Some(out)
+}
+
+/// The deepest key whose value is on `line` (for parse errors, which know
+/// only where they are).
+fn field_at_line(text: &str, line: u64) -> Option<String> {
+    key_lines(text)?
+        .into_iter()
+        .filter(|(_, l)| *l == line)
+        .max_by_key(|(k, _)| k.matches('.').count())
+        .map(|(k, _)| k)
+}
+
+/// The shape of a YAML document, its mapping values with their spans.
+enum Tree {
+    Map(Vec<(String, serde_saphyr::Spanned<Tree>)>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Tree, D::Error> {
+        d.deserialize_any(TreeVisitor)
+    }
+}
+
+struct TreeVisitor;
+
+macro_rules! scalar_is_other {
+    ($($f:ident: $t:ty),*) => {$(
+        fn $f<E: serde::de::Error>(self, _: $t) -> Result<Tree, E> {
+            Ok(Tree::Other)
+        }
+    )*};
+}
+
+impl<'de> serde::de::Visitor<'de> for TreeVisitor {
+    type Value = Tree;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    scalar_is_other!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Tree, E> {
+        Ok(Tree::Other)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Tree, E> {
+        Ok(Tree::Other)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
+        Tree::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Tree, A::Error> {
+        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Tree::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Tree, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(k) = a.next_key::<KeyName>()? {
+            entries.push((k.0, a.next_value()?));
+        }
+        Ok(Tree::Map(entries))
+    }
+}
+
+/// A mapping key written as any scalar.
+struct KeyName(String);
+
+impl<'de> Deserialize<'de> for KeyName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KeyName, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = KeyName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping key")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KeyName, E> {
+                Ok(KeyName(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<KeyName, E> {
+                Ok(KeyName(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<KeyName, E> {
+                Ok(KeyName(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<KeyName, E> {
+                Ok(KeyName(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<KeyName, E> {
+                Ok(KeyName(v.to_string()))
             }
         }
-        if let (Some(a), Some(b)) = (self.capacity.start_rate, self.capacity.max_rate) {
-            if a > b {
-                return bad(
-                    "capacity.start-rate",
-                    format!("{a} is above capacity.max-rate {b}"),
-                );
-            }
-        }
-        if self.capacity.value_bytes == Some(0) {
-            return bad("capacity.value-bytes", "must be at least 1".into());
-        }
-        if self.workload.concurrency == Some(0) {
-            return bad("workload.concurrency", "must be at least 1".into());
-        }
-        if self.workload.pipeline == Some(0) {
-            return bad("workload.pipeline", "must be at least 1".into());
-        }
-        if self.workload.pipeline.is_some_and(|n| n > 1) && self.workload.txn == Some(true) {
-            return bad(
-                "workload.pipeline",
-                "transactions cannot be pipelined (a transactional producer has one transaction open at a time); use 1 with txn".into(),
-            );
-        }
-        if self.workload.keys == Some(0) {
-            return bad("workload.keys", "must be at least 1".into());
-        }
-        if self.topic.partitions == Some(0) {
-            return bad("topic.partitions", "must be at least 1".into());
-        }
-        if let Some(n) = &self.topic.name {
-            // The prefix of the run's topics `<name>-<run id>[-<n>]`, which
-            // Kafka limits to 249 characters of these.
-            let ok = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);
-            if n.is_empty() || n.len() > 200 || !n.bytes().all(ok) {
-                return bad(
-                    "topic.name",
-                    format!("{n:?} is not a usable topic prefix (1 to 200 of a-z A-Z 0-9 . _ -)"),
-                );
-            }
-        }
-        if let Some(r) = &self.nemesis.rolling_config {
-            if self.nemesis.upgrade.is_some() {
-                return bad(
-                    "nemesis.rolling-config",
-                    "one rolling change per run: drop nemesis.upgrade or nemesis.rolling-config"
-                        .into(),
-                );
-            }
-            if r.configs.is_empty() {
-                return bad(
-                    "nemesis.rolling-config.configs",
-                    "names no broker setting".into(),
-                );
-            }
-            if self.cluster.bootstrap.is_some()
-                || matches!(self.cluster.kind.as_deref(), Some(k) if k != "kafka")
-            {
-                return bad(
-                    "nemesis.rolling-config",
-                    "needs a local Apache Kafka cluster (no cluster.bootstrap, cluster.kind kafka)"
-                        .into(),
-                );
-            }
-        }
-        if let Some(u) = &self.nemesis.upgrade {
-            if let Err(e) = gregor_deploy::kafka::KafkaVersion::parse(&u.to) {
-                return bad("nemesis.upgrade.to", e.to_string());
-            }
-            if self.cluster.bootstrap.is_some() || self.cluster.kafka_home.is_some() {
-                return bad(
-                    "nemesis.upgrade",
-                    "needs a local cluster run from Maven Central's jars (no cluster.bootstrap, no cluster.kafka-home)".into(),
-                );
-            }
-            if matches!(self.cluster.kind.as_deref(), Some(k) if k != "kafka") {
-                return bad(
-                    "nemesis.upgrade",
-                    "only Apache Kafka clusters change versions".into(),
-                );
-            }
-            let current = self
-                .cluster
-                .kafka_version
-                .clone()
-                .unwrap_or_else(|| gregor_deploy::DEFAULT_KAFKA_VERSION.to_string());
-            if let Some(from) = &u.from {
-                if *from != current {
-                    return bad(
-                        "nemesis.upgrade.from",
-                        format!(
-                            "{from} is not the cluster's version {current} (cluster.kafka-version)"
-                        ),
-                    );
-                }
-            }
-            if u.to == current {
-                return bad(
-                    "nemesis.upgrade.to",
-                    format!("{} is already the cluster's version; set cluster.kafka-version to the version to start from", u.to),
-                );
-            }
-            for (field, v) in [
-                ("nemesis.upgrade.at", u.at),
-                ("nemesis.upgrade.settle", u.settle),
-            ] {
-                if v.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
-                    return bad(field, "must be a number of seconds, at least 0".into());
-                }
-            }
-        }
-        if self.cluster.brokers == Some(0) {
-            return bad("cluster.brokers", "must be at least 1".into());
-        }
-        if let Some(m) = &self.workload.mix {
-            if m.send + m.poll + m.txn == 0 {
-                return bad("workload.mix", "all weights are zero".into());
-            }
-        }
-        if let Some(faults) = &self.nemesis.faults {
-            for f in faults {
-                if crate::nemesis::Fault::parse(f).is_none() {
-                    return bad(
-                        "nemesis.faults",
-                        format!(
-                            "unknown fault {f:?}; known faults: {}",
-                            crate::nemesis::Fault::NAMES.join(", ")
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(t) = &self.nemesis.target {
-            if crate::nemesis::Target::parse(t).is_none() {
-                return bad(
-                    "nemesis.target",
-                    format!(
-                        "unknown target {t:?}; use {}",
-                        crate::nemesis::Target::NAMES
-                    ),
-                );
-            }
-        }
-        if let Err(crate::nemesis::NemesisError::Invalid { field, message }) =
-            crate::nemesis::NemesisConfig::from_section(&self.nemesis, 0)
-        {
-            return bad(&format!("nemesis.{field}"), message);
-        }
-        Ok(())
+        d.deserialize_any(V)
     }
 }
 

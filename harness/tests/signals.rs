@@ -1,7 +1,7 @@
 //! A run that is interrupted still ends well: SIGINT stops the workload,
 //! heals, checks what was recorded and stops the brokers; `kill -9` of the
 //! harness leaves a history `gregor check` accepts and brokers that
-//! `gregor cluster down` stops.
+//! `gregor cluster down` (run anywhere, without `--dir`) finds and stops.
 //!
 //! They need the tansu binary (see run_embedded.rs) and fail loudly without.
 
@@ -37,6 +37,9 @@ fn start(store: &Path, port: u16, faults: &str) -> Child {
         .arg("--store")
         .arg(store.join("runs"))
         .env("CI", "true")
+        // A registry of this test's own: `cluster down` below must find
+        // this run's cluster, and only this test's.
+        .env("GREGOR_STATE_DIR", store.join("state"))
         .current_dir(repo())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -205,16 +208,22 @@ fn after_kill_9_the_history_checks_and_cluster_down_stops_the_orphans() {
         "{j:#}"
     );
 
+    // `gregor cluster down` from elsewhere, without --dir: the store is not
+    // where it looks by default, the registry of started clusters is.
+    let elsewhere = tempfile::tempdir().unwrap();
     let down = Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .args([
-            "cluster",
-            "down",
-            "--dir",
-            run.join("cluster").to_str().unwrap(),
-        ])
+        .args(["cluster", "down"])
+        .env("GREGOR_STATE_DIR", store.path().join("state"))
+        .current_dir(elsewhere.path())
         .output()
         .unwrap();
     assert_eq!(down.status.code(), Some(0), "{}", describe(&down));
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("left by gregor process")
+            || String::from_utf8_lossy(&down.stdout).contains("left by gregor process"),
+        "{}",
+        describe(&down)
+    );
     for pid in &pids {
         assert!(
             !alive(*pid),

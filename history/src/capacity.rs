@@ -90,7 +90,7 @@ pub struct CapacityReport {
     /// Bytes per record value.
     pub value_bytes: usize,
     pub partitions: u32,
-    pub acks: String,
+    pub acks: crate::Acks,
     pub idempotence: bool,
     /// The cluster, as the run names it.
     pub cluster: String,
@@ -146,7 +146,7 @@ mod tests {
             },
             value_bytes: 100,
             partitions: 6,
-            acks: "all".into(),
+            acks: crate::Acks::All,
             idempotence: true,
             cluster: "c".into(),
             faults: vec![],

@@ -178,7 +178,7 @@ fn main() {
     let c: u64 = env("GREGOR_BENCH_CONCURRENCY", 4);
     let n: u64 = env("GREGOR_BENCH_PIPELINE", 64);
     let rounds: u64 = env("GREGOR_BENCH_ROUNDS", 2);
-    let acks: String = env("GREGOR_BENCH_ACKS", "all".to_string());
+    let acks: gregor_history::Acks = env("GREGOR_BENCH_ACKS", gregor_history::Acks::All);
     let attach: Option<String> = std::env::var("GREGOR_BENCH_BOOTSTRAP").ok();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cluster = match &attach {
@@ -197,8 +197,8 @@ fn main() {
     };
     let settings = ClientSettings {
         bootstrap: bootstrap.clone(),
-        acks: acks.clone(),
-        idempotence: acks == "all",
+        acks,
+        idempotence: acks == gregor_history::Acks::All,
         ..ClientSettings::default()
     };
     let keymap = KeyMap::new(RunId::generate().topic("bench"), PARTITIONS);

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gregor_history::{ClientMeta, SubVia};
+use gregor_history::{Acks, ClientMeta, IsolationLevel, SubVia};
 use rdkafka::ClientConfig;
 
 /// How consumers commit offsets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CommitMode {
     /// Never commit (assign mode reads from the beginning).
     #[default]
@@ -35,20 +36,62 @@ impl std::str::FromStr for CommitMode {
     }
 }
 
+impl std::fmt::Display for CommitMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CommitMode::None => "none",
+            CommitMode::Auto => "auto",
+            CommitMode::Sync => "sync",
+            CommitMode::Async => "async",
+        })
+    }
+}
+
+/// Where a consumer without a position starts (`auto.offset.reset`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoOffsetReset {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+impl AutoOffsetReset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoOffsetReset::Earliest => "earliest",
+            AutoOffsetReset::Latest => "latest",
+        }
+    }
+}
+
+impl std::str::FromStr for AutoOffsetReset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "earliest" => Ok(AutoOffsetReset::Earliest),
+            "latest" => Ok(AutoOffsetReset::Latest),
+            _ => Err(format!("{s:?} is not one of earliest, latest")),
+        }
+    }
+}
+
+/// The `client.id` of gregor's clients, unless `client.common` sets one
+/// (quota faults throttle this id).
+pub const CLIENT_ID: &str = "gregor";
+
 /// Everything a worker needs to build its clients.
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
     pub bootstrap: String,
-    /// `0`, `1` or `all`.
-    pub acks: String,
+    pub acks: Acks,
     pub idempotence: bool,
     pub txn: bool,
     pub sub_via: SubVia,
     pub commit: CommitMode,
-    /// `read_committed` or `read_uncommitted`.
-    pub isolation_level: String,
-    /// Where a consumer without a position starts: `earliest` or `latest`.
-    pub auto_offset_reset: String,
+    pub isolation_level: IsolationLevel,
+    /// Where a consumer without a position starts.
+    pub auto_offset_reset: AutoOffsetReset,
     /// New assignments start from the beginning (true) or from the group's
     /// committed offsets (false).
     pub from_beginning: bool,
@@ -68,13 +111,13 @@ impl Default for ClientSettings {
     fn default() -> Self {
         ClientSettings {
             bootstrap: "127.0.0.1:9092".into(),
-            acks: "all".into(),
+            acks: Acks::All,
             idempotence: true,
             txn: false,
             sub_via: SubVia::Assign,
             commit: CommitMode::None,
-            isolation_level: "read_uncommitted".into(),
-            auto_offset_reset: "earliest".into(),
+            isolation_level: IsolationLevel::ReadUncommitted,
+            auto_offset_reset: AutoOffsetReset::Earliest,
             from_beginning: true,
             op_timeout: Duration::from_secs(10),
             poll_timeout: Duration::from_millis(500),
@@ -90,7 +133,7 @@ impl ClientSettings {
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", "gregor")
+            .set("client.id", CLIENT_ID)
             .set("socket.timeout.ms", "5000")
             .set("reconnect.backoff.max.ms", "1000")
             .set("topic.metadata.refresh.interval.ms", "5000")
@@ -105,7 +148,7 @@ impl ClientSettings {
     pub fn producer_config(&self, txn_id: Option<&str>) -> ClientConfig {
         let mut c = self.base();
         let delivery = self.op_timeout.as_millis().max(1000).to_string();
-        c.set("acks", &self.acks)
+        c.set("acks", self.acks.to_string())
             .set(
                 "enable.idempotence",
                 if self.idempotence { "true" } else { "false" },
@@ -136,8 +179,8 @@ impl ClientSettings {
                 },
             )
             .set("enable.auto.offset.store", "true")
-            .set("auto.offset.reset", &self.auto_offset_reset)
-            .set("isolation.level", &self.isolation_level)
+            .set("auto.offset.reset", self.auto_offset_reset.as_str())
+            .set("isolation.level", self.isolation_level.to_string())
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", "100")
             .set("session.timeout.ms", "10000")
@@ -170,17 +213,16 @@ impl ClientSettings {
         Ok(())
     }
 
-    /// What a checker needs to know of these settings, typed; an `acks` or
-    /// isolation level outside Kafka's values is an error naming it.
-    pub fn meta(&self) -> Result<ClientMeta, String> {
-        Ok(ClientMeta {
-            acks: self.acks.parse()?,
+    /// What a checker needs to know of these settings.
+    pub fn meta(&self) -> ClientMeta {
+        ClientMeta {
+            acks: self.acks,
             idempotence: self.idempotence,
             txn: self.txn,
             sub_via: self.sub_via,
-            isolation_level: self.isolation_level.parse()?,
+            isolation_level: self.isolation_level,
             auto_commit: self.commit == CommitMode::Auto,
-        })
+        }
     }
 }
 
@@ -199,7 +241,7 @@ mod tests {
             "{e}"
         );
         let mut s = ClientSettings {
-            acks: "0".into(),
+            acks: Acks::Zero,
             ..ClientSettings::default()
         };
         let e = s.validate().unwrap_err().to_string();

@@ -46,12 +46,33 @@ impl LinkScope {
         })
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkScope::Clients => "clients",
+            LinkScope::Peers => "peers",
+            LinkScope::All => "all",
+        }
+    }
+
     fn covers(self, kind: LinkKind) -> bool {
         match self {
             LinkScope::Clients => !kind.is_peer(),
             LinkScope::Peers => kind.is_peer(),
             LinkScope::All => true,
         }
+    }
+}
+
+impl std::fmt::Display for LinkScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LinkScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LinkScope, String> {
+        LinkScope::parse(s).ok_or_else(|| format!("{s:?} is not one of clients, peers, all"))
     }
 }
 

@@ -43,7 +43,7 @@ pub enum Change {
 
 /// A resolved `nemesis.upgrade` or `nemesis.rolling-config`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct UpgradePlan {
+pub struct Rolling {
     pub to: String,
     pub change: Change,
     /// Seconds into the workload the first node goes.
@@ -54,6 +54,35 @@ pub struct UpgradePlan {
     /// Longest wait for a node to rejoin every ISR.
     pub rejoin_timeout: Duration,
 }
+
+impl Rolling {
+    /// The rolling change a nemesis plan asks for, if any.
+    pub fn of(n: &crate::plan::NemesisPlan) -> Option<Rolling> {
+        let secs = Duration::from_secs_f64;
+        match (&n.upgrade, &n.rolling_config) {
+            (Some(u), _) => Some(Rolling {
+                to: u.to.clone(),
+                change: Change::Version(u.to.clone()),
+                at: secs(u.at),
+                settle: secs(u.settle),
+                finalize: u.finalize,
+                rejoin_timeout: REJOIN_TIMEOUT,
+            }),
+            (None, Some(r)) => Some(Rolling {
+                to: String::new(),
+                change: Change::Config(r.configs.clone()),
+                at: secs(r.at),
+                settle: secs(r.settle),
+                finalize: false,
+                rejoin_timeout: REJOIN_TIMEOUT,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Longest wait for a restarted node to rejoin every ISR.
+const REJOIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn record(
     rec: &Recorder,
@@ -100,12 +129,7 @@ fn rejoined(addr: &str, id: i32) -> bool {
 
 /// Runs the plan against `cluster`, recording into `rec`, until done or
 /// `stop`. Blocking; meant for a thread of its own.
-pub fn run(
-    plan: UpgradePlan,
-    cluster: Arc<Mutex<Cluster>>,
-    rec: Arc<Recorder>,
-    stop: Arc<AtomicBool>,
-) {
+pub fn run(plan: Rolling, cluster: Arc<Mutex<Cluster>>, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
     if sleep_or_stop(plan.at, &stop) {
         return;
     }
