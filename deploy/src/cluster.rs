@@ -798,6 +798,24 @@ impl Cluster {
         self.save()
     }
 
+    /// Shifts node `node`'s wall clock by `offset_secs` from its next start
+    /// (libfaketime, [`crate::faketime`]); `None` puts the true clock back.
+    /// A running broker is not affected until it is restarted.
+    pub fn set_clock_offset(
+        &mut self,
+        node: usize,
+        offset_secs: Option<i64>,
+    ) -> Result<(), DeployError> {
+        let env = match offset_secs {
+            None => vec![],
+            Some(s) => {
+                let lib = crate::faketime::library().map_err(DeployError::NotFound)?;
+                crate::faketime::env(&lib, s)
+            }
+        };
+        self.set_node_env(node, env)
+    }
+
     fn wait_answering(&mut self, node: usize, id: ProcessId) -> Result<(), DeployError> {
         let timeout = self.start_timeout();
         let deadline = Instant::now() + timeout;

@@ -27,6 +27,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod faketime;
 pub mod kadmin;
 pub mod kafka;
 pub mod kapi;

@@ -356,7 +356,7 @@ fn a_leader_kill_on_tansu_moves_the_reported_leader_to_a_live_broker() {
 
 #[test]
 fn a_clock_skewed_broker_runs_under_libfaketime_and_is_restarted_without_it() {
-    if let Err(e) = nemesis::libfaketime() {
+    if let Err(e) = gregor_deploy::faketime::library() {
         panic!("the clock-skew fault needs libfaketime (apt-get install faketime): {e}");
     }
     let s = Setup::start(19660, false, false).unwrap();
@@ -627,7 +627,7 @@ fn log_line_time(line: &str) -> Option<i64> {
 
 #[test]
 fn on_kafka_a_clock_skew_shifts_the_jvms_own_wall_clock() {
-    if let Err(e) = nemesis::libfaketime() {
+    if let Err(e) = gregor_deploy::faketime::library() {
         panic!("the clock-skew fault needs libfaketime (apt-get install faketime): {e}");
     }
     let s = Setup::start_kind(ClusterKind::Kafka, 19560, false, false);
