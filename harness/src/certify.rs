@@ -378,6 +378,7 @@ pub async fn certify(
     store_dir: &Path,
     resume: bool,
     baseline: Option<&Path>,
+    thresholds: &Thresholds,
     log: &ui::Log,
 ) -> anyhow::Result<(PathBuf, Certificate)> {
     let root = store_dir.join("certify").join(&suite.name);
@@ -496,12 +497,9 @@ pub async fn certify(
                         .find(|c| c.id == cell.id)
                         .and_then(|c| c.run_dir.as_ref());
                     if let Some(before) = before {
-                        cell.regressions = run_regressions(
-                            &bdir.join(before),
-                            &out.run_dir,
-                            &Thresholds::default(),
-                        )
-                        .unwrap_or_default();
+                        cell.regressions =
+                            run_regressions(&bdir.join(before), &out.run_dir, thresholds)
+                                .unwrap_or_default();
                     }
                 }
             }

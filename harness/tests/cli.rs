@@ -322,7 +322,7 @@ fn compare_says_whether_b_regressed_with_the_exit_code_of_the_contract() {
         );
     }
 
-    // 30 ms > 10 * 1.5 + 5 = 20 ms; with --latency 3 (40 + 5 ms) it passes.
+    // 30 ms > 10 * 1.5 + 5 = 20 ms; with --latency-tolerance 3 (40 + 5 ms) it passes.
     let o = gregor(&["compare", &s(&a), &s(&slower), "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -335,12 +335,12 @@ fn compare_says_whether_b_regressed_with_the_exit_code_of_the_contract() {
         .collect();
     assert_eq!(rows.len(), 1, "{j}");
     assert_eq!(rows[0]["metric"], "send p99 latency (ms)");
-    let o = gregor(&["compare", &s(&a), &s(&slower), "--latency", "3"]);
+    let o = gregor(&["compare", &s(&a), &s(&slower), "--latency-tolerance", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     let o = gregor(&["compare", &s(&a), &s(&d.path().join("nope"))]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("nope/results.json"), "{}", text(&o));
-    let o = gregor(&["compare", &s(&a), &s(&same), "--latency", "-1"]);
+    let o = gregor(&["compare", &s(&a), &s(&same), "--latency-tolerance=-1"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
