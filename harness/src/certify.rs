@@ -371,8 +371,53 @@ fn save(dir: &Path, cert: &Certificate) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", dir.join(CERTIFICATE_FILE).display()))
 }
 
-/// Runs (or resumes) `suite`; returns the certificate directory and the
-/// certificate.
+/// What runs a cell's scenario: [`Runs`] (a normal run), or in tests a
+/// stand-in that writes a run directory without a cluster.
+pub trait CellRunner {
+    /// Runs `scenario` into the run store `store_dir`.
+    fn run_cell(
+        &mut self,
+        scenario: Scenario,
+        store_dir: &Path,
+        log: &ui::Log,
+    ) -> impl std::future::Future<Output = anyhow::Result<run::RunOutcome>>;
+}
+
+/// Every cell a normal run ([`run::run`]).
+pub struct Runs;
+
+impl CellRunner for Runs {
+    async fn run_cell(
+        &mut self,
+        scenario: Scenario,
+        store_dir: &Path,
+        log: &ui::Log,
+    ) -> anyhow::Result<run::RunOutcome> {
+        run::run(scenario, store_dir, log).await
+    }
+}
+
+/// Records a finished run's verdict, bad types and first witness in `cell`
+/// (no result: the cell is an error).
+pub fn record_result(cell: &mut Cell, result: Option<&CheckResult>) {
+    match result {
+        Some(r) => {
+            let v = verdict_word(r.valid);
+            cell.verdict = Some(v.into());
+            cell.bad_types.clone_from(&r.bad_types);
+            cell.witness = first_witness(r);
+            cell.passed = Some(meets(cell.expect, v));
+        }
+        None => {
+            cell.verdict = Some("error".into());
+            cell.error = Some("the run left no check result".into());
+            cell.passed = Some(false);
+        }
+    }
+}
+
+/// Runs (or resumes) `suite`, each cell by `runner`; returns the
+/// certificate directory and the certificate.
 pub async fn certify(
     suite: Suite,
     store_dir: &Path,
@@ -380,6 +425,7 @@ pub async fn certify(
     baseline: Option<&Path>,
     thresholds: &Thresholds,
     log: &ui::Log,
+    runner: &mut impl CellRunner,
 ) -> anyhow::Result<(PathBuf, Certificate)> {
     let root = store_dir.join("certify").join(&suite.name);
     let latest = root.join("latest");
@@ -469,27 +515,14 @@ pub async fn certify(
         log.line(&format!("cell {}/{total} {}: running", n + 1, cell.id));
         let t = std::time::Instant::now();
         let scenario = cell_scenario(&suite, &cell);
-        match run::run(scenario, &cells_store, log).await {
+        match runner.run_cell(scenario, &cells_store, log).await {
             Ok(out) => {
                 cell.run_dir = out
                     .run_dir
                     .strip_prefix(&dir)
                     .ok()
                     .map(|p| p.display().to_string());
-                match &out.result {
-                    Some(r) => {
-                        let v = verdict_word(r.valid);
-                        cell.verdict = Some(v.into());
-                        cell.bad_types.clone_from(&r.bad_types);
-                        cell.witness = first_witness(r);
-                        cell.passed = Some(meets(cell.expect, v));
-                    }
-                    None => {
-                        cell.verdict = Some("error".into());
-                        cell.error = Some("the run left no check result".into());
-                        cell.passed = Some(false);
-                    }
-                }
+                record_result(&mut cell, out.result.as_ref());
                 if let Some((bdir, bc)) = &base_cert {
                     let before = bc
                         .cells
@@ -802,5 +835,301 @@ mod tests {
             }
         }
         assert!(n >= 3, "smoke, nightly and upgrade suites");
+    }
+
+    use gregor_checkers::{AnomalyGroup, Latency, Stats};
+    use gregor_history::Example;
+
+    /// A check result: valid, or invalid with one lost write explained;
+    /// `send` p99 of `p99` ms.
+    fn result(valid: bool, p99: f64) -> CheckResult {
+        let mut stats = Stats::default();
+        stats.latency.insert(
+            "send".into(),
+            Latency {
+                count: 100,
+                p50: 1.0,
+                p90: 2.0,
+                p99,
+                p999: p99,
+                max: p99,
+            },
+        );
+        let mut r = CheckResult {
+            valid: if valid {
+                Validity::True
+            } else {
+                Validity::False
+            },
+            anomaly_types: vec![],
+            bad_types: vec![],
+            anomalies: Default::default(),
+            stats,
+        };
+        if !valid {
+            r.anomaly_types = vec!["lost-write".into()];
+            r.bad_types = vec!["lost-write".into()];
+            r.anomalies.insert(
+                "lost-write".into(),
+                AnomalyGroup {
+                    count: 1,
+                    examples: vec![Example {
+                        explanation: "key 3: value 17 acknowledged at offset 5 was never read, though offset 6 was".into(),
+                        ..Default::default()
+                    }],
+                },
+            );
+        }
+        r
+    }
+
+    /// Runs no cluster: writes each cell's run directory with the result
+    /// `outcome(cell id)` gives, and notes which cells it ran.
+    struct Fake<F: Fn(&str) -> CheckResult> {
+        outcome: F,
+        ran: Vec<String>,
+    }
+
+    impl<F: Fn(&str) -> CheckResult> CellRunner for Fake<F> {
+        async fn run_cell(
+            &mut self,
+            scenario: Scenario,
+            store_dir: &Path,
+            _log: &ui::Log,
+        ) -> anyhow::Result<run::RunOutcome> {
+            let id = scenario.name.clone().unwrap_or_default();
+            let r = (self.outcome)(&id);
+            let run_dir = store_dir.join(&id).join(format!("run{}", self.ran.len()));
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::write(run_dir.join("results.json"), serde_json::to_string(&r)?)?;
+            self.ran.push(id);
+            Ok(run::RunOutcome {
+                run_dir,
+                exit_code: i32::from(r.valid != Validity::True),
+                result: Some(r),
+            })
+        }
+    }
+
+    fn three_seeds() -> Suite {
+        suite("name: fake\nmatrix:\n  clients: [{name: safe}]\n  seeds: [1, 2, 3]\n")
+    }
+
+    #[test]
+    fn junit_carries_the_witness_of_an_invalid_cell_and_html_highlights_a_regressed_one() {
+        let mut cells = three_seeds().cells();
+        record_result(&mut cells[0], Some(&result(false, 10.0)));
+        record_result(&mut cells[1], Some(&result(true, 10.0)));
+        cells[1].regressions = vec!["send p99 latency (ms): 10.00 -> 30.00".into()];
+        record_result(&mut cells[2], Some(&result(true, 10.0)));
+        let cert = Certificate {
+            suite: "fake".into(),
+            started_at: "2026-12-02T00:00:00Z".into(),
+            baseline: Some("base".into()),
+            exit_code: Some(exit_code(&cells)),
+            cells,
+        };
+        assert_eq!(cert.exit_code, Some(1));
+
+        let xml = junit(&cert).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let case = |id: &str| {
+            doc.descendants()
+                .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(id))
+                .unwrap_or_else(|| panic!("no testcase {id}: {xml}"))
+        };
+        let failure = |id: &str| {
+            case(id)
+                .children()
+                .find(|n| n.has_tag_name("failure"))
+                .and_then(|n| n.attribute("message").map(str::to_string))
+        };
+        let invalid = failure("default-none-safe-s1").expect("the invalid cell fails");
+        assert!(
+            invalid.contains("expected Valid, got invalid")
+                && invalid.contains(
+                    "lost-write: key 3: value 17 acknowledged at offset 5 was never read"
+                ),
+            "{invalid}"
+        );
+        let regressed = failure("default-none-safe-s2").expect("the regressed cell fails");
+        assert!(
+            regressed
+                .contains("regressed against the baseline: send p99 latency (ms): 10.00 -> 30.00"),
+            "{regressed}"
+        );
+        assert_eq!(failure("default-none-safe-s3"), None, "{xml}");
+
+        let page = html(&cert);
+        assert!(page.contains("FAILED: suite fake"), "{page}");
+        let row = |id: &str| {
+            page.lines()
+                .find(|l| l.starts_with("<tr ") && l.contains(&format!(">{id}<")))
+                .unwrap_or_else(|| panic!("no row {id}: {page}"))
+                .to_string()
+        };
+        assert!(row("default-none-safe-s1").starts_with("<tr class=\"fail\">"));
+        let r2 = row("default-none-safe-s2");
+        assert!(r2.starts_with("<tr class=\"pass regressed\">"), "{r2}");
+        assert!(
+            r2.contains("send p99 latency (ms): 10.00 -&gt; 30.00"),
+            "{r2}"
+        );
+        assert!(page.contains(".regressed{outline:3px solid"), "{page}");
+        assert!(row("default-none-safe-s3").starts_with("<tr class=\"pass\">"));
+    }
+
+    #[tokio::test]
+    async fn resume_runs_only_the_cells_a_partial_certificate_lacks() {
+        let store = tempfile::tempdir().unwrap();
+        let s = three_seeds();
+        // An interrupted certificate: s1 done, s2 could not run, s3 missing.
+        let root = store.path().join("certify/fake");
+        let dir = new_certificate_dir(&root).unwrap();
+        let mut cells = s.cells();
+        record_result(&mut cells[0], Some(&result(true, 10.0)));
+        cells[1].verdict = Some("error".into());
+        cells[1].passed = Some(false);
+        cells.truncate(2);
+        let partial = Certificate {
+            suite: "fake".into(),
+            started_at: "2026-12-02T00:00:00Z".into(),
+            baseline: None,
+            cells,
+            exit_code: None,
+        };
+        save(&dir, &partial).unwrap();
+        let log = ui::Log::new(true);
+        let mut fake = Fake {
+            outcome: |_: &str| result(true, 10.0),
+            ran: vec![],
+        };
+        let (d, cert) = certify(
+            s.clone(),
+            store.path(),
+            true,
+            None,
+            &Thresholds::default(),
+            &log,
+            &mut fake,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            fake.ran,
+            vec!["default-none-safe-s2", "default-none-safe-s3"]
+        );
+        assert_eq!(
+            std::fs::canonicalize(&d).unwrap(),
+            std::fs::canonicalize(&dir).unwrap()
+        );
+        let ids: Vec<&str> = cert.cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "default-none-safe-s1",
+                "default-none-safe-s2",
+                "default-none-safe-s3"
+            ]
+        );
+        assert_eq!(cert.exit_code, Some(0));
+        assert_eq!(load_certificate(&dir).unwrap(), cert);
+        // Resumed again, nothing is left to run.
+        let (_, again) = certify(
+            s,
+            store.path(),
+            true,
+            None,
+            &Thresholds::default(),
+            &log,
+            &mut fake,
+        )
+        .await
+        .unwrap();
+        assert_eq!(fake.ran.len(), 2);
+        assert_eq!(again.exit_code, Some(0));
+    }
+
+    #[tokio::test]
+    async fn certificates_compare_cell_by_cell_and_one_slower_cell_regresses() {
+        let store = tempfile::tempdir().unwrap();
+        let log = ui::Log::new(true);
+        let t = Thresholds::default();
+        let mut before = Fake {
+            outcome: |_: &str| result(true, 10.0),
+            ran: vec![],
+        };
+        let (a, _) = certify(
+            three_seeds(),
+            store.path(),
+            false,
+            None,
+            &t,
+            &log,
+            &mut before,
+        )
+        .await
+        .unwrap();
+        // The same suite where one cell's p99 tripled (10 * 1.5 + 5 < 30 ms).
+        let mut after = Fake {
+            outcome: |id: &str| result(true, if id.ends_with("s2") { 30.0 } else { 10.0 }),
+            ran: vec![],
+        };
+        let (b, cb) = certify(
+            three_seeds(),
+            store.path(),
+            false,
+            Some(&a),
+            &t,
+            &log,
+            &mut after,
+        )
+        .await
+        .unwrap();
+        assert_ne!(a, b);
+        // --baseline: the slow cell carries its regression; the suite exits 1.
+        let regressed: Vec<(&str, &Vec<String>)> = cb
+            .cells
+            .iter()
+            .filter(|c| !c.regressions.is_empty())
+            .map(|c| (c.id.as_str(), &c.regressions))
+            .collect();
+        assert_eq!(regressed.len(), 1, "{regressed:?}");
+        assert_eq!(regressed[0].0, "default-none-safe-s2");
+        assert!(regressed[0].1[0].starts_with("send p99 latency (ms): 10.00 -> 30.00"));
+        assert_eq!(cb.exit_code, Some(1));
+        let (text, json, worse) = compare_certificates(&a, &b, &t).unwrap();
+        assert!(worse, "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("REGRESSED")).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(
+            lines[0].starts_with("default-none-safe-s2") && lines[0].contains("send p99 latency")
+        );
+        let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(j["regressed"], true);
+        // The other way round, and with a looser threshold, B did not regress.
+        assert!(!compare_certificates(&b, &a, &t).unwrap().2);
+        let loose = Thresholds {
+            latency_tolerance: 3.0,
+            tail_latency_tolerance: 3.0,
+            ..Thresholds::default()
+        };
+        assert!(!compare_certificates(&a, &b, &loose).unwrap().2);
+        let mut again = Fake {
+            outcome: |id: &str| result(true, if id.ends_with("s2") { 30.0 } else { 10.0 }),
+            ran: vec![],
+        };
+        let (_, cc) = certify(
+            three_seeds(),
+            store.path(),
+            false,
+            Some(&a),
+            &loose,
+            &log,
+            &mut again,
+        )
+        .await
+        .unwrap();
+        assert_eq!(cc.exit_code, Some(0), "{:?}", cc.cells);
     }
 }

@@ -803,6 +803,7 @@ fn cmd_certify(a: CertifyArgs, log: &Log) -> i32 {
         a.baseline.as_deref(),
         &a.thresholds,
         log,
+        &mut crate::certify::Runs,
     )) {
         Ok((dir, cert)) => {
             for c in &cert.cells {
