@@ -13,13 +13,23 @@
 //!   clients:                        # named client settings (empty: the base's)
 //!     - {name: safe, acks: all, idempotence: true}
 //!     - {name: acks1, acks: "1", idempotence: false, expect: any}
+//!     - name: unclean               # any scenario keys, fault sets and
+//!       acks: "1"                   # versions of its own
+//!       expect: invalid
+//!       versions: [4.1.1]           # instead of the matrix's
+//!       faults: [[lagging-leader-kill]]
+//!       scenario:                   # merged over the base, key by key
+//!         cluster: {broker-configs: {unclean.leader.election.enable: "true"}}
+//!         topic: {configs: {min.insync.replicas: "1"}}
 //!   seeds: [1]
 //! ```
 //!
-//! Each cell is named `<version>-<faults>-<client>-s<seed>` and expects a
-//! valid history unless its client says `expect: invalid` (the settings
-//! are known to be unsafe: the check must catch them) or `expect: any`.
-//! A cell passes when its verdict meets the expectation.
+//! The cells are the product of the axes, where a client with `versions`
+//! or `faults` of its own pairs only with those. Each cell is named
+//! `<version>-<faults>-<client>-s<seed>` and expects a valid history
+//! unless its client says `expect: invalid` (the settings are known to be
+//! unsafe: the check must catch them) or `expect: any`. A cell passes when
+//! its verdict meets the expectation.
 //!
 //! The certificate directory `store/certify/<suite>/<timestamp>/` holds
 //! `cells/` (the cells' run store), `certificate.json` (rewritten after
@@ -53,7 +63,7 @@ pub enum Expect {
     Any,
 }
 
-/// Named client settings of the matrix.
+/// Named client settings of the matrix, with whatever else they need.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct ClientCell {
@@ -64,6 +74,14 @@ pub struct ClientCell {
     pub commit: Option<String>,
     pub txn: Option<bool>,
     pub expect: Expect,
+    /// Versions this client runs on instead of the matrix's.
+    pub versions: Option<Vec<String>>,
+    /// Fault sets this client runs under instead of the matrix's.
+    pub faults: Option<Vec<Vec<String>>>,
+    /// Scenario keys merged over the base for this client's cells (broker
+    /// configs, topic, workload, nemesis timing…), before the cell's own
+    /// version, faults, seed and the client keys above.
+    pub scenario: Option<Scenario>,
 }
 
 /// The matrix of a suite.
@@ -170,42 +188,60 @@ impl Suite {
             }
         }
         for cell in s.cells() {
-            cell_scenario(&s, &cell).validate(&format!("{p} (cell {})", cell.id))?;
+            cell_scenario(&s, &cell)
+                .map_err(|e| bad("matrix.clients", e))?
+                .validate(&format!("{p} (cell {})", cell.id))?;
         }
         Ok(s)
     }
 
-    /// Every cell of the matrix, in order.
+    /// Every cell of the matrix, in order: by version, fault set, client
+    /// and seed, each client only with its own versions and fault sets
+    /// when it has them.
     pub fn cells(&self) -> Vec<Cell> {
-        let versions: Vec<Option<String>> = if self.matrix.versions.is_empty() {
+        /// An axis as cells see it: its values, or one "the base's".
+        fn axis<T: Clone>(own: Option<&Vec<T>>, matrix: &[T]) -> Vec<Option<T>> {
+            match own {
+                Some(v) if !v.is_empty() => v.iter().cloned().map(Some).collect(),
+                _ if !matrix.is_empty() => matrix.iter().cloned().map(Some).collect(),
+                _ => vec![None],
+            }
+        }
+        /// Every value of every list, in order of first appearance.
+        fn union<T: Clone + PartialEq>(lists: Vec<Vec<T>>) -> Vec<T> {
+            let mut out: Vec<T> = Vec::new();
+            for x in lists.into_iter().flatten() {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+            out
+        }
+        let clients: Vec<Option<&ClientCell>> = if self.matrix.clients.is_empty() {
             vec![None]
         } else {
-            self.matrix.versions.iter().cloned().map(Some).collect()
+            self.matrix.clients.iter().map(Some).collect()
         };
-        let faults: Vec<Option<Vec<String>>> = if self.matrix.faults.is_empty() {
-            vec![None]
-        } else {
-            self.matrix.faults.iter().cloned().map(Some).collect()
+        let versions_of = |c: Option<&ClientCell>| {
+            axis(c.and_then(|c| c.versions.as_ref()), &self.matrix.versions)
         };
-        let clients: Vec<Option<ClientCell>> = if self.matrix.clients.is_empty() {
-            vec![None]
-        } else {
-            self.matrix.clients.iter().cloned().map(Some).collect()
-        };
-        let seeds: Vec<Option<u64>> = if self.matrix.seeds.is_empty() {
-            vec![None]
-        } else {
-            self.matrix.seeds.iter().copied().map(Some).collect()
-        };
+        let faults_of =
+            |c: Option<&ClientCell>| axis(c.and_then(|c| c.faults.as_ref()), &self.matrix.faults);
+        let versions = union(clients.iter().map(|c| versions_of(*c)).collect());
+        let faults = union(clients.iter().map(|c| faults_of(*c)).collect());
+        let seeds: Vec<Option<u64>> = axis(None, &self.matrix.seeds);
         let mut out = Vec::new();
         for v in &versions {
             for f in &faults {
                 for c in &clients {
+                    if !versions_of(*c).contains(v) || !faults_of(*c).contains(f) {
+                        continue;
+                    }
                     for seed in &seeds {
                         let fs = f.clone().unwrap_or_else(|| {
                             self.base.nemesis.faults.clone().unwrap_or_default()
                         });
-                        let client = c.as_ref().map_or("base".to_string(), |c| c.name.clone());
+                        let client = c.map_or("base".to_string(), |c| c.name.clone());
                         let id = format!(
                             "{}-{}-{}-s{}",
                             v.as_deref().unwrap_or("default"),
@@ -223,7 +259,7 @@ impl Suite {
                             faults: fs,
                             client,
                             seed: *seed,
-                            expect: c.as_ref().map_or(Expect::Valid, |c| c.expect),
+                            expect: c.map_or(Expect::Valid, |c| c.expect),
                             run_dir: None,
                             verdict: None,
                             bad_types: vec![],
@@ -241,9 +277,40 @@ impl Suite {
     }
 }
 
-/// The scenario a cell runs: the base with the cell's settings.
-pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
-    let mut s = suite.base.clone();
+/// `over` merged into `base` key by key (objects deeply; anything `over`
+/// leaves null or empty keeps `base`'s).
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    use serde_json::Value;
+    match (base, over) {
+        (_, Value::Null) => {}
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// `base` with the keys `over` sets taken over.
+pub fn overlay(base: &Scenario, over: &Scenario) -> Result<Scenario, String> {
+    let mut b = serde_json::to_value(base).map_err(|e| e.to_string())?;
+    merge(
+        &mut b,
+        serde_json::to_value(over).map_err(|e| e.to_string())?,
+    );
+    serde_json::from_value(b).map_err(|e| e.to_string())
+}
+
+/// The scenario a cell runs: the base with its client's `scenario` merged
+/// over it, then the cell's settings.
+pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Result<Scenario, String> {
+    let client = suite.matrix.clients.iter().find(|c| c.name == cell.client);
+    let mut s = match client.and_then(|c| c.scenario.as_ref()) {
+        Some(over) => overlay(&suite.base, over)
+            .map_err(|e| format!("client {}'s scenario: {e}", cell.client))?,
+        None => suite.base.clone(),
+    };
     s.name = Some(cell.id.clone());
     if let Some(v) = &cell.version {
         s.cluster.kafka_version = Some(v.clone());
@@ -252,7 +319,7 @@ pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
     if let Some(seed) = cell.seed {
         s.seed = Some(seed);
     }
-    if let Some(c) = suite.matrix.clients.iter().find(|c| c.name == cell.client) {
+    if let Some(c) = client {
         if c.acks.is_some() {
             s.client.acks.clone_from(&c.acks);
         }
@@ -265,7 +332,7 @@ pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
         }
         s.workload.txn = c.txn.or(s.workload.txn);
     }
-    s
+    Ok(s)
 }
 
 fn verdict_word(v: Validity) -> &'static str {
@@ -514,8 +581,11 @@ pub async fn certify(
         }
         log.line(&format!("cell {}/{total} {}: running", n + 1, cell.id));
         let t = std::time::Instant::now();
-        let scenario = cell_scenario(&suite, &cell);
-        match runner.run_cell(scenario, &cells_store, log).await {
+        let run = match cell_scenario(&suite, &cell) {
+            Ok(scenario) => runner.run_cell(scenario, &cells_store, log).await,
+            Err(e) => Err(anyhow!(e)),
+        };
+        match run {
             Ok(out) => {
                 cell.run_dir = out
                     .run_dir
@@ -782,7 +852,7 @@ mod tests {
         assert!(cells
             .iter()
             .any(|c| c.id == "4.1.1-pause+delay-a1-s2" && c.expect == Expect::Any));
-        let sc = cell_scenario(&s, &cells[3]);
+        let sc = cell_scenario(&s, &cells[3]).unwrap();
         assert_eq!(sc.client.acks.as_deref(), Some("1"));
         assert_eq!(sc.client.idempotence, Some(false));
         assert_eq!(sc.nemesis.faults, Some(vec!["kill".to_string()]));
@@ -820,6 +890,124 @@ mod tests {
         let mut r = cell("valid", Expect::Valid);
         r.regressions = vec!["send p99".into()];
         assert_eq!(exit_code(&[r]), 1);
+    }
+
+    #[test]
+    fn a_client_brings_its_own_broker_configs_fault_sets_and_versions() {
+        let s = suite(
+            "name: t\n\
+             base: {time-limit: 30, topic: {replication: 3, configs: {min.insync.replicas: \"2\", retention.ms: \"9000\"}}, nemesis: {interval: 10}}\n\
+             matrix:\n  versions: [3.9.1, 4.1.1]\n  faults: [[kill], [pause]]\n  clients:\n\
+             \x20   - {name: safe, acks: all}\n\
+             \x20   - name: unclean\n      acks: \"1\"\n      expect: invalid\n      versions: [4.1.1]\n      faults: [[lagging-leader-kill]]\n\
+             \x20     scenario: {cluster: {broker-configs: {unclean.leader.election.enable: \"true\"}}, topic: {configs: {min.insync.replicas: \"1\"}}, nemesis: {duration: 24}}\n",
+        );
+        let cells = s.cells();
+        let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "3.9.1-kill-safe-sany",
+                "3.9.1-pause-safe-sany",
+                "4.1.1-kill-safe-sany",
+                "4.1.1-pause-safe-sany",
+                "4.1.1-lagging-leader-kill-unclean-sany"
+            ]
+        );
+        assert_eq!(cells[4].expect, Expect::Invalid);
+        let unclean = cell_scenario(&s, &cells[4]).unwrap();
+        assert_eq!(
+            unclean
+                .cluster
+                .broker_configs
+                .get("unclean.leader.election.enable"),
+            Some(&"true".to_string())
+        );
+        // Merged key by key: the client's settings over the base's, the
+        // base's others kept.
+        let topic = &unclean.topic.configs;
+        assert_eq!(topic.get("min.insync.replicas"), Some(&"1".to_string()));
+        assert_eq!(topic.get("retention.ms"), Some(&"9000".to_string()));
+        assert_eq!(unclean.topic.replication, Some(3));
+        assert_eq!(
+            (unclean.nemesis.interval, unclean.nemesis.duration),
+            (Some(10.0), Some(24.0))
+        );
+        assert_eq!(unclean.time_limit, Some(30.0));
+        assert_eq!(unclean.client.acks.as_deref(), Some("1"));
+        assert_eq!(
+            unclean.nemesis.faults,
+            Some(vec!["lagging-leader-kill".to_string()])
+        );
+        assert_eq!(unclean.cluster.kafka_version.as_deref(), Some("4.1.1"));
+        // The other client's cells keep the base's broker configs.
+        let safe = cell_scenario(&s, &cells[2]).unwrap();
+        assert!(safe.cluster.broker_configs.is_empty());
+        assert_eq!(
+            safe.topic.configs.get("min.insync.replicas"),
+            Some(&"2".to_string())
+        );
+    }
+
+    #[test]
+    fn a_bad_key_in_a_client_scenario_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.yaml");
+        std::fs::write(
+            &p,
+            "name: t\nmatrix:\n  clients:\n    - name: a\n      scenario: {cluster: {brokerz: 3}}\n",
+        )
+        .unwrap();
+        let e = Suite::load(&p).unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("brokerz"), "{e}");
+        // A merged scenario that is invalid names the cell.
+        std::fs::write(
+            &p,
+            "name: t\nmatrix:\n  clients:\n    - name: a\n      scenario: {client: {acks: \"2\"}}\n",
+        )
+        .unwrap();
+        let e = Suite::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("client.acks") && e.contains("cell default-"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_nightly_suite_runs_every_fault_safely_and_must_catch_two_unsafe_settings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/nightly.yaml");
+        let s = Suite::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let cells = s.cells();
+        for fault in crate::nemesis::Fault::NAMES {
+            assert!(
+                cells
+                    .iter()
+                    .any(|c| c.expect == Expect::Valid && c.faults == [fault]),
+                "no safe cell under {fault}"
+            );
+        }
+        let caught: Vec<(Vec<String>, Scenario)> = cells
+            .iter()
+            .filter(|c| c.expect == Expect::Invalid)
+            .map(|c| (c.faults.clone(), cell_scenario(&s, c).unwrap()))
+            .collect();
+        assert_eq!(caught.len(), 2, "{caught:?}");
+        for (faults, sc) in &caught {
+            assert_eq!(sc.client.acks.as_deref(), Some("1"));
+            assert_eq!(sc.client.idempotence, Some(false));
+            match faults.as_slice() {
+                [f] if f == "leader-pause" => {
+                    assert!(sc.workload.pipeline.unwrap_or(1) >= 8, "{sc:?}");
+                }
+                [f] if f == "lagging-leader-kill" => {
+                    let b = &sc.cluster.broker_configs;
+                    assert_eq!(b["unclean.leader.election.enable"], "true");
+                    assert_eq!(b["unclean.leader.election.interval.ms"], "1000");
+                    assert_eq!(sc.topic.configs["min.insync.replicas"], "1");
+                }
+                other => panic!("unexpected must-catch cell {other:?}"),
+            }
+        }
     }
 
     #[test]
