@@ -457,4 +457,40 @@ mod tests {
         // Without a sample before the window there is nothing to compare.
         assert_eq!(analyze(&hist, &samples[1..]).windows[0].new_leader_s, None);
     }
+
+    #[test]
+    fn operations_after_a_finalize_count_outside_fault_windows() {
+        // An upgrade step 10-20 s and a finalize 30-31 s; the sends after
+        // them are outside every fault window, and the finalize is one
+        // window of its own second, not one running to the end (60 s).
+        let hist = h(&[
+            (10.0, "nemesis", "invoke", "upgrade"),
+            (12.0, "0", "invoke", "send"),
+            (13.0, "0", "ok", "send"),
+            (20.0, "nemesis", "info", "upgrade"),
+            (30.0, "nemesis", "invoke", "finalize-metadata-version"),
+            (31.0, "nemesis", "info", "finalize-metadata-version"),
+            (40.0, "0", "invoke", "send"),
+            (40.5, "0", "ok", "send"),
+            (59.0, "0", "invoke", "send"),
+            (60.0, "0", "ok", "send"),
+        ]);
+        let a = analyze(&hist, &[]);
+        let spans: Vec<(&str, f64, f64)> = a
+            .windows
+            .iter()
+            .map(|w| (w.fault.as_str(), w.start_s, w.end_s))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("upgrade", 10.0, 20.0),
+                ("finalize-metadata-version", 30.0, 31.0)
+            ]
+        );
+        assert_eq!(a.latency_in_faults["send"].count, 1, "{a:?}");
+        assert_eq!(a.latency_outside_faults["send"].count, 2, "{a:?}");
+        let during = &a.windows[1].by_f["send"];
+        assert_eq!((during.ok, during.failed), (0, 0), "{a:?}");
+    }
 }

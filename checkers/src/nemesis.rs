@@ -11,8 +11,8 @@
 //!   stop), `resume`/`unpause` heal pauses, `heal` heals network faults
 //!   (partition, delay, loss).
 //! * **momentary** — restarts, bounces and version changes (`rolling-restart`,
-//!   `upgrade`, `downgrade`): the window is
-//!   the action itself, from its invoke to its completion.
+//!   `rolling-config`, `upgrade`, `downgrade`, `finalize-metadata-version`):
+//!   the window is the action itself, from its invoke to its completion.
 //! * **fault** — anything else (`kill`, `pause`, `partition`,
 //!   `start-partition`, `leader-kill`, `delay`…) opens a window named after
 //!   the fault (`start-partition` → `partition`), with the action's value as
@@ -308,5 +308,54 @@ mod tests {
             (9, "info", "rolling-restart", "null"),
         ]);
         assert_eq!(spans(&h, 50), vec![("rolling-restart".into(), 5, 9)]);
+    }
+
+    #[test]
+    fn upgrade_steps_and_the_finalize_shade_only_their_own_durations() {
+        let h = nem(&[
+            (
+                10,
+                "invoke",
+                "upgrade",
+                r#"{"node":"n1","from":"3.9.1","to":"4.1.1"}"#,
+            ),
+            (
+                20,
+                "info",
+                "upgrade",
+                r#"{"node":"n1","from":"3.9.1","to":"4.1.1"}"#,
+            ),
+            (
+                30,
+                "invoke",
+                "upgrade",
+                r#"{"node":"n2","from":"3.9.1","to":"4.1.1"}"#,
+            ),
+            (
+                40,
+                "info",
+                "upgrade",
+                r#"{"node":"n2","from":"3.9.1","to":"4.1.1"}"#,
+            ),
+            (
+                50,
+                "invoke",
+                "finalize-metadata-version",
+                r#"{"release":"4.1"}"#,
+            ),
+            (
+                52,
+                "info",
+                "finalize-metadata-version",
+                r#"{"release":"4.1"}"#,
+            ),
+        ]);
+        let s = spans(&h, 1000);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert_eq!((s[0].1, s[0].2), (10, 20));
+        assert_eq!((s[1].1, s[1].2), (30, 40));
+        assert_eq!(&s[2].0[..25], "finalize-metadata-version");
+        // Not a fault left open to the end of the history (1000).
+        assert_eq!((s[2].1, s[2].2), (50, 52));
     }
 }

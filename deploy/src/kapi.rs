@@ -261,6 +261,42 @@ impl Conn {
     }
 }
 
+/// One feature flag (`metadata.version`, `kraft.version`…) as a broker
+/// reports it in ApiVersions (v3+).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureLevel {
+    /// The cluster's finalized level; `None` when not finalized.
+    pub finalized: Option<i16>,
+    /// The highest level this broker's software supports.
+    pub supported_max: Option<i16>,
+}
+
+impl Conn {
+    /// The cluster's feature flags as this broker knows them (ApiVersions
+    /// at the highest version, v3+ for features): name -> levels.
+    pub async fn features(&mut self) -> Result<BTreeMap<String, FeatureLevel>, KapiError> {
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        if !self.supports::<ApiVersionsRequest>(3) {
+            return Err(KapiError::Unsupported {
+                addr: self.addr.clone(),
+                api: ApiKey::ApiVersions,
+            });
+        }
+        let resp: ApiVersionsResponse = self.send(&req).await?;
+        KapiError::check(&self.addr, ApiKey::ApiVersions, resp.error_code, None)?;
+        let mut out: BTreeMap<String, FeatureLevel> = BTreeMap::new();
+        for f in &resp.supported_features {
+            out.entry(f.name.to_string()).or_default().supported_max = Some(f.max_version);
+        }
+        for f in &resp.finalized_features {
+            out.entry(f.name.to_string()).or_default().finalized = Some(f.max_version_level);
+        }
+        Ok(out)
+    }
+}
+
 /// A broker as Metadata lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerAddr {

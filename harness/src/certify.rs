@@ -13,13 +13,23 @@
 //!   clients:                        # named client settings (empty: the base's)
 //!     - {name: safe, acks: all, idempotence: true}
 //!     - {name: acks1, acks: "1", idempotence: false, expect: any}
+//!     - name: unclean               # any scenario keys, fault sets and
+//!       acks: "1"                   # versions of its own
+//!       expect: invalid
+//!       versions: [4.1.1]           # instead of the matrix's
+//!       faults: [[lagging-leader-kill]]
+//!       scenario:                   # merged over the base, key by key
+//!         cluster: {broker-configs: {unclean.leader.election.enable: "true"}}
+//!         topic: {configs: {min.insync.replicas: "1"}}
 //!   seeds: [1]
 //! ```
 //!
-//! Each cell is named `<version>-<faults>-<client>-s<seed>` and expects a
-//! valid history unless its client says `expect: invalid` (the settings
-//! are known to be unsafe: the check must catch them) or `expect: any`.
-//! A cell passes when its verdict meets the expectation.
+//! The cells are the product of the axes, where a client with `versions`
+//! or `faults` of its own pairs only with those. Each cell is named
+//! `<version>-<faults>-<client>-s<seed>` and expects a valid history
+//! unless its client says `expect: invalid` (the settings are known to be
+//! unsafe: the check must catch them) or `expect: any`. A cell passes when
+//! its verdict meets the expectation.
 //!
 //! The certificate directory `store/certify/<suite>/<timestamp>/` holds
 //! `cells/` (the cells' run store), `certificate.json` (rewritten after
@@ -53,7 +63,7 @@ pub enum Expect {
     Any,
 }
 
-/// Named client settings of the matrix.
+/// Named client settings of the matrix, with whatever else they need.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct ClientCell {
@@ -64,6 +74,14 @@ pub struct ClientCell {
     pub commit: Option<String>,
     pub txn: Option<bool>,
     pub expect: Expect,
+    /// Versions this client runs on instead of the matrix's.
+    pub versions: Option<Vec<String>>,
+    /// Fault sets this client runs under instead of the matrix's.
+    pub faults: Option<Vec<Vec<String>>>,
+    /// Scenario keys merged over the base for this client's cells (broker
+    /// configs, topic, workload, nemesis timing…), before the cell's own
+    /// version, faults, seed and the client keys above.
+    pub scenario: Option<Scenario>,
 }
 
 /// The matrix of a suite.
@@ -171,42 +189,60 @@ impl Suite {
             }
         }
         for cell in s.cells() {
-            cell_scenario(&s, &cell).validate(&format!("{p} (cell {})", cell.id))?;
+            cell_scenario(&s, &cell)
+                .map_err(|e| bad("matrix.clients", e))?
+                .validate(&format!("{p} (cell {})", cell.id))?;
         }
         Ok(s)
     }
 
-    /// Every cell of the matrix, in order.
+    /// Every cell of the matrix, in order: by version, fault set, client
+    /// and seed, each client only with its own versions and fault sets
+    /// when it has them.
     pub fn cells(&self) -> Vec<Cell> {
-        let versions: Vec<Option<String>> = if self.matrix.versions.is_empty() {
+        /// An axis as cells see it: its values, or one "the base's".
+        fn axis<T: Clone>(own: Option<&Vec<T>>, matrix: &[T]) -> Vec<Option<T>> {
+            match own {
+                Some(v) if !v.is_empty() => v.iter().cloned().map(Some).collect(),
+                _ if !matrix.is_empty() => matrix.iter().cloned().map(Some).collect(),
+                _ => vec![None],
+            }
+        }
+        /// Every value of every list, in order of first appearance.
+        fn union<T: Clone + PartialEq>(lists: Vec<Vec<T>>) -> Vec<T> {
+            let mut out: Vec<T> = Vec::new();
+            for x in lists.into_iter().flatten() {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+            out
+        }
+        let clients: Vec<Option<&ClientCell>> = if self.matrix.clients.is_empty() {
             vec![None]
         } else {
-            self.matrix.versions.iter().cloned().map(Some).collect()
+            self.matrix.clients.iter().map(Some).collect()
         };
-        let faults: Vec<Option<Vec<String>>> = if self.matrix.faults.is_empty() {
-            vec![None]
-        } else {
-            self.matrix.faults.iter().cloned().map(Some).collect()
+        let versions_of = |c: Option<&ClientCell>| {
+            axis(c.and_then(|c| c.versions.as_ref()), &self.matrix.versions)
         };
-        let clients: Vec<Option<ClientCell>> = if self.matrix.clients.is_empty() {
-            vec![None]
-        } else {
-            self.matrix.clients.iter().cloned().map(Some).collect()
-        };
-        let seeds: Vec<Option<u64>> = if self.matrix.seeds.is_empty() {
-            vec![None]
-        } else {
-            self.matrix.seeds.iter().copied().map(Some).collect()
-        };
+        let faults_of =
+            |c: Option<&ClientCell>| axis(c.and_then(|c| c.faults.as_ref()), &self.matrix.faults);
+        let versions = union(clients.iter().map(|c| versions_of(*c)).collect());
+        let faults = union(clients.iter().map(|c| faults_of(*c)).collect());
+        let seeds: Vec<Option<u64>> = axis(None, &self.matrix.seeds);
         let mut out = Vec::new();
         for v in &versions {
             for f in &faults {
                 for c in &clients {
+                    if !versions_of(*c).contains(v) || !faults_of(*c).contains(f) {
+                        continue;
+                    }
                     for seed in &seeds {
                         let fs = f.clone().unwrap_or_else(|| {
                             self.base.nemesis.faults.clone().unwrap_or_default()
                         });
-                        let client = c.as_ref().map_or("base".to_string(), |c| c.name.clone());
+                        let client = c.map_or("base".to_string(), |c| c.name.clone());
                         let id = format!(
                             "{}-{}-{}-s{}",
                             v.as_deref().unwrap_or("default"),
@@ -224,7 +260,7 @@ impl Suite {
                             faults: fs,
                             client,
                             seed: *seed,
-                            expect: c.as_ref().map_or(Expect::Valid, |c| c.expect),
+                            expect: c.map_or(Expect::Valid, |c| c.expect),
                             run_dir: None,
                             verdict: None,
                             bad_types: vec![],
@@ -242,9 +278,40 @@ impl Suite {
     }
 }
 
-/// The scenario a cell runs: the base with the cell's settings.
-pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
-    let mut s = suite.base.clone();
+/// `over` merged into `base` key by key (objects deeply; anything `over`
+/// leaves null or empty keeps `base`'s).
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    use serde_json::Value;
+    match (base, over) {
+        (_, Value::Null) => {}
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// `base` with the keys `over` sets taken over.
+pub fn overlay(base: &Scenario, over: &Scenario) -> Result<Scenario, String> {
+    let mut b = serde_json::to_value(base).map_err(|e| e.to_string())?;
+    merge(
+        &mut b,
+        serde_json::to_value(over).map_err(|e| e.to_string())?,
+    );
+    serde_json::from_value(b).map_err(|e| e.to_string())
+}
+
+/// The scenario a cell runs: the base with its client's `scenario` merged
+/// over it, then the cell's settings.
+pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Result<Scenario, String> {
+    let client = suite.matrix.clients.iter().find(|c| c.name == cell.client);
+    let mut s = match client.and_then(|c| c.scenario.as_ref()) {
+        Some(over) => overlay(&suite.base, over)
+            .map_err(|e| format!("client {}'s scenario: {e}", cell.client))?,
+        None => suite.base.clone(),
+    };
     s.name = Some(cell.id.clone());
     if let Some(v) = &cell.version {
         s.cluster.kafka_version = Some(v.clone());
@@ -253,7 +320,7 @@ pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
     if let Some(seed) = cell.seed {
         s.seed = Some(seed);
     }
-    if let Some(c) = suite.matrix.clients.iter().find(|c| c.name == cell.client) {
+    if let Some(c) = client {
         if c.acks.is_some() {
             s.client.acks.clone_from(&c.acks);
         }
@@ -266,7 +333,7 @@ pub fn cell_scenario(suite: &Suite, cell: &Cell) -> Scenario {
         }
         s.workload.txn = c.txn.or(s.workload.txn);
     }
-    s
+    Ok(s)
 }
 
 fn verdict_word(v: Validity) -> &'static str {
@@ -372,14 +439,62 @@ fn save(dir: &Path, cert: &Certificate) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", dir.join(CERTIFICATE_FILE).display()))
 }
 
-/// Runs (or resumes) `suite`; returns the certificate directory and the
-/// certificate.
+/// What runs a cell's scenario: [`Runs`] (a normal run), or in tests a
+/// stand-in that writes a run directory without a cluster.
+pub trait CellRunner {
+    /// Runs `scenario` into the run store `store_dir`.
+    fn run_cell(
+        &mut self,
+        scenario: Scenario,
+        store_dir: &Path,
+        log: &ui::Log,
+    ) -> impl std::future::Future<Output = anyhow::Result<run::RunOutcome>>;
+}
+
+/// Every cell a normal run ([`run::run`]).
+pub struct Runs;
+
+impl CellRunner for Runs {
+    async fn run_cell(
+        &mut self,
+        scenario: Scenario,
+        store_dir: &Path,
+        log: &ui::Log,
+    ) -> anyhow::Result<run::RunOutcome> {
+        let plan = crate::plan::RunPlan::resolve(&scenario, "cell scenario")?;
+        run::run(&plan, store_dir, log).await
+    }
+}
+
+/// Records a finished run's verdict, bad types and first witness in `cell`
+/// (no result: the cell is an error).
+pub fn record_result(cell: &mut Cell, result: Option<&CheckResult>) {
+    match result {
+        Some(r) => {
+            let v = verdict_word(r.valid);
+            cell.verdict = Some(v.into());
+            cell.bad_types.clone_from(&r.bad_types);
+            cell.witness = first_witness(r);
+            cell.passed = Some(meets(cell.expect, v));
+        }
+        None => {
+            cell.verdict = Some("error".into());
+            cell.error = Some("the run left no check result".into());
+            cell.passed = Some(false);
+        }
+    }
+}
+
+/// Runs (or resumes) `suite`, each cell by `runner`; returns the
+/// certificate directory and the certificate.
 pub async fn certify(
     suite: Suite,
     store_dir: &Path,
     resume: bool,
     baseline: Option<&Path>,
+    thresholds: &Thresholds,
     log: &ui::Log,
+    runner: &mut impl CellRunner,
 ) -> anyhow::Result<(PathBuf, Certificate)> {
     let root = store_dir.join("certify").join(&suite.name);
     let latest = root.join("latest");
@@ -468,32 +583,18 @@ pub async fn certify(
         }
         log.line(&format!("cell {}/{total} {}: running", n + 1, cell.id));
         let t = std::time::Instant::now();
-        let scenario = cell_scenario(&suite, &cell);
-        let outcome = match crate::plan::RunPlan::resolve(&scenario, &format!("cell {}", cell.id)) {
-            Ok(plan) => run::run(&plan, &cells_store, log).await,
-            Err(e) => Err(e.into()),
+        let run = match cell_scenario(&suite, &cell) {
+            Ok(scenario) => runner.run_cell(scenario, &cells_store, log).await,
+            Err(e) => Err(anyhow!(e)),
         };
-        match outcome {
+        match run {
             Ok(out) => {
                 cell.run_dir = out
                     .run_dir
                     .strip_prefix(&dir)
                     .ok()
                     .map(|p| p.display().to_string());
-                match &out.result {
-                    Some(r) => {
-                        let v = verdict_word(r.valid);
-                        cell.verdict = Some(v.into());
-                        cell.bad_types.clone_from(&r.bad_types);
-                        cell.witness = first_witness(r);
-                        cell.passed = Some(meets(cell.expect, v));
-                    }
-                    None => {
-                        cell.verdict = Some("error".into());
-                        cell.error = Some("the run left no check result".into());
-                        cell.passed = Some(false);
-                    }
-                }
+                record_result(&mut cell, out.result.as_ref());
                 if let Some((bdir, bc)) = &base_cert {
                     let before = bc
                         .cells
@@ -501,12 +602,9 @@ pub async fn certify(
                         .find(|c| c.id == cell.id)
                         .and_then(|c| c.run_dir.as_ref());
                     if let Some(before) = before {
-                        cell.regressions = run_regressions(
-                            &bdir.join(before),
-                            &out.run_dir,
-                            &Thresholds::default(),
-                        )
-                        .unwrap_or_default();
+                        cell.regressions =
+                            run_regressions(&bdir.join(before), &out.run_dir, thresholds)
+                                .unwrap_or_default();
                     }
                 }
             }
@@ -756,7 +854,7 @@ mod tests {
         assert!(cells
             .iter()
             .any(|c| c.id == "4.1.1-pause+delay-a1-s2" && c.expect == Expect::Any));
-        let sc = cell_scenario(&s, &cells[3]);
+        let sc = cell_scenario(&s, &cells[3]).unwrap();
         assert_eq!(sc.client.acks.as_deref(), Some("1"));
         assert_eq!(sc.client.idempotence, Some(false));
         assert_eq!(sc.nemesis.faults, Some(vec!["kill".to_string()]));
@@ -797,6 +895,124 @@ mod tests {
     }
 
     #[test]
+    fn a_client_brings_its_own_broker_configs_fault_sets_and_versions() {
+        let s = suite(
+            "name: t\n\
+             base: {time-limit: 30, topic: {replication: 3, configs: {min.insync.replicas: \"2\", retention.ms: \"9000\"}}, nemesis: {interval: 10}}\n\
+             matrix:\n  versions: [3.9.1, 4.1.1]\n  faults: [[kill], [pause]]\n  clients:\n\
+             \x20   - {name: safe, acks: all}\n\
+             \x20   - name: unclean\n      acks: \"1\"\n      expect: invalid\n      versions: [4.1.1]\n      faults: [[lagging-leader-kill]]\n\
+             \x20     scenario: {cluster: {broker-configs: {unclean.leader.election.enable: \"true\"}}, topic: {configs: {min.insync.replicas: \"1\"}}, nemesis: {duration: 24}}\n",
+        );
+        let cells = s.cells();
+        let ids: Vec<&str> = cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "3.9.1-kill-safe-sany",
+                "3.9.1-pause-safe-sany",
+                "4.1.1-kill-safe-sany",
+                "4.1.1-pause-safe-sany",
+                "4.1.1-lagging-leader-kill-unclean-sany"
+            ]
+        );
+        assert_eq!(cells[4].expect, Expect::Invalid);
+        let unclean = cell_scenario(&s, &cells[4]).unwrap();
+        assert_eq!(
+            unclean
+                .cluster
+                .broker_configs
+                .get("unclean.leader.election.enable"),
+            Some(&"true".to_string())
+        );
+        // Merged key by key: the client's settings over the base's, the
+        // base's others kept.
+        let topic = &unclean.topic.configs;
+        assert_eq!(topic.get("min.insync.replicas"), Some(&"1".to_string()));
+        assert_eq!(topic.get("retention.ms"), Some(&"9000".to_string()));
+        assert_eq!(unclean.topic.replication, Some(3));
+        assert_eq!(
+            (unclean.nemesis.interval, unclean.nemesis.duration),
+            (Some(10.0), Some(24.0))
+        );
+        assert_eq!(unclean.time_limit, Some(30.0));
+        assert_eq!(unclean.client.acks.as_deref(), Some("1"));
+        assert_eq!(
+            unclean.nemesis.faults,
+            Some(vec!["lagging-leader-kill".to_string()])
+        );
+        assert_eq!(unclean.cluster.kafka_version.as_deref(), Some("4.1.1"));
+        // The other client's cells keep the base's broker configs.
+        let safe = cell_scenario(&s, &cells[2]).unwrap();
+        assert!(safe.cluster.broker_configs.is_empty());
+        assert_eq!(
+            safe.topic.configs.get("min.insync.replicas"),
+            Some(&"2".to_string())
+        );
+    }
+
+    #[test]
+    fn a_bad_key_in_a_client_scenario_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.yaml");
+        std::fs::write(
+            &p,
+            "name: t\nmatrix:\n  clients:\n    - name: a\n      scenario: {cluster: {brokerz: 3}}\n",
+        )
+        .unwrap();
+        let e = Suite::load(&p).unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("brokerz"), "{e}");
+        // A merged scenario that is invalid names the cell.
+        std::fs::write(
+            &p,
+            "name: t\nmatrix:\n  clients:\n    - name: a\n      scenario: {client: {acks: \"2\"}}\n",
+        )
+        .unwrap();
+        let e = Suite::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("client.acks") && e.contains("cell default-"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_nightly_suite_runs_every_fault_safely_and_must_catch_two_unsafe_settings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/nightly.yaml");
+        let s = Suite::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let cells = s.cells();
+        for fault in crate::nemesis::Fault::NAMES {
+            assert!(
+                cells
+                    .iter()
+                    .any(|c| c.expect == Expect::Valid && c.faults == [fault]),
+                "no safe cell under {fault}"
+            );
+        }
+        let caught: Vec<(Vec<String>, Scenario)> = cells
+            .iter()
+            .filter(|c| c.expect == Expect::Invalid)
+            .map(|c| (c.faults.clone(), cell_scenario(&s, c).unwrap()))
+            .collect();
+        assert_eq!(caught.len(), 2, "{caught:?}");
+        for (faults, sc) in &caught {
+            assert_eq!(sc.client.acks.as_deref(), Some("1"));
+            assert_eq!(sc.client.idempotence, Some(false));
+            match faults.as_slice() {
+                [f] if f == "leader-pause" => {
+                    assert!(sc.workload.pipeline.unwrap_or(1) >= 8, "{sc:?}");
+                }
+                [f] if f == "lagging-leader-kill" => {
+                    let b = &sc.cluster.broker_configs;
+                    assert_eq!(b["unclean.leader.election.enable"], "true");
+                    assert_eq!(b["unclean.leader.election.interval.ms"], "1000");
+                    assert_eq!(sc.topic.configs["min.insync.replicas"], "1");
+                }
+                other => panic!("unexpected must-catch cell {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn every_shipped_suite_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites");
         let mut n = 0;
@@ -809,5 +1025,301 @@ mod tests {
             }
         }
         assert!(n >= 3, "smoke, nightly and upgrade suites");
+    }
+
+    use gregor_checkers::{AnomalyGroup, Latency, Stats};
+    use gregor_history::Example;
+
+    /// A check result: valid, or invalid with one lost write explained;
+    /// `send` p99 of `p99` ms.
+    fn result(valid: bool, p99: f64) -> CheckResult {
+        let mut stats = Stats::default();
+        stats.latency.insert(
+            "send".into(),
+            Latency {
+                count: 100,
+                p50: 1.0,
+                p90: 2.0,
+                p99,
+                p999: p99,
+                max: p99,
+            },
+        );
+        let mut r = CheckResult {
+            valid: if valid {
+                Validity::True
+            } else {
+                Validity::False
+            },
+            anomaly_types: vec![],
+            bad_types: vec![],
+            anomalies: Default::default(),
+            stats,
+        };
+        if !valid {
+            r.anomaly_types = vec!["lost-write".into()];
+            r.bad_types = vec!["lost-write".into()];
+            r.anomalies.insert(
+                "lost-write".into(),
+                AnomalyGroup {
+                    count: 1,
+                    examples: vec![Example {
+                        explanation: "key 3: value 17 acknowledged at offset 5 was never read, though offset 6 was".into(),
+                        ..Default::default()
+                    }],
+                },
+            );
+        }
+        r
+    }
+
+    /// Runs no cluster: writes each cell's run directory with the result
+    /// `outcome(cell id)` gives, and notes which cells it ran.
+    struct Fake<F: Fn(&str) -> CheckResult> {
+        outcome: F,
+        ran: Vec<String>,
+    }
+
+    impl<F: Fn(&str) -> CheckResult> CellRunner for Fake<F> {
+        async fn run_cell(
+            &mut self,
+            scenario: Scenario,
+            store_dir: &Path,
+            _log: &ui::Log,
+        ) -> anyhow::Result<run::RunOutcome> {
+            let id = scenario.name.clone().unwrap_or_default();
+            let r = (self.outcome)(&id);
+            let run_dir = store_dir.join(&id).join(format!("run{}", self.ran.len()));
+            std::fs::create_dir_all(&run_dir)?;
+            std::fs::write(run_dir.join("results.json"), serde_json::to_string(&r)?)?;
+            self.ran.push(id);
+            Ok(run::RunOutcome {
+                run_dir,
+                exit_code: i32::from(r.valid != Validity::True),
+                result: Some(r),
+            })
+        }
+    }
+
+    fn three_seeds() -> Suite {
+        suite("name: fake\nmatrix:\n  clients: [{name: safe}]\n  seeds: [1, 2, 3]\n")
+    }
+
+    #[test]
+    fn junit_carries_the_witness_of_an_invalid_cell_and_html_highlights_a_regressed_one() {
+        let mut cells = three_seeds().cells();
+        record_result(&mut cells[0], Some(&result(false, 10.0)));
+        record_result(&mut cells[1], Some(&result(true, 10.0)));
+        cells[1].regressions = vec!["send p99 latency (ms): 10.00 -> 30.00".into()];
+        record_result(&mut cells[2], Some(&result(true, 10.0)));
+        let cert = Certificate {
+            suite: "fake".into(),
+            started_at: "2026-12-02T00:00:00Z".into(),
+            baseline: Some("base".into()),
+            exit_code: Some(exit_code(&cells)),
+            cells,
+        };
+        assert_eq!(cert.exit_code, Some(1));
+
+        let xml = junit(&cert).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let case = |id: &str| {
+            doc.descendants()
+                .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(id))
+                .unwrap_or_else(|| panic!("no testcase {id}: {xml}"))
+        };
+        let failure = |id: &str| {
+            case(id)
+                .children()
+                .find(|n| n.has_tag_name("failure"))
+                .and_then(|n| n.attribute("message").map(str::to_string))
+        };
+        let invalid = failure("default-none-safe-s1").expect("the invalid cell fails");
+        assert!(
+            invalid.contains("expected Valid, got invalid")
+                && invalid.contains(
+                    "lost-write: key 3: value 17 acknowledged at offset 5 was never read"
+                ),
+            "{invalid}"
+        );
+        let regressed = failure("default-none-safe-s2").expect("the regressed cell fails");
+        assert!(
+            regressed
+                .contains("regressed against the baseline: send p99 latency (ms): 10.00 -> 30.00"),
+            "{regressed}"
+        );
+        assert_eq!(failure("default-none-safe-s3"), None, "{xml}");
+
+        let page = html(&cert);
+        assert!(page.contains("FAILED: suite fake"), "{page}");
+        let row = |id: &str| {
+            page.lines()
+                .find(|l| l.starts_with("<tr ") && l.contains(&format!(">{id}<")))
+                .unwrap_or_else(|| panic!("no row {id}: {page}"))
+                .to_string()
+        };
+        assert!(row("default-none-safe-s1").starts_with("<tr class=\"fail\">"));
+        let r2 = row("default-none-safe-s2");
+        assert!(r2.starts_with("<tr class=\"pass regressed\">"), "{r2}");
+        assert!(
+            r2.contains("send p99 latency (ms): 10.00 -&gt; 30.00"),
+            "{r2}"
+        );
+        assert!(page.contains(".regressed{outline:3px solid"), "{page}");
+        assert!(row("default-none-safe-s3").starts_with("<tr class=\"pass\">"));
+    }
+
+    #[tokio::test]
+    async fn resume_runs_only_the_cells_a_partial_certificate_lacks() {
+        let store = tempfile::tempdir().unwrap();
+        let s = three_seeds();
+        // An interrupted certificate: s1 done, s2 could not run, s3 missing.
+        let root = store.path().join("certify/fake");
+        let dir = new_certificate_dir(&root).unwrap();
+        let mut cells = s.cells();
+        record_result(&mut cells[0], Some(&result(true, 10.0)));
+        cells[1].verdict = Some("error".into());
+        cells[1].passed = Some(false);
+        cells.truncate(2);
+        let partial = Certificate {
+            suite: "fake".into(),
+            started_at: "2026-12-02T00:00:00Z".into(),
+            baseline: None,
+            cells,
+            exit_code: None,
+        };
+        save(&dir, &partial).unwrap();
+        let log = ui::Log::new(true);
+        let mut fake = Fake {
+            outcome: |_: &str| result(true, 10.0),
+            ran: vec![],
+        };
+        let (d, cert) = certify(
+            s.clone(),
+            store.path(),
+            true,
+            None,
+            &Thresholds::default(),
+            &log,
+            &mut fake,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            fake.ran,
+            vec!["default-none-safe-s2", "default-none-safe-s3"]
+        );
+        assert_eq!(
+            std::fs::canonicalize(&d).unwrap(),
+            std::fs::canonicalize(&dir).unwrap()
+        );
+        let ids: Vec<&str> = cert.cells.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "default-none-safe-s1",
+                "default-none-safe-s2",
+                "default-none-safe-s3"
+            ]
+        );
+        assert_eq!(cert.exit_code, Some(0));
+        assert_eq!(load_certificate(&dir).unwrap(), cert);
+        // Resumed again, nothing is left to run.
+        let (_, again) = certify(
+            s,
+            store.path(),
+            true,
+            None,
+            &Thresholds::default(),
+            &log,
+            &mut fake,
+        )
+        .await
+        .unwrap();
+        assert_eq!(fake.ran.len(), 2);
+        assert_eq!(again.exit_code, Some(0));
+    }
+
+    #[tokio::test]
+    async fn certificates_compare_cell_by_cell_and_one_slower_cell_regresses() {
+        let store = tempfile::tempdir().unwrap();
+        let log = ui::Log::new(true);
+        let t = Thresholds::default();
+        let mut before = Fake {
+            outcome: |_: &str| result(true, 10.0),
+            ran: vec![],
+        };
+        let (a, _) = certify(
+            three_seeds(),
+            store.path(),
+            false,
+            None,
+            &t,
+            &log,
+            &mut before,
+        )
+        .await
+        .unwrap();
+        // The same suite where one cell's p99 tripled (10 * 1.5 + 5 < 30 ms).
+        let mut after = Fake {
+            outcome: |id: &str| result(true, if id.ends_with("s2") { 30.0 } else { 10.0 }),
+            ran: vec![],
+        };
+        let (b, cb) = certify(
+            three_seeds(),
+            store.path(),
+            false,
+            Some(&a),
+            &t,
+            &log,
+            &mut after,
+        )
+        .await
+        .unwrap();
+        assert_ne!(a, b);
+        // --baseline: the slow cell carries its regression; the suite exits 1.
+        let regressed: Vec<(&str, &Vec<String>)> = cb
+            .cells
+            .iter()
+            .filter(|c| !c.regressions.is_empty())
+            .map(|c| (c.id.as_str(), &c.regressions))
+            .collect();
+        assert_eq!(regressed.len(), 1, "{regressed:?}");
+        assert_eq!(regressed[0].0, "default-none-safe-s2");
+        assert!(regressed[0].1[0].starts_with("send p99 latency (ms): 10.00 -> 30.00"));
+        assert_eq!(cb.exit_code, Some(1));
+        let (text, json, worse) = compare_certificates(&a, &b, &t).unwrap();
+        assert!(worse, "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("REGRESSED")).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(
+            lines[0].starts_with("default-none-safe-s2") && lines[0].contains("send p99 latency")
+        );
+        let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(j["regressed"], true);
+        // The other way round, and with a looser threshold, B did not regress.
+        assert!(!compare_certificates(&b, &a, &t).unwrap().2);
+        let loose = Thresholds {
+            latency_tolerance: 3.0,
+            tail_latency_tolerance: 3.0,
+            ..Thresholds::default()
+        };
+        assert!(!compare_certificates(&a, &b, &loose).unwrap().2);
+        let mut again = Fake {
+            outcome: |id: &str| result(true, if id.ends_with("s2") { 30.0 } else { 10.0 }),
+            ran: vec![],
+        };
+        let (_, cc) = certify(
+            three_seeds(),
+            store.path(),
+            false,
+            Some(&a),
+            &loose,
+            &log,
+            &mut again,
+        )
+        .await
+        .unwrap();
+        assert_eq!(cc.exit_code, Some(0), "{:?}", cc.cells);
     }
 }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gregor_checkers::{CheckOpts, CheckResult};
 use gregor_deploy::{Cluster, ClusterKind, ClusterSpec, ProcessStatus};
 use gregor_history::{History, RunMeta};
+use gregor_reports::compare::Thresholds;
 
 use crate::plan::{self, RunPlan};
 use crate::run::{self, Overrides};
@@ -62,9 +63,11 @@ enum Command {
     /// Prometheus text). Exit 0 with a rate, 1 when no step was
     /// sustainable, 3 on error.
     Capacity(Box<CapacityArgs>),
-    /// Compare two run directories: verdicts, anomalies, loss and duplicate
-    /// rates, p99 latency, worst unavailability per fault window and
-    /// throughput side by side. Exit 1 when B regressed against A.
+    /// Compare two run directories (or two certificates): verdict, anomaly
+    /// counts, loss and duplicate rates, latency quantiles (also inside and
+    /// outside fault windows), unavailability, recovery, new-leader and
+    /// rebalance times and throughput side by side, each with a threshold.
+    /// Exit 1 when B regressed against A.
     Compare(CompareArgs),
     /// Run a suite: a matrix of Kafka versions, fault sets, client settings
     /// and seeds, cell by cell, into one certificate (certificate.html,
@@ -250,8 +253,8 @@ struct RunArgs {
     /// invalid; then heal, final reads and the full check as usual.
     #[arg(long)]
     fail_fast: bool,
-    /// A run directory to compare this run with (as `gregor compare`, default
-    /// thresholds): a valid run that regressed against it exits 1.
+    /// A run directory to compare this run with (as `gregor compare`, with
+    /// the thresholds below): a valid run that regressed against it exits 1.
     #[arg(long, value_name = "DIR")]
     baseline: Option<PathBuf>,
     /// Serve live /metrics during the run (online checker's anomaly
@@ -266,6 +269,8 @@ struct RunArgs {
     /// quantiles to this Prometheus Pushgateway, e.g. http://pushgateway:9091.
     #[arg(long, value_name = "URL")]
     pushgateway: Option<String>,
+    #[command(flatten, next_help_heading = "Regression thresholds (with --baseline)")]
+    thresholds: Thresholds,
 }
 
 #[derive(Args, Debug)]
@@ -281,6 +286,8 @@ struct CertifyArgs {
     /// Run store directory [default: store].
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Regression thresholds (with --baseline)")]
+    thresholds: Thresholds,
 }
 
 #[derive(Args, Debug)]
@@ -292,24 +299,8 @@ struct CompareArgs {
     /// Print the comparison as one JSON object.
     #[arg(long)]
     json: bool,
-    /// Allowed absolute increase of the lost, unseen and duplicated rates [default: 0].
-    #[arg(long, value_name = "FRACTION")]
-    rate: Option<f64>,
-    /// Allowed relative increase of p99 latency [default: 0.5] ...
-    #[arg(long, value_name = "FRACTION")]
-    latency: Option<f64>,
-    /// ... plus this many milliseconds [default: 5].
-    #[arg(long, value_name = "MS")]
-    latency_floor_ms: Option<f64>,
-    /// Allowed relative increase of the worst unavailability [default: 0.5] ...
-    #[arg(long, value_name = "FRACTION")]
-    unavailable: Option<f64>,
-    /// ... plus this many seconds [default: 1].
-    #[arg(long, value_name = "SECS")]
-    unavailable_floor_s: Option<f64>,
-    /// Allowed relative drop of throughput [default: 0.2].
-    #[arg(long, value_name = "FRACTION")]
-    throughput: Option<f64>,
+    #[command(flatten)]
+    thresholds: Thresholds,
 }
 
 #[derive(Args, Debug)]
@@ -791,12 +782,7 @@ fn cmd_run(a: RunArgs, log: &Log) -> i32 {
                     a: b.clone(),
                     b: out.run_dir.clone(),
                     json: false,
-                    rate: None,
-                    latency: None,
-                    latency_floor_ms: None,
-                    unavailable: None,
-                    unavailable_floor_s: None,
-                    throughput: None,
+                    thresholds: a.thresholds.clone(),
                 };
                 cmd_compare(args)
             }
@@ -847,7 +833,9 @@ fn cmd_certify(a: CertifyArgs, log: &Log) -> i32 {
         &store_dir,
         a.resume,
         a.baseline.as_deref(),
+        &a.thresholds,
         log,
+        &mut crate::certify::Runs,
     )) {
         Ok((dir, cert)) => {
             for c in &cert.cells {
@@ -878,36 +866,15 @@ fn cmd_certify(a: CertifyArgs, log: &Log) -> i32 {
 }
 
 fn cmd_compare(a: CompareArgs) -> i32 {
-    use gregor_reports::compare::{compare, text, Side, Thresholds};
-    let d = Thresholds::default();
-    let t = Thresholds {
-        rate: a.rate.unwrap_or(d.rate),
-        latency: a.latency.unwrap_or(d.latency),
-        latency_floor_ms: a.latency_floor_ms.unwrap_or(d.latency_floor_ms),
-        unavailable: a.unavailable.unwrap_or(d.unavailable),
-        unavailable_floor_s: a.unavailable_floor_s.unwrap_or(d.unavailable_floor_s),
-        throughput: a.throughput.unwrap_or(d.throughput),
-    };
-    for (name, v) in [
-        ("--rate", t.rate),
-        ("--latency", t.latency),
-        ("--latency-floor-ms", t.latency_floor_ms),
-        ("--unavailable", t.unavailable),
-        ("--unavailable-floor-s", t.unavailable_floor_s),
-        ("--throughput", t.throughput),
-    ] {
-        if !(v >= 0.0 && v.is_finite()) {
-            eprintln!("error: {name} {v}: must be a number at least 0");
-            return EXIT_ERROR;
-        }
-    }
+    use gregor_reports::compare::{compare, text, Side};
+    let t = &a.thresholds;
     let certs = [&a.a, &a.b].map(|d| d.join(crate::certify::CERTIFICATE_FILE).is_file());
     if certs[0] || certs[1] {
         if !(certs[0] && certs[1]) {
             eprintln!("error: compare takes two run directories or two certificate directories, not one of each");
             return EXIT_ERROR;
         }
-        return match crate::certify::compare_certificates(&a.a, &a.b, &t) {
+        return match crate::certify::compare_certificates(&a.a, &a.b, t) {
             Ok((text, json, regressed)) => {
                 if a.json {
                     println!("{json}");
@@ -948,7 +915,7 @@ fn cmd_compare(a: CompareArgs) -> i32 {
             result: &rb,
             meta: mb.as_ref(),
         },
-        &t,
+        t,
     );
     if a.json {
         match serde_json::to_string(&c) {
@@ -1487,6 +1454,54 @@ fn print_status(c: &Cluster) {
             } else {
                 "not reachable"
             }
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds(args: &[&str]) -> Thresholds {
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match cli.command {
+            Command::Run(r) => r.thresholds,
+            Command::Certify(c) => c.thresholds,
+            Command::Compare(c) => c.thresholds,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_certify_and_compare_take_the_same_thresholds_with_the_same_defaults() {
+        let flags = ["--latency-tolerance", "2", "--rebalance-floor-s", "7"];
+        let want = Thresholds {
+            latency_tolerance: 2.0,
+            rebalance_floor_s: 7.0,
+            ..Thresholds::DEFAULT
+        };
+        for head in [
+            &["gregor", "run", "--baseline", "b"][..],
+            &["gregor", "certify", "s.yaml", "--baseline", "b"],
+            &["gregor", "compare", "a", "b"],
+        ] {
+            assert_eq!(thresholds(head), Thresholds::DEFAULT, "{head:?}");
+            let all: Vec<&str> = head.iter().chain(&flags).copied().collect();
+            assert_eq!(thresholds(&all), want, "{all:?}");
+        }
+        // --rate stays the run's offered load, not a threshold.
+        let t = thresholds(&["gregor", "run", "--rate", "5", "--rate-tolerance", "0.1"]);
+        assert_eq!(t.rate_tolerance, 0.1);
+    }
+
+    #[test]
+    fn a_negative_threshold_is_refused_naming_its_value() {
+        let e = Cli::try_parse_from(["gregor", "certify", "s.yaml", "--anomaly-floor=-3"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--anomaly-floor") && e.contains("at least 0"),
+            "{e}"
         );
     }
 }

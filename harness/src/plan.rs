@@ -710,6 +710,22 @@ fn check(s: &Scenario, bad: &impl Fn(&str, String) -> ScenarioError) -> Result<(
                     format!("{} is already the cluster's version; set cluster.kafka-version to the version to start from", u.to),
                 ));
         }
+        if let Err(message) = crate::scenario::downgrade_allowed(&current, &u.to) {
+            return Err(bad("nemesis.upgrade.to", message));
+        }
+        let older = matches!(
+            (
+                gregor_deploy::kafka::KafkaVersion::parse(&u.to),
+                gregor_deploy::kafka::KafkaVersion::parse(&current)
+            ),
+            (Ok(to), Ok(from)) if to < from
+        );
+        if older && u.finalize == Some(true) {
+            return Err(bad(
+                "nemesis.upgrade.finalize",
+                "a downgrade is never finalized: Kafka cannot lower metadata.version".into(),
+            ));
+        }
         for (field, v) in [
             ("nemesis.upgrade.at", u.at),
             ("nemesis.upgrade.settle", u.settle),

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use gregor_deploy::kafka::KafkaVersion;
 use serde::{Deserialize, Serialize};
 
 /// Errors loading a scenario.
@@ -439,6 +440,37 @@ impl<'de> Deserialize<'de> for KeyName {
     }
 }
 
+/// Whether Kafka lets a cluster running `from` go back to `to` (`Ok` when
+/// `to` is not older). A cluster's `metadata.version` is its release's
+/// (`MAJOR.MINOR`: a new cluster is formatted at it, an upgrade finalizes
+/// to it), never lowered, and a broker refuses to start on a
+/// `metadata.version` newer than its own release knows. So a downgrade
+/// stays within its release (4.1.1 → 4.1.0); across major versions (4.x →
+/// 3.x) it is impossible besides, since 3.x reads no 4.x `metadata.version`.
+pub fn downgrade_allowed(from: &str, to: &str) -> Result<(), String> {
+    let (Ok(f), Ok(t)) = (KafkaVersion::parse(from), KafkaVersion::parse(to)) else {
+        return Ok(());
+    };
+    if t >= f || t.release() == f.release() {
+        return Ok(());
+    }
+    let why = if t.major < f.major {
+        format!(
+            "Kafka {to} cannot read the metadata.version of a {}.x cluster (KRaft metadata of a newer major version)",
+            f.major
+        )
+    } else {
+        format!(
+            "the cluster's metadata.version is {}.{}'s (its storage formatted by {from}) and Kafka {to} only knows versions up to {}.{}'s",
+            f.major, f.minor, t.major, t.minor
+        )
+    };
+    Err(format!(
+        "a downgrade from {from} to {to} is not one Kafka allows: {why}; metadata.version is never lowered, so a downgrade stays within the release ({}.{}.x)",
+        f.major, f.minor
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +498,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.nemesis.upgrade.unwrap().to, "4.1.1");
+    }
+
+    #[test]
+    fn a_downgrade_kafka_does_not_allow_is_refused_naming_the_target_version() {
+        let err = |yaml: &str| Scenario::parse(yaml, "d.yaml").unwrap_err().to_string();
+        // Across major versions: 3.x reads no 4.x metadata.version.
+        let e = err("cluster: {kafka-version: 4.1.1}\nnemesis: {upgrade: {to: 3.9.1}}\n");
+        assert!(
+            e.contains("nemesis.upgrade.to")
+                && e.contains("from 4.1.1 to 3.9.1")
+                && e.contains("4.x cluster"),
+            "{e}"
+        );
+        // Across releases: the cluster's metadata.version is 4.1's.
+        let e = err("cluster: {kafka-version: 4.1.1}\nnemesis: {upgrade: {to: 4.0.2}}\n");
+        assert!(
+            e.contains("nemesis.upgrade.to") && e.contains("4.1's") && e.contains("4.1.x"),
+            "{e}"
+        );
+        // Within the release it is allowed, but never finalized.
+        let ok = Scenario::parse(
+            "cluster: {kafka-version: 4.1.1}\nnemesis: {upgrade: {to: 4.1.0}}\n",
+            "d.yaml",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let e = err(
+            "cluster: {kafka-version: 4.1.1}\nnemesis: {upgrade: {to: 4.1.0, finalize: true}}\n",
+        );
+        assert!(e.contains("nemesis.upgrade.finalize"), "{e}");
+        // Upgrades, finalized or not, are not downgrades.
+        assert_eq!(downgrade_allowed("3.9.1", "4.1.1"), Ok(()));
+        assert_eq!(downgrade_allowed("4.0.2", "4.1.1"), Ok(()));
     }
 
     #[test]

@@ -188,8 +188,8 @@ fn run_with_a_baseline_compares_after_checking() {
         serde_json::json!({
             "valid": true, "anomaly-types": [], "bad-types": [], "anomalies": {},
             "stats": {"ops": {"send": {"ok": 1}}, "latency": {
-                "send": {"count": 1, "p50": 1e6, "p90": 1e6, "p99": 1e6, "max": 1e6},
-                "poll": {"count": 1, "p50": 1e6, "p90": 1e6, "p99": 1e6, "max": 1e6}}}
+                "send": {"count": 1, "p50": 1e6, "p90": 1e6, "p99": 1e6, "p999": 1e6, "max": 1e6},
+                "poll": {"count": 1, "p50": 1e6, "p90": 1e6, "p99": 1e6, "p999": 1e6, "max": 1e6}}}
         })
         .to_string(),
     )

@@ -322,7 +322,7 @@ fn compare_says_whether_b_regressed_with_the_exit_code_of_the_contract() {
         );
     }
 
-    // 30 ms > 10 * 1.5 + 5 = 20 ms; with --latency 3 (40 + 5 ms) it passes.
+    // 30 ms > 10 * 1.5 + 5 = 20 ms; with --latency-tolerance 3 (40 + 5 ms) it passes.
     let o = gregor(&["compare", &s(&a), &s(&slower), "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -335,12 +335,56 @@ fn compare_says_whether_b_regressed_with_the_exit_code_of_the_contract() {
         .collect();
     assert_eq!(rows.len(), 1, "{j}");
     assert_eq!(rows[0]["metric"], "send p99 latency (ms)");
-    let o = gregor(&["compare", &s(&a), &s(&slower), "--latency", "3"]);
+    let o = gregor(&["compare", &s(&a), &s(&slower), "--latency-tolerance", "3"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     let o = gregor(&["compare", &s(&a), &s(&d.path().join("nope"))]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("nope/results.json"), "{}", text(&o));
-    let o = gregor(&["compare", &s(&a), &s(&same), "--latency", "-1"]);
+    let o = gregor(&["compare", &s(&a), &s(&same), "--latency-tolerance=-1"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
+
+/// A certificate directory with one cell per `(id, send p99)`, each cell's
+/// run a fixture run.
+fn fixture_certificate(dir: &Path, cells: &[(&str, f64)]) {
+    let rows: Vec<serde_json::Value> = cells
+        .iter()
+        .map(|(id, p99)| {
+            fixture_run(&dir.join("cells").join(id), "true", &[], *p99, 60.0);
+            serde_json::json!({
+                "id": id, "version": null, "faults": ["kill"], "client": "safe",
+                "seed": 1, "expect": "valid", "run-dir": format!("cells/{id}"),
+                "verdict": "valid", "passed": true, "seconds": 60.0
+            })
+        })
+        .collect();
+    let cert = serde_json::json!({
+        "suite": "fixture", "started-at": "2026-12-02T00:00:00Z",
+        "cells": rows, "exit-code": 0
+    });
+    std::fs::write(dir.join("certificate.json"), cert.to_string()).unwrap();
+}
+
+#[test]
+fn compare_of_two_certificates_exits_1_naming_the_one_cell_that_regressed() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    fixture_certificate(&a, &[("c1", 10.0), ("c2", 10.0)]);
+    fixture_certificate(&b, &[("c1", 10.0), ("c2", 30.0)]);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let o = gregor(&["compare", &s(&a), &s(&b)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    let bad: Vec<&str> = t.lines().filter(|l| l.contains("REGRESSED")).collect();
+    assert_eq!(bad.len(), 1, "{t}");
+    assert!(
+        bad[0].starts_with("c2 ") && bad[0].contains("send p99 latency (ms): 10.00 -> 30.00"),
+        "{t}"
+    );
+    let o = gregor(&["compare", &s(&a), &s(&a)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The same threshold flags as for runs.
+    let o = gregor(&["compare", &s(&a), &s(&b), "--latency-tolerance", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

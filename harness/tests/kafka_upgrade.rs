@@ -1,7 +1,8 @@
 //! A rolling upgrade of real Apache Kafka, 3.9.1 → 4.1.1 (both from Maven
 //! Central), while the workload runs, checked as one history: every node
-//! is upgraded in turn and rejoins, `metadata.version` is finalized, and
-//! the history is valid.
+//! is upgraded in turn and rejoins, `metadata.version` is finalized (and
+//! read back from the cluster), and the history is valid; a rolling
+//! downgrade within a release (4.1.1 → 4.1.0) is valid too.
 
 use std::process::Command;
 
@@ -77,6 +78,26 @@ fn a_rolling_upgrade_from_3_9_to_4_1_inside_one_valid_history() {
         .collect();
     assert_eq!(fin.len(), 1, "{ctx}");
     assert_eq!(fin[0].error, None, "finalize failed\n{ctx}");
+    // metadata.version read back from the cluster: raised from 3.9's level
+    // to the highest the 4.1.1 brokers support.
+    let levels = |e: &gregor_history::Event, path: &[&str]| -> Option<i64> {
+        let Value::Json(v) = &e.value else {
+            return None;
+        };
+        path.iter().try_fold(v, |v, k| v.get(k))?.as_i64()
+    };
+    let invoke = h
+        .events
+        .iter()
+        .find(|e| e.f.to_string() == "finalize-metadata-version" && e.kind == EventType::Invoke)
+        .expect("a finalize invoke");
+    let before = levels(invoke, &["metadata-version-before"]).expect("a level before");
+    let after = levels(fin[0], &["metadata-version", "finalized"]).expect("a level after");
+    let max = levels(fin[0], &["metadata-version", "supported-max"]);
+    assert!(
+        after > before && Some(after) == max,
+        "metadata.version {before} -> {after} (4.1.1 supports {max:?})\n{ctx}"
+    );
     // Workload ops happened while nodes were being upgraded.
     let (first, last) = (
         h.events
@@ -152,5 +173,39 @@ fn a_rolling_config_change_restarts_each_node_with_the_setting_and_stays_valid()
             Some("log.retention.hours = 200"),
             "broker-{i}"
         );
+    }
+}
+
+#[test]
+fn a_rolling_downgrade_within_a_release_is_valid_and_never_finalized() {
+    let store = tempfile::tempdir().unwrap();
+    let (out, dir, ctx) = run_scenario(
+        store.path(),
+        "name: downgrade-test\n\
+         time-limit: 35\n\
+         cluster: {kind: kafka, kafka-version: 4.1.1, base-port: 17300}\n\
+         topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
+         nemesis: {faults: [], upgrade: {to: 4.1.0, at: 3, settle: 2}}\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "valid run expected\n{ctx}");
+    let h = History::read(&dir.join("history.jsonl")).unwrap();
+    let steps: Vec<(String, Option<String>)> = h
+        .events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis && e.kind == EventType::Info)
+        .filter(|e| e.f.to_string() != "start")
+        .map(|e| (e.f.to_string(), e.error.clone()))
+        .collect();
+    let expected: Vec<(String, Option<String>)> =
+        (0..3).map(|_| ("downgrade".to_string(), None)).collect();
+    assert_eq!(steps, expected, "three downgrade steps, no finalize\n{ctx}");
+    for i in 0..3 {
+        let log = std::fs::read_to_string(dir.join(format!("logs/broker-{i}.log"))).unwrap();
+        let last = log
+            .lines()
+            .filter_map(|l| l.split("INFO Kafka version: ").nth(1))
+            .filter_map(|v| v.split_whitespace().next())
+            .next_back();
+        assert_eq!(last, Some("4.1.0"), "broker-{i}");
     }
 }

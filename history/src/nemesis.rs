@@ -102,14 +102,23 @@ pub fn role(f: &str) -> Role {
             return Role::Fault(rest.to_string());
         }
     }
-    if l.contains("restart")
-        || l.contains("bounce")
-        || l.contains("grade")
-        || l.starts_with("rolling-")
-    {
+    if is_momentary(&l) {
         return Role::Momentary;
     }
     Role::Fault(f.to_string())
+}
+
+/// Actions that are over when they complete: restarts and bounces, version
+/// changes (`upgrade`, `downgrade`), rolling changes (`rolling-restart`,
+/// `rolling-config`) and the one-off steps that finish them
+/// (`finalize-metadata-version`). `l` is lower case.
+fn is_momentary(l: &str) -> bool {
+    l.contains("restart")
+        || l.contains("bounce")
+        || l.contains("grade")
+        || l.starts_with("rolling-")
+        || l.starts_with("finalize")
+        || l.contains("metadata-version")
 }
 
 #[cfg(test)]
@@ -133,6 +142,8 @@ mod tests {
         assert_eq!(fault_of("kill"), "kill");
         assert_eq!(fault_of("start"), "start");
         assert_eq!(role("rolling-restart"), Role::Momentary);
+        assert_eq!(role("upgrade"), Role::Momentary);
+        assert_eq!(role("finalize-metadata-version"), Role::Momentary);
         assert_eq!(
             role("resume"),
             Role::Heal {

@@ -46,15 +46,18 @@ pub enum KafkaDist {
     },
 }
 
-/// A Kafka version number, as far as gregor needs to understand it.
+/// A Kafka version number, as far as gregor needs to understand it;
+/// ordered by major, minor, patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KafkaVersion {
     pub major: u32,
     pub minor: u32,
+    /// 0 when not given (`4.0-rc1`).
+    pub patch: u32,
 }
 
 impl KafkaVersion {
-    /// `"4.1.1"` → 4.1. Anything not starting with `MAJOR.MINOR` is refused.
+    /// `"4.1.1"` → 4.1.1. Anything not starting with `MAJOR.MINOR` is refused.
     pub fn parse(v: &str) -> Result<KafkaVersion, DeployError> {
         let bad = || {
             DeployError::InvalidSpec(format!(
@@ -75,7 +78,22 @@ impl KafkaVersion {
             .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse().ok())
             .ok_or_else(bad)?;
-        Ok(KafkaVersion { major, minor })
+        let patch = parts
+            .next()
+            .and_then(|p| p.split('-').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        Ok(KafkaVersion {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// The release (`MAJOR.MINOR`) whose `metadata.version` this version
+    /// formats new clusters with and finalizes to.
+    pub fn release(self) -> (u32, u32) {
+        (self.major, self.minor)
     }
 
     /// The oldest Java major version whose JVM runs this Kafka's broker.
@@ -369,16 +387,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_are_read_as_major_and_minor() {
+    fn versions_are_read_as_major_minor_and_patch() {
+        let v = |s: &str| KafkaVersion::parse(s).unwrap();
         assert_eq!(
-            KafkaVersion::parse("4.1.1").unwrap(),
-            KafkaVersion { major: 4, minor: 1 }
+            v("4.1.1"),
+            KafkaVersion {
+                major: 4,
+                minor: 1,
+                patch: 1
+            }
         );
-        assert_eq!(
-            KafkaVersion::parse("3.9.1").unwrap(),
-            KafkaVersion { major: 3, minor: 9 }
-        );
-        assert_eq!(KafkaVersion::parse("4.0-rc1").unwrap().minor, 0);
+        assert_eq!(v("3.9.1").release(), (3, 9));
+        assert_eq!(v("4.0-rc1").minor, 0);
+        assert!(v("4.1.0") < v("4.1.1") && v("4.1.1") < v("4.2.0") && v("3.9.1") < v("4.0.2"));
         for bad in ["", "four", "4", "4.x", "4.1.1; rm -rf /", "../4.1"] {
             let err = KafkaVersion::parse(bad).unwrap_err().to_string();
             assert!(err.contains("not a version number"), "{bad}: {err}");

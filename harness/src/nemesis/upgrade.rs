@@ -7,10 +7,13 @@
 //! ([`Cluster::set_node_kafka`]: same data directory, same configuration),
 //! started, and waited for until it is back in the ISR of every partition
 //! it replicates; `settle` seconds later the next node follows. When every
-//! node runs the new version and it is newer, `finalize` (default on) sets
-//! the cluster's `metadata.version` to the new release with that version's
-//! own feature tool. A `to` older than the cluster's version is a rolling
-//! downgrade (never finalized: Kafka cannot lower `metadata.version`).
+//! node runs the new version and it is a newer release (`MAJOR.MINOR`),
+//! `finalize` (default on) sets the cluster's `metadata.version` to the new
+//! release with that version's own feature tool. A `to` older than the
+//! cluster's version is a rolling downgrade, never finalized (Kafka cannot
+//! lower `metadata.version`), and only to a version that reads the
+//! cluster's `metadata.version`: the same release, since a new cluster is
+//! formatted at its version's release (the scenario refuses the others).
 //!
 //! `nemesis.rolling-config: {configs: {key: value}}` does the same with
 //! broker settings instead of a version: each node in turn is stopped,
@@ -20,7 +23,10 @@
 //! History: per node an `upgrade` (or `downgrade`) invoke and `info`
 //! completion, value `{"node", "from", "to"}` (`error` when a step failed),
 //! spanning its stop, swap, start and rejoin — the fault window of that
-//! node; then `finalize-metadata-version` with the tool's words. Nothing is
+//! node; then `finalize-metadata-version` with the tool's words and the
+//! `metadata.version` levels the cluster reports before
+//! (`metadata-version-before`) and after (`metadata-version`: `finalized`,
+//! `supported-max`; an error if it did not reach the release). Nothing is
 //! left to heal: a node whose start failed is left to the nemesis'
 //! `heal_all` at the end, which restarts it (on the new version).
 
@@ -29,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gregor_deploy::kafka::{self, KafkaDist, KafkaVersion};
+use gregor_deploy::kapi::{self, FeatureLevel};
 use gregor_deploy::{wire, Cluster};
 use gregor_history::{EventType, Process, Recorder, Value, F};
 
@@ -125,6 +132,56 @@ fn rejoined(addr: &str, id: i32) -> bool {
             .flat_map(|t| &t.partitions)
             .filter(|p| p.replicas.contains(&id))
             .all(|p| p.isr.contains(&id))
+}
+
+/// `metadata.version` as the first node of `addrs` that answers reports it
+/// (ApiVersions).
+fn metadata_version(
+    rt: &tokio::runtime::Runtime,
+    addrs: &[String],
+) -> Result<FeatureLevel, String> {
+    let mut seen = String::from("no node to ask");
+    for addr in addrs {
+        let asked = rt.block_on(async {
+            let mut c = kapi::Conn::connect(addr, Duration::from_secs(3)).await?;
+            c.features().await
+        });
+        match asked {
+            Ok(f) => return Ok(f.get("metadata.version").copied().unwrap_or_default()),
+            Err(e) => seen = e.to_string(),
+        }
+    }
+    Err(seen)
+}
+
+/// [`metadata_version`], asked until it is finalized at the highest level
+/// the node's software supports (what finalizing to its release sets) or
+/// `wait` passes; an error says what was seen instead.
+fn read_back_metadata_version(
+    rt: &tokio::runtime::Runtime,
+    addrs: &[String],
+    wait: Duration,
+) -> Result<FeatureLevel, String> {
+    let start = Instant::now();
+    loop {
+        let seen = match metadata_version(rt, addrs) {
+            Ok(level) if level.finalized.is_some() && level.finalized == level.supported_max => {
+                return Ok(level)
+            }
+            Ok(level) => format!(
+                "finalized at {:?}, the software supports up to {:?}",
+                level.finalized, level.supported_max
+            ),
+            Err(e) => e,
+        };
+        if start.elapsed() > wait {
+            return Err(format!(
+                "metadata.version not at the new release after {:.0}s: {seen}",
+                wait.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Runs the plan against `cluster`, recording into `rec`, until done or
@@ -237,7 +294,7 @@ pub fn run(plan: Rolling, cluster: Arc<Mutex<Cluster>>, rec: Arc<Recorder>, stop
     }
     let newer = matches!(
         (from_version.as_deref().map(KafkaVersion::parse), KafkaVersion::parse(&plan.to)),
-        (Some(Ok(a)), Ok(b)) if b > a
+        (Some(Ok(a)), Ok(b)) if b.release() > a.release()
     );
     let Some(target) = target else {
         return;
@@ -251,7 +308,26 @@ pub fn run(plan: Rolling, cluster: Arc<Mutex<Cluster>>, rec: Arc<Recorder>, stop
             let c = lock();
             (c.spec().clone(), c.bootstrap())
         };
-        let value = serde_json::json!({"release": release});
+        let addrs: Vec<String> = lock().nodes().iter().map(|n| n.direct_addr()).collect();
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let value = serde_json::json!({"release": release});
+                record(
+                    &rec,
+                    EventType::Info,
+                    "finalize-metadata-version",
+                    value,
+                    Some(e.to_string()),
+                );
+                return;
+            }
+        };
+        let before = metadata_version(&rt, &addrs).ok().and_then(|l| l.finalized);
+        let value = serde_json::json!({"release": release, "metadata-version-before": before});
         record(
             &rec,
             EventType::Invoke,
@@ -269,7 +345,17 @@ pub fn run(plan: Rolling, cluster: Arc<Mutex<Cluster>>, rec: Arc<Recorder>, stop
                     .filter(|l| !l.starts_with('[') && !l.starts_with('\t') && !l.trim().is_empty())
                     .collect();
                 v["output"] = serde_json::json!(said.join("\n"));
-                None
+                // What the cluster says now, read back from a node.
+                match read_back_metadata_version(&rt, &addrs, Duration::from_secs(15)) {
+                    Ok(level) => {
+                        v["metadata-version"] = serde_json::json!({
+                            "finalized": level.finalized,
+                            "supported-max": level.supported_max,
+                        });
+                        None
+                    }
+                    Err(e) => Some(e),
+                }
             }
             Err(e) => Some(e.to_string()),
         };
