@@ -870,7 +870,7 @@ mod tests {
                 3,
             ),
             (
-                "nemesis:\n  upgrade:\n    to: 4.0.0\n    at: -1\n",
+                "nemesis:\n  upgrade:\n    to: 4.1.0\n    at: -1\n",
                 "nemesis.upgrade.at",
                 4,
             ),
