@@ -467,7 +467,7 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
         if fault == "produce-throttle" {
             // The brokers hold each throttled produce response back: the
             // sends of the window wait far longer than those before it
-            // (measured: 391 ms against 16 ms; a loaded machine slows
+            // (measured: 391–539 ms against 16–46 ms; a loaded machine slows
             // both, the throttle's delay is the brokers').
             assert!(
                 ni > 0 && nb > 0,
@@ -552,7 +552,8 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
     // Fetch throttle: the consumers fall behind under their quota, in
     // records and in seconds, against the few seconds before the window
     // (their median: a fault before may still be draining at its start).
-    // Measured: 6 records (0.1 s) before, up to 168 records (7.8 s) in it.
+    // Measured: 6–8 records (0.1–0.3 s) before, up to 136–168 records
+    // (7.5–7.8 s) in it.
     let (_, f0, f1) = w
         .iter()
         .find(|(x, _, _)| x == "fetch-throttle")
