@@ -28,7 +28,9 @@ pub use kafka_protocol::messages;
 pub use kafka_protocol::protocol::StrBytes as KStr;
 pub use kafka_protocol::ResponseError;
 
-const CLIENT_ID: &str = "gregor";
+/// Not the workload's `gregor`: a fetch-throttle quota on the workload's
+/// client id must not throttle the monitor's record-timestamp fetches.
+const CLIENT_ID: &str = "gregor-kapi";
 /// The largest response accepted (a Metadata of a big cluster fits).
 const MAX_RESPONSE: usize = 256 * 1024 * 1024;
 
@@ -593,6 +595,21 @@ impl Brokers {
         out.into_iter()
             .map(|o| o.unwrap_or((-1, Err(KapiError::NoBroker("no answer".into())))))
             .collect()
+    }
+
+    /// Takes the brokers, controller and unresponsive addresses `from`
+    /// knows (a second pool of connections to the same cluster, kept up
+    /// to date without asking for metadata itself); connections to
+    /// brokers that moved or left are dropped.
+    pub fn adopt(&mut self, from: &Brokers) {
+        self.conns
+            .retain(|id, c| from.brokers.get(id).is_some_and(|b| b.addr() == c.addr()));
+        self.brokers = from.brokers.clone();
+        self.controller = from.controller;
+        for (addr, since) in &from.unresponsive {
+            let e = self.unresponsive.entry(addr.clone()).or_insert(*since);
+            *e = (*e).max(*since);
+        }
     }
 
     /// The ids of the brokers the last metadata listed.

@@ -5,7 +5,8 @@
 //!   tags `["gregor", FAULT]`, bearer token from `GREGOR_GRAFANA_TOKEN`), so
 //!   lag and latency panels show the fault windows.
 //! * [`push_results`]: with `--pushgateway URL`, a finished run's verdict,
-//!   acknowledged/lost/unseen counts, rates and latency quantiles are pushed
+//!   acknowledged/lost/unseen counts, rates, throughput (ok operations per
+//!   second) and latency quantiles are pushed
 //!   to a Prometheus Pushgateway (`PUT /metrics/job/gregor/instance/RUN_ID`,
 //!   text format), for nightly CI dashboards.
 //!
@@ -17,7 +18,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, SystemTime};
 
 use gregor_checkers::{CheckResult, Validity};
-use gregor_history::{Event, Process, Value};
+use gregor_history::{Event, Process, RunMeta, Value};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -160,8 +161,10 @@ fn l(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
-/// A finished run's results in Prometheus text format.
-pub fn results_text(r: &CheckResult, scenario: &str) -> String {
+/// A finished run's results in Prometheus text format (`meta`: the run's
+/// metadata, for the scenario's name and the workload's duration).
+pub fn results_text(r: &CheckResult, meta: &RunMeta) -> String {
+    let scenario = meta.scenario.as_str();
     let mut reg = Registry::default();
     let sc = [("scenario", scenario)];
     let valid = gauge(
@@ -204,6 +207,15 @@ pub fn results_text(r: &CheckResult, scenario: &str) -> String {
         rates
             .get_or_create(&l(&[("scenario", scenario), ("kind", what)]))
             .set(x);
+    }
+    if let Some(x) = gregor_reports::compare::throughput(r, Some(meta)) {
+        gauge(
+            &mut reg,
+            "gregor_run_throughput_ops_per_second",
+            "Ok client operations per second of workload",
+        )
+        .get_or_create(&l(&sc))
+        .set(x);
     }
     let anomalies = gauge(
         &mut reg,
@@ -279,6 +291,48 @@ pub fn push_results(url: &str, run_id: &str, text: String) -> Result<(), ExportE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pushed_results_carry_the_throughput_of_the_workload() {
+        let mut stats = gregor_checkers::Stats::default();
+        stats.ops.insert(
+            "send".into(),
+            [("ok".to_string(), 300), ("fail".to_string(), 7)].into(),
+        );
+        stats
+            .ops
+            .insert("poll".into(), [("ok".to_string(), 100)].into());
+        let r = CheckResult {
+            valid: Validity::True,
+            anomaly_types: vec![],
+            bad_types: vec![],
+            anomalies: Default::default(),
+            stats,
+        };
+        let mut meta = RunMeta {
+            scenario: "s1".into(),
+            ..RunMeta::default()
+        };
+        meta.extra
+            .insert("workload-seconds".into(), serde_json::json!(20.0));
+        let text = results_text(&r, &meta);
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        let tp = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "gregor_run_throughput_ops_per_second")
+            .unwrap_or_else(|| panic!("no throughput in\n{text}"));
+        assert_eq!(tp.labels.get("scenario"), Some("s1"));
+        assert!(
+            matches!(tp.value, prometheus_parse::Value::Gauge(v) if v == 20.0),
+            "400 ok ops in 20 s: {:?}",
+            tp.value
+        );
+        // Without the workload's duration, no throughput (not a made-up 0).
+        meta.extra.clear();
+        assert!(!results_text(&r, &meta).contains("throughput"));
+    }
 
     #[test]
     fn a_heal_and_its_fault_carry_the_same_fault_tag() {

@@ -797,7 +797,7 @@ async fn run_on(
 
     let (result, code) = check_and_report(run_dir, &meta, log)?;
     if let Some(url) = &exports.pushgateway {
-        let text = crate::export::results_text(&result, &meta.scenario);
+        let text = crate::export::results_text(&result, &meta);
         let (url2, id) = (url.clone(), run_id.as_str().to_string());
         match tokio::task::spawn_blocking(move || crate::export::push_results(&url2, &id, text))
             .await

@@ -242,6 +242,7 @@ mod tests {
             cluster_name: "c".into(),
             time_ms,
             poll_seconds: 0.01,
+            poll_phases: vec![],
             brokers: vec![],
             partitions: vec![part("gregor-r1", 0), part("someone-else", 0)],
             groups: vec![],

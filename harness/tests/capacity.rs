@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gregor_history::capacity::{CapacityReport, CAPACITY_FILE};
+use gregor_history::capacity::{CapacityReport, CAPACITY_FILE, QUANTILES};
 
 mod common;
 use common::{describe, repo};
@@ -85,11 +85,54 @@ fn a_short_ramp_on_kafka_sustains_every_step_and_writes_every_output() {
         "{stdout}"
     );
     let prom = std::fs::read_to_string(dir.join("capacity.prom")).unwrap();
-    assert!(
-        prom.lines()
-            .any(|l| l == "gregor_capacity_sustainable_rate 800.0"),
+    let scrape = prometheus_parse::Scrape::parse(prom.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("capacity.prom does not parse: {e}\n{prom}"));
+    let value = |metric: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .and_then(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+    };
+    assert_eq!(
+        value("gregor_capacity_sustainable_rate", &[]),
+        Some(800.0),
         "{prom}"
     );
+    // Every step's series agree with capacity.json.
+    for s in &report.steps {
+        let step = (s.index + 1).to_string();
+        let at = [("step", step.as_str())];
+        assert_eq!(
+            value("gregor_capacity_step_offered_rate", &at),
+            Some(s.offered_rate),
+            "{prom}"
+        );
+        assert_eq!(
+            value("gregor_capacity_step_sustained", &at),
+            Some(1.0),
+            "{prom}"
+        );
+        assert_eq!(
+            value("gregor_capacity_step_errors", &at),
+            Some(s.errors as f64),
+            "{prom}"
+        );
+        let p99 = value(
+            "gregor_capacity_step_latency_seconds",
+            &[("step", step.as_str()), ("quantile", "0.99")],
+        )
+        .unwrap_or_else(|| panic!("no p99 for step {step}\n{prom}"));
+        let i = QUANTILES.iter().position(|q| *q == 0.99).unwrap();
+        assert!(
+            (s.latency_ms[i] / 1000.0 - p99).abs() < 1e-9,
+            "step {step}: p99 {p99} s, capacity.json {} ms\n{prom}",
+            s.latency_ms[i]
+        );
+    }
     for f in [
         "capacity.txt",
         "scenario.yaml",

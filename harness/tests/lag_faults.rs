@@ -464,6 +464,21 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
             "{fault} {a:.1}-{b:.1}s: mean {} latency {inside:.1} ms over {ni} ops, {before:.1} ms over {nb} ops in the 5 s before",
             f.as_str()
         );
+        if fault == "produce-throttle" {
+            // The brokers hold each throttled produce response back: the
+            // sends of the window wait far longer than those before it
+            // (measured: 391–539 ms against 16–46 ms; a loaded machine slows
+            // both, the throttle's delay is the brokers').
+            assert!(
+                ni > 0 && nb > 0,
+                "no acknowledged sends to compare ({ni} in the window, {nb} before)"
+            );
+            assert!(
+                inside >= 2.0 * before && inside >= before + 100.0,
+                "produce-throttle did not slow the sends: mean {inside:.1} ms in the window \
+                 against {before:.1} ms before"
+            );
+        }
     }
     // Consumer stall: no poll invoked inside the window, and lag grows.
     let (_, s0, s1) = w
@@ -533,6 +548,41 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
     assert!(
         during >= before + 50.0 && during_secs >= 3.0,
         "lag did not grow while stalled: before {before}, during {during} ({during_secs:.1}s)"
+    );
+    // Fetch throttle: the consumers fall behind under their quota, in
+    // records and in seconds, against the few seconds before the window
+    // (their median: a fault before may still be draining at its start).
+    // Measured: 6–8 records (0.1–0.3 s) before, up to 136–168 records
+    // (7.5–7.8 s) in it.
+    let (_, f0, f1) = w
+        .iter()
+        .find(|(x, _, _)| x == "fetch-throttle")
+        .unwrap()
+        .clone();
+    let median_in = |a: f64, b: f64, f: &dyn Fn(&gregor_history::cluster::MonitorSample) -> f64| {
+        let mut v: Vec<f64> = samples
+            .iter()
+            .filter(|s| {
+                let t = s.time as f64 / 1e9;
+                t >= a && t <= b
+            })
+            .map(f)
+            .collect();
+        v.sort_by(|x, y| x.total_cmp(y));
+        v.get(v.len() / 2).copied()
+    };
+    let before = median_in(f0 - 4.0, f0, &total_lag)
+        .unwrap_or_else(|| panic!("no monitor sample in the 4 s before fetch-throttle"));
+    let before_secs = median_in(f0 - 4.0, f0, &worst_secs).unwrap_or(0.0);
+    let during = max_in(f0, f1 + 0.5, &total_lag);
+    let during_secs = max_in(f0, f1 + 0.5, &worst_secs);
+    eprintln!(
+        "fetch-throttle {f0:.1}-{f1:.1}s: lag before {before} records ({before_secs:.1}s), during up to {during} records ({during_secs:.1}s)"
+    );
+    assert!(
+        during >= before + 50.0 && during >= 3.0 * before && during_secs >= before_secs + 2.0,
+        "lag did not grow under fetch-throttle: before {before} records ({before_secs:.1}s), \
+         during up to {during} ({during_secs:.1}s)"
     );
     // Replication throttle: some partition's ISR below 3 in the window.
     let (_, r0, r1) = w
@@ -616,5 +666,9 @@ fn on_kafka_lag_faults_show_as_lag_and_isr_under_their_windows_and_the_run_stays
         "{body}"
     );
     assert_eq!(get("gregor_run_sends", Some("lost")), Some(0.0), "{body}");
+    assert!(
+        get("gregor_run_throughput_ops_per_second", None).unwrap_or(0.0) > 10.0,
+        "{body}"
+    );
     assert!(body.contains("gregor_run_latency_seconds"), "{body}");
 }

@@ -1,7 +1,11 @@
 //! Lag in seconds: how old the oldest record a group has not consumed is.
 //!
 //! Exact when the timestamp of the record at the committed offset could be
-//! read (`now - timestamp`). Otherwise interpolated from the partition's
+//! read (`now - timestamp`), compressed batches included (decompressed).
+//! When only the batch's header could be read (a batch cut short by the
+//! fetch size, or a codec that failed), the batch's first timestamp is used
+//! and the source says `batch`: an upper bound, older than the record by at
+//! most the batch's span (the producer's `linger.ms`). Otherwise interpolated from the partition's
 //! recent (log end offset, time) points, as kafka-lag-exporter does: find
 //! when the log end passed the committed offset, and the lag is the time
 //! since. Below the oldest point the time is extrapolated with the
@@ -27,6 +31,9 @@ pub const MAX_EXTRAPOLATION: f64 = 10.0;
 pub enum Source {
     /// From the timestamp of the record at the committed offset.
     Exact,
+    /// From the first timestamp of the batch holding the record (the
+    /// batch could not be read record by record): an upper bound.
+    Batch,
     /// Between two points of the window.
     Interpolated,
     /// Below the window, with its production rate.
@@ -145,24 +152,29 @@ impl LagWindow {
     }
 }
 
+/// A record's timestamp as a fetch read it: the record's own
+/// ([`Source::Exact`]) or its batch's first ([`Source::Batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordTs {
+    pub ms: i64,
+    pub source: Source,
+}
+
 /// The lag in seconds of a group at `committed` on a partition whose log
-/// ends at `latest`, at `now_ms`: exact with `record_ts_ms` (the timestamp
-/// of the record at `committed`), else from the window.
+/// ends at `latest`, at `now_ms`: from `record_ts` (the timestamp of the
+/// record at `committed`) when known, else from the window.
 pub fn lag_seconds(
     committed: i64,
     latest: i64,
     now_ms: i64,
-    record_ts_ms: Option<i64>,
+    record_ts: Option<RecordTs>,
     window: Option<&LagWindow>,
 ) -> (Option<f64>, Source) {
     if committed >= latest {
         return (Some(0.0), Source::CaughtUp);
     }
-    if let Some(ts) = record_ts_ms.filter(|&t| t > 0) {
-        return (
-            Some(((now_ms - ts) as f64 / 1000.0).max(0.0)),
-            Source::Exact,
-        );
+    if let Some(ts) = record_ts.filter(|t| t.ms > 0) {
+        return (Some(((now_ms - ts.ms) as f64 / 1000.0).max(0.0)), ts.source);
     }
     // The record at `committed` was appended when the log end moved from
     // `committed` to `committed + 1`.
@@ -256,9 +268,26 @@ mod tests {
     #[test]
     fn an_exact_record_timestamp_wins_over_the_window() {
         let w = window(&[(0, 0), (100, 10_000)]);
-        let (s, src) = lag_seconds(50, 100, 30_000, Some(2_000), Some(&w));
+        let exact = RecordTs {
+            ms: 2_000,
+            source: Source::Exact,
+        };
+        let (s, src) = lag_seconds(50, 100, 30_000, Some(exact), Some(&w));
         assert_eq!(src, Source::Exact);
         assert_eq!(s, Some(28.0));
+    }
+
+    #[test]
+    fn a_batch_timestamp_wins_over_the_window_and_says_batch() {
+        let w = window(&[(0, 0), (100, 10_000)]);
+        let batch = RecordTs {
+            ms: 1_500,
+            source: Source::Batch,
+        };
+        let (s, src) = lag_seconds(50, 100, 30_000, Some(batch), Some(&w));
+        assert_eq!(src, Source::Batch);
+        assert_eq!(s, Some(28.5));
+        assert_eq!(serde_json::to_string(&src).unwrap(), "\"batch\"");
     }
 
     #[test]

@@ -58,7 +58,8 @@ impl Shared {
         self.snapshot = Some(snap);
     }
 
-    fn state_json(&self) -> String {
+    /// What `/api/state` answers: the last snapshot and the charts' history.
+    pub fn state_json(&self) -> String {
         #[derive(Serialize)]
         struct State<'a> {
             interval_ms: u64,
