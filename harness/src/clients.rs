@@ -465,6 +465,33 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
+    fn a_child_line_that_is_not_an_event_is_counted_and_kept_in_the_clients_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::create(&dir.path().join("history.jsonl")).unwrap();
+        let out = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"value\":[[\"poll\"]]}\n\
+                   {\"index\":1,\"time\":2,\"proc\n";
+        let (mut tally, mut open) = (Tally::default(), HashMap::new());
+        let log = dir.path().join("clients.log");
+        relay(
+            out.as_bytes(),
+            &rec,
+            &Progress::default(),
+            &mut tally,
+            &mut open,
+            &log,
+        );
+        rec.flush().unwrap();
+        assert_eq!(tally.unreadable, 1);
+        let kept = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            kept.contains("not an event") && kept.contains(r#"{"index":1,"time":2,"proc"#),
+            "{kept}"
+        );
+        let h = gregor_history::History::read(&dir.path().join("history.jsonl")).unwrap();
+        assert_eq!(h.events.len(), 1, "the good line is in the history");
+    }
+
+    #[test]
     fn a_child_that_does_not_stop_is_killed_after_the_grace_and_its_open_op_is_info() {
         let dir = tempfile::tempdir().unwrap();
         // A "client process" that opens an op and then hangs, deaf to its
