@@ -262,15 +262,18 @@ impl Breakage {
 
     fn apply_clock_skew(&mut self, nodes: &[usize], offset: i64) {
         let mut errors = Vec::new();
-        for &n in nodes {
-            if let Err(e) = self.restart_with_clock(n, Some(offset)) {
-                errors.push(e);
-                if self.skewed.is_empty() {
-                    // libfaketime missing: the same for every node.
-                    break;
+        match gregor_deploy::faketime::library() {
+            Err(e) => errors.push(e),
+            Ok(_) => {
+                for &n in nodes {
+                    // Noted before the restart: a node whose restart fails
+                    // still has the skew in its start environment, which the
+                    // heal must take out.
+                    self.skewed.insert(n);
+                    if let Err(e) = self.restart_with_clock(n, Some(offset)) {
+                        errors.push(e);
+                    }
                 }
-            } else {
-                self.skewed.insert(n);
             }
         }
         let names = self.names(nodes);
