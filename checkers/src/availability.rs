@@ -13,7 +13,15 @@
 //!   of the history: `null` when none succeeded again); 0 when none failed;
 //! - `recovery-s`: from the window's end (the heal completed) to the
 //!   completion of the first `ok` operation invoked at or after it — how
-//!   long after healing the function worked again (`null`: never).
+//!   long after healing the function worked again (`null`: never);
+//! - `stalled-s`: the longest stretch overlapping the window in which the
+//!   function was wanted and made no progress: between two consecutive
+//!   `ok` completions of the function (or the last one and the end of the
+//!   history), counted from the later of the first completion and the
+//!   first moment an operation of the function was outstanding. Unlike
+//!   `unavailable-s`, which starts at a failure, this also sees operations
+//!   that hang without failing (a leader that cannot reach its ISR holds
+//!   `acks=all` sends until they time out).
 //!
 //! `new-leader-s` (with cluster samples): from the window's start to the
 //! first sample in which some partition's leader differs from the last
@@ -50,6 +58,9 @@ pub struct FnAvailability {
     pub unavailable_from_s: Option<f64>,
     pub unavailable_s: Option<f64>,
     pub recovery_s: Option<f64>,
+    /// See the module docs; 0 when every gap overlapping the window was idle.
+    #[serde(default)]
+    pub stalled_s: f64,
 }
 
 /// One fault window.
@@ -81,6 +92,9 @@ pub struct Availability {
     /// Function -> the longest `unavailable-s` over all windows (a window
     /// whose function never recovered counts until the end of the history).
     pub worst_unavailable_s: BTreeMap<String, f64>,
+    /// Function -> the longest `stalled-s` over all windows.
+    #[serde(default)]
+    pub worst_stalled_s: BTreeMap<String, f64>,
     /// Function -> latency of `ok` operations invoked inside fault windows.
     pub latency_in_faults: BTreeMap<String, Latency>,
     /// Function -> latency of `ok` operations invoked outside every window.
@@ -101,9 +115,90 @@ fn done_ns(o: &OpSpan) -> u64 {
     o.complete_ns.unwrap_or(o.invoke_ns)
 }
 
+/// One function's operations, indexed for the per-window questions.
+struct FnOps<'a> {
+    /// By invoke time.
+    ops: Vec<&'a OpSpan>,
+    /// From each position of `ops`, the earliest completion of an `ok`
+    /// operation invoked there or later (u64::MAX: none).
+    first_ok: Vec<u64>,
+    /// Completion times of the `ok` operations, sorted.
+    ok_done: Vec<u64>,
+    /// For each prefix `ops[..i]`, the latest end of its operations
+    /// (`done_ns`; u64::MAX for one that never completed): `ends[i]`.
+    ends: Vec<u64>,
+}
+
+impl<'a> FnOps<'a> {
+    fn new(ops: Vec<&'a OpSpan>) -> FnOps<'a> {
+        let mut first_ok = vec![u64::MAX; ops.len()];
+        let mut min = u64::MAX;
+        for (i, o) in ops.iter().enumerate().rev() {
+            if let (Outcome::Ok, Some(c)) = (o.outcome, o.complete_ns) {
+                min = min.min(c);
+            }
+            first_ok[i] = min;
+        }
+        let mut ok_done: Vec<u64> = ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok)
+            .filter_map(|o| o.complete_ns)
+            .collect();
+        ok_done.sort_unstable();
+        let mut ends = Vec::with_capacity(ops.len() + 1);
+        let mut latest = 0u64;
+        ends.push(latest);
+        for o in &ops {
+            latest = latest.max(o.complete_ns.unwrap_or(u64::MAX));
+            ends.push(latest);
+        }
+        FnOps {
+            ops,
+            first_ok,
+            ok_done,
+            ends,
+        }
+    }
+
+    /// The longest stall overlapping `[start, end]` (see the module docs);
+    /// `history_end` closes a last gap that no `ok` completion ends.
+    fn stalled_ns(&self, start: u64, end: u64, history_end: u64) -> u64 {
+        let Some(first) = self.ops.first().map(|o| o.invoke_ns) else {
+            return 0;
+        };
+        // Gaps (a, b) between consecutive ok completions, bounded by the
+        // first invoke and the history's end, that overlap the window.
+        let i = self.ok_done.partition_point(|&t| t < start);
+        let mut best = 0;
+        let mut a = if i == 0 { first } else { self.ok_done[i - 1] };
+        for j in i..=self.ok_done.len() {
+            let b = self.ok_done.get(j).copied().unwrap_or(history_end);
+            if a > end {
+                break;
+            }
+            if b > a {
+                // Wanted from `a` if an operation invoked before `a` was
+                // still outstanding then; else from the next invoke.
+                let k = self.ops.partition_point(|o| o.invoke_ns < a);
+                let wanted_from = if self.ends[k] > a {
+                    Some(a)
+                } else {
+                    self.ops.get(k).map(|o| o.invoke_ns).filter(|&t| t < b)
+                };
+                if let Some(w) = wanted_from {
+                    best = best.max(b - w);
+                }
+            }
+            a = b;
+        }
+        best
+    }
+}
+
 /// A function's availability in window `w`, and when its first failure there
 /// ended.
-fn window_fn(ops: &[&OpSpan], first_ok: &[u64], w: &Window) -> (FnAvailability, Option<u64>) {
+fn window_fn(f: &FnOps, w: &Window, history_end: u64) -> (FnAvailability, Option<u64>) {
+    let (ops, first_ok) = (&f.ops, &f.first_ok);
     // `ops` are one function's operations, by invoke time.
     let from = ops.partition_point(|o| o.invoke_ns < w.start_ns);
     let to = ops.partition_point(|o| o.invoke_ns <= w.end_ns);
@@ -131,6 +226,7 @@ fn window_fn(ops: &[&OpSpan], first_ok: &[u64], w: &Window) -> (FnAvailability, 
         unavailable_from_s: first_fail.map(secs),
         unavailable_s,
         recovery_s: first_ok_invoked_from(w.end_ns).map(|t| secs(t.saturating_sub(w.end_ns))),
+        stalled_s: secs(f.stalled_ns(w.start_ns, w.end_ns, history_end)),
     };
     (a, first_fail)
 }
@@ -206,22 +302,10 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
     for o in &ops {
         grouped.entry(&o.f).or_default().push(o);
     }
-    // Per function, its operations by invoke time and, from each position,
-    // the earliest completion of an `ok` operation invoked there or later
-    // (u64::MAX: none), so every window asks in O(log n).
-    let by_f: BTreeMap<&gregor_history::F, (Vec<&OpSpan>, Vec<u64>)> = grouped
+    // Per function, indexed so every window asks in O(log n).
+    let by_f: BTreeMap<&gregor_history::F, FnOps> = grouped
         .into_iter()
-        .map(|(f, fops)| {
-            let mut first_ok = vec![u64::MAX; fops.len()];
-            let mut min = u64::MAX;
-            for (i, o) in fops.iter().enumerate().rev() {
-                if let (Outcome::Ok, Some(c)) = (o.outcome, o.complete_ns) {
-                    min = min.min(c);
-                }
-                first_ok[i] = min;
-            }
-            (f, (fops, first_ok))
-        })
+        .map(|(f, fops)| (f, FnOps::new(fops)))
         .collect();
     let moves = rebalances(h);
     let mut out = Availability::default();
@@ -239,9 +323,9 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
                 .map(|(r, a)| secs(a.saturating_sub(*r)))
                 .reduce(f64::max),
         };
-        for (f, (fops, first_ok)) in &by_f {
-            let (a, first_fail) = window_fn(fops, first_ok, w);
-            if a.ok + a.failed == 0 && a.recovery_s.is_none() {
+        for (f, fops) in &by_f {
+            let (a, first_fail) = window_fn(fops, w, end_ns);
+            if a.ok + a.failed == 0 && a.recovery_s.is_none() && a.stalled_s == 0.0 {
                 continue;
             }
             // Never recovered: unavailable from the first failure to the end.
@@ -250,6 +334,8 @@ pub fn analyze(h: &History, samples: &[ClusterSample]) -> Availability {
                 .unwrap_or_else(|| secs(end_ns.saturating_sub(first_fail.unwrap_or(w.start_ns))));
             let e = out.worst_unavailable_s.entry(f.to_string()).or_insert(0.0);
             *e = e.max(worst);
+            let e = out.worst_stalled_s.entry(f.to_string()).or_insert(0.0);
+            *e = e.max(a.stalled_s);
             wa.by_f.insert(f.to_string(), a);
         }
         out.windows.push(wa);
@@ -359,6 +445,9 @@ mod tests {
         assert!((s.unavailable_s.unwrap() - 4.0).abs() < 1e-9, "{s:?}");
         assert!((s.recovery_s.unwrap() - 0.5).abs() < 1e-9, "{s:?}");
         assert!((a.worst_unavailable_s["send"] - 4.0).abs() < 1e-9);
+        // No ok from 1.1 s to 15 s; wanted from the invoke at 10.5 s.
+        assert!((s.stalled_s - 4.5).abs() < 1e-9, "{s:?}");
+        assert!((a.worst_stalled_s["send"] - 4.5).abs() < 1e-9);
         // Latency: the op invoked at 14 s was inside, the others outside.
         assert_eq!(a.latency_in_faults["send"].count, 1);
         assert!((a.latency_in_faults["send"].p99 - 1000.0).abs() < 1e-6);
@@ -381,6 +470,62 @@ mod tests {
         assert_eq!(p.recovery_s, None);
         // From the failure at 3 s to the end at 9.5 s.
         assert!((a.worst_unavailable_s["poll"] - 6.5).abs() < 1e-9, "{a:?}");
+    }
+
+    #[test]
+    fn sends_that_hang_without_failing_are_a_stall_not_unavailability() {
+        // A blackhole at 5 s: two sends hang until 25 s and then succeed;
+        // nothing failed, so no unavailability, but nothing was
+        // acknowledged from 4.5 s to 25 s while they waited (from 6 s).
+        let hist = h(&[
+            (4.0, "0", "invoke", "send"),
+            (4.5, "0", "ok", "send"),
+            (5.0, "nemesis", "info", "blackhole"),
+            (6.0, "0", "invoke", "send"),
+            (7.0, "1", "invoke", "send"),
+            (15.0, "nemesis", "info", "heal"),
+            (25.0, "0", "ok", "send"),
+            (25.1, "1", "ok", "send"),
+        ]);
+        let a = analyze(&hist, &[]);
+        let s = &a.windows[0].by_f["send"];
+        assert_eq!(s.unavailable_s, Some(0.0), "{s:?}");
+        assert!((s.stalled_s - 19.0).abs() < 1e-9, "{s:?}");
+        // An op outstanding across the last ok: wanted from that ok on.
+        let hist = h(&[
+            (1.0, "0", "invoke", "send"),
+            (2.0, "1", "invoke", "send"),
+            (2.5, "1", "ok", "send"),
+            (3.0, "nemesis", "info", "pause"),
+            (4.0, "nemesis", "info", "resume"),
+            (9.5, "0", "ok", "send"),
+        ]);
+        let a = analyze(&hist, &[]);
+        assert!((a.windows[0].by_f["send"].stalled_s - 7.0).abs() < 1e-9, "{a:?}");
+        // Never acknowledged again: the stall runs to the history's end.
+        let hist = h(&[
+            (1.0, "0", "invoke", "send"),
+            (1.5, "0", "ok", "send"),
+            (2.0, "nemesis", "info", "kill"),
+            (3.0, "0", "invoke", "send"),
+            (8.0, "0", "info", "send"),
+            (9.0, "nemesis", "info", "start"),
+            (10.0, "1", "invoke", "poll"),
+            (10.5, "1", "ok", "poll"),
+        ]);
+        let a = analyze(&hist, &[]);
+        assert!((a.windows[0].by_f["send"].stalled_s - 7.5).abs() < 1e-9, "{a:?}");
+        // Idle: no send wanted between the oks, so no stall.
+        let hist = h(&[
+            (1.0, "0", "invoke", "send"),
+            (1.5, "0", "ok", "send"),
+            (2.0, "nemesis", "info", "delay"),
+            (3.0, "nemesis", "info", "heal"),
+            (9.0, "0", "invoke", "send"),
+            (9.2, "0", "ok", "send"),
+        ]);
+        let a = analyze(&hist, &[]);
+        assert!((a.windows[0].by_f["send"].stalled_s - 0.2).abs() < 1e-9, "{a:?}");
     }
 
     #[test]

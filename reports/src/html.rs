@@ -336,15 +336,16 @@ fn availability_section(s: &mut String, r: &CheckResult) {
         s,
         "<h2 id=\"availability\">Availability per fault window</h2>\n<p class=\"muted\">For operations invoked in each window: \
          <em>unavailable</em> runs from the first failure's completion to the completion of the first success invoked after it; \
+         <em>stalled</em> is the longest stretch overlapping the window in which operations were outstanding and none succeeded (hung operations included); \
          <em>recovery</em> from the heal to the first success invoked after it; <em>new leader</em> from the fault to the first \
          metadata sample with another leader.</p>"
     );
-    s.push_str("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>f</th><th>ok</th><th>failed</th><th>unavailable (s)</th><th>recovery (s)</th><th>new leader (s)</th><th>rebalance (s)</th></tr>\n");
+    s.push_str("<table><tr><th>fault</th><th>from (s)</th><th>to (s)</th><th>f</th><th>ok</th><th>failed</th><th>unavailable (s)</th><th>stalled (s)</th><th>recovery (s)</th><th>new leader (s)</th><th>rebalance (s)</th></tr>\n");
     for w in &a.windows {
         for (f, x) in &w.by_f {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:.3}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 escape(&match &w.target {
                     Some(t) => format!("{} {t}", w.fault),
                     None => w.fault.clone(),
@@ -355,6 +356,7 @@ fn availability_section(s: &mut String, r: &CheckResult) {
                 x.ok,
                 x.failed,
                 opt_s(x.unavailable_s),
+                x.stalled_s,
                 opt_s(x.recovery_s),
                 w.new_leader_s.map_or("-".to_string(), |v| format!("{v:.3}")),
                 w.rebalance_s.map_or("-".to_string(), |v| format!("{v:.3}")),
