@@ -21,8 +21,17 @@
 //!       scenario:                   # merged over the base, key by key
 //!         cluster: {broker-configs: {unclean.leader.election.enable: "true"}}
 //!         topic: {configs: {min.insync.replicas: "1"}}
+//!     - name: unclean-file          # or a scenario file of its own, the
+//!       scenario-file: ../scenarios/known/unclean-election.yaml
+//!       expect: invalid             # suite's directory the base of the path
 //!   seeds: [1]
 //! ```
+//!
+//! A client's `scenario-file` is loaded (and checked) as a scenario; its
+//! keys are merged over the base, then the client's `scenario` keys over
+//! them; its `nemesis.faults` is the client's fault set unless the client
+//! names `faults` itself. So a scenario kept under `scenarios/` is one
+//! definition that both `gregor run` and suites use.
 //!
 //! The cells are the product of the axes, where a client with `versions`
 //! or `faults` of its own pairs only with those. Each cell is named
@@ -78,6 +87,9 @@ pub struct ClientCell {
     pub versions: Option<Vec<String>>,
     /// Fault sets this client runs under instead of the matrix's.
     pub faults: Option<Vec<Vec<String>>>,
+    /// A scenario file (relative to the suite file's directory) merged over
+    /// the base before `scenario`; [`Suite::load`] folds it into `scenario`.
+    pub scenario_file: Option<String>,
     /// Scenario keys merged over the base for this client's cells (broker
     /// configs, topic, workload, nemesis timing…), before the cell's own
     /// version, faults, seed and the client keys above.
@@ -158,10 +170,30 @@ impl Suite {
             path: p.clone(),
             source,
         })?;
-        let s: Suite = serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Yaml {
+        let mut s: Suite = serde_saphyr::from_str(&text).map_err(|e| ScenarioError::Yaml {
             path: p.clone(),
             message: e.to_string(),
         })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for (i, c) in s.matrix.clients.iter_mut().enumerate() {
+            let Some(file) = c.scenario_file.take() else {
+                continue;
+            };
+            let from_file = Scenario::load(&dir.join(&file))?;
+            if c.faults.is_none() {
+                c.faults = from_file.nemesis.faults.clone().map(|f| vec![f]);
+            }
+            let merged = match &c.scenario {
+                Some(over) => overlay(&from_file, over),
+                None => Ok(from_file),
+            };
+            c.scenario = Some(merged.map_err(|e| ScenarioError::Invalid {
+                line: None,
+                path: p.clone(),
+                field: format!("matrix.clients[{i}].scenario"),
+                message: e,
+            })?);
+        }
         let bad = |field: &str, message: String| ScenarioError::Invalid {
             line: None,
             path: p.clone(),
@@ -949,6 +981,54 @@ mod tests {
             safe.topic.configs.get("min.insync.replicas"),
             Some(&"2".to_string())
         );
+    }
+
+    #[test]
+    fn a_client_scenario_file_is_merged_under_its_keys_and_brings_its_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("known")).unwrap();
+        std::fs::write(
+            dir.path().join("known/f.yaml"),
+            "name: f\ntime-limit: 50\ntopic: {partitions: 1, configs: {min.insync.replicas: \"1\"}}\n\
+             client: {acks: \"1\"}\nnemesis: {faults: [lagging-leader-kill], duration: 24}\n",
+        )
+        .unwrap();
+        let p = dir.path().join("suite.yaml");
+        std::fs::write(
+            &p,
+            "name: t\nbase: {time-limit: 30, nemesis: {interval: 10}}\n\
+             matrix:\n  versions: [3.9.1, 4.1.1]\n  clients:\n\
+             \x20   - {name: f, scenario-file: known/f.yaml, expect: invalid, scenario: {nemesis: {duration: 20}}}\n\
+             \x20   - {name: g, scenario-file: known/f.yaml, faults: [[kill]]}\n",
+        )
+        .unwrap();
+        let s = Suite::load(&p).unwrap();
+        let ids: Vec<String> = s.cells().into_iter().map(|c| c.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "3.9.1-lagging-leader-kill-f-sany",
+                "3.9.1-kill-g-sany",
+                "4.1.1-lagging-leader-kill-f-sany",
+                "4.1.1-kill-g-sany"
+            ]
+        );
+        let cells = s.cells();
+        let f = cell_scenario(&s, &cells[2]).unwrap();
+        // The file over the base, the client's keys over the file.
+        assert_eq!(f.time_limit, Some(50.0));
+        assert_eq!((f.nemesis.interval, f.nemesis.duration), (Some(10.0), Some(20.0)));
+        assert_eq!(f.client.acks.as_deref(), Some("1"));
+        assert_eq!(f.cluster.kafka_version.as_deref(), Some("4.1.1"));
+        assert_eq!(f.name.as_deref(), Some("4.1.1-lagging-leader-kill-f-sany"));
+        // A missing file names itself.
+        std::fs::write(
+            &p,
+            "name: t\nmatrix:\n  clients:\n    - {name: f, scenario-file: known/nope.yaml}\n",
+        )
+        .unwrap();
+        let e = Suite::load(&p).unwrap_err().to_string();
+        assert!(e.contains("nope.yaml"), "{e}");
     }
 
     #[test]

@@ -536,14 +536,22 @@ mod tests {
     fn every_example_scenario_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "yaml") {
-                Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
-                n += 1;
+        // scenarios/ and its subdirectories (scenarios/known/).
+        let mut dirs = vec![dir.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "yaml") {
+                    Scenario::load(&p)
+                        .and_then(|s| s.validate(&p.display().to_string()).map(|_| ()))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    n += 1;
+                }
             }
         }
-        assert!(n >= 3, "expected example scenarios in {}", dir.display());
+        assert!(n >= 7, "expected example scenarios in {}", dir.display());
     }
 
     #[test]
