@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use gregor_deploy::ClusterKind;
 use gregor_history::{Acks, IsolationLevel, SubVia};
-use gregor_workloads::{AutoOffsetReset, CommitMode};
+use gregor_workloads::{AutoOffsetReset, CommitMode, TxnRecovery};
 use serde::{Deserialize, Serialize};
 
 use crate::nemesis::{Fault, LinkScope, PartitionShape, Schedule, Target};
@@ -172,6 +172,7 @@ pub struct ClientPlan {
     pub isolation_level: IsolationLevel,
     pub auto_offset_reset: AutoOffsetReset,
     pub from_beginning: bool,
+    pub txn_recovery: TxnRecovery,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub producer: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -375,6 +376,7 @@ impl RunPlan {
                 "earliest",
             )?,
             from_beginning: c.from_beginning.unwrap_or(true),
+            txn_recovery: typed(&bad, "client.txn-recovery", c.txn_recovery.as_deref(), "abort")?,
             producer: c.producer.clone(),
             consumer: c.consumer.clone(),
             common: c.common.clone(),
@@ -836,6 +838,11 @@ mod tests {
             (
                 "client:\n  from-beginning: maybe\n",
                 "client.from-beginning",
+                2,
+            ),
+            (
+                "client:\n  txn-recovery: pray\n",
+                "client.txn-recovery",
                 2,
             ),
             ("client:\n  producer: [linger.ms]\n", "client.producer", 2),

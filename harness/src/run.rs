@@ -121,6 +121,7 @@ pub(crate) fn client_settings(p: &RunPlan, bootstrap: &str, run_id: &RunId) -> C
         isolation_level: c.isolation_level,
         auto_offset_reset: c.auto_offset_reset,
         from_beginning: c.from_beginning,
+        txn_recovery: c.txn_recovery,
         op_timeout: Duration::from_secs_f64(p.workload.op_timeout),
         poll_timeout: Duration::from_millis(500),
         group_id: run_topic(p, run_id),

@@ -144,6 +144,8 @@ pub struct ClientSection {
     pub auto_offset_reset: Option<String>,
     /// New assignments read from the beginning (true) or the committed offset.
     pub from_beginning: Option<bool>,
+    /// `abort` or `rebuild`: after a transaction's unknown failure.
+    pub txn_recovery: Option<String>,
     /// librdkafka properties passed through as they are.
     pub producer: BTreeMap<String, String>,
     pub consumer: BTreeMap<String, String>,

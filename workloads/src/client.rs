@@ -27,7 +27,7 @@ use rdkafka::{ClientContext, Offset as RdOffset, TopicPartitionList};
 
 use crate::generator::{GenMop, Op};
 use crate::keymap::KeyMap;
-use crate::settings::{ClientSettings, CommitMode};
+use crate::settings::{ClientSettings, CommitMode, TxnRecovery};
 
 mod consume;
 mod context;

@@ -22,7 +22,7 @@ pub use generator::{GenConfig, GenMop, Generator, Op};
 pub use keymap::KeyMap;
 pub use runid::{RunId, DEFAULT_TOPIC_PREFIX};
 pub use runner::{run_workers, run_workers_stallable, Progress, WorkloadConfig, WorkloadEnd};
-pub use settings::{AutoOffsetReset, ClientSettings, CommitMode, CLIENT_ID};
+pub use settings::{AutoOffsetReset, ClientSettings, CommitMode, TxnRecovery, CLIENT_ID};
 pub use topic::{
     delete_topics_and_groups, ensure_topic, list_runs, RunLeftovers, TopicError, TopicInfo,
     TopicSpec,

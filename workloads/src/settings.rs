@@ -76,6 +76,43 @@ impl std::str::FromStr for AutoOffsetReset {
     }
 }
 
+/// What a transactional client does after a transaction's commit (or a
+/// send inside it) failed with an error that leaves its fate unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxnRecovery {
+    /// Abort the transaction and reuse the producer (what librdkafka's
+    /// examples do); a successful abort records the op as `fail`. Exposed
+    /// to the delayed-EndTxn race (KAFKA-17754) for clients without
+    /// transaction version 2, such as librdkafka.
+    #[default]
+    Abort,
+    /// Jepsen's proposed mitigation: record the op as `info`, drop the
+    /// producer and build a new one (`init_transactions` bumps the epoch
+    /// and fences whatever the old one still had in flight).
+    Rebuild,
+}
+
+impl std::str::FromStr for TxnRecovery {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "abort" => Ok(TxnRecovery::Abort),
+            "rebuild" => Ok(TxnRecovery::Rebuild),
+            _ => Err(format!("{s:?} is not one of abort, rebuild")),
+        }
+    }
+}
+
+impl std::fmt::Display for TxnRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TxnRecovery::Abort => "abort",
+            TxnRecovery::Rebuild => "rebuild",
+        })
+    }
+}
+
 /// The `client.id` of gregor's clients, unless `client.common` sets one
 /// (quota faults throttle this id).
 pub const CLIENT_ID: &str = "gregor";
@@ -95,6 +132,8 @@ pub struct ClientSettings {
     /// New assignments start from the beginning (true) or from the group's
     /// committed offsets (false).
     pub from_beginning: bool,
+    /// After a transaction failed with an unknown outcome.
+    pub txn_recovery: TxnRecovery,
     /// An operation not completed by then is recorded as `info`.
     pub op_timeout: Duration,
     /// How long a poll waits for its first record.
@@ -119,6 +158,7 @@ impl Default for ClientSettings {
             isolation_level: IsolationLevel::ReadUncommitted,
             auto_offset_reset: AutoOffsetReset::Earliest,
             from_beginning: true,
+            txn_recovery: TxnRecovery::Abort,
             op_timeout: Duration::from_secs(10),
             poll_timeout: Duration::from_millis(500),
             group_id: "gregor".into(),

@@ -130,6 +130,16 @@ impl Client {
                 Err(e) => failure = Some((false, format!("commit_transaction: {e}"))),
             }
         }
+        // After an error, with `txn-recovery: rebuild`: no abort. The
+        // transaction's fate is unknown (a delayed EndTxn or produce may
+        // still land), so the op is `info`, and the caller drops this
+        // client: its successor's init_transactions fences this epoch.
+        if let (Some((_, why)), TxnRecovery::Rebuild) = (&failure, self.settings.txn_recovery) {
+            let why = format!("{why}; producer dropped (txn-recovery: rebuild)");
+            self.roll_back(&first).await;
+            self.log(EventType::Info, f.clone(), none, Some(why));
+            return (Outcome::Info, Learned::default());
+        }
         // Abort: requested, or after an error. A successful abort means the
         // transaction's writes are certainly invisible to read_committed.
         let why = failure
