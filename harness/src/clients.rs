@@ -46,6 +46,9 @@ pub struct Tally {
     /// Lines a child wrote that are not events (each copied into the
     /// clients' log with the reason; a child cut off mid-line writes one).
     pub unreadable: u64,
+    /// A child exited 3: librdkafka refused the settings (logs/clients.log
+    /// says what). The run is an error whatever its history shows.
+    pub rejected_settings: bool,
 }
 
 impl Tally {
@@ -322,6 +325,7 @@ fn supervise(
             .map(|s| s.to_string())
             .unwrap_or_else(|e| e.to_string());
         let stopping = stop.load(Ordering::SeqCst);
+        tally.rejected_settings |= config_error;
         if !open.is_empty() || !stopping {
             let why = format!("client process died ({status})");
             for (_, inv) in open {

@@ -662,6 +662,10 @@ async fn run_on(
             "the client process died ({d}) and was restarted; its open ops are recorded as info"
         ));
     }
+    if end.rejected_settings {
+        meta.extra
+            .insert(SETTINGS_REJECTED.into(), serde_json::json!(true));
+    }
     if end.unreadable > 0 {
         log.line(&format!(
             "warning: {} line(s) from the client process were not events and are not in the \
@@ -886,6 +890,9 @@ fn leader_lookup(
     })
 }
 
+/// `meta.json`'s mark of a run whose client process refused its settings.
+const SETTINGS_REJECTED: &str = "client-settings-rejected";
+
 /// Reads the run's history back, checks it, writes results and reports.
 pub fn check_and_report(
     run_dir: &Path,
@@ -921,7 +928,14 @@ pub fn check_and_report(
         log.line(&format!("warning: reports: {e}"));
     }
     println!("{}", gregor_reports::summary_text(&input));
-    let code = result.valid.exit_code();
+    let mut code = result.valid.exit_code();
+    if meta.extra.get(SETTINGS_REJECTED) == Some(&serde_json::json!(true)) {
+        log.line(
+            "error: the client process rejected its settings (logs/clients.log says what): \
+             the workload did not run as the scenario asked, so the verdict does not count",
+        );
+        code = 3;
+    }
     Ok((result, code))
 }
 

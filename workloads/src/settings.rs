@@ -113,6 +113,13 @@ impl std::fmt::Display for TxnRecovery {
     }
 }
 
+/// Producer properties librdkafka knows under two names.
+const PRODUCER_ALIASES: [(&str, &str); 3] = [
+    ("delivery.timeout.ms", "message.timeout.ms"),
+    ("linger.ms", "queue.buffering.max.ms"),
+    ("retries", "message.send.max.retries"),
+];
+
 /// The `client.id` of gregor's clients, unless `client.common` sets one
 /// (quota faults throttle this id).
 pub const CLIENT_ID: &str = "gregor";
@@ -201,6 +208,16 @@ impl ClientSettings {
                 .set("transaction.timeout.ms", "60000");
         }
         for (k, v) in &self.producer {
+            // librdkafka aliases: a property set under either name replaces
+            // gregor's default under the other. (ClientConfig is a hash map
+            // handed over in no fixed order, so with both names set either
+            // value could win, differently in different processes.)
+            if let Some(other) = PRODUCER_ALIASES
+                .iter()
+                .find_map(|&(a, b)| (k == a).then_some(b).or((k == b).then_some(a)))
+            {
+                c.remove(other);
+            }
             c.set(k, v);
         }
         c
@@ -309,5 +326,27 @@ mod tests {
         let c = s.consumer_config();
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
         assert_eq!(c.get("client.id"), Some("mine"));
+    }
+
+    #[test]
+    fn a_property_set_under_its_alias_replaces_the_default_under_the_other_name() {
+        // gregor sets delivery.timeout.ms from op-timeout; a transactional
+        // scenario with transaction.timeout.ms 1000 must lower it through
+        // message.timeout.ms, and nothing of the default may be left.
+        let mut s = ClientSettings {
+            txn: true,
+            ..ClientSettings::default()
+        };
+        s.producer
+            .insert("transaction.timeout.ms".into(), "1000".into());
+        s.producer.insert("message.timeout.ms".into(), "1000".into());
+        s.producer.insert("socket.timeout.ms".into(), "1000".into());
+        let p = s.producer_config(Some("t-1"));
+        assert_eq!(p.get("delivery.timeout.ms"), None);
+        assert_eq!(p.get("message.timeout.ms"), Some("1000"));
+        // Builds every time, whatever order the map hands it over in.
+        for _ in 0..20 {
+            s.validate().unwrap();
+        }
     }
 }
