@@ -70,8 +70,11 @@ pub use mount::{check_available, is_mounted, lazy_mounts_under, mount, serve, un
 pub const CTL_NAME: &str = ".lazyfs-ctl";
 /// Where removed files wait in the backing directory until a commit (hidden).
 pub const TRASH_NAME: &str = ".lazyfs-trash";
-/// The filesystem type in `/proc/mounts`.
+/// The filesystem type in `/proc/mounts` when mounted through fusermount3
+/// (mounted directly by root, the type is `fuse` and the source [`FS_NAME`]).
 pub const FS_TYPE: &str = "fuse.lazyfs";
+/// The source of a lazy mount in `/proc/mounts`.
+pub const FS_NAME: &str = "gregor-lazyfs";
 
 /// Errors mounting or controlling a lazy filesystem.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use fuser::{Config, MountOption};
 
 use crate::control::Control;
 use crate::fs::{LazyFs, Settings, Shared};
-use crate::{LazyFsError, FS_TYPE};
+use crate::{LazyFsError, FS_NAME, FS_TYPE};
 
 /// Fails, naming what is missing, when this process cannot mount FUSE
 /// filesystems (no `/dev/fuse`, or it cannot be opened).
@@ -51,7 +51,7 @@ pub fn check_available() -> Result<(), LazyFsError> {
 fn config() -> Config {
     let mut c = Config::default();
     c.mount_options = vec![
-        MountOption::FSName("gregor-lazyfs".into()),
+        MountOption::FSName(FS_NAME.into()),
         MountOption::Subtype("lazyfs".into()),
         MountOption::RW,
         MountOption::Dev,
@@ -219,8 +219,10 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// (mount point, filesystem type) of every mount this process sees.
-fn mounts() -> Vec<(PathBuf, String)> {
+/// The mount points of every lazy filesystem this process sees: type
+/// `fuse.lazyfs` (mounted through fusermount3), or `fuse` with the source
+/// `gregor-lazyfs` (mounted directly by root).
+fn lazy_mounts() -> Vec<PathBuf> {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return Vec::new();
     };
@@ -228,10 +230,10 @@ fn mounts() -> Vec<(PathBuf, String)> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             let dash = f.iter().position(|x| *x == "-")?;
-            Some((
-                PathBuf::from(unescape(f.get(4)?)),
-                f.get(dash + 1)?.to_string(),
-            ))
+            let (fstype, source) = (*f.get(dash + 1)?, *f.get(dash + 2)?);
+            let lazy = fstype == FS_TYPE || (fstype.starts_with("fuse") && source == FS_NAME);
+            let point = PathBuf::from(unescape(f.get(4)?));
+            lazy.then_some(point)
         })
         .collect()
 }
@@ -239,16 +241,15 @@ fn mounts() -> Vec<(PathBuf, String)> {
 /// True when `path` is a mount point of a lazy filesystem (live or stale).
 pub fn is_mounted(path: &Path) -> bool {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    mounts().into_iter().any(|(p, t)| p == path && t == FS_TYPE)
+    lazy_mounts().into_iter().any(|p| p == path)
 }
 
 /// Lazy filesystems mounted at or under `dir`.
 pub fn lazy_mounts_under(dir: &Path) -> Vec<PathBuf> {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    mounts()
+    lazy_mounts()
         .into_iter()
-        .filter(|(p, t)| t == FS_TYPE && p.starts_with(&dir))
-        .map(|(p, _)| p)
+        .filter(|p| p.starts_with(&dir))
         .collect()
 }
 

@@ -299,3 +299,19 @@ fn a_bad_control_command_is_refused() {
     fs::write(d.p(".lazyfs-ctl"), "full on\n").unwrap();
     assert!(d.m.control().status().unwrap().full);
 }
+
+#[test]
+fn a_mount_is_listed_as_lazy_and_gone_once_unmounted() {
+    let d = Disk::new();
+    let mnt = d.m.mountpoint().to_path_buf();
+    assert!(gregor_lazyfs::is_mounted(&mnt));
+    assert_eq!(
+        gregor_lazyfs::lazy_mounts_under(mnt.parent().unwrap()),
+        vec![mnt.clone()]
+    );
+    assert!(!gregor_lazyfs::is_mounted(&d.backing));
+    let Disk { _dir, m, .. } = d;
+    m.unmount().unwrap();
+    assert!(!gregor_lazyfs::is_mounted(&mnt));
+    gregor_lazyfs::unmount(&mnt).unwrap(); // nothing mounted: nothing to do
+}
