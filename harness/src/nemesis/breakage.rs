@@ -355,6 +355,12 @@ impl Breakage {
                     if let Err(e) = r {
                         errors.push(e.to_string());
                     }
+                    // A broker whose every log directory failed (ENOSPC)
+                    // shut itself down: restarted with the heal, as an
+                    // operator would once space is freed.
+                    if !c.is_running(n) {
+                        self.broken.insert(n, Broken::Down);
+                    }
                 }
             }
             let names = self.names(&nodes);

@@ -1,0 +1,191 @@
+//! Disk faults on real Apache Kafka: every node's log directory on a lazy
+//! disk (a FUSE filesystem that forgets what was not fsynced), through
+//! `gregor run`. A power loss of a node (`lose-unfsynced`) drops what its
+//! disk held unsynced — Kafka does not fsync its logs per write, so a
+//! restarted node comes back with less than it acknowledged and must
+//! recover from its replicas; with acks=all and min ISR 2 no acknowledged
+//! write may be lost when one node at a time loses power. If Kafka loses
+//! one all the same, the test fails with the witness: a finding.
+//!
+//! These need /dev/fuse (and root or fusermount3); without it they fail,
+//! naming what is missing. Ports 18400-18499.
+
+mod common;
+use common::{run_yaml, Finished};
+
+const LOSS: [&str; 3] = ["lost-write", "unseen", "inconsistent-offsets"];
+
+fn assert_no_loss(r: &Finished) {
+    for kind in LOSS {
+        assert_eq!(
+            r.count(kind),
+            0,
+            "{kind}: {}\n{}",
+            r.witness(kind),
+            r.describe()
+        );
+    }
+    assert!(r.stat("acknowledged") > 50, "{}", r.describe());
+}
+
+fn needs_fuse() {
+    if let Err(e) = gregor_deploy::lazyfs::check_available() {
+        panic!("the disk faults need FUSE: {e}");
+    }
+}
+
+/// Nemesis events named `f`: (value, error).
+fn events(r: &Finished, f: &str) -> Vec<(String, Option<String>)> {
+    r.history
+        .events
+        .iter()
+        .filter(|e| e.process == gregor_history::Process::Nemesis && e.f.as_str() == f)
+        .map(|e| {
+            let v = match &e.value {
+                gregor_history::Value::Json(j) => j.to_string(),
+                other => format!("{other:?}"),
+            };
+            (v, e.error.clone())
+        })
+        .collect()
+}
+
+/// The unsynced bytes each power loss dropped, from the run's stderr.
+fn dropped_bytes(r: &Finished) -> Vec<u64> {
+    String::from_utf8_lossy(&r.out.stderr)
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("lose-unfsynced: ").nth(1)?;
+            rest.split(" lost ").nth(1)?.split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_disk_fault_without_lazy_disks_is_refused_before_anything_starts() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["run", "--nemesis", "lose-unfsynced", "--print-plan"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("lose-unfsynced") && err.contains("cluster.lazy-disk: true"),
+        "{err}"
+    );
+}
+
+#[test]
+fn power_loss_of_the_leader_with_acks_all_and_min_isr_2_loses_no_acknowledged_write() {
+    needs_fuse();
+    let r = run_yaml(
+        "kafka-lose-unfsynced",
+        "seed: 23\ntime-limit: 60\ncluster: {base-port: 18400, lazy-disk: true}\n\
+         workload: {concurrency: 4, rate: 120, keys: 4, op-timeout: 20, final-time-limit: 90}\n\
+         client: {acks: all, idempotence: true}\n\
+         topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
+         nemesis: {faults: [lose-unfsynced], target: leader, interval: 15, duration: 8, \
+                   jitter: 0}\n",
+    );
+    // A power loss every ~15 s, each followed by a ~13 s restart: two or
+    // three in the minute.
+    let losses = events(&r, "lose-unfsynced");
+    assert!(losses.len() >= 2, "{losses:?}\n{}", r.describe());
+    assert!(
+        losses.iter().all(|(_, e)| e.is_none()),
+        "{losses:?}\n{}",
+        r.describe()
+    );
+    assert!(
+        events(&r, "start").len() >= losses.len(),
+        "every power loss is followed by a restart\n{}",
+        r.describe()
+    );
+    // The fault tested something: the leader's disk held unsynced data.
+    let dropped = dropped_bytes(&r);
+    eprintln!(
+        "unsynced bytes dropped per power loss: {dropped:?}; {} acknowledged",
+        r.stat("acknowledged")
+    );
+    assert!(
+        dropped.iter().any(|&b| b > 0),
+        "{dropped:?}\n{}",
+        r.describe()
+    );
+    // The history is checkable, and under these settings it is valid.
+    assert_ne!(
+        r.results["valid"],
+        serde_json::json!("unknown"),
+        "{}",
+        r.describe()
+    );
+    assert_no_loss(&r);
+    let dups = r.count("duplicate");
+    if dups > 0 {
+        eprintln!(
+            "duplicates: {dups} of {} acknowledged; e.g. {}",
+            r.stat("acknowledged"),
+            r.witness("duplicate")
+        );
+    }
+    let bad: Vec<String> = r
+        .bad_types()
+        .into_iter()
+        .filter(|t| t != "duplicate")
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}\n{}", r.describe());
+}
+
+#[test]
+fn a_full_and_a_slow_disk_on_one_node_heal_and_lose_nothing() {
+    needs_fuse();
+    let r = run_yaml(
+        "kafka-disk-full-slow",
+        "seed: 29\ntime-limit: 50\ncluster: {base-port: 18430, lazy-disk: true}\n\
+         workload: {concurrency: 4, rate: 100, keys: 4, op-timeout: 20, final-time-limit: 90}\n\
+         client: {acks: all, idempotence: true}\n\
+         topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
+         nemesis: {faults: [disk-full, disk-slow], target: leader, interval: 15, duration: 8, \
+                   jitter: 0, disk-slow-ms: 50}\n",
+    );
+    let fs = r.nemesis_fs();
+    for f in [
+        "start-disk-full",
+        "stop-disk-full",
+        "start-disk-slow",
+        "stop-disk-slow",
+    ] {
+        assert!(
+            fs.iter().any(|x| x == f),
+            "no {f} in {fs:?}\n{}",
+            r.describe()
+        );
+    }
+    for f in [
+        "start-disk-full",
+        "stop-disk-full",
+        "start-disk-slow",
+        "stop-disk-slow",
+    ] {
+        assert!(
+            events(&r, f).iter().all(|(_, e)| e.is_none()),
+            "{f}: {:?}\n{}",
+            events(&r, f),
+            r.describe()
+        );
+    }
+    eprintln!("nemesis: {fs:?}");
+    assert_ne!(
+        r.results["valid"],
+        serde_json::json!("unknown"),
+        "{}",
+        r.describe()
+    );
+    assert_no_loss(&r);
+    let bad: Vec<String> = r
+        .bad_types()
+        .into_iter()
+        .filter(|t| t != "duplicate")
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}\n{}", r.describe());
+}
