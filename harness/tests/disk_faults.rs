@@ -189,3 +189,83 @@ fn a_full_and_a_slow_disk_on_one_node_heal_and_lose_nothing() {
         .collect();
     assert!(bad.is_empty(), "{bad:?}\n{}", r.describe());
 }
+
+#[test]
+fn a_lazy_disk_whose_server_was_killed_leaves_a_stale_mount_that_unmount_detaches() {
+    needs_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let (backing, mnt) = (dir.path().join("b"), dir.path().join("m"));
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mnt).unwrap();
+    let gregor = env!("CARGO_BIN_EXE_gregor");
+    let mut server = std::process::Command::new(gregor)
+        .args(["lazyfs", "mount"])
+        .arg(&backing)
+        .arg(&mnt)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gregor_deploy::lazyfs::is_mounted(&mnt) {
+        assert!(std::time::Instant::now() < deadline, "not mounted in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(mnt.join("f"), b"x").unwrap();
+    let ctl = std::process::Command::new(gregor)
+        .args(["lazyfs", "ctl"])
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&ctl.stdout);
+    assert!(status.contains("dirty-bytes=4096"), "{status}");
+    // kill -9: nobody serves the mount any more
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let e = std::fs::metadata(mnt.join("f")).unwrap_err();
+    assert_eq!(
+        e.raw_os_error(),
+        Some(nix::errno::Errno::ENOTCONN as i32),
+        "{e}"
+    );
+    assert!(
+        gregor_deploy::lazyfs::is_mounted(&mnt),
+        "stale, still mounted"
+    );
+    let out = std::process::Command::new(gregor)
+        .args(["lazyfs", "unmount"])
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::describe(&out));
+    assert!(!gregor_deploy::lazyfs::is_mounted(&mnt));
+    // what was never fsynced is not in the backing directory
+    assert_eq!(std::fs::read(backing.join("f")).unwrap(), b"");
+    assert!(std::fs::read_dir(&mnt).unwrap().next().is_none());
+}
+
+#[test]
+fn sigterm_makes_the_lazyfs_server_unmount() {
+    needs_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let (backing, mnt) = (dir.path().join("b"), dir.path().join("m"));
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mnt).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["lazyfs", "mount"])
+        .arg(&backing)
+        .arg(&mnt)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gregor_deploy::lazyfs::is_mounted(&mnt) {
+        assert!(std::time::Instant::now() < deadline, "not mounted in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = server.wait().unwrap();
+    assert!(st.success(), "{st:?}");
+    assert!(!gregor_deploy::lazyfs::is_mounted(&mnt));
+}
