@@ -26,8 +26,9 @@
 //! was never fsynced survives a crash if *anything* was fsynced after its
 //! creation — but with only the data fsynced *for it* (a file created,
 //! written and never fsynced comes back empty, as ext4's delayed
-//! allocation does). A rename made durable by an fsync of its directory
-//! survives, as does the replaced file if it was not. Hard links are not
+//! allocation does). A rename made durable by an fsync (of its directory,
+//! or of anything else) survives; one not yet durable is undone by a
+//! crash, and the file it replaced comes back. Hard links are not
 //! supported (EPERM). `close()` makes nothing durable. The backing files
 //! are not fsynced to the real disk themselves: the lazy filesystem
 //! models a power loss of its own, not of the host.
@@ -56,6 +57,11 @@
 //! the kernel's own dirty pages of the mount to the filesystem (`syncfs`,
 //! [`control::Control::crash`]): a killed process's mmapped writes are as
 //! unsynced as its other writes.
+//!
+//! A crash is meant to follow the death of every process using the disk
+//! (gregor kills the broker first): a process that keeps a file open (or
+//! mapped) across a crash may go on seeing the kernel's cached pages of it
+//! until it opens the file again.
 
 pub mod cache;
 pub mod control;
