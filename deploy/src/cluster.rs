@@ -583,6 +583,23 @@ impl Cluster {
         self.wait_answering(node, id)
     }
 
+    /// Starts the nodes `nodes` that are down all at once, then waits until
+    /// each answers: KRaft nodes that lost their quorum together (a
+    /// majority killed at once) can only come back together.
+    pub fn start_together(&mut self, nodes: &[usize]) -> Result<(), DeployError> {
+        let mut started = Vec::new();
+        for &n in nodes {
+            self.check_index(n)?;
+            if !self.is_running(n) {
+                started.push((n, self.spawn(n)?));
+            }
+        }
+        for (n, id) in started {
+            self.wait_answering(n, id)?;
+        }
+        Ok(())
+    }
+
     /// Starts node `node`'s process and records it, without waiting.
     fn spawn(&mut self, node: usize) -> Result<ProcessId, DeployError> {
         self.ensure_disk(node)?;

@@ -269,3 +269,53 @@ fn sigterm_makes_the_lazyfs_server_unmount() {
     assert!(st.success(), "{st:?}");
     assert!(!gregor_deploy::lazyfs::is_mounted(&mnt));
 }
+
+#[test]
+fn a_power_loss_of_every_node_at_once_loses_acknowledged_writes_and_gregor_reports_it() {
+    // Kafka does not fsync its logs per write (log.flush.interval.* are
+    // off by default): acks=all is durable only while some replica keeps
+    // its page cache. All three nodes losing power together come back with
+    // the run's partitions empty, and new writes reuse the old offsets.
+    needs_fuse();
+    let r = run_yaml(
+        "kafka-lose-unfsynced-all",
+        "seed: 31\ntime-limit: 25\ncluster: {base-port: 18470, lazy-disk: true}\n\
+         workload: {concurrency: 4, rate: 120, keys: 4, op-timeout: 20, final-time-limit: 20}\n\
+         client: {acks: all, idempotence: true}\n\
+         topic: {replication: 3, configs: {min.insync.replicas: \"2\"}}\n\
+         nemesis: {faults: [lose-unfsynced], target: all, interval: 20, duration: 8, \
+                   jitter: 0}\n",
+    );
+    let losses = events(&r, "lose-unfsynced");
+    assert_eq!(losses.len(), 1, "{losses:?}\n{}", r.describe());
+    assert!(
+        losses[0].0.contains("broker-0") && losses[0].0.contains("broker-2"),
+        "{losses:?}"
+    );
+    assert!(
+        events(&r, "start").iter().all(|(_, e)| e.is_none()),
+        "the three nodes restart together\n{}",
+        r.describe()
+    );
+    let bad = r.bad_types();
+    eprintln!(
+        "power loss of every node: {bad:?}; inconsistent-offsets {} (e.g. {}); lost-write {}; \
+         {} acknowledged",
+        r.count("inconsistent-offsets"),
+        r.witness("inconsistent-offsets"),
+        r.count("lost-write"),
+        r.stat("acknowledged")
+    );
+    assert_eq!(
+        r.results["valid"],
+        serde_json::json!(false),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.out.status.code(), Some(1), "{}", r.describe());
+    assert!(
+        bad.iter().any(|t| LOSS.contains(&t.as_str())),
+        "{bad:?}\n{}",
+        r.describe()
+    );
+}

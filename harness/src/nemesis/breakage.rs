@@ -615,6 +615,19 @@ impl Breakage {
         let (mut resumed, mut started, mut errors) = (vec![], vec![], vec![]);
         {
             let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+            // Several brokers down at once (a majority killed or powered
+            // off): started together, since KRaft nodes restarted one by
+            // one would each wait for a quorum that is not there yet.
+            let down: Vec<usize> = broken
+                .iter()
+                .filter(|(_, b)| **b == Broken::Down)
+                .map(|(n, _)| *n)
+                .collect();
+            if down.len() > 1 {
+                if let Err(e) = c.start_together(&down) {
+                    errors.push(format!("restarting {down:?} together: {e}"));
+                }
+            }
             for (n, how) in broken {
                 let r = match how {
                     Broken::Paused => c.resume(n).map(|_| resumed.push(n)),
