@@ -3,7 +3,7 @@
 # already there:
 #   - apt: build tools for librdkafka, Java and Maven (Apache Kafka runs from
 #     Maven Central's jars), iproute2 + nftables for network partitions,
-#     faketime for clock skew, fuse3, chromium for the report's browser tests;
+#     faketime for clock skew, fuse3 (fusermount3, for lazy disks), chromium for the report's browser tests;
 #   - cargo-nextest for the tests;
 #   - with --tansu: the tansu broker (a second Kafka-API broker under test),
 #     built from crates.io: about 35 minutes the first time, skipped afterwards.

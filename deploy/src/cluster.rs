@@ -18,6 +18,7 @@ use crate::spec::{ClusterKind, ClusterSpec};
 use crate::tansu;
 use crate::wire;
 
+pub mod disk;
 pub mod layout;
 
 /// Name of the state file inside the cluster directory.
@@ -67,6 +68,10 @@ pub struct Node {
     /// change in progress); see [`Cluster::set_node_configs`].
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub configs: std::collections::BTreeMap<String, String>,
+    /// The lazy filesystem the node's log directory is on
+    /// ([`ClusterSpec::lazy_disk`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<disk::LazyDisk>,
 }
 
 impl Node {
@@ -196,6 +201,7 @@ impl Cluster {
                 return Ok(existing);
             }
             // Stale state of a cluster whose processes are all gone.
+            existing.stop_disks()?;
             existing.remove_state()?;
         }
 
@@ -245,6 +251,7 @@ impl Cluster {
                 env: Vec::new(),
                 kafka: None,
                 configs: Default::default(),
+                disk: spec.lazy_disk.then(|| disk::LazyDisk::new(&spec, i)),
             })
             .collect();
         let mut cluster = Cluster {
@@ -267,22 +274,11 @@ impl Cluster {
             std::fs::create_dir_all(&path)
                 .map_err(|e| DeployError::io("create directory", &path, e))?;
         }
-        if let Some(dist) = &cluster.kafka {
-            kafka::write_logging_config(dist, &cluster.spec)?;
-            for i in 0..cluster.spec.brokers {
-                layout::write_kafka_config(&cluster.spec, i)?;
-            }
-            // Each format is a JVM start: run them side by side.
-            let spec = &cluster.spec;
-            std::thread::scope(|scope| {
-                let jobs: Vec<_> = (0..spec.brokers)
-                    .map(|i| scope.spawn(move || kafka::format_once(dist, spec, i)))
-                    .collect();
-                jobs.into_iter()
-                    .map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect::<Result<Vec<_>, _>>()
-            })?;
-        }
+        cluster.prepare_kafka()?;
+        // Log directories on lazy disks: formatted before they are mounted
+        // (what provisioning wrote is durable; Kafka's format does not
+        // fsync everything it writes).
+        cluster.start_disks()?;
 
         cluster.save()?;
         // Findable by `cluster down`/`heal` wherever the directory is.
@@ -300,6 +296,28 @@ impl Cluster {
             return Err(err);
         }
         Ok(cluster)
+    }
+
+    /// Writes every Kafka node's configuration and formats its storage.
+    fn prepare_kafka(&self) -> Result<(), DeployError> {
+        let Some(dist) = &self.kafka else {
+            return Ok(());
+        };
+        kafka::write_logging_config(dist, &self.spec)?;
+        for i in 0..self.spec.brokers {
+            layout::write_kafka_config(&self.spec, i)?;
+        }
+        // Each format is a JVM start: run them side by side.
+        let spec = &self.spec;
+        std::thread::scope(|scope| {
+            let jobs: Vec<_> = (0..spec.brokers)
+                .map(|i| scope.spawn(move || kafka::format_once(dist, spec, i)))
+                .collect();
+            jobs.into_iter()
+                .map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(())
     }
 
     /// Spawns every node, then waits until each answers and the metadata
@@ -525,6 +543,11 @@ impl Cluster {
             self.save()?;
             return Err(e);
         }
+        // Only once no broker uses them: their lazy disks.
+        if let Err(e) = self.stop_disks() {
+            self.save()?;
+            return Err(e);
+        }
         self.wipe_scratch_store()?;
         self.remove_state()
     }
@@ -560,8 +583,26 @@ impl Cluster {
         self.wait_answering(node, id)
     }
 
+    /// Starts the nodes `nodes` that are down all at once, then waits until
+    /// each answers: KRaft nodes that lost their quorum together (a
+    /// majority killed at once) can only come back together.
+    pub fn start_together(&mut self, nodes: &[usize]) -> Result<(), DeployError> {
+        let mut started = Vec::new();
+        for &n in nodes {
+            self.check_index(n)?;
+            if !self.is_running(n) {
+                started.push((n, self.spawn(n)?));
+            }
+        }
+        for (n, id) in started {
+            self.wait_answering(n, id)?;
+        }
+        Ok(())
+    }
+
     /// Starts node `node`'s process and records it, without waiting.
     fn spawn(&mut self, node: usize) -> Result<ProcessId, DeployError> {
+        self.ensure_disk(node)?;
         let launch = self.launch(node)?;
         let n = &self.nodes[node];
         for port in n.ports(&self.spec) {
@@ -1056,6 +1097,7 @@ mod tests {
                     env: Vec::new(),
                     kafka: None,
                     configs: Default::default(),
+                    disk: None,
                 })
                 .collect(),
             spec,

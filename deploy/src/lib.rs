@@ -41,6 +41,8 @@ pub mod wire;
 
 pub use cluster::{Cluster, Node, NodeStatus, ProcessStatus, STATE_FILE};
 pub use error::DeployError;
+/// The lazy filesystem lazy disks are made of (`gregor lazyfs`).
+pub use gregor_lazyfs as lazyfs;
 pub use kafka::{KafkaDist, DEFAULT_KAFKA_VERSION};
 pub use spec::{ClusterKind, ClusterSpec, DEFAULT_BASE_PORT};
 pub use tansu::find_tansu;

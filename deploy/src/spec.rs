@@ -114,6 +114,11 @@ pub struct ClusterSpec {
     /// starter (`gregor cluster up`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<u32>,
+    /// Each Kafka node's log directory on a lazy filesystem of its own
+    /// (`gregor-lazyfs`), which forgets what was not fsynced when told to
+    /// crash: for power-loss and disk faults (see [`crate::cluster::disk`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lazy_disk: bool,
 }
 
 /// How brokers are reached, for link faults and partitions.
@@ -197,6 +202,7 @@ impl ClusterSpec {
             start_timeout: None,
             network: NetworkSpec::default(),
             owner: None,
+            lazy_disk: false,
         }
     }
 
@@ -368,6 +374,13 @@ impl ClusterSpec {
                     self.brokers
                 )));
             }
+        }
+        if self.lazy_disk && self.kind != ClusterKind::Kafka {
+            return Err(DeployError::InvalidSpec(format!(
+                "lazy disks are for Apache Kafka nodes (each has a log directory of its own); \
+                 {} brokers share one store",
+                self.kind
+            )));
         }
         let ports_needed = self.ports_needed();
         if self.base_port == 0 || self.base_port as usize + ports_needed - 1 > u16::MAX as usize {

@@ -76,6 +76,10 @@ enum Command {
     /// Watch consumer lag and cluster health: Prometheus metrics on
     /// /metrics, a dashboard on /, Burrow-style status per group.
     Monitor(MonitorArgs),
+    /// Serve or control a lazy filesystem: a pass-through to a backing
+    /// directory that forgets what was not fsynced when told to crash
+    /// (what `cluster.lazy-disk` puts each Kafka node's log directory on).
+    Lazyfs(LazyfsArgs),
     /// Internal: the client process of `gregor run`.
     #[command(name = "__clients", hide = true)]
     Clients(ClientsArgs),
@@ -425,6 +429,39 @@ struct ClusterOpts {
     /// An unpacked Apache Kafka release to run instead of Maven's jars.
     #[arg(long, value_name = "DIR", env = "KAFKA_HOME")]
     kafka_home: Option<PathBuf>,
+    /// Each Kafka node's log directory on a lazy filesystem of its own
+    /// (`gregor lazyfs`), for power-loss and disk faults.
+    #[arg(long)]
+    lazy_disk: bool,
+}
+
+#[derive(Args, Debug)]
+struct LazyfsArgs {
+    #[command(subcommand)]
+    action: LazyfsAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum LazyfsAction {
+    /// Mount a lazy filesystem over BACKING at MOUNTPOINT and serve it
+    /// until SIGTERM or SIGINT (then unmount).
+    Mount {
+        backing: PathBuf,
+        mountpoint: PathBuf,
+        /// Dirty megabytes held before the largest dirty file is written
+        /// back (0: never).
+        #[arg(long, default_value_t = 1024, value_name = "MB")]
+        max_dirty_mb: u64,
+    },
+    /// Send a command to the lazy filesystem at MOUNTPOINT: `crash`
+    /// (forget everything not fsynced), `full on|off`, `slow MS`; with
+    /// none, print its status.
+    Ctl {
+        mountpoint: PathBuf,
+        command: Vec<String>,
+    },
+    /// Detach a lazy filesystem (also a stale one whose server died).
+    Unmount { mountpoint: PathBuf },
 }
 
 #[derive(Args, Debug)]
@@ -504,6 +541,7 @@ pub fn main() -> i32 {
                 .map_err(anyhow::Error::from),
         ),
         Command::Monitor(a) => cmd_monitor(a, &log),
+        Command::Lazyfs(a) => report_or_error(cmd_lazyfs(a.action)),
         Command::Clients(a) => crate::clients::child_main(
             &a.plan,
             &a.bootstrap,
@@ -1256,6 +1294,43 @@ fn load_cluster(dir: &Path) -> anyhow::Result<Cluster> {
     })
 }
 
+fn cmd_lazyfs(action: LazyfsAction) -> anyhow::Result<i32> {
+    use gregor_deploy::lazyfs;
+    match action {
+        LazyfsAction::Mount {
+            backing,
+            mountpoint,
+            max_dirty_mb,
+        } => {
+            let settings = lazyfs::Settings {
+                max_dirty: max_dirty_mb.saturating_mul(1 << 20),
+            };
+            lazyfs::serve(&backing, &mountpoint, settings)?;
+        }
+        LazyfsAction::Ctl {
+            mountpoint,
+            command,
+        } => {
+            let c = lazyfs::Control::new(&mountpoint);
+            if command.is_empty() {
+                print!("{}", c.status()?);
+            } else {
+                let cmd: lazyfs::Command = command
+                    .join(" ")
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!(e))?;
+                match cmd {
+                    lazyfs::Command::Crash => c.crash(),
+                    other => c.send(&other),
+                }
+                .map_err(|e| anyhow::anyhow!("{}: {e}", mountpoint.display()))?;
+            }
+        }
+        LazyfsAction::Unmount { mountpoint } => lazyfs::unmount(&mountpoint)?,
+    }
+    Ok(0)
+}
+
 fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
     match action {
         ClusterAction::Up(o) => {
@@ -1269,6 +1344,7 @@ fn cmd_cluster(action: ClusterAction, log: &Log) -> anyhow::Result<i32> {
             }
             spec.kafka_home = o.kafka_home;
             spec.kafka_version = o.kafka_version;
+            spec.lazy_disk = o.lazy_disk;
             let c = Cluster::up(spec)?;
             if c.already_up() {
                 log.line(&format!(

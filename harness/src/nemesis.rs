@@ -23,8 +23,12 @@
 //! | `clock-skew` | restart with libfaketime (`FAKETIME=±N`) | `start-clock-skew` / `stop-clock-skew` |
 //! | `consumer-stall` | the workload's consumers stop polling (a command to the client process) | `start-consumer-stall` / `stop-consumer-stall` |
 //! | `fetch-throttle`, `produce-throttle` | client quota (`consumer_byte_rate`, `producer_byte_rate`) on the workload's client id, AlterClientQuotas | `start-fetch-throttle` / `stop-fetch-throttle`… |
+//! | `lose-unfsynced` | SIGKILL, then the lazy disk forgets what was not fsynced; restart | `lose-unfsynced` / `start` |
+//! | `disk-full`, `disk-slow` | the lazy disk fails writes with ENOSPC / adds `disk-slow-ms` to writes and fsyncs | `start-disk-full` / `stop-disk-full`… |
 //! | `replication-throttle` | replication throttled (broker rates, topic's throttled replicas `*`), a follower paused until the ISR drops it | `start-replication-throttle`, `pause`, `resume` / `stop-replication-throttle` |
 //!
+//! Disk faults need the brokers' log directories on lazy disks
+//! (`cluster.lazy-disk`, refused when the plan is resolved otherwise).
 //! Link faults need a proxied cluster and partitions a namespaced one
 //! ([`Net`]); [`NemesisConfig::check_cluster`] refuses a fault the cluster
 //! cannot take, with the reason. On tansu, brokers never talk to each other

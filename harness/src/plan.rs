@@ -61,6 +61,10 @@ pub mod defaults {
     pub const BANDWIDTH: u64 = 100_000;
     /// `clock-skew`: seconds.
     pub const CLOCK_SKEW: f64 = 300.0;
+    /// Brokers' log directories on lazy disks.
+    pub const LAZY_DISK: bool = false;
+    /// `disk-slow`: ms added to every write and fsync.
+    pub const DISK_SLOW_MS: f64 = 100.0;
     /// Quota and replication throttles: bytes per second.
     pub const THROTTLE_RATE: u64 = 1024;
     /// Rolling upgrades and config changes: seconds into the workload the
@@ -114,6 +118,8 @@ pub struct ClusterPlan {
     pub kafka_home: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_port: Option<u16>,
+    /// Log directories on lazy disks (local Apache Kafka only).
+    pub lazy_disk: bool,
 }
 
 impl ClusterPlan {
@@ -198,6 +204,7 @@ pub struct NemesisPlan {
     pub jitter_ms: f64,
     pub bandwidth: u64,
     pub clock_skew: f64,
+    pub disk_slow_ms: f64,
     pub throttle_rate: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<UpgradePlan>,
@@ -304,7 +311,16 @@ impl RunPlan {
             bootstrap: s.cluster.bootstrap.clone(),
             kafka_home: s.cluster.kafka_home.clone(),
             base_port: s.cluster.base_port,
+            lazy_disk: s.cluster.lazy_disk.unwrap_or(defaults::LAZY_DISK),
         };
+        if cluster.lazy_disk && kind != Some(ClusterKind::Kafka) {
+            return Err(bad(
+                "cluster.lazy-disk",
+                "lazy disks need a local Apache Kafka cluster (cluster.kind kafka, no \
+                 cluster.bootstrap): each node's log directory goes on one"
+                    .into(),
+            ));
+        }
 
         let w = &s.workload;
         let keys = w.keys.unwrap_or(defaults::KEYS);
@@ -445,6 +461,7 @@ impl Default for NemesisPlan {
             jitter_ms: defaults::DELAY_JITTER_MS,
             bandwidth: defaults::BANDWIDTH,
             clock_skew: defaults::CLOCK_SKEW,
+            disk_slow_ms: defaults::DISK_SLOW_MS,
             throttle_rate: defaults::THROTTLE_RATE,
             upgrade: None,
             rolling_config: None,
@@ -470,6 +487,17 @@ fn resolve_nemesis(
             .map(|f| typed(bad, "nemesis.faults", Some(f), ""))
             .collect::<Result<Vec<Fault>, _>>()?,
     };
+    if let Some(f) = faults.iter().find(|f| f.needs_lazy_disk()) {
+        if !cluster.lazy_disk {
+            return Err(bad(
+                "nemesis.faults",
+                format!(
+                    "{f} needs the brokers' log directories on lazy disks, which forget \
+                     what was not fsynced: set cluster.lazy-disk: true (a local Apache Kafka cluster)"
+                ),
+            ));
+        }
+    }
     let mut durations = BTreeMap::new();
     for (name, secs) in &n.durations {
         if !(*secs > 0.0 && secs.is_finite()) {
@@ -507,6 +535,7 @@ fn resolve_nemesis(
         jitter_ms: ms("nemesis.jitter-ms", n.jitter_ms, d.jitter_ms)?,
         bandwidth: n.bandwidth.unwrap_or(d.bandwidth),
         clock_skew: n.clock_skew.unwrap_or(d.clock_skew),
+        disk_slow_ms: n.disk_slow_ms.unwrap_or(d.disk_slow_ms),
         throttle_rate: match n.throttle_rate {
             Some(0) => {
                 return Err(bad(
@@ -578,6 +607,7 @@ fn check(s: &Scenario, bad: &impl Fn(&str, String) -> ScenarioError) -> Result<(
         ("workload.crash-clients", s.workload.crash_clients),
         ("nemesis.interval", s.nemesis.interval),
         ("nemesis.duration", s.nemesis.duration),
+        ("nemesis.disk-slow-ms", s.nemesis.disk_slow_ms),
         ("capacity.start-rate", s.capacity.start_rate),
         ("capacity.max-rate", s.capacity.max_rate),
         ("capacity.step-secs", s.capacity.step_secs),
@@ -870,6 +900,18 @@ mod tests {
             ("nemesis:\n  jitter-ms: -1\n", "nemesis.jitter-ms", 2),
             ("nemesis:\n  bandwidth: -1\n", "nemesis.bandwidth", 2),
             ("nemesis:\n  clock-skew: lots\n", "nemesis.clock-skew", 2),
+            ("nemesis:\n  disk-slow-ms: 0\n", "nemesis.disk-slow-ms", 2),
+            ("cluster:\n  lazy-disk: perhaps\n", "cluster.lazy-disk", 2),
+            (
+                "cluster:\n  kind: tansu\n  lazy-disk: true\n",
+                "cluster.lazy-disk",
+                3,
+            ),
+            (
+                "nemesis:\n  faults: [kill, lose-unfsynced]\n",
+                "nemesis.faults",
+                2,
+            ),
             ("nemesis:\n  throttle-rate: 0\n", "nemesis.throttle-rate", 2),
             (
                 "nemesis:\n  upgrade:\n    to: four\n",

@@ -233,6 +233,7 @@ pub(crate) fn bring_up(p: &RunPlan, run_dir: &Path, log: &ui::Log) -> anyhow::Re
     spec.kafka_home = p.cluster.kafka_home.clone().map(PathBuf::from);
     spec.kafka_version.clone_from(&p.cluster.kafka_version);
     spec.broker_configs.clone_from(&p.cluster.broker_configs);
+    spec.lazy_disk = p.cluster.lazy_disk;
     // The cluster lives for this process: if it dies, `gregor cluster down`
     // and `heal` find the cluster wherever the store is.
     spec.owner = Some(std::process::id());
@@ -261,6 +262,9 @@ pub(crate) fn bring_up(p: &RunPlan, run_dir: &Path, log: &ui::Log) -> anyhow::Re
         spec.base_port,
         if proxied { " behind fault proxies" } else { "" }
     ));
+    if spec.lazy_disk {
+        log.line("log directories on lazy disks (what is not fsynced is lost at a power loss)");
+    }
     let t = Instant::now();
     let up = || Cluster::up(spec);
     let cluster = if multi {

@@ -69,6 +69,10 @@ pub struct ClusterSection {
     pub kafka_home: Option<String>,
     /// First client port of a local cluster (default: first free from 19092).
     pub base_port: Option<u16>,
+    /// Each Kafka node's log directory on a lazy filesystem that forgets
+    /// what was not fsynced when the node loses power (for the faults
+    /// `lose-unfsynced`, `disk-full`, `disk-slow`; default false).
+    pub lazy_disk: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -185,6 +189,8 @@ pub struct NemesisSection {
     pub bandwidth: Option<u64>,
     /// `clock-skew`: wall-clock offset in seconds, negative for behind (default 300).
     pub clock_skew: Option<f64>,
+    /// `disk-slow`: milliseconds added to every write and fsync (default 100).
+    pub disk_slow_ms: Option<f64>,
     /// `fetch-throttle`, `produce-throttle`, `replication-throttle`: bytes
     /// per second (client quota, per broker; replication rate, per broker;
     /// default 1024).

@@ -25,7 +25,7 @@ fn help_lists_the_working_commands_and_nothing_else() {
     assert_eq!(o.status.code(), Some(0));
     let t = text(&o);
     for c in [
-        "run", "check", "report", "cluster", "serve", "capacity", "compare", "monitor",
+        "run", "check", "report", "cluster", "serve", "capacity", "compare", "monitor", "lazyfs",
     ] {
         assert!(t.contains(&format!("  {c} ")), "help lacks {c}: {t}");
     }
@@ -40,6 +40,7 @@ fn help_lists_the_working_commands_and_nothing_else() {
         &["compare", "--help"],
         &["certify", "--help"],
         &["monitor", "--help"],
+        &["lazyfs", "--help"],
     ] {
         let o = gregor(sub);
         assert_eq!(o.status.code(), Some(0), "{sub:?}");

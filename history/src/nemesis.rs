@@ -72,7 +72,7 @@ pub fn family(name: &str) -> &'static str {
         "net"
     } else if has(&["pause", "freeze", "stall", "sigstop"]) {
         "pause"
-    } else if has(&["kill", "crash", "stop", "shutdown", "restart"]) {
+    } else if has(&["kill", "crash", "stop", "shutdown", "restart", "unfsynced"]) {
         "process"
     } else if has(&["clock", "skew"]) {
         "clock"
@@ -140,6 +140,8 @@ mod tests {
             "replication-throttle"
         );
         assert_eq!(fault_of("kill"), "kill");
+        // a power loss is healed by the restart, as a kill is
+        assert_eq!(family("lose-unfsynced"), "process");
         assert_eq!(fault_of("start"), "start");
         assert_eq!(role("rolling-restart"), Role::Momentary);
         assert_eq!(role("upgrade"), Role::Momentary);

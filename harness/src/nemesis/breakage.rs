@@ -44,6 +44,8 @@ pub struct Breakage {
     quotas: Vec<(Fault, Option<String>, &'static str, u64)>,
     /// The replication throttle in force: (rate, topics, history value).
     repl_throttle: Option<(u64, Vec<String>, serde_json::Value)>,
+    /// Lazy-disk faults in force (`disk-full`, `disk-slow`) and their nodes.
+    disks: Vec<(Fault, Vec<usize>)>,
 }
 
 pub(super) fn record(
@@ -82,6 +84,7 @@ impl Breakage {
             stalled: false,
             quotas: Vec::new(),
             repl_throttle: None,
+            disks: Vec::new(),
         }
     }
 
@@ -157,6 +160,8 @@ impl Breakage {
             Fault::ConsumerStall => self.apply_stall(),
             Fault::FetchThrottle | Fault::ProduceThrottle => self.apply_quota(fault, cfg),
             Fault::ReplicationThrottle => self.apply_replication_throttle(nodes, cfg),
+            Fault::LoseUnfsynced => self.apply_lose_unfsynced(nodes),
+            Fault::DiskFull | Fault::DiskSlow => self.apply_disk(fault, nodes, cfg.disk_slow),
             Fault::LaggingLeaderKill => {
                 // Its first step; `lagging_leader_kill` does the rest.
                 let peers = LinkSettings {
@@ -283,6 +288,84 @@ impl Breakage {
             names,
             joined(errors),
         );
+    }
+
+    /// kill -9 and a lazy-disk crash of each target (a power loss); the
+    /// heal restarts them. Recorded as `lose-unfsynced` (healed by `start`).
+    fn apply_lose_unfsynced(&mut self, nodes: &[usize]) {
+        let mut errors = Vec::new();
+        {
+            let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+            for &n in nodes {
+                // Down even when the crash failed after the kill: the heal
+                // must start it again (a start of a running node does nothing).
+                self.broken.insert(n, Broken::Down);
+                match c.lose_unfsynced(n) {
+                    Ok(st) => eprintln!(
+                        "gregor: lose-unfsynced: {} lost {} unsynced byte(s) and {} file operation(s)",
+                        c.nodes()[n].name,
+                        st.last_dropped_bytes,
+                        st.last_undone_ops
+                    ),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        let names = self.names(nodes);
+        record(
+            &self.rec,
+            Fault::LoseUnfsynced.name(),
+            names,
+            joined(errors),
+        );
+    }
+
+    /// `disk-full` / `disk-slow` on the targets' lazy disks.
+    fn apply_disk(&mut self, fault: Fault, nodes: &[usize], latency: Duration) {
+        let mut errors = Vec::new();
+        {
+            let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+            for &n in nodes {
+                let r = match fault {
+                    Fault::DiskFull => c.set_disk_full(n, true),
+                    _ => c.set_disk_slow(n, latency),
+                };
+                if let Err(e) = r {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        // In force even after a partial failure: the heal resets every target.
+        self.disks.push((fault, nodes.to_vec()));
+        let names = self.names(nodes);
+        record(&self.rec, &start_f(fault.name()), names, joined(errors));
+    }
+
+    /// Lifts `disk-full` and `disk-slow`.
+    fn heal_disks(&mut self) {
+        for (fault, nodes) in std::mem::take(&mut self.disks) {
+            let mut errors = Vec::new();
+            {
+                let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+                for &n in &nodes {
+                    let r = match fault {
+                        Fault::DiskFull => c.set_disk_full(n, false),
+                        _ => c.set_disk_slow(n, Duration::ZERO),
+                    };
+                    if let Err(e) = r {
+                        errors.push(e.to_string());
+                    }
+                    // A broker whose every log directory failed (ENOSPC)
+                    // shut itself down: restarted with the heal, as an
+                    // operator would once space is freed.
+                    if !c.is_running(n) {
+                        self.broken.insert(n, Broken::Down);
+                    }
+                }
+            }
+            let names = self.names(&nodes);
+            record(&self.rec, &stop_f(fault.name()), names, joined(errors));
+        }
     }
 
     fn apply_stall(&mut self) {
@@ -487,6 +570,7 @@ impl Breakage {
                 joined(errors),
             );
         }
+        self.heal_disks();
         self.heal_processes();
         self.heal_lag();
     }
@@ -531,6 +615,19 @@ impl Breakage {
         let (mut resumed, mut started, mut errors) = (vec![], vec![], vec![]);
         {
             let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+            // Several brokers down at once (a majority killed or powered
+            // off): started together, since KRaft nodes restarted one by
+            // one would each wait for a quorum that is not there yet.
+            let down: Vec<usize> = broken
+                .iter()
+                .filter(|(_, b)| **b == Broken::Down)
+                .map(|(n, _)| *n)
+                .collect();
+            if down.len() > 1 {
+                if let Err(e) = c.start_together(&down) {
+                    errors.push(format!("restarting {down:?} together: {e}"));
+                }
+            }
             for (n, how) in broken {
                 let r = match how {
                     Broken::Paused => c.resume(n).map(|_| resumed.push(n)),
@@ -598,6 +695,7 @@ impl Breakage {
             && !self.stalled
             && self.quotas.is_empty()
             && self.repl_throttle.is_none()
+            && self.disks.is_empty()
     }
 }
 

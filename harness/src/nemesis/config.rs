@@ -43,6 +43,8 @@ pub struct NemesisConfig {
     pub topics: Vec<String>,
     /// Stalls the workload's consumers (`consumer-stall`).
     pub stall: Option<StallConsumers>,
+    /// The latency `disk-slow` adds to every write and fsync.
+    pub disk_slow: Duration,
 }
 
 impl std::fmt::Debug for NemesisConfig {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for NemesisConfig {
             .field("throttle_rate", &self.throttle_rate)
             .field("client_id", &self.client_id)
             .field("topics", &self.topics)
+            .field("disk_slow", &self.disk_slow)
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +112,7 @@ impl NemesisConfig {
             client_id: Some(gregor_workloads::CLIENT_ID.into()),
             topics: vec![],
             stall: None,
+            disk_slow: ms(n.disk_slow_ms),
         }
     }
 

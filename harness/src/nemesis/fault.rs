@@ -62,10 +62,18 @@ pub enum Fault {
     /// the ISR), then resumed: its catch-up is throttled, the ISR stays
     /// shrunk while the fault lasts.
     ReplicationThrottle,
+    /// A power loss of the targets: kill -9, then their lazy disks forget
+    /// every write, truncation and file operation not fsynced; restarted
+    /// after the duration (`cluster.lazy-disk`).
+    LoseUnfsynced,
+    /// The targets' lazy disks fail writes and creates with ENOSPC.
+    DiskFull,
+    /// The targets' lazy disks add `disk-slow-ms` to every write and fsync.
+    DiskSlow,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 19] = [
+    pub const ALL: [Fault; 22] = [
         Fault::Kill,
         Fault::Stop,
         Fault::Pause,
@@ -85,10 +93,13 @@ impl Fault {
         Fault::FetchThrottle,
         Fault::ProduceThrottle,
         Fault::ReplicationThrottle,
+        Fault::LoseUnfsynced,
+        Fault::DiskFull,
+        Fault::DiskSlow,
     ];
 
     /// Every fault name `--nemesis` and `nemesis.faults` accept.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 22] = [
         "kill",
         "stop",
         "pause",
@@ -108,6 +119,9 @@ impl Fault {
         "fetch-throttle",
         "produce-throttle",
         "replication-throttle",
+        "lose-unfsynced",
+        "disk-full",
+        "disk-slow",
     ];
 
     pub fn parse(s: &str) -> Option<Fault> {
@@ -154,6 +168,14 @@ impl Fault {
         matches!(
             self,
             Fault::ConsumerStall | Fault::FetchThrottle | Fault::ProduceThrottle
+        )
+    }
+
+    /// Needs the brokers' log directories on lazy disks (`cluster.lazy-disk`).
+    pub fn needs_lazy_disk(self) -> bool {
+        matches!(
+            self,
+            Fault::LoseUnfsynced | Fault::DiskFull | Fault::DiskSlow
         )
     }
 
