@@ -30,7 +30,8 @@
 
 use std::collections::BTreeMap;
 
-use gregor_history::{Event, EventType, History, Key, Malformed, Mop, Offset, Process, Val, F};
+use gregor_history::ops::Pairing;
+use gregor_history::{Event, EventType, History, Key, Malformed, Mop, Offset, Val, F};
 
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::{check, is_allowed, CheckOpts, CheckResult};
@@ -50,8 +51,8 @@ pub struct OnlineChecker {
     keep_events: bool,
     taken: usize,
     validator: gregor_history::Validator,
-    /// Client process -> micro-ops of its outstanding invocation.
-    pending: FxHashMap<u64, Vec<Mop>>,
+    /// Outstanding invocations, with their micro-ops.
+    pending: Pairing<Vec<Mop>>,
     /// (key, offset) -> first value seen there, and whether a second one
     /// was already counted.
     at_offset: FxHashMap<(Key, Offset), (Val, bool)>,
@@ -77,7 +78,7 @@ impl OnlineChecker {
             keep_events: true,
             taken: 0,
             validator: gregor_history::Validator::new(),
-            pending: FxHashMap::default(),
+            pending: Pairing::new(),
             at_offset: FxHashMap::default(),
             offset_of: FxHashMap::default(),
             sent: FxHashMap::default(),
@@ -104,16 +105,13 @@ impl OnlineChecker {
     /// follow the ones before it (the history is malformed: exit 3).
     pub fn push(&mut self, e: Event) -> Result<Vec<&'static str>, Malformed> {
         self.validator.push(&e)?;
+        let at = self.taken;
         self.taken += 1;
         let mut found: Vec<&'static str> = Vec::new();
-        if let Process::Client(p) = e.process {
-            if e.kind == EventType::Invoke {
-                self.pending.insert(p, e.mops().to_vec());
-            } else {
-                let inv = self.pending.remove(&p);
-                if matches!(e.f, F::Send | F::Poll | F::Txn) {
-                    self.completion(&e, inv, &mut found);
-                }
+        let paired = self.pending.push_with(at, &e, |e| e.mops().to_vec());
+        if let Some(pair) = paired.filter(|p| p.completed()) {
+            if matches!(e.f, F::Send | F::Poll | F::Txn) {
+                self.completion(&e, pair.invoke.map(|i| i.data), &mut found);
             }
         }
         let index = e.index;
