@@ -545,7 +545,7 @@ macro_rules! serde_by_name {
         }
     )*};
 }
-serde_by_name!(Fault, Target, Schedule, PartitionShape, LinkScope);
+serde_by_name!(Fault, Target, Schedule, PartitionShape);
 
 /// Checks what the types alone do not constrain: ranges, and settings that
 /// do not go together.

@@ -973,9 +973,7 @@ pub(crate) fn spawn_nemesis(
                     ctl.set_stalled(on).map_err(|e| e.to_string())
                 }));
             }
-            if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
-                cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
-            }
+            cfg.controller_of = nemesis::controller_lookup(cluster.clone());
             let c = cluster.clone();
             Ok(Some(
                 std::thread::Builder::new()
