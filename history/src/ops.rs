@@ -122,6 +122,7 @@ impl Pairing<()> {
     /// operation it ends, if any: for a completion, the operation it
     /// completes; for an invoke, the previous invoke of its process, which
     /// will never complete. Nemesis events end nothing.
+    #[inline]
     pub fn push(&mut self, at: usize, e: &Event) -> Option<Pair> {
         self.push_with(at, e, |_| ())
     }
@@ -228,6 +229,7 @@ pub struct Pairs<'h> {
 impl Iterator for Pairs<'_> {
     type Item = Pair;
 
+    #[inline]
     fn next(&mut self) -> Option<Pair> {
         let Some(pairing) = self.pairing.as_mut() else {
             return self.left.next();
