@@ -30,18 +30,11 @@
 
 use std::collections::BTreeMap;
 
-use gregor_history::ops::Pairing;
+use gregor_history::ops::{Outcome, Pairing};
 use gregor_history::{Event, EventType, History, Key, Malformed, Mop, Offset, Val, F};
 
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::{check, is_allowed, CheckOpts, CheckResult};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sent {
-    Ok,
-    Info,
-    Fail,
-}
 
 /// Checks a history as it grows; see the module docs.
 pub struct OnlineChecker {
@@ -59,7 +52,7 @@ pub struct OnlineChecker {
     /// (key, value) -> first offset seen, and whether a second was counted.
     offset_of: FxHashMap<(Key, Val), (Offset, bool)>,
     /// (key, value) -> how its send ended (an `ok` send is never overridden).
-    sent: FxHashMap<(Key, Val), Sent>,
+    sent: FxHashMap<(Key, Val), Outcome>,
     /// Values some `ok` read returned.
     ok_read: FxHashSet<(Key, Val)>,
     /// Values already counted as `G1a`.
@@ -143,9 +136,9 @@ impl OnlineChecker {
         let ok = e.kind == EventType::Ok;
         let reads_count = ok || e.kind == EventType::Info;
         let status = match e.kind {
-            EventType::Ok => Sent::Ok,
-            EventType::Info => Sent::Info,
-            _ => Sent::Fail,
+            EventType::Ok => Outcome::Ok,
+            EventType::Info => Outcome::Info,
+            _ => Outcome::Fail,
         };
         let is_txn = e.f == F::Txn;
         let rebalanced = rebalanced_keys(e);
@@ -160,7 +153,7 @@ impl OnlineChecker {
                         own_sends.push(kv);
                     }
                     let s = self.sent.entry(kv).or_insert(status);
-                    if *s != Sent::Ok {
+                    if *s != Outcome::Ok {
                         *s = status;
                     }
                     if ok {
@@ -168,7 +161,8 @@ impl OnlineChecker {
                             self.observe(*key, *o, *value, found);
                         }
                     }
-                    if status == Sent::Fail && self.ok_read.contains(&kv) && self.g1a.insert(kv) {
+                    if status == Outcome::Fail && self.ok_read.contains(&kv) && self.g1a.insert(kv)
+                    {
                         found.push("G1a");
                     }
                 }
@@ -190,7 +184,7 @@ impl OnlineChecker {
                             if ok {
                                 let kv = (*k, v);
                                 if self.ok_read.insert(kv)
-                                    && self.sent.get(&kv) == Some(&Sent::Fail)
+                                    && self.sent.get(&kv) == Some(&Outcome::Fail)
                                     && self.g1a.insert(kv)
                                 {
                                     found.push("G1a");
