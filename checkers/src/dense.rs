@@ -231,7 +231,10 @@ impl FirstWriter {
     #[inline]
     pub(crate) fn get_or_insert_with(&mut self, k: u64, v: Val, make: impl FnOnce() -> u32) -> u32 {
         self.0
-            .get_or_insert_with(k, v, || Keyed { key: k, what: make() })
+            .get_or_insert_with(k, v, || Keyed {
+                key: k,
+                what: make(),
+            })
             .what
     }
 }

@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::hash::FxHashMap;
 use crate::CheckOpts;
-pub use wgl::{Entry, Failure, Model, Linearizability};
+pub use wgl::{Entry, Failure, Linearizability, Model};
 
 /// Anomaly type: some key's committed offsets are not linearizable.
 pub const NONLINEARIZABLE: &str = "committed-offsets-nonlinearizable";

@@ -139,10 +139,9 @@ impl StreamChecker {
         let pair = self.commit_pending.push_with(at, &e, keep_invoke);
         let keep = match e.process {
             // An invoke: kept if it is about offsets.
-            Process::Client(p) if e.kind == EventType::Invoke => self
-                .commit_pending
-                .open_invoke(p)
-                .is_some_and(|i| i.data),
+            Process::Client(p) if e.kind == EventType::Invoke => {
+                self.commit_pending.open_invoke(p).is_some_and(|i| i.data)
+            }
             // A completion: kept with its invoke.
             _ => pair.is_some_and(|p| p.invoke.is_some_and(|i| i.data)),
         };

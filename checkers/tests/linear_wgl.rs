@@ -103,7 +103,10 @@ fn an_indefinite_write_may_take_effect_late_or_never() {
         op(1, CasOp::Read(Some(5)), 0, Some(1)),
         op(0, CasOp::Write(5), 2, None),
     ];
-    assert!(matches!(cas(&before_invoked), Linearizability::Nonlinearizable(_)));
+    assert!(matches!(
+        cas(&before_invoked),
+        Linearizability::Nonlinearizable(_)
+    ));
 }
 
 #[test]

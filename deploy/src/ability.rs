@@ -360,8 +360,7 @@ pub fn local_abilities(kind: ClusterKind, proxied: bool, namespaced: bool) -> Ab
         kill: has(Ability::Kill),
         stop: has(Ability::Stop),
         pause: has(Ability::Pause),
-        clock_skew: has(Ability::ClockSkew)
-            .then(|| crate::faketime::library().map(|_| ())),
+        clock_skew: has(Ability::ClockSkew).then(|| crate::faketime::library().map(|_| ())),
         controller_lookup: has(Ability::ControllerLookup),
         admin_api: has(Ability::AdminApi),
         replication: has(Ability::Replication),

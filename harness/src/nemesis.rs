@@ -254,9 +254,17 @@ mod tests {
             err.contains("`pause`") && err.contains("kill-only") && err.contains("pause a node"),
             "{err}"
         );
-        for refused in [Fault::Stop, Fault::ControllerKill, Fault::Partition, Fault::Delay] {
+        for refused in [
+            Fault::Stop,
+            Fault::ControllerKill,
+            Fault::Partition,
+            Fault::Delay,
+        ] {
             cfg.faults = vec![refused];
-            assert!(cfg.check(&can, 3).is_err(), "{refused} needs more than Kill");
+            assert!(
+                cfg.check(&can, 3).is_err(),
+                "{refused} needs more than Kill"
+            );
         }
         cfg.faults = vec![Fault::Kill];
         cfg.check(&can, 3).expect("kill is what it can do");

@@ -121,7 +121,11 @@ fn admin() -> AdminClient<DefaultClientContext> {
 /// request ([`gregor_deploy::wire::create_topic`]), waiting for it.
 async fn create_topic(topic: &str, partitions: i32) {
     let (addr, t) = (
-        bootstrap().split(',').next().unwrap_or_default().to_string(),
+        bootstrap()
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         topic.to_string(),
     );
     let code = tokio::task::spawn_blocking(move || {

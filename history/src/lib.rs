@@ -17,8 +17,8 @@
 pub mod capacity;
 pub mod cluster;
 pub mod event;
-pub mod hash;
 mod fast;
+pub mod hash;
 pub mod meta;
 pub mod nemesis;
 pub mod ops;

@@ -286,7 +286,10 @@ impl OpSpan {
             process: pair.process,
             f,
             outcome,
-            invoke_ns: pair.invoke.as_ref().map_or_else(|| complete_ns.unwrap_or_default(), |i| i.time),
+            invoke_ns: pair
+                .invoke
+                .as_ref()
+                .map_or_else(|| complete_ns.unwrap_or_default(), |i| i.time),
             complete_ns,
             invoke_at: pair.invoke_at(),
             complete_at: pair.complete_at,
@@ -297,7 +300,9 @@ impl OpSpan {
 /// The client operations of `h`, ordered by invoke time (ties: history
 /// order).
 pub fn client_ops(h: &History) -> Vec<OpSpan> {
-    let mut ops: Vec<OpSpan> = pairs(&h.events).map(|p| OpSpan::of(&h.events, &p)).collect();
+    let mut ops: Vec<OpSpan> = pairs(&h.events)
+        .map(|p| OpSpan::of(&h.events, &p))
+        .collect();
     ops.sort_by_key(|o| (o.invoke_ns, o.invoke_at.or(o.complete_at)));
     ops
 }
@@ -372,7 +377,11 @@ mod tests {
             .into_iter()
             .map(|p| (p.process, p.invoke_at()))
             .collect();
-        assert_eq!(left, vec![(2, Some(4)), (3, Some(5))], "open at the end, in history order");
+        assert_eq!(
+            left,
+            vec![(2, Some(4)), (3, Some(5))],
+            "open at the end, in history order"
+        );
         assert_eq!(pairs(&h.events).count(), 5);
     }
 }

@@ -70,7 +70,12 @@ pub(super) fn acyclic_by_time(h: &History) -> bool {
             None => (EventType::Info, &h.events[p.start_at()].f),
         };
         if relevant(f) && kind != EventType::Fail {
-            add(p.start_at(), p.complete_at, kind == EventType::Ok, &mut reads);
+            add(
+                p.start_at(),
+                p.complete_at,
+                kind == EventType::Ok,
+                &mut reads,
+            );
         }
     }
     holds

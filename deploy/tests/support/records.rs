@@ -380,5 +380,4 @@ mod tests {
         let crc = u32::from_be_bytes([bytes[17], bytes[18], bytes[19], bytes[20]]);
         assert_eq!(crc, crc32c(&bytes[21..]));
     }
-
 }

@@ -219,7 +219,10 @@ impl Breakage {
                         None => Err(Self::lacks(&*c, Ability::Stop)),
                     },
                     Fault::Pause | Fault::LeaderPause => match c.as_pause() {
-                        Some(p) => p.pause(n).map(|_| Broken::Paused).map_err(|e| e.to_string()),
+                        Some(p) => p
+                            .pause(n)
+                            .map(|_| Broken::Paused)
+                            .map_err(|e| e.to_string()),
                         None => Err(Self::lacks(&*c, Ability::Pause)),
                     },
                     _ => match c.as_kill() {
@@ -580,7 +583,10 @@ impl Breakage {
                 let addr = c.node_addr(n).unwrap_or_default();
                 let r = match how {
                     Broken::Paused => match c.as_pause() {
-                        Some(p) => p.resume(n).map(|_| resumed.push(n)).map_err(|e| e.to_string()),
+                        Some(p) => p
+                            .resume(n)
+                            .map(|_| resumed.push(n))
+                            .map_err(|e| e.to_string()),
                         None => Err(Self::lacks(&*c, Ability::Pause)),
                     },
                     // tansu 0.6.0 brokers sometimes die at start-up on
@@ -597,9 +603,7 @@ impl Breakage {
                                         .push(format!("restart attempt {attempt} of {name}: {e}")),
                                     Ok(()) => break,
                                 }
-                                std::thread::sleep(Duration::from_millis(
-                                    500 * u64::from(attempt),
-                                ));
+                                std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
                                 r = k.start(n);
                             }
                             r.map(|_| {

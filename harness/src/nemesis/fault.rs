@@ -147,7 +147,9 @@ impl Fault {
             Fault::LaggingLeaderKill => &[Ability::Replication, Ability::LinkFaults, Ability::Kill],
             Fault::ConsumerStall => &[],
             Fault::FetchThrottle | Fault::ProduceThrottle => &[Ability::AdminApi],
-            Fault::ReplicationThrottle => &[Ability::AdminApi, Ability::Replication, Ability::Pause],
+            Fault::ReplicationThrottle => {
+                &[Ability::AdminApi, Ability::Replication, Ability::Pause]
+            }
         }
     }
 

@@ -140,12 +140,7 @@ pub(super) fn follower(
 }
 
 /// Runs the nemesis schedule until `stop`, then heals everything.
-pub fn run(
-    cfg: NemesisConfig,
-    cluster: FaultTarget,
-    rec: Arc<Recorder>,
-    stop: Arc<AtomicBool>,
-) {
+pub fn run(cfg: NemesisConfig, cluster: FaultTarget, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e656d65);
     let mut breakage = Breakage::new(cluster.clone(), Some(rec))
         .with_after_start(cfg.after_start.clone())
