@@ -501,7 +501,10 @@ mod tests {
             (9.5, "0", "ok", "send"),
         ]);
         let a = analyze(&hist, &[]);
-        assert!((a.windows[0].by_f["send"].stalled_s - 7.0).abs() < 1e-9, "{a:?}");
+        assert!(
+            (a.windows[0].by_f["send"].stalled_s - 7.0).abs() < 1e-9,
+            "{a:?}"
+        );
         // Never acknowledged again: the stall runs to the history's end.
         let hist = h(&[
             (1.0, "0", "invoke", "send"),
@@ -514,7 +517,10 @@ mod tests {
             (10.5, "1", "ok", "poll"),
         ]);
         let a = analyze(&hist, &[]);
-        assert!((a.windows[0].by_f["send"].stalled_s - 7.5).abs() < 1e-9, "{a:?}");
+        assert!(
+            (a.windows[0].by_f["send"].stalled_s - 7.5).abs() < 1e-9,
+            "{a:?}"
+        );
         // Idle: no send wanted between the oks, so no stall.
         let hist = h(&[
             (1.0, "0", "invoke", "send"),
@@ -525,7 +531,10 @@ mod tests {
             (9.2, "0", "ok", "send"),
         ]);
         let a = analyze(&hist, &[]);
-        assert!((a.windows[0].by_f["send"].stalled_s - 0.2).abs() < 1e-9, "{a:?}");
+        assert!(
+            (a.windows[0].by_f["send"].stalled_s - 0.2).abs() < 1e-9,
+            "{a:?}"
+        );
     }
 
     #[test]

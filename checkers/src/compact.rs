@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use gregor_history::{Offset, Val};
 
+use crate::dense::{Cell, DenseTable};
 use crate::hash::FxHashMap;
 
 // ------------------------------------------------------------------ Vals
@@ -122,51 +123,49 @@ const EMPTY: Packed = Packed {
     flags: 0,
 };
 
-const CHUNK_BITS: u32 = 14;
-const CHUNK: usize = 1 << CHUNK_BITS;
-/// Chunks of the table at most (values spanning 2^34 from the first one).
-const MAX_CHUNKS: u64 = 1 << 20;
+impl Cell for Packed {
+    const VACANT: Packed = EMPTY;
+    #[inline]
+    fn is_vacant(&self) -> bool {
+        self.slot == VACANT
+    }
+    #[inline]
+    fn is_for(&self, k: u64) -> bool {
+        u64::from(self.slot) == k
+    }
+    #[inline]
+    fn fits(k: u64) -> bool {
+        k < u64::from(VACANT)
+    }
+}
 
-/// `(key slot, value) -> ValInfo`; see the module docs.
-#[derive(Default)]
+/// Values the table spans from the first one (beyond: hashed).
+const SPAN: u64 = 1 << 34;
+
+/// `(key slot, value) -> ValInfo`; see the module docs. The packed records
+/// live in the checkers' one `(key, value)` table ([`DenseTable`]).
 pub(crate) struct Vals {
-    /// Chunk `i` holds values `(base + i) << CHUNK_BITS ..`.
-    chunks: Vec<Option<Box<[Packed]>>>,
-    base: Option<u64>,
-    /// Pairs whose entry another key took, or whose value is outside the
-    /// table's span.
-    spill: FxHashMap<(u32, Val), Packed>,
+    table: DenseTable<Packed>,
     last: FxHashMap<(u32, Val), Offset>,
     ok_reader: FxHashMap<(u32, Val), u32>,
     wide: FxHashMap<(u32, Val), Offset>,
-    len: usize,
+}
+
+impl Default for Vals {
+    fn default() -> Self {
+        Vals {
+            table: DenseTable::below_first(SPAN),
+            last: FxHashMap::default(),
+            ok_reader: FxHashMap::default(),
+            wide: FxHashMap::default(),
+        }
+    }
 }
 
 impl Vals {
-    /// Where `(slot, v)` lives in the table, if it can.
-    #[inline]
-    fn place(&self, v: Val) -> Option<(usize, usize)> {
-        let c = (v >> CHUNK_BITS).checked_sub(self.base?)?;
-        (c < MAX_CHUNKS).then_some((c as usize, (v as usize) & (CHUNK - 1)))
-    }
-
     #[inline]
     fn packed(&self, slot: u32, v: Val) -> Option<&Packed> {
-        let narrow = slot < u32::from(VACANT);
-        if let Some((c, i)) = self.place(v).filter(|_| narrow) {
-            if let Some(Some(ch)) = self.chunks.get(c) {
-                let p = &ch[i];
-                if u32::from(p.slot) == slot {
-                    return Some(p);
-                }
-                if p.slot == VACANT {
-                    return None;
-                }
-            } else {
-                return None;
-            }
-        }
-        self.spill.get(&(slot, v))
+        self.table.get(u64::from(slot), v)
     }
 
     /// The record of `(slot, v)`, if any.
@@ -248,60 +247,25 @@ impl Vals {
         // record only gains a second offset, a wide offset is never
         // replaced by a narrow one as the lowest (lower offsets are
         // narrower), and the first ok reader never changes.
-        if self.base.is_none() {
-            self.base = Some((v >> CHUNK_BITS).saturating_sub(1));
-        }
-        if let Some((c, i)) = self.place(v).filter(|_| narrow) {
-            if c >= self.chunks.len() {
-                self.chunks.resize_with(c + 1, || None);
-            }
-            let ch = self.chunks[c].get_or_insert_with(|| vec![EMPTY; CHUNK].into_boxed_slice());
-            let e = &mut ch[i];
-            if u32::from(e.slot) == slot || e.slot == VACANT {
-                if e.slot == VACANT {
-                    self.len += 1;
-                }
-                *e = p;
-                return;
-            }
-        }
-        if self.spill.insert((slot, v), p).is_none() {
-            self.len += 1;
-        }
+        self.table.store(u64::from(slot), v, p);
     }
 
     /// Every pair and its record: table first, then spilled pairs.
     pub fn iter(&self) -> impl Iterator<Item = (u32, Val, ValInfo)> + '_ {
-        let base = self.base.unwrap_or(0);
-        self.chunks
-            .iter()
-            .enumerate()
-            .filter_map(|(c, ch)| ch.as_ref().map(|ch| (c, ch)))
-            .flat_map(move |(c, ch)| {
-                ch.iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.slot != VACANT)
-                    .map(move |(i, p)| {
-                        let v = ((base + c as u64) << CHUNK_BITS) | i as u64;
-                        (u32::from(p.slot), v, p)
-                    })
-            })
-            .chain(self.spill.iter().map(|(&(s, v), p)| (s, v, p)))
-            .map(|(s, v, p)| (s, v, self.decode(s, v, p)))
+        self.table.iter().map(|(k, v, p)| {
+            let s = k.map_or(u32::from(p.slot), |k| k as u32);
+            (s, v, self.decode(s, v, p))
+        })
     }
 
     /// Pairs recorded.
     pub fn len(&self) -> usize {
-        self.len
+        self.table.len()
     }
 
     /// Heap bytes of the table (side maps estimated).
     pub fn bytes(&self) -> usize {
-        let chunk = CHUNK * std::mem::size_of::<Packed>();
-        self.chunks.iter().flatten().count() * chunk
-            + self.chunks.capacity() * 8
-            + (self.spill.capacity() * 40)
-            + (self.last.len() + self.ok_reader.len() + self.wide.len()) * 32
+        self.table.bytes() + (self.last.len() + self.ok_reader.len() + self.wide.len()) * 32
     }
 }
 

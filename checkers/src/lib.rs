@@ -26,6 +26,7 @@
 
 pub mod availability;
 mod compact;
+mod dense;
 pub mod edn;
 mod hash;
 pub mod linear;

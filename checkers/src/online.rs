@@ -30,17 +30,11 @@
 
 use std::collections::BTreeMap;
 
-use gregor_history::{Event, EventType, History, Key, Malformed, Mop, Offset, Process, Val, F};
+use gregor_history::ops::{Outcome, Pairing};
+use gregor_history::{Event, EventType, History, Key, Malformed, Mop, Offset, Val, F};
 
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::{check, is_allowed, CheckOpts, CheckResult};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sent {
-    Ok,
-    Info,
-    Fail,
-}
 
 /// Checks a history as it grows; see the module docs.
 pub struct OnlineChecker {
@@ -50,15 +44,15 @@ pub struct OnlineChecker {
     keep_events: bool,
     taken: usize,
     validator: gregor_history::Validator,
-    /// Client process -> micro-ops of its outstanding invocation.
-    pending: FxHashMap<u64, Vec<Mop>>,
+    /// Outstanding invocations, with their micro-ops.
+    pending: Pairing<Vec<Mop>>,
     /// (key, offset) -> first value seen there, and whether a second one
     /// was already counted.
     at_offset: FxHashMap<(Key, Offset), (Val, bool)>,
     /// (key, value) -> first offset seen, and whether a second was counted.
     offset_of: FxHashMap<(Key, Val), (Offset, bool)>,
     /// (key, value) -> how its send ended (an `ok` send is never overridden).
-    sent: FxHashMap<(Key, Val), Sent>,
+    sent: FxHashMap<(Key, Val), Outcome>,
     /// Values some `ok` read returned.
     ok_read: FxHashSet<(Key, Val)>,
     /// Values already counted as `G1a`.
@@ -77,7 +71,7 @@ impl OnlineChecker {
             keep_events: true,
             taken: 0,
             validator: gregor_history::Validator::new(),
-            pending: FxHashMap::default(),
+            pending: Pairing::new(),
             at_offset: FxHashMap::default(),
             offset_of: FxHashMap::default(),
             sent: FxHashMap::default(),
@@ -104,16 +98,13 @@ impl OnlineChecker {
     /// follow the ones before it (the history is malformed: exit 3).
     pub fn push(&mut self, e: Event) -> Result<Vec<&'static str>, Malformed> {
         self.validator.push(&e)?;
+        let at = self.taken;
         self.taken += 1;
         let mut found: Vec<&'static str> = Vec::new();
-        if let Process::Client(p) = e.process {
-            if e.kind == EventType::Invoke {
-                self.pending.insert(p, e.mops().to_vec());
-            } else {
-                let inv = self.pending.remove(&p);
-                if matches!(e.f, F::Send | F::Poll | F::Txn) {
-                    self.completion(&e, inv, &mut found);
-                }
+        let paired = self.pending.push_with(at, &e, |e| e.mops().to_vec());
+        if let Some(pair) = paired.filter(|p| p.completed()) {
+            if matches!(e.f, F::Send | F::Poll | F::Txn) {
+                self.completion(&e, pair.invoke.map(|i| i.data), &mut found);
             }
         }
         let index = e.index;
@@ -145,9 +136,9 @@ impl OnlineChecker {
         let ok = e.kind == EventType::Ok;
         let reads_count = ok || e.kind == EventType::Info;
         let status = match e.kind {
-            EventType::Ok => Sent::Ok,
-            EventType::Info => Sent::Info,
-            _ => Sent::Fail,
+            EventType::Ok => Outcome::Ok,
+            EventType::Info => Outcome::Info,
+            _ => Outcome::Fail,
         };
         let is_txn = e.f == F::Txn;
         let rebalanced = rebalanced_keys(e);
@@ -162,7 +153,7 @@ impl OnlineChecker {
                         own_sends.push(kv);
                     }
                     let s = self.sent.entry(kv).or_insert(status);
-                    if *s != Sent::Ok {
+                    if *s != Outcome::Ok {
                         *s = status;
                     }
                     if ok {
@@ -170,7 +161,8 @@ impl OnlineChecker {
                             self.observe(*key, *o, *value, found);
                         }
                     }
-                    if status == Sent::Fail && self.ok_read.contains(&kv) && self.g1a.insert(kv) {
+                    if status == Outcome::Fail && self.ok_read.contains(&kv) && self.g1a.insert(kv)
+                    {
                         found.push("G1a");
                     }
                 }
@@ -192,7 +184,7 @@ impl OnlineChecker {
                             if ok {
                                 let kv = (*k, v);
                                 if self.ok_read.insert(kv)
-                                    && self.sent.get(&kv) == Some(&Sent::Fail)
+                                    && self.sent.get(&kv) == Some(&Outcome::Fail)
                                     && self.g1a.insert(kv)
                                 {
                                     found.push("G1a");

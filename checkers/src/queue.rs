@@ -51,6 +51,7 @@
 
 use std::collections::BTreeMap;
 
+use gregor_history::ops::{Invoke, Pair, Pairing};
 use gregor_history::{Event, EventType, History, Key, Mop, Offset, Process, Val, Value, F};
 
 use crate::compact::{Cursor, Latencies, Order, Staircase, ValInfo, Vals, WStatus, NONE, NO_OFF};
@@ -259,14 +260,10 @@ pub struct Analysis {
     pub has_completed_poll: bool,
 }
 
-/// Per-event working state of pass 1: pending invocations, per-process
-/// positions, and buffers reused from one op to the next.
+/// Per-event working state of pass 1: per-process positions, and buffers
+/// reused from one op to the next.
 #[derive(Default)]
 struct Scratch {
-    /// Process -> (position, time) of its pending invocation: the time is
-    /// kept here so that pairing never reaches back into the history (with
-    /// many processes the invocation is far behind, out of cache).
-    pending: FxHashMap<u64, (u32, u64)>,
     procs: FxHashMap<u64, ProcState>,
     /// Processes whose last op crashed (`info`), their state packed.
     crashed: FxHashMap<u64, Box<[u8]>>,
@@ -321,9 +318,15 @@ struct Analyzer {
 /// Runs the queue analysis.
 pub fn analyze(h: &History) -> Analysis {
     let mut a = Analyzer::new();
+    let mut pairing = Pairing::new();
     let events = &h.events[..];
-    for e in events {
-        a.step(e, |_, inv| events[inv as usize].mops());
+    for (i, e) in events.iter().enumerate() {
+        let invoke = pairing
+            .push(i, e)
+            .filter(Pair::completed)
+            .and_then(|p| p.invoke)
+            .map(|inv| (inv.at as u32, inv.time));
+        a.step(e, invoke, |inv| events[inv as usize].mops());
     }
     a.finalize().render(events)
 }
@@ -339,9 +342,9 @@ pub fn analyze(h: &History) -> Analysis {
 /// ([`Finished::wanted_ops`], [`Finished::render`]).
 pub struct QueueStream {
     a: Analyzer,
-    /// Client process -> micro-ops of its outstanding invocation (a
-    /// completion without micro-ops of its own echoes them).
-    pending: FxHashMap<u64, Vec<Mop>>,
+    /// Outstanding invocations with their micro-ops (a completion without
+    /// micro-ops of its own echoes them).
+    pending: Pairing<Vec<Mop>>,
 }
 
 impl Default for QueueStream {
@@ -354,25 +357,37 @@ impl QueueStream {
     pub fn new() -> QueueStream {
         QueueStream {
             a: Analyzer::new(),
-            pending: FxHashMap::default(),
+            pending: Pairing::new(),
         }
     }
 
     /// Takes the next event of the history.
-    pub fn push(&mut self, e: Event) {
-        let pending = &self.pending;
-        self.a
-            .step(&e, |p, _| pending.get(&p).map_or(&[][..], |m| &m[..]));
-        if let Process::Client(p) = e.process {
-            if e.kind == EventType::Invoke {
-                if let Value::Mops(m) = e.value {
-                    self.pending.insert(p, m);
-                } else {
-                    self.pending.remove(&p);
-                }
-            } else {
-                self.pending.remove(&p);
+    pub fn push(&mut self, mut e: Event) {
+        let at = self.a.taken as usize;
+        match e.process {
+            Process::Client(p) if e.kind == EventType::Invoke => {
+                self.a.step(&e, None, |_| &[]);
+                let data = match std::mem::replace(&mut e.value, Value::None) {
+                    Value::Mops(m) => m,
+                    _ => Vec::new(),
+                };
+                // A displaced invoke never completed: nothing to analyze.
+                let _ = self.pending.invoke(
+                    p,
+                    Invoke {
+                        at,
+                        time: e.time,
+                        data,
+                    },
+                );
             }
+            Process::Client(p) => {
+                let pair = self.pending.complete(p, at);
+                let invoke = pair.invoke.as_ref().map(|i| (i.at as u32, i.time));
+                let mops: &[Mop] = pair.invoke.as_ref().map_or(&[], |i| &i.data[..]);
+                self.a.step(&e, invoke, |_| mops);
+            }
+            Process::Nemesis => self.a.step(&e, None, |_| &[]),
         }
     }
 
@@ -615,10 +630,17 @@ impl Analyzer {
         )
     }
 
-    /// Takes the next event (pass 1). `inv_mops` are the micro-ops of the
-    /// invocation a completion answers (used when the completion carries
-    /// none of its own: info/fail echo the invocation).
-    fn step<'m>(&mut self, e: &'m Event, inv_mops: impl Fn(u64, u32) -> &'m [Mop]) {
+    /// Takes the next event (pass 1). For a completion, `invoke` is the
+    /// (position, time) of the invocation it answers (as the history's
+    /// [`Pairing`] found it), and `inv_mops` gives that invocation's
+    /// micro-ops (used when the completion carries none of its own:
+    /// info/fail echo the invocation).
+    fn step<'m>(
+        &mut self,
+        e: &'m Event,
+        invoke: Option<(u32, u64)>,
+        inv_mops: impl FnOnce(u32) -> &'m [Mop],
+    ) {
         let pos = self.taken;
         self.taken += 1;
         self.tl.saw(e.time);
@@ -636,7 +658,7 @@ impl Analyzer {
                 sc.procs.insert(p, ProcState::decode(&b));
             }
         }
-        self.complete(pos, e, inv_mops, &mut sc);
+        self.complete(pos, e, invoke, inv_mops, &mut sc);
         if let Some(p) = client.filter(|_| e.kind == EventType::Info) {
             // Crashed: the worker continues under a new process number.
             if let Some(st) = sc.procs.remove(&p) {
@@ -650,11 +672,11 @@ impl Analyzer {
         &mut self,
         pos: u32,
         e: &'m Event,
-        inv_mops: impl Fn(u64, u32) -> &'m [Mop],
+        invoke: Option<(u32, u64)>,
+        inv_mops: impl FnOnce(u32) -> &'m [Mop],
         sc: &mut Scratch,
     ) {
         let Scratch {
-            pending,
             procs,
             crashed: _,
             known_scratch,
@@ -669,10 +691,9 @@ impl Analyzer {
                 return;
             };
             if e.kind == EventType::Invoke {
-                pending.insert(p, (pos, e.time));
                 return;
             }
-            let (inv, invoke_time) = match pending.remove(&p) {
+            let (inv, invoke_time) = match invoke {
                 Some((i, t)) => (Some(i), t),
                 None => (None, e.time),
             };
@@ -716,7 +737,7 @@ impl Analyzer {
                 _ => return,
             }
             let mops = match inv {
-                Some(i) if e.mops().is_empty() => inv_mops(p, i),
+                Some(i) if e.mops().is_empty() => inv_mops(i),
                 _ => e.mops(),
             };
             let ok = e.kind == EventType::Ok;

@@ -47,6 +47,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use gregor_history::ops::Pairing;
 use gregor_history::{Event, EventType, History, HistoryError, Mop, Process, F};
 
 use crate::queue::{OpRef, QueueStream};
@@ -103,8 +104,8 @@ pub struct StreamChecker {
     queue: QueueStream,
     /// `commit` / `committed` invocations and their completions.
     commits: Vec<Event>,
-    /// Client processes whose outstanding invocation was kept.
-    commit_pending: HashMap<u64, ()>,
+    /// Outstanding invocations, and whether each was kept.
+    commit_pending: Pairing<bool>,
     has_txns: bool,
 }
 
@@ -119,7 +120,7 @@ impl StreamChecker {
         StreamChecker {
             queue: QueueStream::new(),
             commits: Vec::new(),
-            commit_pending: HashMap::new(),
+            commit_pending: Pairing::new(),
             has_txns: false,
         }
     }
@@ -127,23 +128,25 @@ impl StreamChecker {
     /// Takes the next event (validated by the caller).
     pub fn push(&mut self, e: Event) {
         self.has_txns |= e.f == F::Txn;
-        if let Process::Client(p) = e.process {
-            let keep = if e.kind == EventType::Invoke {
-                let offsets = e
-                    .mops()
-                    .iter()
-                    .any(|m| matches!(m, Mop::Commit { .. } | Mop::Committed { .. }));
-                let keep = offsets || matches!(e.f, F::Commit | F::Committed);
-                if keep {
-                    self.commit_pending.insert(p, ());
-                }
-                keep
-            } else {
-                self.commit_pending.remove(&p).is_some()
-            };
-            if keep {
-                self.commits.push(e.clone());
+        let at = self.queue.len() as usize;
+        let keep_invoke = |e: &Event| {
+            let offsets = e
+                .mops()
+                .iter()
+                .any(|m| matches!(m, Mop::Commit { .. } | Mop::Committed { .. }));
+            offsets || matches!(e.f, F::Commit | F::Committed)
+        };
+        let pair = self.commit_pending.push_with(at, &e, keep_invoke);
+        let keep = match e.process {
+            // An invoke: kept if it is about offsets.
+            Process::Client(p) if e.kind == EventType::Invoke => {
+                self.commit_pending.open_invoke(p).is_some_and(|i| i.data)
             }
+            // A completion: kept with its invoke.
+            _ => pair.is_some_and(|p| p.invoke.is_some_and(|i| i.data)),
+        };
+        if keep {
+            self.commits.push(e.clone());
         }
         self.queue.push(e);
     }

@@ -282,48 +282,21 @@ fn relevant(f: &F) -> bool {
 }
 
 fn collect_ops(h: &History) -> Ops {
-    let mut pending: FxMap<Process, usize> = FxMap::default();
-    let mut ops = Vec::new();
-    for (i, e) in h.events.iter().enumerate() {
-        if e.process == Process::Nemesis {
-            continue;
-        }
-        match e.kind {
-            EventType::Invoke => {
-                // A second invoke before a completion leaves the first one
-                // indefinite.
-                if let Some(prev) = pending.insert(e.process, i) {
-                    if relevant(&h.events[prev].f) {
-                        ops.push(Op {
-                            inv: prev,
-                            comp: None,
-                            ok: false,
-                        });
-                    }
-                }
-            }
-            EventType::Ok | EventType::Info | EventType::Fail => {
-                let inv = pending.remove(&e.process).unwrap_or(i);
-                if relevant(&e.f) && e.kind != EventType::Fail {
-                    ops.push(Op {
-                        inv,
-                        comp: Some(i),
-                        ok: e.kind == EventType::Ok,
-                    });
-                }
-            }
-        }
-    }
-    let mut left: Vec<usize> = pending
-        .into_values()
-        .filter(|&i| relevant(&h.events[i].f))
+    // Failed ops certainly did not happen: only their invokes matter (a
+    // never-completed one is indefinite, like an `info`).
+    let ops: Vec<Op> = gregor_history::ops::pairs(&h.events)
+        .filter_map(|p| {
+            let (kind, f) = match p.complete_at {
+                Some(c) => (h.events[c].kind, &h.events[c].f),
+                None => (EventType::Info, &h.events[p.start_at()].f),
+            };
+            (relevant(f) && kind != EventType::Fail).then(|| Op {
+                inv: p.start_at(),
+                comp: p.complete_at,
+                ok: kind == EventType::Ok,
+            })
+        })
         .collect();
-    left.sort_unstable();
-    ops.extend(left.into_iter().map(|inv| Op {
-        inv,
-        comp: None,
-        ok: false,
-    }));
     let mut at_inv = vec![NO_OP; h.events.len()];
     let mut at_ok = vec![NO_OP; h.events.len()];
     for (id, op) in ops.iter().enumerate() {

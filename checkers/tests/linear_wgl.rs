@@ -1,13 +1,13 @@
 //! The generic WGL linearizability checker on classic register histories.
 
-use gregor_checkers::linear::wgl::{self, Entry, Outcome};
+use gregor_checkers::linear::wgl::{self, Entry, Linearizability};
 use gregor_checkers::linear::{CasOp, CasRegister, Model, Register, RegisterOp};
 
 fn op<O>(id: u64, op: O, call: u64, ret: Option<u64>) -> Entry<O> {
     Entry { id, op, call, ret }
 }
 
-fn cas(entries: &[Entry<CasOp>]) -> Outcome<CasRegister> {
+fn cas(entries: &[Entry<CasOp>]) -> Linearizability<CasRegister> {
     wgl::check(&CasRegister(None), entries, 1_000_000)
 }
 
@@ -17,7 +17,7 @@ fn a_sequential_write_then_read_is_linearizable() {
         op(0, CasOp::Write(1), 0, Some(1)),
         op(1, CasOp::Read(Some(1)), 2, Some(3)),
     ];
-    assert_eq!(cas(&h), Outcome::Linearizable);
+    assert_eq!(cas(&h), Linearizability::Linearizable);
 }
 
 #[test]
@@ -26,7 +26,7 @@ fn a_stale_read_after_a_completed_write_is_not() {
         op(0, CasOp::Write(1), 0, Some(1)),
         op(1, CasOp::Read(None), 2, Some(3)),
     ];
-    let Outcome::Nonlinearizable(f) = cas(&h) else {
+    let Linearizability::Nonlinearizable(f) = cas(&h) else {
         panic!("must be nonlinearizable")
     };
     assert_eq!(f.stuck, 1, "the stale read is the op that cannot be placed");
@@ -41,7 +41,7 @@ fn a_read_concurrent_with_a_write_may_see_either_value() {
             op(0, CasOp::Write(1), 0, Some(3)),
             op(1, CasOp::Read(seen), 1, Some(2)),
         ];
-        assert_eq!(cas(&h), Outcome::Linearizable, "read {seen:?}");
+        assert_eq!(cas(&h), Linearizability::Linearizable, "read {seen:?}");
     }
 }
 
@@ -55,7 +55,7 @@ fn reading_new_then_old_during_one_write_is_not_linearizable() {
         op(2, CasOp::Read(Some(1)), 3, Some(4)),
         op(3, CasOp::Read(Some(0)), 5, Some(6)),
     ];
-    let Outcome::Nonlinearizable(f) = cas(&h) else {
+    let Linearizability::Nonlinearizable(f) = cas(&h) else {
         panic!("must be nonlinearizable")
     };
     assert_eq!(f.stuck, 3);
@@ -66,7 +66,7 @@ fn reading_new_then_old_during_one_write_is_not_linearizable() {
         op(2, CasOp::Read(Some(0)), 3, Some(4)),
         op(3, CasOp::Read(Some(1)), 5, Some(6)),
     ];
-    assert_eq!(cas(&h), Outcome::Linearizable);
+    assert_eq!(cas(&h), Linearizability::Linearizable);
 }
 
 #[test]
@@ -76,14 +76,14 @@ fn two_concurrent_compare_and_sets_from_the_same_value_cannot_both_succeed() {
         op(1, CasOp::Cas(0, 1), 2, Some(5)),
         op(2, CasOp::Cas(0, 2), 3, Some(6)),
     ];
-    assert!(matches!(cas(&h), Outcome::Nonlinearizable(_)));
+    assert!(matches!(cas(&h), Linearizability::Nonlinearizable(_)));
     let h = [
         op(0, CasOp::Write(0), 0, Some(1)),
         op(1, CasOp::Cas(0, 1), 2, Some(5)),
         op(2, CasOp::CasFailed(0, 2), 3, Some(6)),
         op(3, CasOp::Read(Some(1)), 7, Some(8)),
     ];
-    assert_eq!(cas(&h), Outcome::Linearizable);
+    assert_eq!(cas(&h), Linearizability::Linearizable);
 }
 
 #[test]
@@ -93,17 +93,20 @@ fn an_indefinite_write_may_take_effect_late_or_never() {
         op(1, CasOp::Read(None), 1, Some(2)),
         op(2, CasOp::Read(Some(5)), 100, Some(101)),
     ];
-    assert_eq!(cas(&late), Outcome::Linearizable);
+    assert_eq!(cas(&late), Linearizability::Linearizable);
     let never = [
         op(0, CasOp::Write(5), 0, None),
         op(1, CasOp::Read(None), 100, Some(101)),
     ];
-    assert_eq!(cas(&never), Outcome::Linearizable);
+    assert_eq!(cas(&never), Linearizability::Linearizable);
     let before_invoked = [
         op(1, CasOp::Read(Some(5)), 0, Some(1)),
         op(0, CasOp::Write(5), 2, None),
     ];
-    assert!(matches!(cas(&before_invoked), Outcome::Nonlinearizable(_)));
+    assert!(matches!(
+        cas(&before_invoked),
+        Linearizability::Nonlinearizable(_)
+    ));
 }
 
 #[test]
@@ -115,7 +118,7 @@ fn an_exhausted_budget_is_unknown_rather_than_a_verdict() {
     h.push(op(40, CasOp::Read(Some(-1)), 101, Some(102)));
     assert_eq!(
         wgl::check(&CasRegister(None), &h, 50),
-        Outcome::Unknown { steps: 50 }
+        Linearizability::Unknown { steps: 50 }
     );
 }
 
@@ -188,7 +191,7 @@ fn random_small_histories_agree_with_brute_force() {
         let want = brute(&Register(None), &h);
         let got = wgl::check(&Register(None), &h, 1_000_000);
         assert_eq!(
-            matches!(got, Outcome::Linearizable),
+            matches!(got, Linearizability::Linearizable),
             want,
             "history {h:?} gave {got:?}"
         );
@@ -216,10 +219,10 @@ fn long_sequential_histories_are_checked_and_failures_keep_a_short_tail() {
     }
     assert_eq!(
         wgl::check(&Register(None), &h, 1_000_000),
-        Outcome::Linearizable
+        Linearizability::Linearizable
     );
     h.push(op(99_999, RegisterOp::Read(Some(3)), 90_000, Some(90_001)));
-    let Outcome::Nonlinearizable(f) = wgl::check(&Register(None), &h, 1_000_000) else {
+    let Linearizability::Nonlinearizable(f) = wgl::check(&Register(None), &h, 1_000_000) else {
         panic!("a stale read at the end is nonlinearizable")
     };
     assert_eq!(f.stuck, 99_999);

@@ -20,11 +20,16 @@
 //! # Ok::<(), gregor_deploy::DeployError>(())
 //! ```
 //!
+//! [`ability`] says what the nemesis may do to a cluster, one trait per
+//! ability ([`ability::Kill`], [`ability::Pause`], …), implemented by each
+//! kind of cluster according to what it can do.
+//!
 //! [`wire`] holds the few raw Kafka requests used to tell whether a broker
 //! answers (ApiVersions) and what it reports (Metadata, CreateTopics);
 //! [`kapi`] is the async client over the `kafka-protocol` crate's messages
 //! for what librdkafka does not expose (groups' offsets, quotas, configs).
 
+pub mod ability;
 pub mod cluster;
 pub mod error;
 pub mod faketime;

@@ -422,8 +422,11 @@ impl Topology {
     /// built `From` this one.
     pub fn enter(&self, node: usize, command: &mut Command) -> Result<(), NetnsError> {
         let handle = self.namespace_handle(node)?;
-        // SAFETY: the hook only calls setns(2), which is async-signal-safe,
-        // on a descriptor opened before the fork.
+        // SAFETY: the hook only calls setns(2) (through nix's safe
+        // wrapper), which is async-signal-safe, on a descriptor opened
+        // before the fork. The `unsafe` is std's `CommandExt::pre_exec`
+        // contract itself: nix 0.31 has no safe way to run code between
+        // fork and exec in a `std::process::Command`, so it stays.
         unsafe {
             command.pre_exec(move || {
                 nix::sched::setns(&handle, nix::sched::CloneFlags::CLONE_NEWNET)

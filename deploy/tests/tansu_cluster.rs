@@ -9,6 +9,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
+#[path = "support/records.rs"]
+mod records;
+
 use gregor_deploy::cluster::check_port_free;
 use gregor_deploy::wire;
 use gregor_deploy::{find_tansu, Cluster, ClusterKind, ClusterSpec, DeployError, ProcessStatus};
@@ -296,9 +299,9 @@ fn acknowledged_records_survive_kill_9_of_every_broker_and_a_fresh_up() {
         0
     );
     let values: [&[u8]; 3] = [b"v1", b"v2", b"v3"];
-    let acked = wire::produce(&addrs[0], "durable", 1, &values, -1, timeout).unwrap();
+    let acked = records::produce(&addrs[0], "durable", 1, &values, -1, timeout).unwrap();
     assert_eq!(acked.error_code, 0, "{acked:?}");
-    let more = wire::produce(&addrs[1], "durable", 1, &[b"v4"], -1, timeout).unwrap();
+    let more = records::produce(&addrs[1], "durable", 1, &[b"v4"], -1, timeout).unwrap();
     assert_eq!(
         more.base_offset,
         acked.base_offset + 3,
@@ -311,7 +314,7 @@ fn acknowledged_records_survive_kill_9_of_every_broker_and_a_fresh_up() {
         .map(|(i, v)| (acked.base_offset + i as i64, v.to_vec()))
         .collect();
     let read = |addr: &str| -> Vec<(i64, Vec<u8>)> {
-        let got = wire::fetch(addr, "durable", 1, acked.base_offset, timeout).unwrap();
+        let got = records::fetch(addr, "durable", 1, acked.base_offset, timeout).unwrap();
         assert_eq!(got.error_code, 0, "{got:?}");
         got.records
             .into_iter()

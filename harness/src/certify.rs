@@ -1017,7 +1017,10 @@ mod tests {
         let f = cell_scenario(&s, &cells[2]).unwrap();
         // The file over the base, the client's keys over the file.
         assert_eq!(f.time_limit, Some(50.0));
-        assert_eq!((f.nemesis.interval, f.nemesis.duration), (Some(10.0), Some(20.0)));
+        assert_eq!(
+            (f.nemesis.interval, f.nemesis.duration),
+            (Some(10.0), Some(20.0))
+        );
         assert_eq!(f.client.acks.as_deref(), Some("1"));
         assert_eq!(f.cluster.kafka_version.as_deref(), Some("4.1.1"));
         assert_eq!(f.name.as_deref(), Some("4.1.1-lagging-leader-kill-f-sany"));

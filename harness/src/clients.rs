@@ -10,7 +10,7 @@
 //! continue above the old ones. The nemesis, the history and the verdict
 //! live on in the parent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gregor_history::ops::Pairing;
 use gregor_history::{Event, EventType, Key, Mop, Offset, Process, Recorder, Value};
 use gregor_workloads::{run_workers_stallable, Progress, RunId};
 
@@ -252,10 +253,11 @@ fn relay(
     rec: &Recorder,
     progress: &Progress,
     tally: &mut Tally,
-    open: &mut HashMap<u64, Event>,
+    open: &mut Pairing<Event>,
     log: &Path,
 ) {
-    for line in BufReader::new(out).lines() {
+    // `at`: the line's position, which orders the invokes left open.
+    for (at, line) in BufReader::new(out).lines().enumerate() {
         let Ok(line) = line else { break };
         let e = match Event::from_json(&line) {
             Ok(e) => e,
@@ -277,11 +279,10 @@ fn relay(
         let time = e.time;
         tally.learn(&e);
         progress.note_reads(&e);
-        if let Process::Client(p) = e.process {
-            if e.kind == EventType::Invoke {
-                open.insert(p, e.clone());
-            } else {
-                open.remove(&p);
+        // A displaced invoke never completes: the history says so itself.
+        let _ = open.push_with(at, &e, Event::clone);
+        if e.process.client().is_some() {
+            if e.kind != EventType::Invoke {
                 progress.ops.fetch_add(1, Ordering::Relaxed);
                 let c = match e.kind {
                     EventType::Ok => &progress.ok,
@@ -313,7 +314,7 @@ fn supervise(
     mut tally: Tally,
 ) -> Tally {
     loop {
-        let mut open: HashMap<u64, Event> = HashMap::new();
+        let mut open: Pairing<Event> = Pairing::new();
         if let Some(out) = child.stdout.take() {
             relay(out, &rec, &progress, &mut tally, &mut open, &spec.log);
         }
@@ -326,10 +327,14 @@ fn supervise(
             .unwrap_or_else(|e| e.to_string());
         let stopping = stop.load(Ordering::SeqCst);
         tally.rejected_settings |= config_error;
-        if !open.is_empty() || !stopping {
+        if open.open_count() > 0 || !stopping {
             let why = format!("client process died ({status})");
-            for (_, inv) in open {
-                let mut e = inv;
+            // The invokes the dead child left open never complete: each
+            // is completed as `info`, in the order they were invoked.
+            for pair in open.finish() {
+                let Some(mut e) = pair.invoke.map(|i| i.data) else {
+                    continue;
+                };
                 e.kind = EventType::Info;
                 e.error = Some(why.clone());
                 if let Value::Mops(m) = &mut e.value {
@@ -474,7 +479,7 @@ mod tests {
         let rec = Recorder::create(&dir.path().join("history.jsonl")).unwrap();
         let out = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"poll\",\"value\":[[\"poll\"]]}\n\
                    {\"index\":1,\"time\":2,\"proc\n";
-        let (mut tally, mut open) = (Tally::default(), HashMap::new());
+        let (mut tally, mut open) = (Tally::default(), Pairing::new());
         let log = dir.path().join("clients.log");
         relay(
             out.as_bytes(),

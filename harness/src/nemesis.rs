@@ -29,9 +29,14 @@
 //!
 //! Disk faults need the brokers' log directories on lazy disks
 //! (`cluster.lazy-disk`, refused when the plan is resolved otherwise).
-//! Link faults need a proxied cluster and partitions a namespaced one
-//! ([`Net`]); [`NemesisConfig::check_cluster`] refuses a fault the cluster
-//! cannot take, with the reason. On tansu, brokers never talk to each other
+//! Each fault needs abilities of the cluster ([`Fault::needs`]; the traits
+//! of [`gregor_deploy::ability`]: `Kill`, `Stop`, `Pause`, `ClockSkew`,
+//! `ControllerLookup`, `AdminApi`, `Replication`, `LinkFaults`,
+//! `Partition`), and the nemesis acts on any cluster through them
+//! ([`FaultTarget`]). Link faults need a proxied cluster and partitions a
+//! namespaced one ([`Net`] provides both for local clusters);
+//! [`NemesisConfig::check`] refuses, before the run, a fault the cluster
+//! cannot take, naming the fault, the cluster kind and the reason. On tansu, brokers never talk to each other
 //! (they share one SQLite file), so a partition can only separate brokers
 //! from the clients: `partition` cuts the isolated side off the clients as
 //! well, and there is no controller (`controller-kill` and the `controller`
@@ -49,11 +54,11 @@ mod schedule;
 pub use breakage::Breakage;
 pub use config::NemesisConfig;
 pub use fault::{
-    AfterStart, ControllerOf, Fault, LeaderOf, LinkSettings, NemesisError, PartitionShape,
-    Schedule, StallConsumers, Target,
+    AfterStart, ControllerOf, Fault, FaultTarget, LeaderOf, LinkSettings, NemesisError,
+    PartitionShape, Schedule, StallConsumers, Target,
 };
 pub use net::{LinkScope, Net};
-pub use schedule::{kafka_controller_lookup, partition_plan, run};
+pub use schedule::{controller_lookup, partition_plan, run};
 
 use schedule::nap;
 
@@ -63,6 +68,7 @@ mod tests {
     use gregor_deploy::netns::Grudge;
     use gregor_deploy::ClusterKind;
     use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[test]
@@ -146,7 +152,7 @@ mod tests {
             ..NemesisConfig::default()
         };
         let err = c
-            .check_cluster(ClusterKind::Tansu, 3, None)
+            .check_cluster(ClusterKind::Tansu, 3, None, false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -155,12 +161,12 @@ mod tests {
         );
         c.faults = vec![Fault::Kill];
         c.target = Target::Controller;
-        assert!(c.check_cluster(ClusterKind::Tansu, 3, None).is_err());
-        assert!(c.check_cluster(ClusterKind::Kafka, 3, None).is_ok());
+        assert!(c.check_cluster(ClusterKind::Tansu, 3, None, false).is_err());
+        assert!(c.check_cluster(ClusterKind::Kafka, 3, None, false).is_ok());
         c.target = Target::One;
         c.faults = vec![Fault::Partition];
         let err = c
-            .check_cluster(ClusterKind::Tansu, 3, None)
+            .check_cluster(ClusterKind::Tansu, 3, None, false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -169,13 +175,13 @@ mod tests {
         );
         c.faults = vec![Fault::Delay];
         let err = c
-            .check_cluster(ClusterKind::Tansu, 3, None)
+            .check_cluster(ClusterKind::Tansu, 3, None, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("delay") && err.contains("proxies"), "{err}");
         c.faults = vec![Fault::Kill];
         c.target = Target::Node(5);
-        assert!(c.check_cluster(ClusterKind::Tansu, 3, None).is_err());
+        assert!(c.check_cluster(ClusterKind::Tansu, 3, None, false).is_err());
     }
 
     #[test]
@@ -194,5 +200,115 @@ mod tests {
         assert!(!cut.contains(&2) || cut.len() < 3, "{cut:?}");
         let (_, cut) = partition_plan(3, PartitionShape::Isolate, &[0, 1, 1], 0);
         assert_eq!(cut, vec![0, 1]);
+    }
+
+    /// A cluster that can only kill and restart its nodes: the shape a
+    /// new kind of cluster takes when it implements one ability.
+    struct KillOnly {
+        calls: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl gregor_deploy::ability::Faultable for KillOnly {
+        fn kind_name(&self) -> String {
+            "kill-only".into()
+        }
+        fn node_count(&self) -> usize {
+            3
+        }
+        fn node_name(&self, i: usize) -> Option<String> {
+            (i < 3).then(|| format!("node-{i}"))
+        }
+        fn node_addr(&self, i: usize) -> Option<String> {
+            (i < 3).then(|| format!("10.0.0.{i}:9092"))
+        }
+        fn as_kill(&mut self) -> Option<&mut dyn gregor_deploy::ability::Kill> {
+            Some(self)
+        }
+    }
+
+    impl gregor_deploy::ability::Kill for KillOnly {
+        fn kill(&mut self, node: usize) -> Result<(), gregor_deploy::DeployError> {
+            self.calls.lock().unwrap().push(format!("kill {node}"));
+            Ok(())
+        }
+        fn start(&mut self, node: usize) -> Result<(), gregor_deploy::DeployError> {
+            self.calls.lock().unwrap().push(format!("start {node}"));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_cluster_that_can_only_kill_refuses_pause_and_takes_kill() {
+        use gregor_deploy::ability::Faultable;
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut fake = KillOnly {
+            calls: calls.clone(),
+        };
+        let can = fake.abilities();
+        let mut cfg = NemesisConfig {
+            faults: vec![Fault::Pause],
+            target: Target::Node(1),
+            interval: Duration::from_millis(40),
+            duration: Duration::from_millis(20),
+            jitter: 0.0,
+            ..NemesisConfig::default()
+        };
+        let err = cfg.check(&can, 3).unwrap_err().to_string();
+        assert!(
+            err.contains("`pause`") && err.contains("kill-only") && err.contains("pause a node"),
+            "{err}"
+        );
+        for refused in [
+            Fault::Stop,
+            Fault::ControllerKill,
+            Fault::Partition,
+            Fault::Delay,
+        ] {
+            cfg.faults = vec![refused];
+            assert!(
+                cfg.check(&can, 3).is_err(),
+                "{refused} needs more than Kill"
+            );
+        }
+        cfg.faults = vec![Fault::Kill];
+        cfg.check(&can, 3).expect("kill is what it can do");
+
+        // Scheduled: node 1 killed, then started again by the heal, and
+        // both recorded in the history.
+        let out = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let rec = gregor_history::Recorder::to_writer(
+            Box::new(Sink(out.clone())),
+            std::time::Instant::now(),
+        )
+        .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let target: FaultTarget = Arc::new(std::sync::Mutex::new(fake));
+        let (r, st) = (rec.clone(), stop.clone());
+        let nemesis = std::thread::spawn(move || run(cfg, target, r, st));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while calls.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        nemesis.join().unwrap();
+        rec.flush().unwrap();
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(calls[..2], ["kill 1", "start 1"], "{calls:?}");
+        let history = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        assert!(
+            history.contains(r#""f":"kill","value":["node-1"]"#)
+                && history.contains(r#""f":"start","value":["node-1"]"#),
+            "{history}"
+        );
     }
 }

@@ -392,7 +392,12 @@ impl RunPlan {
                 "earliest",
             )?,
             from_beginning: c.from_beginning.unwrap_or(true),
-            txn_recovery: typed(&bad, "client.txn-recovery", c.txn_recovery.as_deref(), "abort")?,
+            txn_recovery: typed(
+                &bad,
+                "client.txn-recovery",
+                c.txn_recovery.as_deref(),
+                "abort",
+            )?,
             producer: c.producer.clone(),
             consumer: c.consumer.clone(),
             common: c.common.clone(),
@@ -576,7 +581,7 @@ macro_rules! serde_by_name {
         }
     )*};
 }
-serde_by_name!(Fault, Target, Schedule, PartitionShape, LinkScope);
+serde_by_name!(Fault, Target, Schedule, PartitionShape);
 
 /// Checks what the types alone do not constrain: ranges, and settings that
 /// do not go together.
@@ -870,11 +875,7 @@ mod tests {
                 "client.from-beginning",
                 2,
             ),
-            (
-                "client:\n  txn-recovery: pray\n",
-                "client.txn-recovery",
-                2,
-            ),
+            ("client:\n  txn-recovery: pray\n", "client.txn-recovery", 2),
             ("client:\n  producer: [linger.ms]\n", "client.producer", 2),
             ("client:\n  consumer: 5\n", "client.consumer", 2),
             ("client:\n  common: x\n", "client.common", 2),

@@ -255,7 +255,7 @@ pub(crate) fn bring_up(p: &RunPlan, run_dir: &Path, log: &ui::Log) -> anyhow::Re
         start_net()
     }
     .context("cannot start the fault proxies")?;
-    ncfg.check_cluster(kind, brokers, Some(&net))
+    ncfg.check_cluster(kind, brokers, Some(&net), spec.lazy_disk)
         .map_err(|e| anyhow!("{e}"))?;
     log.line(&format!(
         "starting {kind} cluster: {brokers} broker(s) from port {}{}",
@@ -870,27 +870,33 @@ fn forgetful_restart_hook(
     }))
 }
 
-/// A function returning the leader address of key 0's partition.
+/// A function returning the leader address of key 0's partition (as the
+/// brokers advertise it), asked of the bootstrap brokers in turn through
+/// the one raw metadata request ([`gregor_deploy::wire::metadata`]): the
+/// nemesis acts on a local cluster only.
 fn leader_lookup(
     settings: &ClientSettings,
     keymap: &KeyMap,
 ) -> Arc<dyn Fn() -> Option<String> + Send + Sync> {
-    let settings = settings.clone();
+    let bootstrap: Vec<String> = settings
+        .bootstrap
+        .split(',')
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
     let (topic, partition) = (keymap.topic(0), keymap.partition(0));
     Arc::new(move || {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = settings.consumer_config().create().ok()?;
-        let md = c
-            .fetch_metadata(Some(&topic), Duration::from_secs(3))
-            .ok()?;
-        let t = md.topics().iter().find(|t| t.name() == topic)?;
-        let leader = t
-            .partitions()
-            .iter()
-            .find(|p| p.id() == partition)?
-            .leader();
-        let b = md.brokers().iter().find(|b| b.id() == leader)?;
-        Some(format!("{}:{}", b.host(), b.port()))
+        bootstrap.iter().find_map(|addr| {
+            let md = gregor_deploy::wire::metadata(addr, &[&topic], Duration::from_secs(3)).ok()?;
+            let t = md.topics.iter().find(|t| t.name == topic)?;
+            let leader = t
+                .partitions
+                .iter()
+                .find(|p| p.partition == partition)?
+                .leader;
+            let b = md.brokers.iter().find(|b| b.node_id == leader)?;
+            Some(format!("{}:{}", b.host, b.port))
+        })
     })
 }
 
@@ -992,9 +998,7 @@ pub(crate) fn spawn_nemesis(
                     ctl.set_stalled(on).map_err(|e| e.to_string())
                 }));
             }
-            if cluster.lock().unwrap_or_else(|p| p.into_inner()).kind() == ClusterKind::Kafka {
-                cfg.controller_of = Some(nemesis::kafka_controller_lookup(cluster.clone()));
-            }
+            cfg.controller_of = nemesis::controller_lookup(cluster.clone());
             let c = cluster.clone();
             Ok(Some(
                 std::thread::Builder::new()

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use gregor_harness::monitor::server::{MonitorServer, Shared};
 use gregor_harness::monitor::{GroupStatus, Monitor, MonitorConfig, PartitionStatus, Snapshot};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -117,17 +117,24 @@ fn admin() -> AdminClient<DefaultClientContext> {
         .expect("admin client")
 }
 
+/// Creates `topic` with 3 replicas through gregor's one CreateTopics
+/// request ([`gregor_deploy::wire::create_topic`]), waiting for it.
 async fn create_topic(topic: &str, partitions: i32) {
-    let r = admin()
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(3))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create_topics");
-    for x in r {
-        x.unwrap_or_else(|(t, e)| panic!("cannot create topic {t}: {e}"));
-    }
+    let (addr, t) = (
+        bootstrap()
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        topic.to_string(),
+    );
+    let code = tokio::task::spawn_blocking(move || {
+        gregor_deploy::wire::create_topic(&addr, &t, partitions, 3, Duration::from_secs(30))
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("cannot create topic {topic}: {e}"));
+    assert_eq!(code, 0, "cannot create topic {topic}: error code {code}");
 }
 
 fn producer() -> BaseProducer {

@@ -404,9 +404,8 @@ pub fn compare(a: &Side, b: &Side, t: &Thresholds) -> Comparison {
         &worst(ab),
         (t.unavailable_tolerance, t.unavailable_floor_s),
     );
-    let stalled = |av: Option<&Availability>| {
-        av.map(|a| a.worst_stalled_s.clone()).unwrap_or_default()
-    };
+    let stalled =
+        |av: Option<&Availability>| av.map(|a| a.worst_stalled_s.clone()).unwrap_or_default();
     // A stall is unavailability that hung instead of failing: the same
     // thresholds.
     per_f_secs(

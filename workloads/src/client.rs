@@ -59,13 +59,8 @@ pub enum ClientError {
     },
 }
 
-/// How an operation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Fail,
-    Info,
-}
+/// How an operation ended: the history's one ok/fail/info outcome.
+pub use gregor_history::ops::Outcome;
 
 /// What the caller learns from a completed operation (for the generator).
 #[derive(Debug, Default)]

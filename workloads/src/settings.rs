@@ -339,7 +339,8 @@ mod tests {
         };
         s.producer
             .insert("transaction.timeout.ms".into(), "1000".into());
-        s.producer.insert("message.timeout.ms".into(), "1000".into());
+        s.producer
+            .insert("message.timeout.ms".into(), "1000".into());
         s.producer.insert("socket.timeout.ms".into(), "1000".into());
         let p = s.producer_config(Some("t-1"));
         assert_eq!(p.get("delivery.timeout.ms"), None);

@@ -1,4 +1,9 @@
-//! Topic setup through the admin API.
+//! Topic setup through the admin API, as the run's clients see the
+//! cluster: librdkafka with the run's client settings (so a secured
+//! cluster's properties apply). [`ensure_topic`] is the one way a run
+//! creates its topic, over the one metadata request of this module; the
+//! raw-protocol counterparts for local clusters and tests are
+//! `gregor_deploy::wire::{metadata, create_topic}`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -7,6 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::metadata::Metadata;
 
 use crate::runid::RunId;
 use crate::settings::ClientSettings;
@@ -62,24 +68,38 @@ pub enum TopicError {
     Other { topic: String, message: String },
 }
 
+/// The cluster's metadata (of `topic`, or of every topic) as the run's
+/// clients see it: asked through librdkafka with the run's client
+/// settings, so that every client property (security included) applies.
+/// The one metadata request of the workloads; returns the client too, for
+/// a further request on the same connection.
+fn fetch_metadata(
+    settings: &ClientSettings,
+    topic: Option<&str>,
+    timeout: Duration,
+) -> Result<(BaseConsumer, Metadata), TopicError> {
+    let c: BaseConsumer = settings
+        .consumer_config()
+        .create()
+        .map_err(|e| TopicError::Other {
+            topic: topic.unwrap_or_default().into(),
+            message: e.to_string(),
+        })?;
+    let md = c
+        .fetch_metadata(topic, timeout)
+        .map_err(|e| TopicError::Unreachable {
+            bootstrap: settings.bootstrap.clone(),
+            message: e.to_string(),
+        })?;
+    Ok((c, md))
+}
+
 fn brokers_and_partitions(
     settings: &ClientSettings,
     topic: &str,
     timeout: Duration,
 ) -> Result<(usize, Option<(u32, u32)>), TopicError> {
-    let c: BaseConsumer = settings
-        .consumer_config()
-        .create()
-        .map_err(|e| TopicError::Other {
-            topic: topic.into(),
-            message: e.to_string(),
-        })?;
-    let md = c
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| TopicError::Unreachable {
-            bootstrap: settings.bootstrap.clone(),
-            message: e.to_string(),
-        })?;
+    let (_, md) = fetch_metadata(settings, Some(topic), timeout)?;
     let t = md.topics().iter().find(|t| t.name() == topic);
     let parts = t.and_then(|t| {
         if t.error().is_some() || t.partitions().is_empty() {
@@ -262,18 +282,11 @@ pub fn list_runs(
     prefix: &str,
     timeout: Duration,
 ) -> Result<Vec<RunLeftovers>, TopicError> {
-    let c: BaseConsumer = settings
-        .consumer_config()
-        .create()
-        .map_err(|e| TopicError::Other {
-            topic: prefix.into(),
-            message: e.to_string(),
-        })?;
     let unreachable = |e: rdkafka::error::KafkaError| TopicError::Unreachable {
         bootstrap: settings.bootstrap.clone(),
         message: e.to_string(),
     };
-    let md = c.fetch_metadata(None, timeout).map_err(unreachable)?;
+    let (c, md) = fetch_metadata(settings, None, timeout)?;
     let mut runs: BTreeMap<RunId, RunLeftovers> = BTreeMap::new();
     fn entry(runs: &mut BTreeMap<RunId, RunLeftovers>, run: RunId) -> &mut RunLeftovers {
         runs.entry(run.clone()).or_insert_with(|| RunLeftovers {

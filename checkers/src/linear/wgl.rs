@@ -49,7 +49,7 @@ pub struct Failure<M> {
 
 /// The verdict of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome<M> {
+pub enum Linearizability<M> {
     Linearizable,
     Nonlinearizable(Failure<M>),
     /// The step budget ran out first.
@@ -89,7 +89,7 @@ fn unlift(nodes: &mut [Node], i: usize) {
 }
 
 /// Checks `entries` against `init`, taking at most `budget` search steps.
-pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outcome<M> {
+pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Linearizability<M> {
     // Time-ordered events; on ties calls come first (treated as concurrent).
     let mut evs: Vec<(u64, bool, usize)> = Vec::with_capacity(entries.len() * 2);
     for (i, e) in entries.iter().enumerate() {
@@ -142,11 +142,11 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
     let mut steps = 0u64;
     loop {
         if remaining == 0 {
-            return Outcome::Linearizable;
+            return Linearizability::Linearizable;
         }
         steps += 1;
         if steps > budget {
-            return Outcome::Unknown { steps: budget };
+            return Linearizability::Unknown { steps: budget };
         }
         if entry == NIL {
             // Unreachable while an ok op remains (its return is in the
@@ -202,9 +202,9 @@ pub fn check<M: Model>(init: &M, entries: &[Entry<M::Op>], budget: u64) -> Outco
         }
     }
     match best {
-        Some(f) => Outcome::Nonlinearizable(f),
+        Some(f) => Linearizability::Nonlinearizable(f),
         // Only reachable if nothing could ever be tried; report the first op.
-        None => Outcome::Nonlinearizable(Failure {
+        None => Linearizability::Nonlinearizable(Failure {
             depth: 0,
             linearized: Vec::new(),
             state: init.clone(),

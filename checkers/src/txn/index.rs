@@ -2,6 +2,7 @@
 //! the graph's edges and the explanations are read from.
 
 use super::*;
+use crate::dense::FirstWriter;
 
 pub(super) const NO_SLOT: u32 = u32::MAX;
 pub(super) const EMPTY: u64 = u64::MAX;
@@ -20,50 +21,9 @@ pub(super) struct Slot {
     pub(super) next: u32,
 }
 
-/// (key, value) -> slot. Values are usually small integers unique across
-/// keys, so a table indexed by value answers most lookups without hashing
-/// (and with far fewer cache misses); pairs that do not fit there (a value
-/// reused on another key, or values too sparse for a table) are hashed.
-pub(super) struct WriterIndex {
-    pub(super) dense: Vec<(Key, u32)>,
-    pub(super) spill: FxMap<(Key, Val), u32>,
-}
-
-impl WriterIndex {
-    pub(super) fn new(max_value: Option<Val>, writes: usize) -> WriterIndex {
-        let len = match max_value {
-            Some(m) if m < 4 * writes as u64 + 1024 => m as usize + 1,
-            _ => 0,
-        };
-        WriterIndex {
-            dense: vec![(0, NO_SLOT); len],
-            spill: FxMap::default(),
-        }
-    }
-
-    pub(super) fn get(&self, k: Key, v: Val) -> Option<u32> {
-        match self.dense.get(v as usize) {
-            Some(&(_, NO_SLOT)) => None,
-            Some(&(dk, s)) if dk == k => Some(s),
-            _ => self.spill.get(&(k, v)).copied(),
-        }
-    }
-
-    /// Inserts a slot for (k, v) unless one exists; `make` creates it.
-    pub(super) fn insert_with(&mut self, k: Key, v: Val, make: impl FnOnce() -> u32) {
-        match self.dense.get_mut(v as usize) {
-            Some(e) if e.1 == NO_SLOT => *e = (k, make()),
-            Some(e) if e.0 == k => {}
-            _ => {
-                self.spill.entry((k, v)).or_insert_with(make);
-            }
-        }
-    }
-}
-
 pub(super) struct Index {
     /// (key, value) -> slot of its (first) writer.
-    pub(super) writer_of: WriterIndex,
+    pub(super) writer_of: FirstWriter,
     pub(super) slots: Vec<Slot>,
 }
 
@@ -86,11 +46,16 @@ impl Index {
                 writes += 1;
             }
         }
-        let mut writer_of = WriterIndex::new(max_value, writes);
+        // Values indexed in place when they are dense enough; the rest hashed.
+        let span = match max_value {
+            Some(m) if m < 4 * writes as u64 + 1024 => m + 1,
+            _ => 0,
+        };
+        let mut writer_of = FirstWriter::new(span);
         let mut slots = Vec::new();
         for (id, op) in ops.iter().enumerate() {
             for (k, v, _) in op.sends(h) {
-                writer_of.insert_with(k, v, || {
+                writer_of.get_or_insert_with(k, v, || {
                     slots.push(Slot {
                         op: id as u32,
                         value: v,

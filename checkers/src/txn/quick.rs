@@ -13,16 +13,17 @@
 //!
 //! Only wr edges are covered: with ww or rw inference the caller skips this.
 
-use gregor_history::{EventType, History, Key, Mop, Process, Val};
+use gregor_history::{EventType, History, Key, Mop, Val};
 
-use super::{relevant, FxMap};
+use super::relevant;
+use crate::dense::FirstWriter;
 
 /// One pass over the events: the same operations (and the same first
 /// writer of each value) as the full analysis, then one check per read.
 pub(super) fn acyclic_by_time(h: &History) -> bool {
     let n = h.events.len();
-    let mut pending: FxMap<Process, usize> = FxMap::default();
-    let mut writers = Writers::new(n);
+    // (key, value) -> invocation position of its first writer.
+    let mut writers = FirstWriter::new(4 * n as u64 + 1024);
     // Reads of values with no writer yet: (key, value, reader's point,
     // reader's invocation). A value's first writer never changes once
     // known, so other reads are checked on the spot.
@@ -43,7 +44,7 @@ pub(super) fn acyclic_by_time(h: &History) -> bool {
         let mut sent = false;
         for m in sends {
             if let Mop::Send { key, value, .. } = m {
-                writers.insert(*key, *value, inv as u32);
+                writers.get_or_insert_with(*key, *value, || inv as u32);
                 sent = true;
             }
         }
@@ -63,33 +64,19 @@ pub(super) fn acyclic_by_time(h: &History) -> bool {
             }
         }
     };
-    for (i, e) in h.events.iter().enumerate() {
-        if e.process == Process::Nemesis {
-            continue;
+    for p in gregor_history::ops::pairs(&h.events) {
+        let (kind, f) = match p.complete_at {
+            Some(c) => (h.events[c].kind, &h.events[c].f),
+            None => (EventType::Info, &h.events[p.start_at()].f),
+        };
+        if relevant(f) && kind != EventType::Fail {
+            add(
+                p.start_at(),
+                p.complete_at,
+                kind == EventType::Ok,
+                &mut reads,
+            );
         }
-        match e.kind {
-            EventType::Invoke => {
-                if let Some(prev) = pending.insert(e.process, i) {
-                    if relevant(&h.events[prev].f) {
-                        add(prev, None, false, &mut reads);
-                    }
-                }
-            }
-            EventType::Ok | EventType::Info | EventType::Fail => {
-                let inv = pending.remove(&e.process).unwrap_or(i);
-                if relevant(&e.f) && e.kind != EventType::Fail {
-                    add(inv, Some(i), e.kind == EventType::Ok, &mut reads);
-                }
-            }
-        }
-    }
-    let mut left: Vec<usize> = pending
-        .into_values()
-        .filter(|&i| relevant(&h.events[i].f))
-        .collect();
-    left.sort_unstable();
-    for inv in left {
-        add(inv, None, false, &mut reads);
     }
     holds
         && reads.iter().all(|&(k, v, t, inv)| match writers.get(k, v) {
@@ -105,52 +92,6 @@ fn before(w: u32, t: u32, inv: u32) -> bool {
     // A writer's point is its invocation: equal to the reader's invocation
     // only when the reader is the writer (a self-edge, which is dropped).
     w < t || w == inv
-}
-
-/// (key, value) -> invocation position of its first writer. Values are
-/// usually small integers unique across keys: a table indexed by value
-/// answers those without hashing; the rest are hashed.
-struct Writers {
-    dense: Vec<(Key, u32)>,
-    limit: usize,
-    spill: FxMap<(Key, Val), u32>,
-}
-
-const NONE: u32 = u32::MAX;
-
-impl Writers {
-    fn new(events: usize) -> Writers {
-        Writers {
-            dense: Vec::new(),
-            limit: 4 * events + 1024,
-            spill: FxMap::default(),
-        }
-    }
-
-    fn get(&self, k: Key, v: Val) -> Option<u32> {
-        match self.dense.get(v as usize) {
-            Some(&(_, NONE)) => None,
-            Some(&(dk, w)) if dk == k => Some(w),
-            _ => self.spill.get(&(k, v)).copied(),
-        }
-    }
-
-    /// Keeps the first writer of each pair.
-    fn insert(&mut self, k: Key, v: Val, w: u32) {
-        if v < self.limit as u64 && v as usize >= self.dense.len() {
-            let len = (v as usize + 1).max(2 * self.dense.len()).min(self.limit);
-            self.dense.resize(len, (0, NONE));
-        }
-        match self.dense.get_mut(v as usize) {
-            // The table grows before a value below `limit` is first seen,
-            // so an empty entry means no writer yet (none was hashed).
-            Some(e) if e.1 == NONE => *e = (k, w),
-            Some(e) if e.0 == k => {}
-            _ => {
-                self.spill.entry((k, v)).or_insert(w);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

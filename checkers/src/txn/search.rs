@@ -226,7 +226,7 @@ struct Local<'a> {
     g: Graph,
 }
 
-enum Outcome {
+enum SearchResult {
     Found(Cycle),
     None,
     Timeout,
@@ -266,7 +266,7 @@ pub fn search_scc(g: &Graph, scc: &[u32], budget: &mut u64) -> SccResult {
                 continue;
             }
             match search_spec(&local, &spec, budget) {
-                Outcome::Found(c) => {
+                SearchResult::Found(c) => {
                     let (d, _) = c.classify();
                     if !reported.contains(&d) {
                         reported.push(d);
@@ -274,8 +274,8 @@ pub fn search_scc(g: &Graph, scc: &[u32], budget: &mut u64) -> SccResult {
                     }
                     continue 'data;
                 }
-                Outcome::None => {}
-                Outcome::Timeout => {
+                SearchResult::None => {}
+                SearchResult::Timeout => {
                     res.timed_out.push(spec.name());
                 }
             }
@@ -284,7 +284,7 @@ pub fn search_scc(g: &Graph, scc: &[u32], budget: &mut u64) -> SccResult {
     res
 }
 
-fn search_spec(local: &Local<'_>, spec: &Spec, budget: &mut u64) -> Outcome {
+fn search_spec(local: &Local<'_>, spec: &Spec, budget: &mut u64) -> SearchResult {
     let g = &local.g;
     let n = g.len();
     let allowed = spec.allowed();
@@ -333,16 +333,16 @@ fn search_spec(local: &Local<'_>, spec: &Spec, budget: &mut u64) -> Outcome {
                 &mut touched,
                 budget,
             ) {
-                Outcome::Found(c) => {
+                SearchResult::Found(c) => {
                     let ops = c.ops.iter().map(|&x| local.global[x as usize]).collect();
-                    return Outcome::Found(Cycle { ops, rels: c.rels });
+                    return SearchResult::Found(Cycle { ops, rels: c.rels });
                 }
-                Outcome::Timeout => return Outcome::Timeout,
-                Outcome::None => {}
+                SearchResult::Timeout => return SearchResult::Timeout,
+                SearchResult::None => {}
             }
         }
     }
-    Outcome::None
+    SearchResult::None
 }
 
 /// Breadth-first search from `v` (reached from `u` by `pivot`) back to `u`.
@@ -358,7 +358,7 @@ fn bfs(
     seen: &mut [u64],
     touched: &mut Vec<u32>,
     budget: &mut u64,
-) -> Outcome {
+) -> SearchResult {
     for &t in touched.iter() {
         seen[t as usize] = 0;
     }
@@ -380,7 +380,7 @@ fn bfs(
                 let bit = bits & bits.wrapping_neg();
                 bits &= !bit;
                 if *budget == 0 {
-                    return Outcome::Timeout;
+                    return SearchResult::Timeout;
                 }
                 *budget -= 1;
                 let Some(ns) = spec.step(s, bit) else {
@@ -388,7 +388,7 @@ fn bfs(
                 };
                 if y == u {
                     if spec.accept(ns) {
-                        return Outcome::Found(unwind(&queue, head, u, bit));
+                        return SearchResult::Found(unwind(&queue, head, u, bit));
                     }
                     continue;
                 }
@@ -404,7 +404,7 @@ fn bfs(
         }
         head += 1;
     }
-    Outcome::None
+    SearchResult::None
 }
 
 fn unwind(queue: &[(u32, u8, u32, u8)], last: usize, u: u32, closing: u8) -> Cycle {

@@ -155,12 +155,12 @@ pub(super) async fn serve(
     let _ = upstream.set_nodelay(true);
     let mut client = client;
 
-    enum Outcome {
+    enum PumpEnd {
         Finished,
         Failed,
         Reset,
     }
-    let outcome = {
+    let end = {
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
         let mut rng = SplitMix::new(seed);
@@ -185,18 +185,18 @@ pub(super) async fn serve(
             )
         };
         tokio::select! {
-            r = forward => if r.is_ok() { Outcome::Finished } else { Outcome::Failed },
-            _ = reset_requested(&mut reset_watch) => Outcome::Reset,
+            r = forward => if r.is_ok() { PumpEnd::Finished } else { PumpEnd::Failed },
+            _ = reset_requested(&mut reset_watch) => PumpEnd::Reset,
         }
     };
-    match outcome {
-        Outcome::Finished => {}
+    match end {
+        PumpEnd::Finished => {}
         // One side broke the connection: pass the abort on to the other side.
-        Outcome::Failed => {
+        PumpEnd::Failed => {
             abort(client);
             abort(upstream);
         }
-        Outcome::Reset => {
+        PumpEnd::Reset => {
             counters.reset.fetch_add(1, Ordering::Relaxed);
             abort(client);
             abort(upstream);

@@ -1,14 +1,20 @@
 //! [`Breakage`]: the cluster plus what the nemesis broke in it, each fault
 //! applied and recorded, and everything healed by [`Breakage::heal_all`].
+//!
+//! It acts on any [`Faultable`] cluster through the abilities a fault
+//! needs ([`gregor_deploy::ability`]): a fault whose ability the cluster
+//! lacks is refused before the run ([`NemesisConfig::check`]), and if
+//! applied anyway is recorded with an error naming the missing ability and
+//! the cluster kind, never attempted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_deploy::ability::{Ability, Faultable, LinkFaults, Partition};
 use gregor_deploy::netns::Grudge;
 use gregor_deploy::proxy::LinkFault;
-use gregor_deploy::Cluster;
 use gregor_history::nemesis::{start_f, stop_f};
 use gregor_history::{EventType, Process, Recorder, Value, F};
 
@@ -26,11 +32,14 @@ pub(super) enum Broken {
 
 /// The cluster plus what the nemesis broke in it.
 pub struct Breakage {
-    cluster: Arc<Mutex<Cluster>>,
+    cluster: FaultTarget,
     rec: Option<Arc<Recorder>>,
     broken: BTreeMap<usize, Broken>,
     after_start: Option<AfterStart>,
-    net: Option<Arc<Net>>,
+    /// The cluster's link faults and partitions (its own, or those of the
+    /// network it was started in: [`Breakage::with_net`]).
+    link_faults: Option<Arc<dyn LinkFaults>>,
+    partitions: Option<Arc<dyn Partition>>,
     /// Link faults in force: history name (`delay`…) → targets.
     links: BTreeMap<&'static str, Vec<usize>>,
     /// The partition in force: history name and the nodes cut off.
@@ -70,13 +79,18 @@ pub(super) fn joined(errors: Vec<String>) -> Option<String> {
 }
 
 impl Breakage {
-    pub fn new(cluster: Arc<Mutex<Cluster>>, rec: Option<Arc<Recorder>>) -> Breakage {
+    pub fn new(cluster: FaultTarget, rec: Option<Arc<Recorder>>) -> Breakage {
+        let (link_faults, partitions) = {
+            let c = cluster.lock().unwrap_or_else(|p| p.into_inner());
+            (c.link_faults(), c.partitions())
+        };
         Breakage {
             cluster,
             rec,
             broken: BTreeMap::new(),
             after_start: None,
-            net: None,
+            link_faults,
+            partitions,
             links: BTreeMap::new(),
             partition: None,
             skewed: BTreeSet::new(),
@@ -96,10 +110,9 @@ impl Breakage {
 
     /// Each broker's own address (around the fault proxies), for admin requests.
     fn admin_addrs(&self) -> Vec<String> {
-        self.lock()
-            .nodes()
-            .iter()
-            .map(|n| n.direct_addr())
+        let c = self.lock();
+        (0..c.node_count())
+            .filter_map(|i| c.node_direct_addr(i))
             .collect()
     }
 
@@ -109,13 +122,21 @@ impl Breakage {
         self
     }
 
-    /// Proxies and namespaces to break links and partition with.
+    /// The network a local cluster was started in: its fault proxies
+    /// break links, its namespaces partition.
     pub fn with_net(mut self, net: Option<Arc<Net>>) -> Breakage {
-        self.net = net;
+        if let Some(net) = net {
+            if net.has_proxies() {
+                self.link_faults = Some(net.clone());
+            }
+            if net.has_topology() {
+                self.partitions = Some(net);
+            }
+        }
         self
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cluster> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, dyn Faultable + 'static> {
         self.cluster.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -123,8 +144,13 @@ impl Breakage {
         let c = self.lock();
         serde_json::json!(nodes
             .iter()
-            .filter_map(|&i| c.nodes().get(i).map(|n| n.name.clone()))
+            .filter_map(|&i| c.node_name(i))
             .collect::<Vec<_>>())
+    }
+
+    /// Why the cluster cannot do `a`, for the history.
+    fn lacks(c: &dyn Faultable, a: Ability) -> String {
+        format!("a {} cluster has no {} ability", c.kind_name(), a.name())
     }
 
     /// Applies `fault` to `nodes`, recording the action.
@@ -179,8 +205,8 @@ impl Breakage {
     pub fn lagging_leader_kill(&mut self, nodes: &[usize]) {
         self.apply_process(Fault::LeaderKill, nodes);
         if let Some(nodes) = self.links.remove(Fault::Blackhole.name()) {
-            if let Some(net) = &self.net {
-                net.heal_links();
+            if let Some(l) = &self.link_faults {
+                l.heal_links();
             }
             let names = self.names(&nodes);
             record(&self.rec, &stop_f(Fault::Blackhole.name()), names, None);
@@ -193,15 +219,27 @@ impl Breakage {
             let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
             for &n in nodes {
                 let r = match fault {
-                    Fault::Stop => c.stop(n).map(|_| Broken::Down),
-                    Fault::Pause | Fault::LeaderPause => c.pause(n).map(|_| Broken::Paused),
-                    _ => c.kill(n).map(|_| Broken::Down),
+                    Fault::Stop => match c.as_stop() {
+                        Some(s) => s.stop(n).map(|_| Broken::Down).map_err(|e| e.to_string()),
+                        None => Err(Self::lacks(&*c, Ability::Stop)),
+                    },
+                    Fault::Pause | Fault::LeaderPause => match c.as_pause() {
+                        Some(p) => p
+                            .pause(n)
+                            .map(|_| Broken::Paused)
+                            .map_err(|e| e.to_string()),
+                        None => Err(Self::lacks(&*c, Ability::Pause)),
+                    },
+                    _ => match c.as_kill() {
+                        Some(k) => k.kill(n).map(|_| Broken::Down).map_err(|e| e.to_string()),
+                        None => Err(Self::lacks(&*c, Ability::Kill)),
+                    },
                 };
                 match r {
                     Ok(b) => {
                         self.broken.insert(n, b);
                     }
-                    Err(e) => errors.push(e.to_string()),
+                    Err(e) => errors.push(e),
                 }
             }
         }
@@ -222,8 +260,8 @@ impl Breakage {
             _ => LinkFault::blackhole(),
         };
         let name = fault.name();
-        let error = match &self.net {
-            Some(net) if net.has_proxies() => {
+        let error = match &self.link_faults {
+            Some(net) => {
                 if net.set_links(nodes, s.scope, &link) == 0 {
                     Some(format!(
                         "no proxied link in scope {:?} for these brokers",
@@ -234,21 +272,21 @@ impl Breakage {
                     None
                 }
             }
-            _ => Some("the cluster has no fault proxies".into()),
+            None => Some("the cluster has no fault proxies (no LinkFaults ability)".into()),
         };
         let names = self.names(nodes);
         record(&self.rec, &start_f(name), names, error);
     }
 
     fn apply_partition(&mut self, fault: Fault, nodes: &[usize], shape: PartitionShape, seed: u64) {
-        let n = self.lock().nodes().len();
+        let n = self.lock().node_count();
         let (grudge, cut) = if fault == Fault::LeaderPartition {
             (Grudge::isolate(n, nodes[0]), vec![nodes[0]])
         } else {
             partition_plan(n, shape, nodes, seed)
         };
         let name = fault.name();
-        let error = match &self.net {
+        let error = match &self.partitions {
             Some(net) => match net.partition(&grudge, &cut) {
                 Ok(()) => {
                     self.partition = Some((name, cut.clone()));
@@ -256,10 +294,12 @@ impl Breakage {
                 }
                 Err(e) => {
                     let _ = net.heal_partitions();
-                    Some(e.to_string())
+                    Some(e)
                 }
             },
-            None => Some("the cluster was not started in network namespaces".into()),
+            None => Some(
+                "the cluster was not started in network namespaces (no Partition ability)".into(),
+            ),
         };
         let names = self.names(&cut);
         record(&self.rec, &start_f(name), names, error);
@@ -267,9 +307,14 @@ impl Breakage {
 
     fn apply_clock_skew(&mut self, nodes: &[usize], offset: i64) {
         let mut errors = Vec::new();
-        match gregor_deploy::faketime::library() {
+        let ready = {
+            let mut c = self.lock();
+            let lacks = Self::lacks(&*c, Ability::ClockSkew);
+            c.as_clock_skew().map_or(Err(lacks), |s| s.ready())
+        };
+        match ready {
             Err(e) => errors.push(e),
-            Ok(_) => {
+            Ok(()) => {
                 for &n in nodes {
                     // Noted before the restart: a node whose restart fails
                     // still has the skew in its start environment, which the
@@ -300,10 +345,14 @@ impl Breakage {
                 // Down even when the crash failed after the kill: the heal
                 // must start it again (a start of a running node does nothing).
                 self.broken.insert(n, Broken::Down);
-                match c.lose_unfsynced(n) {
+                let name = c.node_name(n).unwrap_or_else(|| format!("node {n}"));
+                let Some(d) = c.as_lazy_disk() else {
+                    errors.push(Self::lacks(&*c, Ability::LazyDisk));
+                    continue;
+                };
+                match d.lose_unfsynced(n) {
                     Ok(st) => eprintln!(
-                        "gregor: lose-unfsynced: {} lost {} unsynced byte(s) and {} file operation(s)",
-                        c.nodes()[n].name,
+                        "gregor: lose-unfsynced: {name} lost {} unsynced byte(s) and {} file operation(s)",
                         st.last_dropped_bytes,
                         st.last_undone_ops
                     ),
@@ -326,9 +375,13 @@ impl Breakage {
         {
             let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
             for &n in nodes {
+                let Some(d) = c.as_lazy_disk() else {
+                    errors.push(Self::lacks(&*c, Ability::LazyDisk));
+                    break;
+                };
                 let r = match fault {
-                    Fault::DiskFull => c.set_disk_full(n, true),
-                    _ => c.set_disk_slow(n, latency),
+                    Fault::DiskFull => d.set_disk_full(n, true),
+                    _ => d.set_disk_slow(n, latency),
                 };
                 if let Err(e) = r {
                     errors.push(e.to_string());
@@ -348,9 +401,13 @@ impl Breakage {
             {
                 let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
                 for &n in &nodes {
+                    let Some(d) = c.as_lazy_disk() else {
+                        errors.push(Self::lacks(&*c, Ability::LazyDisk));
+                        break;
+                    };
                     let r = match fault {
-                        Fault::DiskFull => c.set_disk_full(n, false),
-                        _ => c.set_disk_slow(n, Duration::ZERO),
+                        Fault::DiskFull => d.set_disk_full(n, false),
+                        _ => d.set_disk_slow(n, Duration::ZERO),
                     };
                     if let Err(e) = r {
                         errors.push(e.to_string());
@@ -358,7 +415,7 @@ impl Breakage {
                     // A broker whose every log directory failed (ENOSPC)
                     // shut itself down: restarted with the heal, as an
                     // operator would once space is freed.
-                    if !c.is_running(n) {
+                    if !d.is_running(n) {
                         self.broken.insert(n, Broken::Down);
                     }
                 }
@@ -506,7 +563,7 @@ impl Breakage {
             .filter(|(i, _)| *i != follower)
             .map(|(_, a)| a)
             .collect();
-        let replicas: BTreeSet<i32> = (0..self.lock().nodes().len() as i32).collect();
+        let replicas: BTreeSet<i32> = (0..self.lock().node_count() as i32).collect();
         let isrs = lag::isrs(&others, topics).ok()?;
         Some(lag::dropped_out(&isrs, follower as i32, &replicas))
     }
@@ -515,7 +572,10 @@ impl Breakage {
     /// Restarts node `n` with its wall clock shifted by `offset` seconds
     /// (`None`: the true clock).
     fn restart_with_clock(&mut self, n: usize, offset: Option<i64>) -> Result<(), String> {
-        let mut c = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.cluster.lock().unwrap_or_else(|p| p.into_inner());
+        let lacks = Self::lacks(&*guard, Ability::ClockSkew);
+        let addr = guard.node_addr(n).unwrap_or_default();
+        let c = guard.as_clock_skew().ok_or(lacks)?;
         c.set_clock_offset(n, offset).map_err(|e| e.to_string())?;
         if self.broken.contains_key(&n) {
             return Ok(()); // down or paused: the heal restarts it with the new env
@@ -524,7 +584,7 @@ impl Breakage {
         let r = c.start(n).map_err(|e| e.to_string());
         if r.is_ok() {
             if let Some(h) = &self.after_start {
-                h(&c.nodes()[n].addr());
+                h(&addr);
             }
         } else {
             self.broken.insert(n, Broken::Down);
@@ -538,15 +598,14 @@ impl Breakage {
     pub fn heal_all(&mut self) {
         if let Some((name, cut)) = self.partition.take() {
             let err = self
-                .net
+                .partitions
                 .as_ref()
-                .and_then(|n| n.heal_partitions().err())
-                .map(|e| e.to_string());
+                .and_then(|n| n.heal_partitions().err());
             let names = self.names(&cut);
             record(&self.rec, &stop_f(name), names, err);
         }
         if !self.links.is_empty() {
-            if let Some(net) = &self.net {
+            if let Some(net) = &self.link_faults {
                 net.heal_links();
             }
             for (name, nodes) in std::mem::take(&mut self.links) {
@@ -624,40 +683,52 @@ impl Breakage {
                 .map(|(n, _)| *n)
                 .collect();
             if down.len() > 1 {
-                if let Err(e) = c.start_together(&down) {
-                    errors.push(format!("restarting {down:?} together: {e}"));
+                if let Some(k) = c.as_kill() {
+                    if let Err(e) = k.start_together(&down) {
+                        errors.push(format!("restarting {down:?} together: {e}"));
+                    }
                 }
             }
             for (n, how) in broken {
+                let name = c.node_name(n).unwrap_or_else(|| format!("node {n}"));
+                let addr = c.node_addr(n).unwrap_or_default();
                 let r = match how {
-                    Broken::Paused => c.resume(n).map(|_| resumed.push(n)),
+                    Broken::Paused => match c.as_pause() {
+                        Some(p) => p
+                            .resume(n)
+                            .map(|_| resumed.push(n))
+                            .map_err(|e| e.to_string()),
+                        None => Err(Self::lacks(&*c, Ability::Pause)),
+                    },
                     // tansu 0.6.0 brokers sometimes die at start-up on
                     // SQLite's lock ("database is locked" while registering,
                     // then a panic): every failed attempt is kept in the
                     // event's error, and the restart is retried.
-                    Broken::Down => {
-                        let mut r = c.start(n);
-                        for attempt in 1..START_ATTEMPTS {
-                            match &r {
-                                Err(e) => errors.push(format!(
-                                    "restart attempt {attempt} of {}: {e}",
-                                    c.nodes()[n].name
-                                )),
-                                Ok(()) => break,
+                    Broken::Down => match c.as_kill() {
+                        None => Err(Self::lacks(&*c, Ability::Kill)),
+                        Some(k) => {
+                            let mut r = k.start(n);
+                            for attempt in 1..START_ATTEMPTS {
+                                match &r {
+                                    Err(e) => errors
+                                        .push(format!("restart attempt {attempt} of {name}: {e}")),
+                                    Ok(()) => break,
+                                }
+                                std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+                                r = k.start(n);
                             }
-                            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
-                            r = c.start(n);
+                            r.map(|_| {
+                                if let Some(h) = &self.after_start {
+                                    h(&addr);
+                                }
+                                started.push(n)
+                            })
+                            .map_err(|e| e.to_string())
                         }
-                        r.map(|_| {
-                            if let Some(h) = &self.after_start {
-                                h(&c.nodes()[n].addr());
-                            }
-                            started.push(n)
-                        })
-                    }
+                    },
                 };
                 if let Err(e) = r {
-                    errors.push(e.to_string());
+                    errors.push(e);
                 }
             }
         }
@@ -677,7 +748,7 @@ impl Breakage {
 
     /// Restarts every node, one at a time (each waits to answer again).
     pub(super) fn rolling_restart(&mut self, stop: &AtomicBool) {
-        let n = self.lock().nodes().len();
+        let n = self.lock().node_count();
         for i in 0..n {
             if stop.load(Ordering::SeqCst) {
                 break;

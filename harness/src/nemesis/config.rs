@@ -1,10 +1,12 @@
 //! What a nemesis does ([`NemesisConfig`]), built from a resolved plan,
-//! and which faults a cluster can take ([`NemesisConfig::check_cluster`]).
+//! and which faults a cluster can take ([`NemesisConfig::check`]: the
+//! abilities each fault needs against those the cluster has).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_deploy::ability::{Abilities, Ability};
 use gregor_deploy::ClusterKind;
 
 use super::*;
@@ -126,52 +128,46 @@ impl NemesisConfig {
         self.faults.iter().any(|f| f.needs_netns())
     }
 
-    /// Refuses faults that a `kind` cluster of `brokers` brokers cannot
-    /// take here, naming the fault and the reason. `net` is what the
-    /// cluster was started with.
+    /// Refuses faults that a local `kind` cluster of `brokers` brokers
+    /// cannot take here, naming the fault and the reason. `net` is what
+    /// the cluster was started with (its link faults and partitions),
+    /// `lazy_disk` whether its log directories are on lazy disks.
     pub fn check_cluster(
         &self,
         kind: ClusterKind,
         brokers: usize,
         net: Option<&Net>,
+        lazy_disk: bool,
     ) -> Result<(), NemesisError> {
+        let can = gregor_deploy::ability::local_abilities(
+            kind,
+            net.is_some_and(Net::has_proxies),
+            net.is_some_and(Net::has_topology),
+            lazy_disk,
+        );
+        self.check(&can, brokers)
+    }
+
+    /// Refuses faults whose abilities ([`Fault::needs`]) a cluster that
+    /// `can` this much lacks, and targets it does not have, naming the
+    /// fault, the cluster kind and the reason. Any kind of cluster: the
+    /// nemesis asks for abilities, never for kinds.
+    pub fn check(&self, can: &Abilities, brokers: usize) -> Result<(), NemesisError> {
         let refuse = |fault: &str, reason: String| {
             Err(NemesisError::Unavailable {
                 fault: fault.into(),
                 reason,
             })
         };
-        if let Some(f) = self
-            .faults
-            .iter()
-            .find(|f| f.needs_admin_api() && kind.is_tansu())
-        {
-            return refuse(
-                f.name(),
-                "not applicable to tansu: it implements neither client quotas nor \
-                 replication throttles (nor replication)"
-                    .into(),
-            );
+        for &f in &self.faults {
+            if let Some((_, why)) = can.missing(f.needs()) {
+                return refuse(f.name(), why);
+            }
         }
-        if kind.is_tansu() && self.faults.contains(&Fault::LaggingLeaderKill) {
-            return refuse(
-                "lagging-leader-kill",
-                "not applicable to tansu: its brokers do not replicate to each other".into(),
-            );
-        }
-        let controller = self.faults.contains(&Fault::ControllerKill)
-            || (self.target == Target::Controller && !self.faults.is_empty());
-        if controller && kind.is_tansu() {
-            return refuse(
-                if self.faults.contains(&Fault::ControllerKill) {
-                    "controller-kill"
-                } else {
-                    "target controller"
-                },
-                "not applicable to tansu: its brokers have no controller \
-                 (they share one SQLite store and all call themselves node 111)"
-                    .into(),
-            );
+        if self.target == Target::Controller && !self.faults.is_empty() {
+            if let Some((_, why)) = can.missing(&[Ability::ControllerLookup]) {
+                return refuse("target controller", why);
+            }
         }
         if let Target::Node(i) = self.target {
             if i >= brokers {
@@ -179,25 +175,6 @@ impl NemesisConfig {
                     "target",
                     format!("broker-{i} does not exist: the cluster has {brokers} broker(s)"),
                 ));
-            }
-        }
-        for &f in &self.faults {
-            if f.needs_proxy() && !net.is_some_and(Net::has_proxies) {
-                return refuse(
-                    f.name(),
-                    "the cluster was not started behind fault proxies".into(),
-                );
-            }
-            if f.needs_netns() && !net.is_some_and(Net::has_topology) {
-                return refuse(
-                    f.name(),
-                    "the cluster was not started in network namespaces".into(),
-                );
-            }
-            if f == Fault::ClockSkew {
-                if let Err(e) = gregor_deploy::faketime::library() {
-                    return refuse(f.name(), e);
-                }
             }
         }
         Ok(())

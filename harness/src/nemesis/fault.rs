@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_deploy::ability::Ability;
+
 use super::*;
 
 /// A kind of fault.
@@ -143,24 +145,37 @@ impl Fault {
         })
     }
 
+    /// The abilities of the cluster this fault needs, in the order they
+    /// are checked ([`gregor_deploy::ability`]).
+    pub fn needs(self) -> &'static [Ability] {
+        match self {
+            Fault::Kill | Fault::LeaderKill => &[Ability::Kill],
+            Fault::ControllerKill => &[Ability::ControllerLookup, Ability::Kill],
+            Fault::Stop | Fault::RollingRestart => &[Ability::Stop],
+            Fault::Pause | Fault::LeaderPause => &[Ability::Pause],
+            Fault::Partition | Fault::LeaderPartition => &[Ability::Partition],
+            Fault::Delay | Fault::Bandwidth | Fault::Reset | Fault::Blackhole => {
+                &[Ability::LinkFaults]
+            }
+            Fault::ClockSkew => &[Ability::ClockSkew],
+            Fault::LaggingLeaderKill => &[Ability::Replication, Ability::LinkFaults, Ability::Kill],
+            Fault::ConsumerStall => &[],
+            Fault::FetchThrottle | Fault::ProduceThrottle => &[Ability::AdminApi],
+            Fault::ReplicationThrottle => {
+                &[Ability::AdminApi, Ability::Replication, Ability::Pause]
+            }
+            Fault::LoseUnfsynced | Fault::DiskFull | Fault::DiskSlow => &[Ability::LazyDisk],
+        }
+    }
+
     /// Needs the fault proxies in front of the brokers.
     pub fn needs_proxy(self) -> bool {
-        matches!(
-            self,
-            Fault::Delay
-                | Fault::Bandwidth
-                | Fault::Reset
-                | Fault::Blackhole
-                | Fault::LaggingLeaderKill
-        )
+        self.needs().contains(&Ability::LinkFaults)
     }
 
     /// Acts through the Kafka admin API (quotas, dynamic configs).
     pub fn needs_admin_api(self) -> bool {
-        matches!(
-            self,
-            Fault::FetchThrottle | Fault::ProduceThrottle | Fault::ReplicationThrottle
-        )
+        self.needs().contains(&Ability::AdminApi)
     }
 
     /// Acts on the workload's clients, not on brokers.
@@ -181,7 +196,7 @@ impl Fault {
 
     /// Needs the brokers in network namespaces (root and nftables).
     pub fn needs_netns(self) -> bool {
-        matches!(self, Fault::Partition | Fault::LeaderPartition)
+        self.needs().contains(&Ability::Partition)
     }
 }
 
@@ -358,6 +373,8 @@ pub enum NemesisError {
 pub type LeaderOf = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 /// Finds the active controller: its node index.
 pub type ControllerOf = Arc<dyn Fn() -> Option<usize> + Send + Sync>;
+/// The cluster the nemesis acts on, through its abilities.
+pub type FaultTarget = Arc<std::sync::Mutex<dyn gregor_deploy::ability::Faultable>>;
 /// Hook run after a broker restarts.
 pub type AfterStart = Arc<dyn Fn(&str) + Send + Sync>;
 /// Stalls (`true`) or resumes the workload's consumers.

@@ -18,63 +18,13 @@
 
 use std::net::IpAddr;
 
+use gregor_deploy::ability::{AbilityError, LinkFaults, Partition};
 use gregor_deploy::netns::{self, Grudge, NetnsError, Topology};
 use gregor_deploy::proxy::{LinkFault, ProxyError, ProxyHandle, ProxySet};
-use gregor_deploy::spec::{LinkKind, NetnsPlacement, NetworkSpec, ProxyRoute};
+use gregor_deploy::spec::{NetnsPlacement, NetworkSpec, ProxyRoute};
 use gregor_deploy::ClusterSpec;
 
-/// Which proxied traffic a link fault hits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LinkScope {
-    /// Clients to the target brokers.
-    Clients,
-    /// Other brokers to the targets (Kafka replication and quorum, when
-    /// proxied: only without namespaces).
-    Peers,
-    /// Both.
-    #[default]
-    All,
-}
-
-impl LinkScope {
-    pub fn parse(s: &str) -> Option<LinkScope> {
-        Some(match s {
-            "clients" => LinkScope::Clients,
-            "peers" => LinkScope::Peers,
-            "all" => LinkScope::All,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkScope::Clients => "clients",
-            LinkScope::Peers => "peers",
-            LinkScope::All => "all",
-        }
-    }
-
-    fn covers(self, kind: LinkKind) -> bool {
-        match self {
-            LinkScope::Clients => !kind.is_peer(),
-            LinkScope::Peers => kind.is_peer(),
-            LinkScope::All => true,
-        }
-    }
-}
-
-impl std::fmt::Display for LinkScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for LinkScope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<LinkScope, String> {
-        LinkScope::parse(s).ok_or_else(|| format!("{s:?} is not one of clients, peers, all"))
-    }
-}
+pub use gregor_deploy::ability::LinkScope;
 
 /// A fresh topology prefix for this process: `r<pid>-<k>`, k counting the
 /// topologies this process made. Two live gregor processes never share
@@ -259,6 +209,27 @@ impl Net {
     }
 }
 
+/// A local cluster's link faults are its fault proxies'.
+impl LinkFaults for Net {
+    fn set_links(&self, nodes: &[usize], scope: LinkScope, fault: &LinkFault) -> usize {
+        Net::set_links(self, nodes, scope, fault)
+    }
+    fn heal_links(&self) {
+        Net::heal_links(self)
+    }
+}
+
+/// A local cluster's partitions are nftables rules between its network
+/// namespaces.
+impl Partition for Net {
+    fn partition(&self, grudge: &Grudge, from_clients: &[usize]) -> Result<(), AbilityError> {
+        Net::partition(self, grudge, from_clients).map_err(|e| e.to_string())
+    }
+    fn heal_partitions(&self) -> Result<(), AbilityError> {
+        Net::heal_partitions(self).map_err(|e| e.to_string())
+    }
+}
+
 impl Drop for Net {
     fn drop(&mut self) {
         let _ = self.heal();
@@ -274,6 +245,7 @@ impl Drop for Net {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gregor_deploy::spec::LinkKind;
 
     #[test]
     fn the_prefix_names_the_owning_process() {

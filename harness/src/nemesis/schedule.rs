@@ -1,12 +1,16 @@
 //! The nemesis schedule: the next fault, its targets (leader, controller,
 //! follower, partition shape), the fault's duration, the heal.
+//!
+//! It knows clusters only as [`FaultTarget`]s: what it does to one goes
+//! through the abilities the cluster hands out
+//! ([`gregor_deploy::ability`]), so a new kind of cluster needs no change
+//! here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_deploy::netns::Grudge;
-use gregor_deploy::Cluster;
 use gregor_history::Recorder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,14 +71,16 @@ pub(super) fn nap(stop: &AtomicBool, d: Duration) -> bool {
 pub(super) fn resolve(
     target: &Target,
     cfg: &NemesisConfig,
-    cluster: &Arc<Mutex<Cluster>>,
+    cluster: &FaultTarget,
     rng: &mut ChaCha8Rng,
 ) -> Vec<usize> {
     let (n, addrs): (usize, Vec<String>) = {
         let c = cluster.lock().unwrap_or_else(|p| p.into_inner());
         (
-            c.nodes().len(),
-            c.nodes().iter().map(|x| x.addr()).collect(),
+            c.node_count(),
+            (0..c.node_count())
+                .map(|i| c.node_addr(i).unwrap_or_default())
+                .collect(),
         )
     };
     if n == 0 {
@@ -113,7 +119,7 @@ pub(super) fn resolve(
 /// choice); any broker when the leader is unknown.
 pub(super) fn follower(
     cfg: &NemesisConfig,
-    cluster: &Arc<Mutex<Cluster>>,
+    cluster: &FaultTarget,
     rng: &mut ChaCha8Rng,
 ) -> Vec<usize> {
     let leader = resolve(&Target::Leader, cfg, cluster, rng);
@@ -134,12 +140,7 @@ pub(super) fn follower(
 }
 
 /// Runs the nemesis schedule until `stop`, then heals everything.
-pub fn run(
-    cfg: NemesisConfig,
-    cluster: Arc<Mutex<Cluster>>,
-    rec: Arc<Recorder>,
-    stop: Arc<AtomicBool>,
-) {
+pub fn run(cfg: NemesisConfig, cluster: FaultTarget, rec: Arc<Recorder>, stop: Arc<AtomicBool>) {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e656d65);
     let mut breakage = Breakage::new(cluster.clone(), Some(rec))
         .with_after_start(cfg.after_start.clone())
@@ -177,8 +178,7 @@ pub fn run(
             let all: Vec<usize> = (0..cluster
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .nodes()
-                .len())
+                .node_count())
                 .collect();
             breakage.apply(fault, &all, &cfg, 0);
         } else if fault == Fault::ReplicationThrottle {
@@ -235,12 +235,25 @@ pub fn run(
     breakage.heal_all();
 }
 
-/// The active KRaft controller of a Kafka cluster: the quorum leader that
-/// DescribeQuorum (the admin API's describeMetadataQuorum) reports, asked
-/// of the first node that runs. Node ids are broker indices.
-pub fn kafka_controller_lookup(cluster: Arc<Mutex<Cluster>>) -> ControllerOf {
-    Arc::new(move || {
-        let c = cluster.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        c.active_controller()
+/// Finds the active controller of a cluster that has the
+/// [`ControllerLookup`](gregor_deploy::ability::ControllerLookup) ability
+/// (Apache Kafka: the KRaft quorum leader that DescribeQuorum reports);
+/// `None` for a cluster without one. The lookup runs without the cluster's
+/// lock.
+pub fn controller_lookup(cluster: FaultTarget) -> Option<ControllerOf> {
+    let has = cluster
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_controller_lookup()
+        .is_some();
+    has.then(|| -> ControllerOf {
+        Arc::new(move || {
+            let finder = cluster
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_controller_lookup()
+                .map(|l| l.controller_finder())?;
+            finder()
+        })
     })
 }
