@@ -281,22 +281,20 @@ fn relay(
         progress.note_reads(&e);
         // A displaced invoke never completes: the history says so itself.
         let _ = open.push_with(at, &e, Event::clone);
-        if e.process.client().is_some() {
-            if e.kind != EventType::Invoke {
-                progress.ops.fetch_add(1, Ordering::Relaxed);
-                let c = match e.kind {
-                    EventType::Ok => &progress.ok,
-                    EventType::Fail => &progress.fail,
-                    _ => &progress.info,
-                };
-                if e.kind == EventType::Ok
-                    && e.f.has_mops()
-                    && progress.first_ok_ns.load(Ordering::Relaxed) == 0
-                {
-                    progress.first_ok_ns.store(time.max(1), Ordering::Relaxed);
-                }
-                c.fetch_add(1, Ordering::Relaxed);
+        if e.process.client().is_some() && e.kind != EventType::Invoke {
+            progress.ops.fetch_add(1, Ordering::Relaxed);
+            let c = match e.kind {
+                EventType::Ok => &progress.ok,
+                EventType::Fail => &progress.fail,
+                _ => &progress.info,
+            };
+            if e.kind == EventType::Ok
+                && e.f.has_mops()
+                && progress.first_ok_ns.load(Ordering::Relaxed) == 0
+            {
+                progress.first_ok_ns.store(time.max(1), Ordering::Relaxed);
             }
+            c.fetch_add(1, Ordering::Relaxed);
         }
         rec.log_at(e, time);
     }
