@@ -265,25 +265,28 @@ pub fn decode_metadata(addr: &str, resp: &[u8]) -> Result<Metadata, WireError> {
     })
 }
 
-struct Reader<'a> {
+/// Reads a Kafka response or record batch: big-endian integers,
+/// strings, varints; a short or bad buffer is [`WireError::Malformed`]
+/// naming the broker. (Public for the deploy tests' record-batch decoder.)
+pub struct Reader<'a> {
     addr: &'a str,
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(addr: &'a str, buf: &'a [u8]) -> Self {
+    pub fn new(addr: &'a str, buf: &'a [u8]) -> Self {
         Reader { addr, buf, pos: 0 }
     }
 
-    fn malformed(&self, what: String) -> WireError {
+    pub fn malformed(&self, what: String) -> WireError {
         WireError::Malformed {
             addr: self.addr.to_string(),
             what,
         }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if self.pos + n > self.buf.len() {
             return Err(self.malformed(format!(
                 "truncated at byte {} (wanted {n} more of {})",
@@ -296,27 +299,45 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn u8(&mut self) -> Result<u8, WireError> {
+    pub fn u8(&mut self) -> Result<u8, WireError> {
         Ok(self.take(1)?[0])
     }
 
-    fn i16(&mut self) -> Result<i16, WireError> {
+    pub fn i16(&mut self) -> Result<i16, WireError> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn i32(&mut self) -> Result<i32, WireError> {
+    pub fn i32(&mut self) -> Result<i32, WireError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn string(&mut self) -> Result<Option<String>, WireError> {
+    pub fn string(&mut self) -> Result<Option<String>, WireError> {
         let len = self.i16()?;
         if len < 0 {
             return Ok(None);
         }
         let bytes = self.take(len as usize)?;
         Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, WireError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_be_bytes(a))
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// A zigzag varint (varlong), as used inside record batches.
+    pub fn varint(&mut self) -> Result<i64, WireError> {
+        let z = self.uvarint()?;
+        Ok((z >> 1) as i64 ^ -((z & 1) as i64))
     }
 
     fn i32_array(&mut self) -> Result<Vec<i32>, WireError> {

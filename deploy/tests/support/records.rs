@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use gregor_deploy::wire::{put_string, round_trip, WireError};
+use gregor_deploy::wire::{put_string, round_trip, Reader, WireError};
 
 const API_FETCH: i16 = 1;
 const API_PRODUCE: i16 = 0;
@@ -243,86 +243,6 @@ pub fn decode_record_batches(addr: &str, bytes: &[u8]) -> Result<Vec<FetchedReco
         }
     }
     Ok(out)
-}
-
-/// Reads a response: big-endian integers, strings, zigzag varints.
-struct Reader<'a> {
-    addr: &'a str,
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(addr: &'a str, buf: &'a [u8]) -> Self {
-        Reader { addr, buf, pos: 0 }
-    }
-
-    fn malformed(&self, what: String) -> WireError {
-        WireError::Malformed {
-            addr: self.addr.to_string(),
-            what,
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        if self.pos + n > self.buf.len() {
-            return Err(self.malformed(format!(
-                "truncated at byte {} (wanted {n} more of {})",
-                self.pos,
-                self.buf.len()
-            )));
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn i16(&mut self) -> Result<i16, WireError> {
-        let b = self.take(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self) -> Result<i32, WireError> {
-        let b = self.take(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i64(&mut self) -> Result<i64, WireError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_be_bytes(a))
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    /// A zigzag varint (varlong) as used inside record batches.
-    fn varint(&mut self) -> Result<i64, WireError> {
-        let mut z: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let byte = self.u8()?;
-            z |= ((byte & 0x7f) as u64) << shift;
-            if byte & 0x80 == 0 {
-                return Ok((z >> 1) as i64 ^ -((z & 1) as i64));
-            }
-        }
-        Err(self.malformed("varint longer than 10 bytes".into()))
-    }
-
-    fn string(&mut self) -> Result<Option<String>, WireError> {
-        let len = self.i16()?;
-        if len < 0 {
-            return Ok(None);
-        }
-        let bytes = self.take(len as usize)?;
-        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
-    }
 }
 
 #[cfg(test)]
